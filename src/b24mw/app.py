@@ -1,0 +1,68 @@
+"""The FastAPI application: routers plus the cross-cutting middlewares.
+
+Middleware order, outermost first: request context (request id, log line,
+metrics, last-resort 500) → body limit → idempotency → FastAPI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from b24mw import __version__
+from b24mw.couriers.endpoints import router as couriers_router
+from b24mw.kit.auth import TokenVerifier
+from b24mw.kit.body_limit import BodyLimitMiddleware
+from b24mw.kit.db import Database
+from b24mw.kit.idempotency import IdempotencyMiddleware
+from b24mw.kit.logging import configure_logging
+from b24mw.kit.problems import install_problem_handlers
+from b24mw.kit.request_context import RequestContextMiddleware
+from b24mw.settings import Settings, get_settings
+from b24mw.system.endpoints import root_router as system_root_router
+from b24mw.system.endpoints import router as system_router
+
+API_PREFIX = "/api/v1"
+# Bitrix24 cannot send Idempotency-Key; its events are deduplicated by the inbox.
+IDEMPOTENCY_EXEMPT = (f"{API_PREFIX}/webhooks/",)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(system_router)
+    router.include_router(couriers_router)
+    return router
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.require_jwt()
+    configure_logging(settings.log_level, settings.log_json)
+    owns_database = database is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="b24mw",
+        version=__version__,
+        summary="Middleware between Bitrix24, 1C and Walking Warehouse couriers",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings)
+    app.state.verifier = TokenVerifier(settings)
+
+    install_problem_handlers(app)
+    app.include_router(system_root_router)
+    app.include_router(api_router())
+
+    app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

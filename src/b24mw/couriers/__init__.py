@@ -1,0 +1,1 @@
+"""The courier directory (SPEC §4.2)."""

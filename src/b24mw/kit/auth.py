@@ -1,0 +1,166 @@
+"""JWT bearer authentication and role checks (SPEC §3).
+
+401 means "we do not know who you are" (missing, malformed, expired or
+wrongly signed token); 403 means "we know, and you may not".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import jwt
+from fastapi import Request
+
+from b24mw.kit.errors import Forbidden, Unauthorized
+from b24mw.settings import Settings, SettingsError
+
+
+class Role(StrEnum):
+    ONEC = "1c"
+    COURIER = "courier"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    sub: str
+    roles: frozenset[Role]
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    @property
+    def courier_scoped(self) -> bool:
+        """A courier without a wider role sees and changes only their own records."""
+        return Role.COURIER in self.roles and not self.has(Role.ADMIN, Role.ONEC)
+
+    def owns(self, courier_id: str | None) -> bool:
+        return not self.courier_scoped or courier_id == self.sub
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        if settings.jwt_public_key is not None:
+            self.key: str = settings.jwt_public_key.get_secret_value()
+            self.algorithms = ["RS256"]
+        elif settings.jwt_secret is not None:
+            self.key = settings.jwt_secret.get_secret_value()
+            self.algorithms = ["HS256"]
+        else:
+            raise SettingsError("B24MW_JWT_SECRET: missing")
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.leeway = settings.jwt_leeway_s
+
+    def verify(self, token: str) -> Actor:
+        options: dict[str, Any] = {"require": ["exp", "sub"]}
+        if self.audience is None:
+            options["verify_aud"] = False
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=self.algorithms,
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=self.leeway,
+                options=options,  # type: ignore[arg-type]
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The token has expired.") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The token is missing, malformed or not valid here.") from None
+        return Actor(sub=str(claims["sub"]), roles=_roles_from(claims))
+
+    def try_subject(self, authorization: str | None) -> str | None:
+        """The verified ``sub`` or None; used where a bad token must not fail yet."""
+        token = bearer_token(authorization)
+        if token is None:
+            return None
+        try:
+            return self.verify(token).sub
+        except Unauthorized:
+            return None
+
+
+def _roles_from(claims: dict[str, Any]) -> frozenset[Role]:
+    raw: list[Any] = []
+    if isinstance(claims.get("role"), str):
+        raw.append(claims["role"])
+    if isinstance(claims.get("roles"), list):
+        raw.extend(claims["roles"])
+    roles = set()
+    for value in raw:
+        try:
+            roles.add(Role(str(value)))
+        except ValueError:
+            continue
+    return frozenset(roles)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def mint_token(settings: Settings, *, role: str, sub: str, ttl_s: int) -> str:
+    """A development/operations token signed with the HS256 secret."""
+    if settings.jwt_secret is None:
+        raise SettingsError("B24MW_JWT_SECRET: needed to mint tokens (RS256 keys are public only)")
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": sub, "role": role, "iat": now, "exp": now + ttl_s}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
+
+
+def authenticate(request: Request) -> Actor:
+    verifier: TokenVerifier = request.app.state.verifier
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized("A bearer token is required.")
+    actor = verifier.verify(token)
+    request.state.actor = actor
+    return actor
+
+
+def require(*roles: Role) -> Callable[[Request], Actor]:
+    """Dependency factory: an authenticated actor holding one of ``roles``."""
+    allowed = frozenset(roles)
+
+    def dependency(request: Request) -> Actor:
+        actor = authenticate(request)
+        if not actor.roles.intersection(allowed):
+            names = ", ".join(sorted(r.value for r in allowed))
+            raise Forbidden(f"This operation needs one of the roles: {names}.")
+        return actor
+
+    dependency.__name__ = "require_" + "_".join(sorted(r.value for r in allowed))
+    return dependency
+
+
+def parse_ttl(text: str) -> int:
+    """``15m``, ``2h``, ``30s``, ``1d`` or plain seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        value, unit = text[:-1], units[text[-1]]
+    else:
+        value, unit = text, 1
+    if not value.isdigit() or int(value) <= 0:
+        raise ValueError(f"bad TTL {text!r}: use e.g. 30s, 15m, 2h, 1d")
+    return int(value) * unit
+
+
+def roles_of(values: Iterable[str]) -> frozenset[Role]:
+    return frozenset(Role(v) for v in values)

@@ -1,0 +1,124 @@
+"""Engines, sessions and the unit of work.
+
+One unit of work per request or job: the ``Session`` dependency opens a
+transaction, services only ``flush()``, and the dependency commits once after
+the route returns and before the response is sent (``scope="function"``), so
+a client never sees a 201 for something not yet committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from b24mw.settings import Settings
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _: Any) -> None:
+        # Let SQLAlchemy, not the driver, emit BEGIN (pysqlite's implicit
+        # transactions defeat BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the write lock up front: a deferred transaction that
+        # upgrades later fails with "database is locked" instead of waiting.
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engines of one process.  On SQLite, reads use a second engine whose
+    transactions do not take the write lock; on PostgreSQL both are one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.database_url
+        self.is_sqlite = settings.is_sqlite
+        if self.is_sqlite:
+            _prepare_sqlite_file(self.url)
+            self.engine = _sqlite_engine(self.url, immediate=True)
+            self.read_engine = _sqlite_engine(self.url, immediate=False)
+        else:
+            self.engine = create_async_engine(
+                self.url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_pre_ping=True,
+                pool_timeout=10,
+            )
+            self.read_engine = self.engine
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits on success and rolls back on any error."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        async with self.read_sessions() as session:
+            try:
+                yield session
+            finally:
+                await session.rollback()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).unit_of_work() as session:
+        yield session
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).reader() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+DatabaseDep = Annotated[Database, Depends(get_database)]

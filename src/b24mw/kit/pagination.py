@@ -1,0 +1,54 @@
+"""``page``/``page_size`` query parameters and the ``Paginated`` response shape."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    page: int = 1
+    page_size: int = 20
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def _page_params(
+    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
+) -> PageParams:
+    return PageParams(page=page, page_size=page_size)
+
+
+Pagination = Annotated[PageParams, Depends(_page_params)]
+
+
+class Paginated(BaseModel, Generic[T]):
+    items: list[T]
+    page: int
+    page_size: int
+    total_items: int
+    total_pages: int
+    has_next: bool
+
+    @classmethod
+    def build(cls, items: Sequence[T], total: int, params: PageParams) -> Paginated[T]:
+        pages = math.ceil(total / params.page_size) if total else 0
+        return cls(
+            items=list(items),
+            page=params.page,
+            page_size=params.page_size,
+            total_items=total,
+            total_pages=pages,
+            has_next=params.page < pages,
+        )

@@ -1,0 +1,81 @@
+"""Schema building blocks shared by every resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from b24mw.kit.phone import normalize_phone
+
+# Money travels as a decimal string with two places (SPEC §3).
+MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
+# RFC 3339 UTC with "Z".
+UtcOut = Annotated[
+    datetime,
+    PlainSerializer(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str),
+]
+
+
+def _phone(value: Any) -> Any:
+    return normalize_phone(value) if isinstance(value, str) else value
+
+
+# Accepts +7XXXXXXXXXX, 8XXXXXXXXXX and formatted input; stores +7XXXXXXXXXX.
+Phone = Annotated[str, BeforeValidator(_phone)]
+
+
+class StrictInput(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+    code: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is shaped."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str = Field(examples=["validation.format"])
+    errors: list[FieldProblem] = []
+    request_id: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Malformed request, bad header or missing Idempotency-Key",
+        401: "Missing or invalid bearer token",
+        403: "The role may not do this",
+        404: "Not found",
+        405: "Method not allowed",
+        409: "Conflict (duplicate, idempotency key reuse or in flight, concurrent update)",
+        413: "Request body over the limit",
+        422: "Validation failed; errors[] names every offending field",
+        500: "Unexpected error (no internals disclosed)",
+        503: "Dependency unavailable",
+    }
+    return {
+        s: {
+            "model": Problem,
+            "description": descriptions.get(s, "Error"),
+            "content": {"application/problem+json": {}},
+        }
+        for s in statuses
+    }
+
+
+COMMON_ERRORS = problem_responses(400, 401, 403, 404, 405, 409, 413, 422, 500)

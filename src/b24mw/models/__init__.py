@@ -1,0 +1,33 @@
+"""All tables.  Importing this package registers every model on ``Base.metadata``
+(Alembic's env and the tests rely on that)."""
+
+from b24mw.models.base import Base
+from b24mw.models.couriers import Courier
+from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.ops import (
+    ArchiveManifest,
+    IdempotencyKey,
+    OutboxJob,
+    RateLimitState,
+    WebhookInbox,
+)
+from b24mw.models.orders import Delivery, DeliveryLine, InstantOrder, InstantOrderLine
+from b24mw.models.returns import Return, ReturnLine
+
+__all__ = [
+    "ArchiveManifest",
+    "Base",
+    "Courier",
+    "Delivery",
+    "DeliveryLine",
+    "IdempotencyKey",
+    "InstantOrder",
+    "InstantOrderLine",
+    "IntegrationLog",
+    "OutboxJob",
+    "RateLimitState",
+    "Return",
+    "ReturnLine",
+    "TaskEvent",
+    "WebhookInbox",
+]

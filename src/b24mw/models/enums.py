@@ -1,0 +1,69 @@
+"""Status vocabularies shared by models, schemas and state machines."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    NEW = "NEW"
+    PICKING = "PICKING"
+    READY = "READY"
+    PICKED_UP = "PICKED_UP"
+    ON_ROUTE = "ON_ROUTE"
+    DELIVERED = "DELIVERED"
+    CASH_RETURNED = "CASH_RETURNED"
+    DONE = "DONE"
+    REFUSED = "REFUSED"
+    FAILED = "FAILED"
+
+
+class OrderOrigin(StrEnum):
+    API = "api"
+    B24_TASK = "b24_task"
+    B24_COMMENT = "b24_comment"
+
+
+class ReturnStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class ReturnSource(StrEnum):
+    WIDGET = "widget"
+    CALL_CENTER = "call_center"
+    WAREHOUSE = "warehouse"
+
+
+class ItemQuality(StrEnum):
+    NEW = "new"
+    DEFECT = "defect"
+    UNKNOWN = "unknown"
+
+
+class TaskEventType(StrEnum):
+    STATUS = "status"
+    PHOTO = "photo"
+    GEO = "geo"
+    COMMENT = "comment"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+def values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)

@@ -1,0 +1,129 @@
+"""Operational tables: idempotency, inbox, outbox, throttle state, archive manifest."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from b24mw.models.base import Base, BigIntPK, in_list, utcnow
+from b24mw.models.enums import InboxStatus, OutboxStatus, values
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_key"
+    __table_args__ = (
+        CheckConstraint(in_list("state", ("in_flight", "done")), name="state"),
+        Index("ix_idempotency_key_expires_at", "expires_at"),
+    )
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="in_flight")
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class WebhookInbox(Base):
+    __tablename__ = "webhook_inbox"
+    __table_args__ = (
+        CheckConstraint(in_list("status", values(InboxStatus)), name="status"),
+        Index("ix_webhook_inbox_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_inbox_task_id_b24", "task_id_b24"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    task_id_b24: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=InboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class OutboxJob(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(in_list("status", values(OutboxStatus)), name="status"),
+        CheckConstraint(in_list("kind", ("b24.call", "event.publish", "onec.push")), name="kind"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    ordering_key: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]
+    leased_by: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_history: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    result: Mapped[Any | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class RateLimitState(Base):
+    """One row per Bitrix24 portal, shared by every process (SPEC §6)."""
+
+    __tablename__ = "rate_limit_state"
+
+    portal: Mapped[str] = mapped_column(String(255), primary_key=True)
+    rate_per_s: Mapped[float] = mapped_column(Float)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paused_until: Mapped[datetime | None]
+    success_streak: Mapped[int] = mapped_column(Integer, default=0)
+    window: Mapped[list[float]] = mapped_column(JSON, default=list)
+    blocked_methods: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ArchiveManifest(Base):
+    __tablename__ = "archive_manifest"
+    __table_args__ = (
+        UniqueConstraint("table_name", "day"),
+        CheckConstraint(in_list("status", ("written", "verified", "restored")), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    day: Mapped[date] = mapped_column(Date)
+    object_key: Mapped[str] = mapped_column(String(512))
+    row_count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="written")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

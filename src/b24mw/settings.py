@@ -1,0 +1,108 @@
+"""Process settings: ``B24MW_*`` environment variables and an optional ``.env`` file.
+
+Names are fixed by SPEC §2 because operators and tools rely on them.  A bad
+value stops the process with one line that names the setting (see
+``load_settings``), never a traceback.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/b24mw.db"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it."""
+
+
+def _split_csv(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="B24MW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = DEFAULT_SQLITE_URL
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=20, ge=0, le=500)
+
+    jwt_secret: SecretStr | None = None
+    jwt_public_key: SecretStr | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_leeway_s: int = Field(default=30, ge=0, le=600)
+
+    b24_url: str | None = None
+    b24_rps: float = Field(default=2.0, gt=0, le=1000)
+    b24_rpm: int = Field(default=120, ge=1, le=100_000)
+    b24_burst: int = Field(default=2, ge=1, le=1000)
+
+    webhook_auth: Literal["hmac", "token", "both"] = "hmac"
+    webhook_secrets: SecretStr | None = None
+    webhook_app_tokens: SecretStr | None = None
+
+    siem_sink: str = "stdout"
+    event_sinks: str = "file://./var/events.jsonl"
+    onec_url: str | None = None
+    archive_url: str = "file://./var/archive"
+    s3_endpoint_url: str | None = None
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    locale: Literal["ru", "en"] = "ru"
+
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    idempotency_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def webhook_secret_list(self) -> list[str]:
+        return _split_csv(self.webhook_secrets.get_secret_value() if self.webhook_secrets else None)
+
+    @property
+    def webhook_app_token_list(self) -> list[str]:
+        raw = self.webhook_app_tokens.get_secret_value() if self.webhook_app_tokens else None
+        return _split_csv(raw)
+
+    @property
+    def event_sink_list(self) -> list[str]:
+        return _split_csv(self.event_sinks)
+
+    def require_jwt(self) -> None:
+        """The API cannot authenticate anyone without a key: refuse to start."""
+        if self.jwt_secret is None and self.jwt_public_key is None:
+            raise SettingsError(
+                "B24MW_JWT_SECRET: missing (set it, or B24MW_JWT_PUBLIC_KEY for RS256)"
+            )
+
+
+def load_settings() -> Settings:
+    """Build settings, turning pydantic's report into one line naming the setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "B24MW_" + str(first["loc"][0]).upper() if first["loc"] else "B24MW_*"
+        raise SettingsError(f"{name}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

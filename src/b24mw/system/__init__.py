@@ -1,0 +1,1 @@
+"""Liveness, database ping and Prometheus metrics."""

@@ -1,0 +1,132 @@
+"""Shared fixtures: both database engines, the app, clients and tokens.
+
+Every test that takes ``db`` (or anything built on it) runs once on SQLite and
+once on a real PostgreSQL server started here.  The schema comes from the
+Alembic migrations, never from ``create_all``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from sqlalchemy import text
+
+import b24mw.models  # noqa: F401
+from b24mw.app import create_app
+from b24mw.kit.db import Database
+from b24mw.migrations import upgrade
+from b24mw.models.base import Base
+from b24mw.settings import Settings
+from tests.support.postgres import PostgresServer
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
+BACKENDS = [b for b in os.environ.get("B24MW_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    if backend == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "b24mw.db"
+        return f"sqlite+aiosqlite:///{path}"
+    server: PostgresServer = request.getfixturevalue("pg_server")
+    name = "b24mw_" + uuid.uuid4().hex[:8]
+    server.createdb(name)
+    return server.url(name)
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "jwt_secret": JWT_SECRET,
+        "log_level": "WARNING",
+        "event_sinks": "",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+async def migrated_db(database_url: str) -> AsyncIterator[Database]:
+    db = Database(make_settings(database_url))
+    await upgrade(db.engine)
+    yield db
+    await db.dispose()
+
+
+async def _wipe(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with db.engine.begin() as conn:
+        if db.is_sqlite:
+            for name in tables:
+                await conn.execute(text(f"DELETE FROM {name}"))
+        else:
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def db(migrated_db: Database) -> AsyncIterator[Database]:
+    await _wipe(migrated_db)
+    yield migrated_db
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return make_settings(db.url)
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+    return create_app(settings, database=db)
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+def make_token(role: str | list[str], sub: str, *, ttl: int = 600, **claims: object) -> str:
+    now = int(time.time())
+    payload: dict[str, object] = {"sub": sub, "iat": now, "exp": now + ttl}
+    if isinstance(role, list):
+        payload["roles"] = role
+    else:
+        payload["role"] = role
+    payload.update(claims)
+    return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
+
+
+def auth(role: str | list[str], sub: str = "tester", *, key: str | None = None) -> dict[str, str]:
+    """Headers for a request as ``role``; ``key`` adds an Idempotency-Key."""
+    headers = {"Authorization": f"Bearer {make_token(role, sub)}"}
+    headers["Idempotency-Key"] = key or uuid.uuid4().hex
+    return headers
+
+
+@pytest.fixture
+def as_role() -> Callable[..., dict[str, str]]:
+    return auth

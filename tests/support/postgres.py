@@ -1,0 +1,133 @@
+"""A throw-away PostgreSQL server started from the installed binaries.
+
+Tests never depend on a server left running: each test session initialises a
+cluster in a temporary directory, starts it on a free loopback port and
+removes it afterwards.  PostgreSQL refuses to run as root, so as root the
+server runs as the ``postgres`` system user (created by Debian's package).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _bindir() -> Path:
+    if explicit := os.environ.get("B24MW_TEST_PG_BINDIR"):
+        return Path(explicit)
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[4]))
+    if candidates:
+        return Path(candidates[-1])
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    raise RuntimeError(
+        "PostgreSQL server binaries not found: install Debian's 'postgresql' package "
+        "(make test does) or set B24MW_TEST_PG_BINDIR"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    root: Path
+    port: int
+    bindir: Path
+    run_as: str | None
+
+    @property
+    def datadir(self) -> Path:
+        return self.root / "data"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+asyncpg://b24mw@127.0.0.1:{self.port}/{database}"
+
+    def _cmd(self, *args: str) -> list[str]:
+        if self.run_as:
+            return ["runuser", "-u", self.run_as, "--", *args]
+        return list(args)
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(self._cmd(*args), check=True, capture_output=True, timeout=120)
+
+    @classmethod
+    def start(cls) -> PostgresServer:
+        root = Path(tempfile.mkdtemp(prefix="b24mw-pg-"))
+        run_as = None
+        if os.geteuid() == 0:
+            run_as = "postgres"
+            user = pwd.getpwnam(run_as)
+            os.chown(root, user.pw_uid, user.pw_gid)
+        server = cls(root=root, port=free_port(), bindir=_bindir(), run_as=run_as)
+        server._run(
+            str(server.bindir / "initdb"),
+            "-D",
+            str(server.datadir),
+            "-U",
+            "b24mw",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
+        options = (
+            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=300 -c shared_buffers=64MB"
+        )
+        server._run(
+            str(server.bindir / "pg_ctl"),
+            "-D",
+            str(server.datadir),
+            "-o",
+            options,
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+        return server
+
+    def createdb(self, name: str) -> None:
+        self._run(
+            str(self.bindir / "createdb"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "b24mw",
+            name,
+        )
+
+    def restart(self) -> None:
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "restart"
+        )
+
+    def stop(self) -> None:
+        try:
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            )
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
