@@ -20,6 +20,7 @@ from b24mw.kit.idempotency import IdempotencyMiddleware
 from b24mw.kit.logging import configure_logging
 from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
+from b24mw.outbox import Outbox
 from b24mw.settings import Settings, get_settings
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(settings)
     app.state.verifier = TokenVerifier(settings)
+    app.state.outbox = Outbox(settings)
 
     install_problem_handlers(app)
     app.include_router(system_root_router)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.kit.masking import mask_personal
+from b24mw.kit.request_context import current_request_id
+from b24mw.models.history import IntegrationLog, TaskEvent
+
+
+class HistoryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add_event(self, event: TaskEvent) -> None:
+        self.session.add(event)
+
+    def add_log(self, row: IntegrationLog) -> None:
+        self.session.add(row)
+
+    async def events_for(
+        self,
+        *,
+        instant_order_id: int | None = None,
+        order_id: int | None = None,
+        return_id: uuid.UUID | None = None,
+        task_id_b24: int | None = None,
+    ) -> Sequence[TaskEvent]:
+        stmt = select(TaskEvent)
+        if instant_order_id is not None:
+            stmt = stmt.where(TaskEvent.instant_order_id == instant_order_id)
+        if order_id is not None:
+            stmt = stmt.where(TaskEvent.order_id == order_id)
+        if return_id is not None:
+            stmt = stmt.where(TaskEvent.return_id == return_id)
+        if task_id_b24 is not None:
+            stmt = stmt.where(TaskEvent.task_id_b24 == task_id_b24)
+        return (
+            (await self.session.execute(stmt.order_by(TaskEvent.ts, TaskEvent.id))).scalars().all()
+        )
+
+    async def correlation_exists(self, correlation_id: str) -> bool:
+        stmt = select(TaskEvent.id).where(TaskEvent.correlation_id == correlation_id)
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def logs(
+        self,
+        *,
+        request_id: str | None = None,
+        resource_ref: str | None = None,
+        system: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> Sequence[IntegrationLog]:
+        stmt = select(IntegrationLog)
+        if request_id is not None:
+            stmt = stmt.where(IntegrationLog.request_id == request_id)
+        if resource_ref is not None:
+            stmt = stmt.where(IntegrationLog.resource_ref == resource_ref)
+        if system is not None:
+            stmt = stmt.where(IntegrationLog.system == system)
+        if status is not None:
+            stmt = stmt.where(IntegrationLog.status == status)
+        if since is not None:
+            stmt = stmt.where(IntegrationLog.ts >= since)
+        if until is not None:
+            stmt = stmt.where(IntegrationLog.ts < until)
+        stmt = stmt.order_by(IntegrationLog.ts.desc(), IntegrationLog.id.desc())
+        return (await self.session.execute(stmt.offset(offset).limit(limit))).scalars().all()
+
+
+def record_event(
+    session: AsyncSession,
+    *,
+    type: str,
+    task_id_b24: int | None = None,
+    status: str | None = None,
+    actor_id: str | None = None,
+    payload: dict[str, Any] | None = None,
+    instant_order_id: int | None = None,
+    order_id: int | None = None,
+    return_id: uuid.UUID | None = None,
+    correlation_id: str | None = None,
+    photo_checksum: str | None = None,
+) -> TaskEvent:
+    """Add a ``task_events`` row to the current unit of work."""
+    event = TaskEvent(
+        type=type,
+        task_id_b24=task_id_b24,
+        status=status,
+        actor_id=actor_id,
+        payload_json=payload or {},
+        instant_order_id=instant_order_id,
+        order_id=order_id,
+        return_id=return_id,
+        correlation_id=correlation_id,
+        photo_checksum=photo_checksum,
+        request_id=current_request_id(),
+    )
+    HistoryRepository(session).add_event(event)
+    return event
+
+
+def log_exchange(
+    session: AsyncSession,
+    *,
+    direction: str,
+    system: str,
+    endpoint: str,
+    status: str,
+    http_code: int | None = None,
+    resource_ref: str | None = None,
+    request: Any = None,
+    response: Any = None,
+    error_code: str | None = None,
+    retry_count: int = 0,
+    request_id: str | None = None,
+) -> IntegrationLog:
+    """Add an ``integration_log`` row; personal data in request/response is masked."""
+    row = IntegrationLog(
+        direction=direction,
+        system=system,
+        endpoint=endpoint,
+        status=status,
+        http_code=http_code,
+        resource_ref=resource_ref,
+        request_json=mask_personal(request),
+        response_json=mask_personal(response),
+        error_code=error_code,
+        retry_count=retry_count,
+        request_id=request_id or current_request_id(),
+    )
+    HistoryRepository(session).add_log(row)
+    return row

@@ -1,0 +1,127 @@
+"""Job builders.  Payload shapes (the worker's contract):
+
+- ``b24.call``: ``{"method", "params", "marker"?, "on_result"?, "context"?}``.
+  ``marker`` is a unique text embedded in a comment so a retry after a timeout
+  can look for it before writing the comment again.
+- ``event.publish``: ``{"sink", "event"}``; ``event`` is a CloudEvents 1.0
+  structured-mode JSON object, built once so retries send the same ``id``.
+- ``onec.push``: ``{"url", "body", "idempotency_key"}``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.kit.request_context import current_request_id
+from b24mw.models.base import utcnow
+from b24mw.models.enums import OutboxStatus
+from b24mw.models.ops import OutboxJob
+from b24mw.outbox.repository import OutboxRepository
+from b24mw.settings import Settings
+
+DEFAULT_EVENT_SINK = "file://./var/events.jsonl"
+
+
+def task_key(task_id_b24: int | None) -> str | None:
+    """Ordering key: jobs for one Bitrix24 task run in creation order."""
+    return f"task:{task_id_b24}" if task_id_b24 else None
+
+
+class Outbox:
+    def __init__(self, settings: Settings) -> None:
+        self.event_sinks = settings.event_sink_list or [DEFAULT_EVENT_SINK]
+        self.onec_url = settings.onec_url.rstrip("/") if settings.onec_url else None
+
+    @property
+    def onec_enabled(self) -> bool:
+        return self.onec_url is not None
+
+    def _add(
+        self, session: AsyncSession, kind: str, payload: dict[str, Any], ordering_key: str | None
+    ) -> OutboxJob:
+        job = OutboxJob(
+            kind=kind,
+            payload=payload,
+            ordering_key=ordering_key,
+            status=OutboxStatus.PENDING.value,
+            attempts=0,
+            next_attempt_at=utcnow(),
+            request_id=current_request_id(),
+            error_history=[],
+        )
+        OutboxRepository(session).add(job)
+        return job
+
+    def b24_call(
+        self,
+        session: AsyncSession,
+        method: str,
+        params: dict[str, Any],
+        *,
+        ordering_key: str | None = None,
+        marker: str | None = None,
+        on_result: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> OutboxJob:
+        payload: dict[str, Any] = {"method": method, "params": params}
+        if marker:
+            payload["marker"] = marker
+        if on_result:
+            payload["on_result"] = on_result
+            payload["context"] = context or {}
+        return self._add(session, "b24.call", payload, ordering_key)
+
+    def b24_comment(
+        self, session: AsyncSession, task_id_b24: int, text: str, *, author_id: int | None = None
+    ) -> OutboxJob:
+        """A task comment carrying a job marker, so retries never post it twice."""
+        marker = f"b24mw:{uuid.uuid4().hex[:12]}"
+        fields: dict[str, Any] = {"POST_MESSAGE": f"{text}\n[{marker}]"}
+        if author_id:
+            fields["AUTHOR_ID"] = author_id
+        return self.b24_call(
+            session,
+            "task.commentitem.add",
+            {"TASKID": task_id_b24, "FIELDS": fields},
+            ordering_key=task_key(task_id_b24),
+            marker=marker,
+        )
+
+    def event(
+        self, session: AsyncSession, event: dict[str, Any], *, ordering_key: str | None = None
+    ) -> list[OutboxJob]:
+        """One job per sink, so each sink retries (or dead-letters) on its own."""
+        return [
+            self._add(session, "event.publish", {"sink": sink, "event": event}, ordering_key)
+            for sink in self.event_sinks
+        ]
+
+    def onec(
+        self,
+        session: AsyncSession,
+        path: str,
+        body: dict[str, Any],
+        *,
+        idempotency_key: str,
+        ordering_key: str | None = None,
+    ) -> OutboxJob | None:
+        if self.onec_url is None:
+            return None
+        payload = {
+            "url": f"{self.onec_url}/{path.lstrip('/')}",
+            "body": body,
+            "idempotency_key": idempotency_key,
+        }
+        return self._add(session, "onec.push", payload, ordering_key)
+
+
+def _outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox
+
+
+OutboxDep = Annotated[Outbox, Depends(_outbox)]
