@@ -62,7 +62,6 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "jwt_secret": JWT_SECRET,
         "log_level": "WARNING",
-        "event_sinks": "",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -93,8 +92,8 @@ async def db(migrated_db: Database) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def settings(db: Database) -> Settings:
-    return make_settings(db.url)
+def settings(db: Database, tmp_path: Path) -> Settings:
+    return make_settings(db.url, event_sinks=f"file://{tmp_path}/events.jsonl")
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ def serve(
 
 @app.command()
 def migrate(
-    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+    revision: Annotated[str, typer.Argument(help="target revision")] = "heads",
     downgrade: Annotated[bool, typer.Option(help="downgrade to REVISION instead")] = False,
 ) -> None:
     """Apply the Alembic migrations (upgrade to head by default)."""
