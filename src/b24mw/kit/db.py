@@ -92,11 +92,10 @@ class Database:
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
+        # close() (not rollback()) ends the transaction without expiring the
+        # loaded objects, so callers can still read them afterwards.
         async with self.read_sessions() as session:
-            try:
-                yield session
-            finally:
-                await session.rollback()
+            yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -181,6 +181,12 @@ class IdempotencyMiddleware:
         from b24mw.kit.problems import problem_response
 
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        app_state = scope["app"].state
+        actor = app_state.verifier.try_subject(headers.get("authorization"))
+        if actor is None:
+            # Who-are-you comes first: the route answers 401, which is never stored.
+            await self.app(scope, receive, send)
+            return
         raw_key = headers.get("idempotency-key")
         try:
             if raw_key is None:
@@ -192,13 +198,6 @@ class IdempotencyMiddleware:
                 f"{HEADER} {exc}.", errors=[FieldError(HEADER, str(exc))], code=code
             )
             await problem_response(error)(scope, receive, send)
-            return
-
-        app_state = scope["app"].state
-        actor = app_state.verifier.try_subject(headers.get("authorization"))
-        if actor is None:
-            # Unauthenticated: the route answers 401, which is never stored.
-            await self.app(scope, receive, send)
             return
 
         body = await _read_body(receive)

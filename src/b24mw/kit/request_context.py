@@ -14,6 +14,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from b24mw.kit.routes import route_template
+
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "b24mw_request_id", default=None
 )
@@ -98,8 +100,7 @@ class RequestContextMiddleware:
                 await problem_response(error, request_id)(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = route_template(scope)
             status = status_holder["status"]
             metrics.observe_request(scope["method"], template, status, duration)
             log.info(

@@ -1,0 +1,3 @@
+from b24mw.cli import app
+
+app(prog_name="b24mw")

@@ -1,0 +1,103 @@
+"""Bearer JWT: 401 for who-are-you problems, 403 for may-not."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from b24mw.app import create_app
+from b24mw.kit.db import Database
+from tests.conftest import JWT_SECRET, make_settings, make_token
+from tests.kit.test_problems import assert_problem
+
+URL = "/api/v1/ww/couriers"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic YWxhZGRpbjpvcGVu"},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer not-a-jwt"},
+    ],
+)
+async def test_missing_or_malformed_token_is_401(client: httpx.AsyncClient, headers) -> None:  # type: ignore[no-untyped-def]
+    response = await client.get(URL, headers=headers)
+    assert_problem(response, 401, "auth.invalid_token")
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_wrong_signature_is_401(client: httpx.AsyncClient) -> None:
+    token = jwt.encode(
+        {"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, "x" * 40, "HS256"
+    )
+    assert_problem(await client.get(URL, headers=bearer(token)), 401)
+
+
+async def test_token_without_exp_is_401(client: httpx.AsyncClient) -> None:
+    token = jwt.encode({"sub": "a", "role": "admin"}, JWT_SECRET, "HS256")
+    assert_problem(await client.get(URL, headers=bearer(token)), 401)
+
+
+async def test_expired_token_is_401_but_30s_skew_is_tolerated(client: httpx.AsyncClient) -> None:
+    expired = make_token("admin", "a", ttl=-60)
+    assert_problem(await client.get(URL, headers=bearer(expired)), 401)
+    within_skew = make_token("admin", "a", ttl=-10)
+    assert (await client.get(URL, headers=bearer(within_skew))).status_code == 200
+
+
+async def test_alg_none_is_refused(client: httpx.AsyncClient) -> None:
+    token = jwt.encode({"sub": "a", "role": "admin", "exp": int(time.time()) + 60}, None, "none")
+    assert_problem(await client.get(URL, headers=bearer(token)), 401)
+
+
+async def test_unknown_role_is_403(client: httpx.AsyncClient) -> None:
+    token = make_token("janitor", "a")
+    assert_problem(await client.get(URL, headers=bearer(token)), 403, "auth.forbidden")
+
+
+async def test_roles_list_claim_is_accepted(client: httpx.AsyncClient) -> None:
+    token = make_token(["courier", "admin"], "a")
+    assert (await client.get(f"{URL}/nobody", headers=bearer(token))).status_code == 404
+
+
+async def test_issuer_and_audience_checked_when_configured(db: Database) -> None:
+    settings = make_settings(db.url, jwt_issuer="https://idp", jwt_audience="b24mw")
+    app = create_app(settings, database=db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        good = make_token("admin", "a", iss="https://idp", aud="b24mw")
+        assert (await c.get(URL, headers=bearer(good))).status_code == 200
+        for bad in (
+            make_token("admin", "a", iss="https://evil", aud="b24mw"),
+            make_token("admin", "a", iss="https://idp", aud="other"),
+            make_token("admin", "a"),
+        ):
+            assert (await c.get(URL, headers=bearer(bad))).status_code == 401
+
+
+async def test_rs256_public_key(db: Database) -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings = make_settings(db.url, jwt_secret=None, jwt_public_key=public_pem.decode())
+    app = create_app(settings, database=db)
+    claims = {"sub": "a", "role": "admin", "exp": int(time.time()) + 60}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        good = jwt.encode(claims, private, "RS256")
+        assert (await c.get(URL, headers=bearer(good))).status_code == 200
+        # An HS256 token signed with the public key text must not pass (alg confusion).
+        forged = jwt.encode(claims, JWT_SECRET, "HS256")
+        assert (await c.get(URL, headers=bearer(forged))).status_code == 401

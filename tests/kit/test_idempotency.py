@@ -1,0 +1,185 @@
+"""Idempotency-Key through real requests: replay, mismatch, in-flight, scope, TTL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import select, update
+
+from b24mw.kit.db import Database
+from b24mw.kit.idempotency import parse_key
+from b24mw.models.base import utcnow
+from b24mw.models.ops import IdempotencyKey
+from tests.conftest import auth
+from tests.kit.test_problems import assert_problem
+
+URL = "/api/v1/ww/couriers"
+
+
+def courier(cid: str = "c-1", name: str = "Anna") -> dict[str, object]:
+    return {"id": cid, "display_name": name, "phone": "8 (912) 345-67-89"}
+
+
+async def test_missing_key_is_400_and_nothing_created(client: httpx.AsyncClient) -> None:
+    headers = auth("admin")
+    del headers["Idempotency-Key"]
+    response = await client.post(URL, headers=headers, json=courier())
+    problem = assert_problem(response, 400, "validation.required")
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+    listing = await client.get(URL, headers=auth("admin"))
+    assert listing.json()["total_items"] == 0
+
+
+async def test_replay_returns_stored_response(client: httpx.AsyncClient) -> None:
+    headers = auth("admin", key="create-anna")
+    first = await client.post(URL, headers=headers, json=courier())
+    second = await client.post(URL, headers=headers, json=courier())
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["location"] == first.headers["location"]
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+
+
+async def test_quoted_key_is_the_same_key(client: httpx.AsyncClient) -> None:
+    await client.post(URL, headers=auth("admin", key="k-1"), json=courier())
+    replay = await client.post(URL, headers=auth("admin", key='"k-1"'), json=courier())
+    assert replay.headers.get("idempotent-replayed") == "true"
+
+
+async def test_replay_with_other_body_is_409(client: httpx.AsyncClient) -> None:
+    await client.post(URL, headers=auth("admin", key="k"), json=courier())
+    response = await client.post(URL, headers=auth("admin", key="k"), json=courier("c-2"))
+    problem = assert_problem(response, 409, "conflict.idempotency")
+    assert problem["errors"][0]["field"] == "Idempotency-Key"
+
+
+async def test_domain_error_is_stored_and_replayed(client: httpx.AsyncClient) -> None:
+    await client.post(URL, headers=auth("admin"), json=courier())
+    dup1 = await client.post(URL, headers=auth("admin", key="dup"), json=courier())
+    dup2 = await client.post(URL, headers=auth("admin", key="dup"), json=courier())
+    assert dup1.status_code == dup2.status_code == 409
+    assert dup2.headers["idempotent-replayed"] == "true"
+
+
+async def test_request_validation_failure_is_not_stored(client: httpx.AsyncClient) -> None:
+    bad = await client.post(URL, headers=auth("admin", key="fix-me"), json={"id": "c-9"})
+    assert bad.status_code == 422
+    fixed = await client.post(URL, headers=auth("admin", key="fix-me"), json=courier("c-9"))
+    assert fixed.status_code == 201
+    assert "idempotent-replayed" not in fixed.headers
+
+
+async def test_auth_failure_is_not_stored(client: httpx.AsyncClient) -> None:
+    forbidden = await client.post(URL, headers=auth("courier", key="k403"), json=courier())
+    assert forbidden.status_code == 403
+    # Same actor id, now with a role that may: the key is free, the handler runs.
+    allowed = await client.post(
+        URL, headers=auth(["courier", "admin"], "tester", key="k403"), json=courier()
+    )
+    assert allowed.status_code == 201
+    assert "idempotent-replayed" not in allowed.headers
+
+
+async def test_scope_is_per_actor(client: httpx.AsyncClient) -> None:
+    first = await client.post(URL, headers=auth("admin", "alice", key="same"), json=courier())
+    other = await client.post(URL, headers=auth("admin", "bob", key="same"), json=courier("c-2"))
+    assert first.status_code == other.status_code == 201
+
+
+async def test_scope_is_per_endpoint(client: httpx.AsyncClient) -> None:
+    await client.post(URL, headers=auth("admin", key="same"), json=courier())
+    patch = await client.patch(
+        f"{URL}/c-1", headers=auth("admin", key="same"), json={"display_name": "Anna B"}
+    )
+    assert patch.status_code == 200
+    assert patch.json()["display_name"] == "Anna B"
+
+
+async def test_expired_key_runs_the_request_again(client: httpx.AsyncClient, db: Database) -> None:
+    await client.post(URL, headers=auth("admin", key="old"), json=courier())
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(IdempotencyKey).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    again = await client.post(URL, headers=auth("admin", key="old"), json=courier())
+    # The handler ran again (the duplicate id is now a domain 409), not a replay.
+    assert again.status_code == 409
+    assert "idempotent-replayed" not in again.headers
+
+
+async def test_key_is_kept_for_72_hours(client: httpx.AsyncClient, db: Database) -> None:
+    before = utcnow()
+    await client.post(URL, headers=auth("admin", key="ttl"), json=courier())
+    async with db.reader() as session:
+        row = (await session.execute(select(IdempotencyKey))).scalar_one()
+    assert row.state == "done"
+    expected = before + timedelta(hours=72)
+    assert abs((row.expires_at - expected).total_seconds()) < 60
+
+
+async def test_in_flight_key_is_409_with_retry_after(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    async with db.unit_of_work() as session:
+        session.add(
+            IdempotencyKey(
+                key="busy",
+                endpoint=f"POST {URL}",
+                actor_id="tester",
+                fingerprint="will-be-replaced",
+                state="in_flight",
+                locked_at=utcnow(),
+                expires_at=utcnow() + timedelta(hours=1),
+            )
+        )
+    # Fingerprint must match for "in flight"; compute it by sending the same body.
+    from b24mw.kit.idempotency import fingerprint
+
+    body = httpx.Request("POST", "http://x", json=courier()).content
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(IdempotencyKey).values(fingerprint=fingerprint("POST", URL, "", body))
+        )
+    response = await client.post(URL, headers=auth("admin", key="busy"), content=body)
+    assert_problem(response, 409, "conflict.idempotency")
+    assert response.headers["retry-after"] == "1"
+
+
+async def test_concurrent_same_key_runs_handler_once(client: httpx.AsyncClient) -> None:
+    headers = auth("admin", key="race")
+    responses = await asyncio.gather(
+        *[client.post(URL, headers=headers, json=courier()) for _ in range(5)]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    created = [r for r in responses if r.status_code == 201]
+    assert all(s in (201, 409) for s in statuses)
+    fresh = [r for r in created if "idempotent-replayed" not in r.headers]
+    assert len(fresh) == 1
+    for r in responses:
+        if r.status_code == 409:
+            assert r.json()["code"] == "conflict.idempotency"
+            assert r.headers["retry-after"] == "1"
+
+
+@given(st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=128))
+def test_visible_keys_parse_to_themselves(value: str) -> None:
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        return
+    assert parse_key(value) == value
+    assert parse_key(f'"{value}"') == value
+
+
+@given(st.text(max_size=300))
+def test_parse_key_accepts_only_the_rule(value: str) -> None:
+    try:
+        parsed = parse_key(value)
+    except ValueError:
+        return
+    assert 1 <= len(parsed) <= 128
+    assert all(0x20 <= ord(c) <= 0x7E for c in parsed)
+    assert parsed.strip()

@@ -1,0 +1,144 @@
+"""Real processes: several API processes sharing PostgreSQL, the CLI, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import JWT_SECRET, auth
+from tests.support.postgres import PostgresServer, free_port
+from tests.support.processes import api_server, b24mw_env, run_cli
+
+URL = "/api/v1/ww/couriers"
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> str:
+    name = "proc_" + uuid.uuid4().hex[:8]
+    pg_server.createdb(name)
+    return pg_server.url(name)
+
+
+async def test_idempotency_holds_across_processes(pg_url: str) -> None:
+    assert run_cli("migrate", database_url=pg_url).returncode == 0
+    env = {"database_url": pg_url, "jwt_secret": JWT_SECRET, "log_level": "WARNING"}
+    with api_server(**env) as first, api_server(**env) as second:
+        headers = auth("admin", key="cross-process")
+        body = {"id": "c-1", "display_name": "Anna"}
+        async with httpx.AsyncClient(timeout=10) as client:
+            responses = await asyncio.gather(
+                *[
+                    client.post(f"{base}{URL}", headers=headers, json=body)
+                    for base in (first, second) * 4
+                ]
+            )
+            fresh = [
+                r
+                for r in responses
+                if r.status_code == 201 and "idempotent-replayed" not in r.headers
+            ]
+            assert len(fresh) == 1
+            assert all(r.status_code in (201, 409) for r in responses)
+            # Once finished, both processes replay the same stored answer.
+            for base in (first, second):
+                again = await client.post(f"{base}{URL}", headers=headers, json=body)
+                assert again.status_code == 201
+                assert again.headers["idempotent-replayed"] == "true"
+                assert again.json()["id"] == "c-1"
+
+
+async def test_chunked_upload_over_limit_is_cut_off_over_real_http(pg_url: str) -> None:
+    assert run_cli("migrate", database_url=pg_url).returncode == 0
+    env = {"database_url": pg_url, "jwt_secret": JWT_SECRET, "max_body_bytes": "65536"}
+    with api_server(**env) as base:
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(1024):  # 64 MiB if it were all read
+                yield b" " * 65536
+
+        headers = auth("admin") | {"Content-Type": "application/json"}
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(f"{base}{URL}", headers=headers, content=chunks())
+        assert response.status_code == 413
+        assert response.json()["code"] == "payload.too_large"
+
+
+def test_token_command_mints_a_token_that_creates_a_courier(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
+    assert run_cli("migrate", database_url=url).returncode == 0
+    minted = run_cli("token", "--role", "admin", "--sub", "a", "--ttl", "5m", jwt_secret=JWT_SECRET)
+    assert minted.returncode == 0, minted.stderr
+    token = minted.stdout.strip()
+    with api_server(database_url=url, jwt_secret=JWT_SECRET) as base:
+        response = httpx.post(
+            f"{base}{URL}",
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "curl-1"},
+            json={"id": "c-1", "display_name": "Anna"},
+        )
+    assert response.status_code == 201, response.text
+
+
+def test_bad_setting_stops_with_one_line_naming_it() -> None:
+    result = run_cli("migrate", database_url="mysql://nope")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("b24mw: B24MW_DATABASE_URL")
+
+
+def test_serve_without_jwt_key_refuses_to_start() -> None:
+    result = run_cli("serve")
+    assert result.returncode == 2
+    assert "B24MW_JWT_SECRET" in result.stderr
+
+
+def test_placeholder_commands_say_they_are_not_built() -> None:
+    result = run_cli("archive")
+    assert result.returncode == 2 and "not built yet" in result.stderr
+
+
+def test_migrate_downgrade_to_base(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite+aiosqlite:///{tmp_path}/down.db"
+    assert run_cli("migrate", database_url=url).returncode == 0
+    down = run_cli("migrate", "base", "--downgrade", database_url=url)
+    assert down.returncode == 0, down.stderr
+
+
+def test_request_log_line_is_json_with_masked_phone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
+    assert run_cli("migrate", database_url=url).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "b24mw", "serve", "--port", str(port)],
+        env=b24mw_env(database_url=url, jwt_secret=JWT_SECRET),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        token = auth("admin")["Authorization"]
+        httpx.get(
+            f"{base}{URL}?q=%2B79123456789",
+            headers={"X-Request-Id": "log-1", "Authorization": token},
+        )
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    lines = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    request_line = next(entry for entry in lines if entry.get("request_id") == "log-1")
+    assert request_line["event"] == "request"
+    assert request_line["route"] == "/api/v1/ww/couriers"
+    assert request_line["status"] == 200 and "duration_ms" in request_line
+    assert "9123456789" not in out.decode()
