@@ -21,6 +21,7 @@ from b24mw.kit.logging import configure_logging
 from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
 from b24mw.outbox import Outbox
+from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
@@ -34,6 +35,7 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(system_router)
     router.include_router(couriers_router)
+    router.include_router(returns_router)
     return router
 
 

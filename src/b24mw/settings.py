@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
+    # Deadline of the "return the goods to the customer" subtask (SPEC §4.1).
+    return_subtask_deadline_hours: int = Field(default=24, ge=1, le=24 * 365)
 
     @field_validator("database_url")
     @classmethod

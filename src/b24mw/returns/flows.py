@@ -1,0 +1,247 @@
+"""What a return's creation or decision sets in motion, all inside the caller's
+unit of work (STYLE §3): the ``task_events`` row, the ``integration_log`` row
+and the outbox jobs for event consumers, 1C and Bitrix24.  Nothing here talks
+to the network; the worker delivers the jobs after the commit, and a rollback
+leaves none of them behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.events.cloudevents import build_event
+from b24mw.history.repository import log_exchange, record_event
+from b24mw.i18n import t
+from b24mw.kit.auth import Actor, Role
+from b24mw.models.base import utcnow
+from b24mw.models.couriers import Courier
+from b24mw.models.enums import ReturnStatus, TaskEventType
+from b24mw.models.returns import Return
+from b24mw.outbox import Outbox
+from b24mw.outbox.enqueue import task_key
+from b24mw.settings import Settings
+
+EVENT_SYSTEM = "returns"
+EVENT_CREATED = "integration.return.created"
+EVENT_STATUS_CHANGED = "integration.return.status_changed"
+API_PATH = "/api/v1/returns"
+
+
+@dataclass(frozen=True, slots=True)
+class Announcer:
+    """The per-process pieces the flows need: where jobs go and how to word them."""
+
+    outbox: Outbox
+    locale: str
+    subtask_deadline: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings, outbox: Outbox) -> Announcer:
+        return cls(
+            outbox=outbox,
+            locale=settings.locale,
+            subtask_deadline=timedelta(hours=settings.return_subtask_deadline_hours),
+        )
+
+
+def subject(ret: Return) -> str:
+    return f"returns/{ret.id}"
+
+
+def onec_key(ret: Return, step: str) -> str:
+    """Stable per return and step: a status can be reached only once (finals are
+    final), so 1C can deduplicate retries and replays on it."""
+    return f"b24mw:returns:{ret.id}:{step}"
+
+
+def _inbound_system(actor: Actor) -> str:
+    # Who spoke to us: 1C deciding, or a person through Bitrix24/the API.
+    if actor.has(Role.ONEC) and not actor.has(Role.ADMIN):
+        return "1c"
+    return "api"
+
+
+def _lines_text(ret: Return, locale: str) -> str:
+    return "\n".join(
+        t("return.line", locale, sku=line.sku, qty=line.qty, reason=line.reason_code)
+        for line in ret.lines
+    )
+
+
+def announce_created(
+    session: AsyncSession,
+    ann: Announcer,
+    ret: Return,
+    view: dict[str, Any],
+    actor: Actor,
+    http_code: int,
+) -> None:
+    """History, log and jobs for a new return; ``view`` is the return as the API shows it."""
+    status = ReturnStatus(ret.status)
+    record_event(
+        session,
+        type=TaskEventType.STATUS.value,
+        task_id_b24=ret.task_id_b24,
+        status=status.value,
+        actor_id=actor.sub,
+        return_id=ret.id,
+        payload={"event": "created", "to": status.value, "source": ret.source},
+    )
+    log_exchange(
+        session,
+        direction="in",
+        system=_inbound_system(actor),
+        endpoint=f"POST {API_PATH}",
+        status="ok",
+        http_code=http_code,
+        resource_ref=subject(ret),
+        request={"source": ret.source, "courier_id": ret.courier_id, "lines": len(ret.lines)},
+    )
+    event = build_event(type=EVENT_CREATED, system=EVENT_SYSTEM, subject=subject(ret), data=view)
+    ann.outbox.event(session, event, ordering_key=f"return:{ret.id}")
+    ann.outbox.onec(
+        session,
+        "returns",
+        view,
+        idempotency_key=onec_key(ret, "created"),
+        ordering_key=f"return:{ret.id}:1c",
+    )
+    if ret.task_id_b24:
+        text = t(
+            "return.created",
+            ann.locale,
+            id=ret.id,
+            lines=len(ret.lines),
+            qty=sum(line.qty for line in ret.lines),
+            status=t(f"return.status.{status.value}", ann.locale),
+        )
+        ann.outbox.b24_comment(session, ret.task_id_b24, text)
+
+
+def log_replaced(session: AsyncSession, ret: Return, actor: Actor) -> None:
+    """A PUT changes content, not state: logged, but nobody is told (SPEC §4.1)."""
+    log_exchange(
+        session,
+        direction="in",
+        system=_inbound_system(actor),
+        endpoint=f"PUT {API_PATH}/{{id}}",
+        status="ok",
+        http_code=200,
+        resource_ref=subject(ret),
+        request={"courier_id": ret.courier_id, "lines": len(ret.lines)},
+    )
+
+
+def announce_status_change(
+    session: AsyncSession,
+    ann: Announcer,
+    ret: Return,
+    view: dict[str, Any],
+    previous: ReturnStatus,
+    actor: Actor,
+    *,
+    courier: Courier | None,
+    note: str | None,
+    endpoint: str,
+    http_code: int,
+) -> None:
+    """History, log and jobs for ``previous → ret.status``; ``note`` is the comment
+    given with the decision, if any."""
+    target = ReturnStatus(ret.status)
+    change = {"from": previous.value, "to": target.value}
+    record_event(
+        session,
+        type=TaskEventType.STATUS.value,
+        task_id_b24=ret.task_id_b24,
+        status=target.value,
+        actor_id=actor.sub,
+        return_id=ret.id,
+        payload={"event": "status_changed", **change, "note": note},
+    )
+    log_exchange(
+        session,
+        direction="in",
+        system=_inbound_system(actor),
+        endpoint=endpoint,
+        status="ok",
+        http_code=http_code,
+        resource_ref=subject(ret),
+        request=change,
+    )
+    data = {**view, "previous_status": previous.value}
+    event = build_event(
+        type=EVENT_STATUS_CHANGED, system=EVENT_SYSTEM, subject=subject(ret), data=data
+    )
+    ann.outbox.event(session, event, ordering_key=f"return:{ret.id}")
+    ann.outbox.onec(
+        session,
+        f"returns/{ret.id}/status",
+        data,
+        idempotency_key=onec_key(ret, f"status:{target.value}"),
+        ordering_key=f"return:{ret.id}:1c",
+    )
+    if ret.task_id_b24:
+        _tell_bitrix24(session, ann, ret, previous, target, courier, note)
+
+
+def _tell_bitrix24(
+    session: AsyncSession,
+    ann: Announcer,
+    ret: Return,
+    previous: ReturnStatus,
+    target: ReturnStatus,
+    courier: Courier | None,
+    note: str | None,
+) -> None:
+    assert ret.task_id_b24 is not None
+    text = t(
+        "return.status_changed",
+        ann.locale,
+        id=ret.id,
+        from_status=t(f"return.status.{previous.value}", ann.locale),
+        to_status=t(f"return.status.{target.value}", ann.locale),
+    )
+    if note:
+        text += "\n" + t("return.comment_line", ann.locale, comment=note)
+    ann.outbox.b24_comment(session, ret.task_id_b24, text)
+    if target is not ReturnStatus.REJECTED:
+        return
+    if courier is None or courier.b24_user_id is None:
+        # tasks.task.add needs a RESPONSIBLE_ID; guessing one would hand the
+        # goods to the wrong person, so say so on the task and in the log.
+        ann.outbox.b24_comment(
+            session,
+            ret.task_id_b24,
+            t("return.subtask.no_responsible", ann.locale, courier=ret.courier_id),
+        )
+        log_exchange(
+            session,
+            direction="internal",
+            system="b24",
+            endpoint="tasks.task.add",
+            status="skipped",
+            resource_ref=subject(ret),
+            error_code="courier_without_b24_user",
+            request={"courier_id": ret.courier_id, "parent_id": ret.task_id_b24},
+        )
+        return
+    deadline = (utcnow() + ann.subtask_deadline).replace(microsecond=0)
+    fields = {
+        "TITLE": t("return.subtask.title", ann.locale),
+        "DESCRIPTION": t(
+            "return.subtask.description", ann.locale, id=ret.id, lines=_lines_text(ret, ann.locale)
+        ),
+        "PARENT_ID": ret.task_id_b24,
+        "RESPONSIBLE_ID": courier.b24_user_id,
+        "DEADLINE": deadline.isoformat(),
+    }
+    ann.outbox.b24_call(
+        session,
+        "tasks.task.add",
+        {"fields": fields},
+        ordering_key=task_key(ret.task_id_b24),
+    )

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.models.returns import Return
+
+
+class ReturnRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, return_id: uuid.UUID) -> Return | None:
+        return await self.session.get(Return, return_id)
+
+    def add(self, ret: Return) -> None:
+        self.session.add(ret)
+
+    async def search(
+        self,
+        *,
+        statuses: Sequence[str],
+        courier_id: str | None,
+        created_from: datetime | None,
+        created_to: datetime | None,
+        offset: int,
+        limit: int,
+    ) -> tuple[Sequence[Return], int]:
+        # The filters line up with ix_returns_status_created and
+        # ix_returns_courier_status_created (SPEC §4.5: no full scans).
+        stmt = select(Return)
+        if statuses:
+            stmt = stmt.where(Return.status.in_(statuses))
+        if courier_id is not None:
+            stmt = stmt.where(Return.courier_id == courier_id)
+        if created_from is not None:
+            stmt = stmt.where(Return.created_at >= created_from)
+        if created_to is not None:
+            stmt = stmt.where(Return.created_at < created_to)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        page = stmt.order_by(Return.created_at.desc(), Return.id.desc()).offset(offset).limit(limit)
+        rows = (await self.session.execute(page)).scalars().all()
+        return rows, int(total)

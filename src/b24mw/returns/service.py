@@ -1,0 +1,246 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from b24mw.couriers.repository import CourierRepository
+from b24mw.kit.auth import Actor
+from b24mw.kit.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
+from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.models.base import utcnow
+from b24mw.models.couriers import Courier
+from b24mw.models.enums import ReturnStatus
+from b24mw.models.returns import Return, ReturnLine
+from b24mw.returns import flows, lifecycle
+from b24mw.returns.flows import Announcer
+from b24mw.returns.repository import ReturnRepository
+from b24mw.returns.schemas import ReturnCreate, ReturnLineCreate, ReturnRead, ReturnUpdate
+
+# Database checks that mirror the API's validation: if bad data slips past the
+# schemas (another caller, a future bug), the client still gets a 422 naming
+# the field, never a 500 with the driver's message.
+CHECK_FIELDS: dict[str, tuple[str, str]] = {
+    "ck_return_lines_qty_positive": ("items.qty", "must be at least 1"),
+    "ck_return_lines_reason_code_not_blank": ("items.reason_code", "must not be blank"),
+    "ck_return_lines_quality": ("items.quality", "must be new, defect or unknown"),
+    "ck_return_lines_imei_length": ("items.imei", "must be 15 digits"),
+    "ck_returns_status": ("status", "unknown status"),
+    "ck_returns_source": ("source", "must be widget, call_center or warehouse"),
+}
+
+
+async def flush(session: AsyncSession) -> None:
+    """Flush, turning what the database refuses into the error hierarchy."""
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise ConcurrentUpdate(
+            "The return was changed by another request at the same time; reload and retry.",
+            errors=[FieldError("status", "changed concurrently", "conflict.concurrent_update")],
+        ) from None
+    except IntegrityError as exc:
+        message = str(exc.orig)
+        failed = [field for name, field in CHECK_FIELDS.items() if name in message]
+        if failed:
+            raise ValidationFailed(
+                "The database refused the return.",
+                errors=[FieldError(f, m, "validation.format") for f, m in failed],
+            ) from None
+        raise Conflict("The return conflicts with stored data.") from None
+    except DataError:
+        raise ValidationFailed("A value does not fit its column.") from None
+
+
+def _lines(items: list[ReturnLineCreate]) -> list[ReturnLine]:
+    return [
+        ReturnLine(
+            line_no=number,
+            sku=item.sku,
+            qty=item.qty,
+            quality=item.quality.value,
+            reason_code=item.reason_code,
+            reason_note=item.reason_note,
+            photos=list(item.photos),
+            imei=item.imei,
+            serial=item.serial,
+        )
+        for number, item in enumerate(items, start=1)
+    ]
+
+
+async def _courier(session: AsyncSession, courier_id: str) -> Courier:
+    courier = await CourierRepository(session).get(courier_id)
+    if courier is None:
+        raise ValidationFailed(
+            f"Courier {courier_id} is not registered.",
+            errors=[FieldError("courier_id", "unknown courier", "validation.format")],
+        )
+    return courier
+
+
+def _ensure_may_act_for(actor: Actor, courier_id: str) -> None:
+    if not actor.owns(courier_id):
+        raise Forbidden(
+            "A courier may create returns only for themselves.",
+            errors=[FieldError("courier_id", "must be your own courier id")],
+        )
+
+
+async def create(
+    session: AsyncSession, ann: Announcer, actor: Actor, data: ReturnCreate
+) -> ReturnRead:
+    _ensure_may_act_for(actor, data.courier_id)
+    await _courier(session, data.courier_id)
+    now = utcnow()
+    ret = Return(
+        id=uuid.uuid4(),
+        created_at=now,
+        updated_at=now,
+        source=data.source.value,
+        courier_id=data.courier_id,
+        order_id_1c=data.order_id_1c,
+        task_id_b24=data.task_id_b24,
+        comment=data.comment,
+        status=ReturnStatus.PENDING.value,
+        lines=_lines(data.items),
+    )
+    ReturnRepository(session).add(ret)
+    await flush(session)
+    read = ReturnRead.model_validate(ret)
+    flows.announce_created(session, ann, ret, read.model_dump(mode="json"), actor, http_code=201)
+    await flush(session)
+    return read
+
+
+async def get(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> Return:
+    ret = await ReturnRepository(session).get(return_id)
+    # A courier asking for someone else's return learns nothing, not even that it exists.
+    if ret is None or not actor.owns(ret.courier_id):
+        raise NotFound(f"Return {return_id} not found.")
+    return ret
+
+
+async def replace(
+    session: AsyncSession, actor: Actor, return_id: uuid.UUID, data: ReturnCreate
+) -> Return:
+    ret = await get(session, actor, return_id)
+    lifecycle.ensure_editable(ReturnStatus(ret.status))
+    if data.courier_id != ret.courier_id:
+        await _courier(session, data.courier_id)
+    ret.source = data.source.value
+    ret.courier_id = data.courier_id
+    ret.order_id_1c = data.order_id_1c
+    ret.task_id_b24 = data.task_id_b24
+    ret.comment = data.comment
+    ret.lines = _lines(data.items)
+    # Always an UPDATE of the row, so the version check also guards a PUT that
+    # changes only the lines against a concurrent decision.
+    ret.updated_at = utcnow()
+    await flush(session)
+    flows.log_replaced(session, ret, actor)
+    await flush(session)
+    return ret
+
+
+async def update(
+    session: AsyncSession,
+    ann: Announcer,
+    actor: Actor,
+    return_id: uuid.UUID,
+    data: ReturnUpdate,
+    *,
+    endpoint: str,
+) -> Return:
+    """PATCH: annotations and/or a decision, one optimistic write."""
+    ret = await get(session, actor, return_id)
+    previous = ReturnStatus(ret.status)
+    changes = data.model_dump(exclude_unset=True)
+    target = changes.pop("status", None)
+    for field, value in changes.items():
+        setattr(ret, field, value)
+    if target is None:
+        await flush(session)
+        return ret
+    note = changes.get("comment")
+    target_status = ReturnStatus(target)
+    return await _move(session, ann, actor, ret, previous, target_status, endpoint, 200, note)
+
+
+async def cancel(session: AsyncSession, ann: Announcer, actor: Actor, return_id: uuid.UUID) -> None:
+    """DELETE is logical: the return stays, as ``cancelled``."""
+    ret = await get(session, actor, return_id)
+    endpoint = f"DELETE {flows.API_PATH}/{{id}}"
+    previous = ReturnStatus(ret.status)
+    await _move(session, ann, actor, ret, previous, ReturnStatus.CANCELLED, endpoint, 204, None)
+
+
+async def _move(
+    session: AsyncSession,
+    ann: Announcer,
+    actor: Actor,
+    ret: Return,
+    previous: ReturnStatus,
+    target: ReturnStatus,
+    endpoint: str,
+    http_code: int,
+    note: str | None,
+) -> Return:
+    lifecycle.ensure_transition(previous, target)
+    ret.status = target.value
+    # The version check happens here: of two decisions read at the same
+    # version, the second UPDATE matches no row and loses with a 409.
+    await flush(session)
+    courier = None
+    if target is ReturnStatus.REJECTED and ret.task_id_b24:
+        courier = await CourierRepository(session).get(ret.courier_id)
+    view = ReturnRead.model_validate(ret).model_dump(mode="json")
+    flows.announce_status_change(
+        session,
+        ann,
+        ret,
+        view,
+        previous,
+        actor,
+        courier=courier,
+        note=note,
+        endpoint=endpoint,
+        http_code=http_code,
+    )
+    await flush(session)
+    return ret
+
+
+async def search(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    statuses: list[ReturnStatus],
+    courier_id: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> Paginated[ReturnRead]:
+    if created_from and created_to and created_from > created_to:
+        raise ValidationFailed(
+            "created_from is after created_to.",
+            errors=[FieldError("query.created_from", "must not be after created_to")],
+        )
+    rows, total = await ReturnRepository(session).search(
+        statuses=[s.value for s in statuses],
+        courier_id=courier_id,
+        created_from=created_from,
+        created_to=created_to,
+        offset=page.offset,
+        limit=page.page_size,
+    )
+    return Paginated[ReturnRead].build([ReturnRead.model_validate(r) for r in rows], total, page)
