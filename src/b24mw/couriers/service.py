@@ -90,3 +90,9 @@ async def by_b24_user(session: AsyncSession, b24_user_id: int) -> Courier | None
     """Map a Bitrix24 ``RESPONSIBLE_ID``/author to the courier (the other way is
     ``Courier.b24_user_id``)."""
     return await CourierRepository(session).by_b24_user(b24_user_id)
+
+
+async def find(session: AsyncSession, courier_id: str) -> Courier | None:
+    """The courier or None, for callers that answer a missing courier their own
+    way (e.g. 422 on an order that names one)."""
+    return await CourierRepository(session).get(courier_id)

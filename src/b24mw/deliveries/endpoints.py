@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from b24mw.deliveries import service
+from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
+from b24mw.kit.auth import Actor, Role, require
+from b24mw.kit.db import ReadSession, Session
+from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.lifecycle.deps import Locale, Rfc3339
+from b24mw.lifecycle.schemas import StatusChange, TaskEventRead
+from b24mw.models.enums import OrderStatus
+from b24mw.outbox import OutboxDep
+
+router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=COMMON_ERRORS)
+
+Writer = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
+# Couriers carry deliveries: the matrix gives them the moves from pick-up on,
+# so they read and move their own.
+Participant = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN, Role.COURIER))]
+
+
+@router.get("", response_model=Paginated[DeliveryRead])
+async def list_deliveries(
+    session: ReadSession,
+    actor: Participant,
+    page: Pagination,
+    status_: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
+    courier_id: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="1C id, title, customer, phone, id or task id"),
+    ] = None,
+    created_from: Annotated[Rfc3339 | None, Query(description="inclusive")] = None,
+    created_to: Annotated[Rfc3339 | None, Query(description="exclusive")] = None,
+) -> Paginated[DeliveryRead]:
+    """Deliveries, newest first. A courier sees only their own."""
+    return await service.list_deliveries(
+        session,
+        actor,
+        page,
+        statuses=status_ or (),
+        courier_id=courier_id,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DeliveryRead)
+async def create_delivery(
+    body: DeliveryCreate,
+    session: Session,
+    outbox: OutboxDep,
+    actor: Writer,
+    locale: Locale,
+    response: Response,
+) -> DeliveryRead:
+    """Register a 1C delivery and queue the courier's Bitrix24 task; the task
+    id appears on the delivery once Bitrix24 has answered. A repeated
+    `external_id_1c` is a 409 naming the existing delivery (`existing_id`)."""
+    delivery = await service.create_delivery(session, outbox, actor, body, locale=locale)
+    response.headers["Location"] = f"/api/v1/deliveries/{delivery.id}"
+    return DeliveryRead.model_validate(delivery)
+
+
+@router.get("/{delivery_id}", response_model=DeliveryRead)
+async def get_delivery(delivery_id: int, session: ReadSession, actor: Participant) -> DeliveryRead:
+    """One delivery."""
+    return DeliveryRead.model_validate(await service.get_delivery(session, actor, delivery_id))
+
+
+@router.post("/{delivery_id}/status", response_model=DeliveryRead)
+async def change_status(
+    delivery_id: int,
+    body: StatusChange,
+    session: Session,
+    outbox: OutboxDep,
+    actor: Participant,
+    locale: Locale,
+) -> DeliveryRead:
+    """Move the delivery through the status matrix of Walking Warehouse orders,
+    with the same Bitrix24 sync, and hand the new status to 1C."""
+    delivery = await service.change_status(session, outbox, actor, delivery_id, body, locale=locale)
+    return DeliveryRead.model_validate(delivery)
+
+
+@router.get("/{delivery_id}/events", response_model=Paginated[TaskEventRead])
+async def delivery_events(
+    delivery_id: int, session: ReadSession, actor: Participant, page: Pagination
+) -> Paginated[TaskEventRead]:
+    """The delivery's task history (`task_events`), oldest first."""
+    return await service.events(session, actor, delivery_id, page)

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.models.base import utcnow
+from b24mw.models.enums import OutboxStatus
+from b24mw.models.history import TaskEvent
+from b24mw.models.ops import OutboxJob
+from b24mw.models.orders import Delivery
+
+# Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
+TASK_PARAMS = ("TASKID", "taskId")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    statuses: Sequence[str] = ()
+    courier_id: str | None = None
+    q: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class DeliveryRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, delivery: Delivery) -> None:
+        self.session.add(delivery)
+
+    async def get(self, delivery_id: int) -> Delivery | None:
+        return await self.session.get(Delivery, delivery_id)
+
+    async def id_by_external(self, external_id_1c: str) -> int | None:
+        stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    def _filtered(self, f: DeliveryFilter) -> Select[Delivery]:
+        stmt = select(Delivery)
+        if f.statuses:
+            stmt = stmt.where(Delivery.status.in_(f.statuses))
+        if f.courier_id is not None:
+            stmt = stmt.where(Delivery.courier_id == f.courier_id)
+        if f.created_from is not None:
+            stmt = stmt.where(Delivery.created_at >= f.created_from)
+        if f.created_to is not None:
+            stmt = stmt.where(Delivery.created_at < f.created_to)
+        if f.q:
+            pattern = f"%{f.q.lower()}%"
+            conditions: list[ColumnElement[bool]] = [
+                func.lower(Delivery.external_id_1c).like(pattern),
+                func.lower(Delivery.title).like(pattern),
+                func.lower(Delivery.customer_name).like(pattern),
+                Delivery.client_phone.like(f"%{f.q}%"),
+            ]
+            if f.q.isdigit():
+                conditions += [Delivery.id == int(f.q), Delivery.task_id_b24 == int(f.q)]
+            stmt = stmt.where(or_(*conditions))
+        return stmt
+
+    async def search(
+        self, f: DeliveryFilter, *, offset: int, limit: int
+    ) -> tuple[Sequence[Delivery], int]:
+        stmt = self._filtered(f)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        ordered = stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc())
+        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
+        return rows.all(), int(total)
+
+    async def events(
+        self, delivery_id: int, *, offset: int, limit: int
+    ) -> tuple[Sequence[TaskEvent], int]:
+        stmt = select(TaskEvent).where(TaskEvent.order_id == delivery_id)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        ordered = stmt.order_by(TaskEvent.ts, TaskEvent.id).offset(offset).limit(limit)
+        return (await self.session.execute(ordered)).scalars().all(), int(total)
+
+    async def link_task(self, delivery_id: int, task_id_b24: int) -> tuple[bool, Delivery | None]:
+        """Store the task id unless one is there; answer (stored now, the row).
+
+        A plain UPDATE that bumps ``version``: it takes the row lock (so a
+        status change in flight finishes first and its jobs are visible
+        afterwards) and makes a status change that read the row before it
+        fail its version check (409) instead of writing a job without a task.
+        """
+        result: Any = await self.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.task_id_b24.is_(None))
+            .values(task_id_b24=task_id_b24, version=Delivery.version + 1, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        row = (
+            await self.session.execute(
+                select(Delivery)
+                .where(Delivery.id == delivery_id)
+                .execution_options(populate_existing=True)
+            )
+        ).scalar_one_or_none()
+        return result.rowcount == 1, row
+
+    async def fill_task_id(self, ordering_key: str, task_id_b24: int) -> int:
+        """Put the task id into the not-yet-sent Bitrix24 jobs of ``ordering_key``
+        that were written before the task existed; answer how many."""
+        stmt = (
+            select(OutboxJob)
+            .where(
+                OutboxJob.ordering_key == ordering_key,
+                OutboxJob.kind == "b24.call",
+                OutboxJob.status == OutboxStatus.PENDING.value,
+            )
+            .order_by(OutboxJob.id)
+        )
+        filled = 0
+        for job in (await self.session.execute(stmt)).scalars():
+            params = dict(job.payload.get("params") or {})
+            missing = [p for p in TASK_PARAMS if p in params and params[p] is None]
+            if not missing:
+                continue
+            for name in missing:
+                params[name] = task_id_b24
+            # A new dict, so the JSON column is seen as changed.
+            job.payload = {**job.payload, "params": params}
+            filled += 1
+        await self.session.flush()
+        return filled

@@ -1,0 +1,75 @@
+"""The order shape both kinds share: lines, the status change request and the
+history view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Annotated, Any, Protocol, Self
+
+from pydantic import Field, model_validator
+
+from b24mw.kit.errors import FieldError, ValidationFailed
+from b24mw.kit.schemas import MoneyOut, ReadModel, StrictInput, UtcOut
+from b24mw.models.enums import OrderStatus
+
+CENT = Decimal("0.01")
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+
+
+class LineIn(StrictInput):
+    sku: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    qty: Annotated[int, Field(gt=0, le=1_000_000)]
+    price: Money
+
+
+class LineRead(ReadModel):
+    line_no: int
+    sku: str
+    name: str
+    qty: int
+    price: MoneyOut
+
+
+class StatusChange(StrictInput):
+    status: OrderStatus
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Self:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("lat and lon go together: give both or neither")
+        return self
+
+
+class TaskEventRead(ReadModel):
+    id: int
+    ts: UtcOut
+    type: str
+    status: str | None
+    task_id_b24: int | None
+    actor_id: str | None
+    payload: dict[str, Any] = Field(validation_alias="payload_json")
+    request_id: str | None
+
+
+class _Line(Protocol):
+    qty: int
+    price: Decimal
+
+
+def lines_total(lines: Iterable[_Line]) -> Decimal:
+    return sum((line.price * line.qty for line in lines), Decimal("0")).quantize(CENT)
+
+
+def check_supplied_total(supplied: Decimal | None, computed: Decimal) -> None:
+    """A client-supplied total is a checksum: it must match what the lines say."""
+    if supplied is not None and supplied.quantize(CENT) != computed:
+        raise ValidationFailed(
+            f"total_amount {supplied:.2f} does not match the lines ({computed:.2f}).",
+            errors=[FieldError("total_amount", f"must equal the computed total {computed:.2f}")],
+        )

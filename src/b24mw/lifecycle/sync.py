@@ -1,0 +1,221 @@
+"""What a status change sets in motion, for either kind of order, inside the
+caller's unit of work: the history rows, the Bitrix24 sync jobs and the
+CloudEvent (SPEC §4.3).  Nothing here talks to the network.
+
+Bitrix24 sync jobs of one order share one ordering key, so the worker delivers
+the comment and the task method of every change in the order they happened.
+A delivery's jobs use ``delivery:<id>`` from the start, because its task does
+not exist yet when the first changes arrive: those jobs are written with
+``TASKID``/``taskId`` null and the ``tasks.task.add`` result hook fills the
+id in (``deliveries.hooks``) before the ordering key lets them run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from b24mw.events.cloudevents import build_event
+from b24mw.history.repository import log_exchange, record_event
+from b24mw.i18n import t
+from b24mw.kit.auth import Actor
+from b24mw.kit.errors import ConcurrentUpdate
+from b24mw.lifecycle.machine import Transition, check
+from b24mw.lifecycle.schemas import StatusChange
+from b24mw.models.enums import OrderStatus as S
+from b24mw.models.enums import TaskEventType
+from b24mw.outbox import Outbox
+
+EVENT_SYSTEM = "ww"
+EVENT_CREATED = "integration.task.created"
+EVENT_STATUS_CHANGED = "integration.task.status_changed"
+
+# The Bitrix24 task follows the order: started when the courier sets off,
+# closed when the order ends either way, deferred while it is failed.
+TASK_METHOD_ON_ENTER: Mapping[S, str] = {
+    S.ON_ROUTE: "tasks.task.start",
+    S.DONE: "tasks.task.complete",
+    S.REFUSED: "tasks.task.complete",
+    S.FAILED: "tasks.task.defer",
+}
+TASK_METHOD_ON_MOVE: Mapping[tuple[S, S], str] = {
+    (S.FAILED, S.READY): "tasks.task.renew",
+}
+
+
+def task_methods(transition: Transition) -> list[str]:
+    """The Bitrix24 task methods a transition calls, besides the comment."""
+    moved = TASK_METHOD_ON_MOVE.get((transition.source, transition.target))
+    if moved:
+        return [moved]
+    entered = TASK_METHOD_ON_ENTER.get(transition.target)
+    return [entered] if entered else []
+
+
+class Stateful(Protocol):
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """How one order appears to the history, Bitrix24 and event consumers."""
+
+    kind: str  # "instant" | "delivery"
+    id: int
+    ref: str  # how comments name the order
+    subject: str  # CloudEvent subject, also the integration_log resource
+    task_id_b24: int | None
+    # Ordering key of the Bitrix24 jobs; None: the order has no task to sync.
+    sync_key: str | None
+    # Which order the history rows belong to (one of the two is set).
+    instant_order_id: int | None = None
+    order_id: int | None = None
+
+    @property
+    def event_key(self) -> str:
+        return f"events:{self.subject}"
+
+
+async def flush_or_conflict(session: AsyncSession) -> None:
+    """Flush, turning a lost optimistic-lock race (``version``) into 409."""
+    try:
+        await session.flush()
+    except StaleDataError:
+        raise ConcurrentUpdate(
+            "The order was changed by another request; reload it and try again."
+        ) from None
+
+
+def b24_comment(session: AsyncSession, outbox: Outbox, tracked: Tracked, text: str) -> None:
+    if tracked.sync_key is None:
+        return
+    # Outbox.b24_comment adds the retry-safe marker; the task id and ordering
+    # key are ours (a delivery's task may not exist yet).
+    job = outbox.b24_comment(session, tracked.task_id_b24 or 0, text)
+    job.payload["params"]["TASKID"] = tracked.task_id_b24
+    job.ordering_key = tracked.sync_key
+
+
+def b24_task_call(
+    session: AsyncSession,
+    outbox: Outbox,
+    tracked: Tracked,
+    method: str,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    if tracked.sync_key is None:
+        return
+    params: dict[str, Any] = {"taskId": tracked.task_id_b24, **(extra or {})}
+    outbox.b24_call(session, method, params, ordering_key=tracked.sync_key)
+
+
+def publish(
+    session: AsyncSession, outbox: Outbox, tracked: Tracked, type: str, data: dict[str, Any]
+) -> None:
+    event = build_event(type=type, system=EVENT_SYSTEM, subject=tracked.subject, data=data)
+    outbox.event(session, event, ordering_key=tracked.event_key)
+
+
+def record_creation(
+    session: AsyncSession,
+    outbox: Outbox,
+    tracked: Tracked,
+    actor: Actor,
+    view: dict[str, Any],
+    payload: dict[str, Any],
+) -> None:
+    record_event(
+        session,
+        type=TaskEventType.STATUS.value,
+        task_id_b24=tracked.task_id_b24,
+        status=S.NEW.value,
+        actor_id=actor.sub,
+        payload={"event": "created", "to": S.NEW.value, **payload},
+        instant_order_id=tracked.instant_order_id,
+        order_id=tracked.order_id,
+    )
+    publish(session, outbox, tracked, EVENT_CREATED, view)
+
+
+async def change_status(
+    session: AsyncSession,
+    outbox: Outbox,
+    *,
+    locale: str,
+    actor: Actor,
+    order: Stateful,
+    tracked: Tracked,
+    change: StatusChange,
+    event_data: dict[str, Any],
+) -> Transition:
+    """Check the move against the matrix, apply it, and write its history and
+    jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
+    transition = check(actor, S(order.status), change.status)
+    order.status = transition.target.value
+    await flush_or_conflict(session)
+
+    move = {"from": transition.source.value, "to": transition.target.value}
+    record_event(
+        session,
+        type=TaskEventType.STATUS.value,
+        task_id_b24=tracked.task_id_b24,
+        status=transition.target.value,
+        actor_id=actor.sub,
+        payload={"event": "status_changed", **move, "note": change.note},
+        instant_order_id=tracked.instant_order_id,
+        order_id=tracked.order_id,
+    )
+    if change.lat is not None and change.lon is not None:
+        record_event(
+            session,
+            type=TaskEventType.GEO.value,
+            task_id_b24=tracked.task_id_b24,
+            status=transition.target.value,
+            actor_id=actor.sub,
+            payload={"lat": change.lat, "lon": change.lon},
+            instant_order_id=tracked.instant_order_id,
+            order_id=tracked.order_id,
+        )
+    if (transition.source, transition.target) == (S.FAILED, S.READY):
+        # A failed order going back on the shelf is an operational decision
+        # someone will ask about: keep it in the searchable exchange log.
+        log_exchange(
+            session,
+            direction="internal",
+            system=EVENT_SYSTEM,
+            endpoint="status FAILED → READY",
+            status="ok",
+            resource_ref=tracked.subject,
+            request={**move, "actor": actor.sub, "note": change.note},
+        )
+
+    text = t(
+        "order.status_changed",
+        locale,
+        id=tracked.ref,
+        from_status=transition.source.value,
+        to_status=transition.target.value,
+    )
+    if change.note:
+        text += "\n" + t("order.note", locale, note=change.note)
+    b24_comment(session, outbox, tracked, text)
+    for method in task_methods(transition):
+        b24_task_call(session, outbox, tracked, method)
+
+    data = {
+        "kind": tracked.kind,
+        "id": tracked.id,
+        "task_id_b24": tracked.task_id_b24,
+        **move,
+        "actor_id": actor.sub,
+        "note": change.note,
+        "lat": change.lat,
+        "lon": change.lon,
+        **event_data,
+    }
+    publish(session, outbox, tracked, EVENT_STATUS_CHANGED, data)
+    return transition

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from b24mw.kit.auth import Actor, Role, require
+from b24mw.kit.db import ReadSession, Session
+from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.lifecycle.deps import Locale, Rfc3339
+from b24mw.lifecycle.schemas import StatusChange, TaskEventRead
+from b24mw.models.enums import OrderStatus
+from b24mw.outbox import OutboxDep
+from b24mw.ww import service
+from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
+
+router = APIRouter(prefix="/ww/orders", tags=["ww orders"], responses=COMMON_ERRORS)
+
+CourierOrAdmin = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
+StatusActor = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN, Role.ONEC))]
+
+
+@router.get("", response_model=Paginated[OrderRead])
+async def list_orders(
+    session: ReadSession,
+    actor: CourierOrAdmin,
+    page: Pagination,
+    status_: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
+    courier_id: Annotated[str | None, Query(max_length=64)] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="title, customer, phone, id or task id")
+    ] = None,
+    created_from: Annotated[Rfc3339 | None, Query(description="inclusive")] = None,
+    created_to: Annotated[Rfc3339 | None, Query(description="exclusive")] = None,
+) -> Paginated[OrderRead]:
+    """Orders, newest first. A courier sees only their own."""
+    return await service.list_orders(
+        session,
+        actor,
+        page,
+        statuses=status_ or (),
+        courier_id=courier_id,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderRead)
+async def create_order(
+    body: OrderCreate,
+    session: Session,
+    outbox: OutboxDep,
+    actor: CourierOrAdmin,
+    response: Response,
+) -> OrderRead:
+    """Create an order (status NEW). The total is computed from the lines; a
+    second order for the same Bitrix24 task and courier is a 409 naming the
+    existing one (`existing_id`)."""
+    order = await service.create_order(session, outbox, actor, body)
+    response.headers["Location"] = f"/api/v1/ww/orders/{order.id}"
+    return OrderRead.model_validate(order)
+
+
+@router.get("/{order_id}", response_model=OrderRead)
+async def get_order(order_id: int, session: ReadSession, actor: CourierOrAdmin) -> OrderRead:
+    """One order."""
+    return OrderRead.model_validate(await service.get_order(session, actor, order_id))
+
+
+@router.patch("/{order_id}", response_model=OrderRead)
+async def update_order(
+    order_id: int, body: OrderUpdate, session: Session, actor: CourierOrAdmin
+) -> OrderRead:
+    """Replace the lines (the whole list) and/or the notes while the order is NEW."""
+    return OrderRead.model_validate(await service.update_order(session, actor, order_id, body))
+
+
+@router.post("/{order_id}/assign", response_model=OrderRead)
+async def assign_order(
+    order_id: int,
+    body: OrderAssign,
+    session: Session,
+    outbox: OutboxDep,
+    actor: CourierOrAdmin,
+    locale: Locale,
+) -> OrderRead:
+    """Assign a courier (or null) before pick-up. `decline: true` records that
+    the current courier refused; a courier may only decline their own order."""
+    order = await service.assign(session, outbox, actor, order_id, body, locale=locale)
+    return OrderRead.model_validate(order)
+
+
+@router.post("/{order_id}/status", response_model=OrderRead)
+async def change_status(
+    order_id: int,
+    body: StatusChange,
+    session: Session,
+    outbox: OutboxDep,
+    actor: StatusActor,
+    locale: Locale,
+) -> OrderRead:
+    """Move the order through the status matrix (422 for a move it does not
+    have, 403 for a role that may not make it, 409 when a concurrent change
+    won). Writes the history and the Bitrix24 sync jobs."""
+    order = await service.change_status(session, outbox, actor, order_id, body, locale=locale)
+    return OrderRead.model_validate(order)
+
+
+@router.get("/{order_id}/events", response_model=Paginated[TaskEventRead])
+async def order_events(
+    order_id: int, session: ReadSession, actor: CourierOrAdmin, page: Pagination
+) -> Paginated[TaskEventRead]:
+    """The order's task history (`task_events`), oldest first."""
+    return await service.events(session, actor, order_id, page)

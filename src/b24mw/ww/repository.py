@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.models.history import TaskEvent
+from b24mw.models.orders import InstantOrder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    statuses: Sequence[str] = ()
+    courier_id: str | None = None
+    q: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+class OrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, order: InstantOrder) -> None:
+        self.session.add(order)
+
+    async def get(self, order_id: int) -> InstantOrder | None:
+        return await self.session.get(InstantOrder, order_id)
+
+    async def by_task_and_courier(self, task_id_b24: int, courier_id: str | None) -> int | None:
+        stmt = select(InstantOrder.id).where(InstantOrder.task_id_b24 == task_id_b24)
+        if courier_id is None:
+            stmt = stmt.where(InstantOrder.courier_id.is_(None))
+        else:
+            stmt = stmt.where(InstantOrder.courier_id == courier_id)
+        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+
+    def _filtered(self, f: OrderFilter) -> Select[InstantOrder]:
+        stmt = select(InstantOrder)
+        if f.statuses:
+            stmt = stmt.where(InstantOrder.status.in_(f.statuses))
+        if f.courier_id is not None:
+            stmt = stmt.where(InstantOrder.courier_id == f.courier_id)
+        if f.created_from is not None:
+            stmt = stmt.where(InstantOrder.created_at >= f.created_from)
+        if f.created_to is not None:
+            stmt = stmt.where(InstantOrder.created_at < f.created_to)
+        if f.q:
+            pattern = f"%{f.q.lower()}%"
+            conditions: list[ColumnElement[bool]] = [
+                func.lower(InstantOrder.title).like(pattern),
+                func.lower(InstantOrder.customer_name).like(pattern),
+                InstantOrder.client_phone.like(f"%{f.q}%"),
+            ]
+            if f.q.isdigit():
+                conditions += [InstantOrder.id == int(f.q), InstantOrder.task_id_b24 == int(f.q)]
+            stmt = stmt.where(or_(*conditions))
+        return stmt
+
+    async def search(
+        self, f: OrderFilter, *, offset: int, limit: int
+    ) -> tuple[Sequence[InstantOrder], int]:
+        stmt = self._filtered(f)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        ordered = stmt.order_by(InstantOrder.created_at.desc(), InstantOrder.id.desc())
+        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
+        return rows.all(), int(total)
+
+    async def events(
+        self, order: InstantOrder, *, offset: int, limit: int
+    ) -> tuple[Sequence[TaskEvent], int]:
+        # Rows the webhook processor records for the task alone (no order
+        # link) belong to every order of that task.
+        condition = TaskEvent.instant_order_id == order.id
+        if order.task_id_b24 is not None:
+            condition = or_(
+                condition,
+                (TaskEvent.task_id_b24 == order.task_id_b24)
+                & TaskEvent.instant_order_id.is_(None)
+                & TaskEvent.order_id.is_(None)
+                & TaskEvent.return_id.is_(None),
+            )
+        stmt = select(TaskEvent).where(condition)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        ordered = stmt.order_by(TaskEvent.ts, TaskEvent.id).offset(offset).limit(limit)
+        return (await self.session.execute(ordered)).scalars().all(), int(total)

@@ -1,0 +1,347 @@
+"""Walking Warehouse orders: create, edit, assign, move through the status
+machine.  Every function works inside the caller's unit of work (it flushes,
+never commits), so the API and the webhook inbox processor share it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.couriers import service as couriers
+from b24mw.history.repository import record_event
+from b24mw.i18n import t
+from b24mw.kit.auth import Actor, Role
+from b24mw.kit.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    TransitionRefused,
+    ValidationFailed,
+)
+from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.lifecycle import sync
+from b24mw.lifecycle.machine import ASSIGNABLE
+from b24mw.lifecycle.schemas import (
+    LineIn,
+    StatusChange,
+    TaskEventRead,
+    check_supplied_total,
+    lines_total,
+)
+from b24mw.models.base import utcnow
+from b24mw.models.couriers import Courier
+from b24mw.models.enums import OrderOrigin, OrderStatus, TaskEventType
+from b24mw.models.orders import InstantOrder, InstantOrderLine
+from b24mw.outbox import Outbox
+from b24mw.outbox.enqueue import task_key
+from b24mw.ww.repository import OrderFilter, OrderRepository
+from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
+
+# The actor for changes no person made (webhook inbox, reconciliation).
+SYSTEM_ACTOR = Actor(sub="system", roles=frozenset({Role.ADMIN}))
+
+
+def tracked(order: InstantOrder) -> sync.Tracked:
+    return sync.Tracked(
+        kind="instant",
+        id=order.id,
+        ref=str(order.id),
+        subject=f"ww/orders/{order.id}",
+        task_id_b24=order.task_id_b24,
+        sync_key=task_key(order.task_id_b24),
+        instant_order_id=order.id,
+    )
+
+
+def _lines(items: Sequence[LineIn]) -> list[InstantOrderLine]:
+    return [
+        InstantOrderLine(line_no=n, sku=i.sku, name=i.name, qty=i.qty, price=i.price)
+        for n, i in enumerate(items, start=1)
+    ]
+
+
+def _duplicate(existing_id: int, task_id_b24: int, courier_id: str | None) -> Conflict:
+    who = f"courier {courier_id}" if courier_id else "no courier"
+    return Conflict(
+        f"Order {existing_id} already exists for Bitrix24 task {task_id_b24} and {who}.",
+        errors=[
+            FieldError("task_id_b24", f"an order for this task and courier exists: {existing_id}")
+        ],
+        code="conflict.duplicate",
+        extra={"existing_id": existing_id},
+    )
+
+
+async def _active_courier(session: AsyncSession, courier_id: str) -> Courier:
+    courier = await couriers.find(session, courier_id)
+    if courier is None or not courier.is_active:
+        state = "unknown" if courier is None else "inactive"
+        raise ValidationFailed(
+            f"Courier {courier_id} is {state}.",
+            errors=[FieldError("courier_id", f"{state} courier")],
+        )
+    return courier
+
+
+async def create_order(
+    session: AsyncSession,
+    outbox: Outbox,
+    actor: Actor,
+    data: OrderCreate,
+    *,
+    origin: OrderOrigin = OrderOrigin.API,
+) -> InstantOrder:
+    """Create an order with its history row and ``integration.task.created``.
+
+    A courier creates only for themselves.  One order per (Bitrix24 task,
+    courier): a duplicate raises ``Conflict`` whose ``extra["existing_id"]``
+    names the order that exists, so a repeated webhook can answer with it.
+    """
+    courier_id = data.courier_id
+    if actor.courier_scoped:
+        if courier_id not in (None, actor.sub):
+            raise Forbidden(
+                "A courier creates orders only for themselves.",
+                errors=[FieldError("courier_id", "must be your own courier id")],
+            )
+        courier_id = actor.sub
+    if courier_id is not None:
+        await _active_courier(session, courier_id)
+    total = lines_total(data.items)
+    check_supplied_total(data.total_amount, total)
+
+    repo = OrderRepository(session)
+    if data.task_id_b24 is not None:
+        existing = await repo.by_task_and_courier(data.task_id_b24, courier_id)
+        if existing is not None:
+            raise _duplicate(existing, data.task_id_b24, courier_id)
+
+    order = InstantOrder(
+        task_id_b24=data.task_id_b24,
+        courier_id=courier_id,
+        title=data.title,
+        customer_name=data.customer_name,
+        client_phone=data.client_phone,
+        status=OrderStatus.NEW.value,
+        total_amount=total,
+        currency_code=data.currency_code,
+        notes=data.notes,
+        origin=OrderOrigin(origin).value,
+        lines=_lines(data.items),
+    )
+    try:
+        async with session.begin_nested():
+            repo.add(order)
+    except IntegrityError:
+        # A concurrent create for the same task and courier won the race.
+        assert data.task_id_b24 is not None
+        existing = await repo.by_task_and_courier(data.task_id_b24, courier_id)
+        if existing is None:
+            raise
+        raise _duplicate(existing, data.task_id_b24, courier_id) from None
+
+    view = OrderRead.model_validate(order).model_dump(mode="json")
+    sync.record_creation(session, outbox, tracked(order), actor, view, {"origin": order.origin})
+    return order
+
+
+async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> InstantOrder:
+    """The order, if the actor may see it (a courier: only their own; others'
+    answer 404 so order ids do not reveal what exists)."""
+    order = await OrderRepository(session).get(order_id)
+    if order is None or not actor.owns(order.courier_id):
+        raise NotFound(f"Order {order_id} not found.")
+    return order
+
+
+async def list_orders(
+    session: AsyncSession,
+    actor: Actor,
+    page: PageParams,
+    *,
+    statuses: Sequence[OrderStatus] = (),
+    courier_id: str | None = None,
+    q: str | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+) -> Paginated[OrderRead]:
+    if actor.courier_scoped:
+        if courier_id not in (None, actor.sub):
+            raise Forbidden(
+                "A courier lists only their own orders.",
+                errors=[FieldError("courier_id", "must be your own courier id")],
+            )
+        courier_id = actor.sub
+    flt = OrderFilter(
+        statuses=[s.value for s in statuses],
+        courier_id=courier_id,
+        q=q,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    rows, total = await OrderRepository(session).search(
+        flt, offset=page.offset, limit=page.page_size
+    )
+    return Paginated[OrderRead].build([OrderRead.model_validate(r) for r in rows], total, page)
+
+
+async def update_order(
+    session: AsyncSession, actor: Actor, order_id: int, data: OrderUpdate
+) -> InstantOrder:
+    """Replace the lines and/or the notes of a NEW order; the total follows the lines."""
+    order = await get_order(session, actor, order_id)
+    if order.status != OrderStatus.NEW.value:
+        raise TransitionRefused(
+            f"Order {order_id} is {order.status}: only NEW orders can be edited.",
+            errors=[FieldError("status", "must be NEW to edit lines or notes")],
+        )
+    changes = data.model_dump(exclude_unset=True)
+    changed: list[str] = []
+    if data.items is not None:
+        total = lines_total(data.items)
+        check_supplied_total(data.total_amount, total)
+        order.lines = _lines(data.items)
+        order.total_amount = total
+        changed.append("items")
+    else:
+        check_supplied_total(data.total_amount, order.total_amount)
+    if "notes" in changes:
+        order.notes = data.notes
+        changed.append("notes")
+    if not changed:
+        return order
+    # Touch the row so the version check guards line edits too.
+    order.updated_at = utcnow()
+    await sync.flush_or_conflict(session)
+    record_event(
+        session,
+        type=TaskEventType.COMMENT.value,
+        task_id_b24=order.task_id_b24,
+        status=order.status,
+        actor_id=actor.sub,
+        payload={"event": "updated", "fields": changed, "total_amount": f"{order.total_amount}"},
+        instant_order_id=order.id,
+    )
+    return order
+
+
+async def assign(
+    session: AsyncSession,
+    outbox: Outbox,
+    actor: Actor,
+    order_id: int,
+    data: OrderAssign,
+    *,
+    locale: str,
+) -> InstantOrder:
+    """Give the order to a courier, take it away, or record that the courier
+    declined it.  A courier may only decline their own order."""
+    order = await get_order(session, actor, order_id)
+    if actor.courier_scoped and not (data.decline and data.courier_id is None):
+        raise Forbidden(
+            "A courier may only decline their own order (courier_id null, decline true).",
+            errors=[FieldError("courier_id", "couriers may only decline: send null")],
+        )
+    status = OrderStatus(order.status)
+    if status not in ASSIGNABLE:
+        raise TransitionRefused(
+            f"Order {order_id} is {status.value}: the courier can change only before pick-up.",
+            errors=[FieldError("status", "must be NEW, PICKING or READY to reassign")],
+        )
+    previous = order.courier_id
+    if data.decline and previous is None:
+        raise ValidationFailed(
+            "The order has no courier who could decline it.",
+            errors=[FieldError("decline", "the order has no courier")],
+        )
+    if data.decline and data.courier_id == previous:
+        raise ValidationFailed(
+            "A courier who declined cannot stay assigned.",
+            errors=[FieldError("courier_id", "must differ from the declining courier")],
+        )
+    if data.courier_id == previous:
+        return order
+    courier = await _active_courier(session, data.courier_id) if data.courier_id else None
+    if order.task_id_b24 is not None:
+        existing = await OrderRepository(session).by_task_and_courier(
+            order.task_id_b24, data.courier_id
+        )
+        if existing is not None and existing != order.id:
+            raise _duplicate(existing, order.task_id_b24, data.courier_id)
+
+    order.courier_id = data.courier_id
+    order.updated_at = utcnow()
+    await sync.flush_or_conflict(session)
+
+    event = "declined" if data.decline else ("assigned" if data.courier_id else "unassigned")
+    record_event(
+        session,
+        type=TaskEventType.COMMENT.value,
+        task_id_b24=order.task_id_b24,
+        status=order.status,
+        actor_id=actor.sub,
+        payload={"event": event, "from": previous, "to": data.courier_id},
+        instant_order_id=order.id,
+    )
+    where = tracked(order)
+    if data.decline:
+        sync.b24_comment(
+            session, outbox, where, t("order.declined", locale, id=order.id, courier=previous)
+        )
+    if data.courier_id:
+        sync.b24_comment(
+            session,
+            outbox,
+            where,
+            t("order.assigned", locale, id=order.id, courier=data.courier_id),
+        )
+        if courier is not None and courier.b24_user_id:
+            sync.b24_task_call(
+                session,
+                outbox,
+                where,
+                "tasks.task.update",
+                {"fields": {"RESPONSIBLE_ID": courier.b24_user_id}},
+            )
+    elif not data.decline:
+        sync.b24_comment(session, outbox, where, t("order.unassigned", locale, id=order.id))
+    return order
+
+
+async def change_status(
+    session: AsyncSession,
+    outbox: Outbox,
+    actor: Actor,
+    order_id: int,
+    change: StatusChange,
+    *,
+    locale: str,
+) -> InstantOrder:
+    """Move the order through the status machine, with history and sync jobs."""
+    order = await get_order(session, actor, order_id)
+    await sync.change_status(
+        session,
+        outbox,
+        locale=locale,
+        actor=actor,
+        order=order,
+        tracked=tracked(order),
+        change=change,
+        event_data={"courier_id": order.courier_id},
+    )
+    return order
+
+
+async def events(
+    session: AsyncSession, actor: Actor, order_id: int, page: PageParams
+) -> Paginated[TaskEventRead]:
+    order = await get_order(session, actor, order_id)
+    rows, total = await OrderRepository(session).events(
+        order, offset=page.offset, limit=page.page_size
+    )
+    items = [TaskEventRead.model_validate(r) for r in rows]
+    return Paginated[TaskEventRead].build(items, total, page)
