@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 
 from b24mw import __version__
 from b24mw.couriers.endpoints import router as couriers_router
+from b24mw.deliveries.endpoints import router as deliveries_router
 from b24mw.kit.auth import TokenVerifier
 from b24mw.kit.body_limit import BodyLimitMiddleware
 from b24mw.kit.db import Database
@@ -25,6 +26,7 @@ from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
+from b24mw.ww.endpoints import router as ww_orders_router
 
 API_PREFIX = "/api/v1"
 # Bitrix24 cannot send Idempotency-Key; its events are deduplicated by the inbox.
@@ -35,6 +37,8 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(system_router)
     router.include_router(couriers_router)
+    router.include_router(ww_orders_router)
+    router.include_router(deliveries_router)
     router.include_router(returns_router)
     return router
 
