@@ -40,7 +40,7 @@ class ReturnRepository:
         if created_from is not None:
             stmt = stmt.where(Return.created_at >= created_from)
         if created_to is not None:
-            stmt = stmt.where(Return.created_at < created_to)
+            stmt = stmt.where(Return.created_at <= created_to)
         total = (
             await self.session.execute(select(func.count()).select_from(stmt.subquery()))
         ).scalar_one()
