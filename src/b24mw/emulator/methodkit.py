@@ -1,0 +1,47 @@
+"""What a REST method handler receives and returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Any
+
+from b24mw.emulator.service import TaskService
+from b24mw.emulator.state import Store
+from b24mw.emulator.views import TaskView
+
+Args = dict[str, Any] | list[Any]
+PAGE_SIZE = 50
+
+
+@dataclass
+class MethodContext:
+    service: TaskService
+    view: TaskView
+    store: Store
+    tz: timezone
+    actor: int
+
+
+@dataclass
+class MethodResult:
+    result: Any
+    total: int | None = None
+    next: int | None = None
+
+
+Handler = Callable[[MethodContext, Args], MethodResult]
+
+
+def named(args: Args) -> dict[str, Any]:
+    """Named parameters, matched without regard to case as the REST router does."""
+    if not isinstance(args, dict):
+        return {}
+    return {str(k).lower(): v for k, v in args.items()}
+
+
+def page(items: list[Any], start: int) -> tuple[list[Any], int | None]:
+    start = max(start, 0)
+    end = start + PAGE_SIZE
+    return items[start:end], end if end < len(items) else None

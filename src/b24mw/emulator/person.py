@@ -1,0 +1,131 @@
+"""Acting as a person in the portal: the same changes (and events) a user makes in the UI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from b24mw.emulator.control import ControlError, guarded, json_object, portal_of
+from b24mw.emulator.errors import B24Error
+from b24mw.emulator.service import TRANSITIONS, as_int
+from b24mw.emulator.state import Task
+
+# person API name -> Bitrix24 field
+TASK_FIELDS = {
+    "title": "TITLE",
+    "description": "DESCRIPTION",
+    "responsible_id": "RESPONSIBLE_ID",
+    "created_by": "CREATED_BY",
+    "tags": "TAGS",
+    "parent_id": "PARENT_ID",
+    "deadline": "DEADLINE",
+}
+
+
+def _fields(body: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = set(body) - allowed
+    if unknown:
+        raise ControlError(400, "bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
+    if "tags" in body and not isinstance(body["tags"], list):
+        raise ControlError(400, "bad_request", "tags must be a list of strings")
+    fields = {TASK_FIELDS[k]: v for k, v in body.items() if k in TASK_FIELDS}
+    if "TAGS" in fields and not fields["TAGS"]:
+        # An empty list would vanish from a PHP form; here it means "no tags".
+        fields["TAGS"] = ""
+    return fields
+
+
+def _actor(body: dict[str, Any], key: str, default: int) -> int:
+    if key not in body:
+        return default
+    actor = as_int(body[key])
+    if actor is None or actor <= 0:
+        raise ControlError(400, "bad_request", f"{key} must be a positive user id")
+    return actor
+
+
+def _task(request: Request) -> Task:
+    task = portal_of(request).store.tasks.get(request.path_params["task_id"])
+    if task is None:
+        raise ControlError(404, "not_found", "no such task")
+    return task
+
+
+@guarded
+async def create_task(request: Request) -> Response:
+    portal = portal_of(request)
+    body = await json_object(request)
+    fields = _fields(body, set(TASK_FIELDS))
+    actor = _actor(body, "created_by", portal.config.rest_user)
+    task = portal.service.add_task(fields, actor)
+    return JSONResponse(portal.view.state(task), 201)
+
+
+@guarded
+async def update_task(request: Request) -> Response:
+    portal = portal_of(request)
+    task = _task(request)
+    body = await json_object(request)
+    fields = _fields(body, set(TASK_FIELDS) | {"changed_by"})
+    actor = _actor(body, "changed_by", portal.config.rest_user)
+    if not fields:
+        raise ControlError(400, "bad_request", "nothing to change")
+    portal.service.update_task(task.id, fields, actor)
+    return JSONResponse(portal.view.state(task))
+
+
+@guarded
+async def delete_task(request: Request) -> Response:
+    portal = portal_of(request)
+    task = _task(request)
+    portal.service.delete_task(task.id)
+    return JSONResponse({"deleted": task.id})
+
+
+@guarded
+async def add_comment(request: Request) -> Response:
+    portal = portal_of(request)
+    task = _task(request)
+    body = await json_object(request)
+    unknown = set(body) - {"author_id", "text", "new_card"}
+    if unknown:
+        raise ControlError(400, "bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
+    text = body.get("text")
+    if not isinstance(text, str):
+        raise ControlError(400, "bad_request", "text must be a string")
+    new_card = body.get("new_card", False)
+    if not isinstance(new_card, bool):
+        raise ControlError(400, "bad_request", "new_card must be true or false")
+    author = _actor(body, "author_id", portal.config.rest_user)
+    comment = portal.service.add_comment(task.id, author, text, new_card=new_card)
+    return JSONResponse(portal.view.comment_state(comment), 201)
+
+
+@guarded
+async def change_status(request: Request) -> Response:
+    portal = portal_of(request)
+    task = _task(request)
+    body = await json_object(request)
+    action = body.get("action")
+    if action not in TRANSITIONS:
+        raise ControlError(400, "bad_request", f"action must be one of {', '.join(TRANSITIONS)}")
+    actor = _actor(body, "actor_id", task.responsible_id)
+    try:
+        portal.service.change_status(task.id, action, actor)
+    except B24Error as exc:
+        raise ControlError(
+            409, "action_not_allowed", f"cannot {action} a task in status {task.status}"
+        ) from exc
+    return JSONResponse(portal.view.state(task))
+
+
+ROUTES = [
+    Route("/_emulator/person/tasks", create_task, methods=["POST"]),
+    Route("/_emulator/person/tasks/{task_id:int}", update_task, methods=["PATCH"]),
+    Route("/_emulator/person/tasks/{task_id:int}", delete_task, methods=["DELETE"]),
+    Route("/_emulator/person/tasks/{task_id:int}/comments", add_comment, methods=["POST"]),
+    Route("/_emulator/person/tasks/{task_id:int}/status", change_status, methods=["POST"]),
+]

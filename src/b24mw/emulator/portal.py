@@ -1,0 +1,223 @@
+"""One emulated portal: its data, limits, faults, call log and event queue, and the
+path every REST call takes through them (credentials, bucket, faults, method, accounting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import Any
+
+from b24mw.emulator import errors
+from b24mw.emulator.batch import run_batch
+from b24mw.emulator.calls import CallLog
+from b24mw.emulator.config import EmulatorConfig
+from b24mw.emulator.dates import iso, portal_tz
+from b24mw.emulator.errors import B24Error
+from b24mw.emulator.events import EventDispatcher, EventSettings
+from b24mw.emulator.faults import Fault, FaultSet
+from b24mw.emulator.limits import LeakyBucket, OperatingTracker
+from b24mw.emulator.methodkit import Args, MethodContext, MethodResult
+from b24mw.emulator.methods import METHODS
+from b24mw.emulator.replies import (
+    BAD_GATEWAY_HTML,
+    GATEWAY_TIMEOUT_HTML,
+    AbortRequest,
+    Outcome,
+    Reply,
+    error_reply,
+)
+from b24mw.emulator.service import TaskService
+from b24mw.emulator.settings import RuntimeSettings
+from b24mw.emulator.state import Store
+from b24mw.emulator.views import TaskView
+
+log = logging.getLogger("b24mw.emulator")
+
+
+class Portal:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.tz = portal_tz(config.utc_offset_minutes)
+        self.settings = RuntimeSettings.from_config(config)
+        self.store = Store.load(config.state_file) if config.state_file else Store()
+        self.bucket = LeakyBucket(config.rps, config.burst)
+        self.operating = OperatingTracker(config.operating_limit_s, config.operating_window_s)
+        self.faults = FaultSet()
+        self.calls = CallLog(config.max_calls)
+        self.events = EventDispatcher(config, self._event_settings, self.clock)
+        self.service = TaskService(self.store, self.events, self.clock, self.tz)
+        self.view = TaskView(self.store, self.tz)
+        self.ctx = MethodContext(self.service, self.view, self.store, self.tz, config.rest_user)
+
+    def _event_settings(self) -> EventSettings:
+        s = self.settings
+        return EventSettings(s.handler_url, s.events_enabled, s.sign_secret, s.application_token)
+
+    def apply_settings(self, changes: dict[str, Any]) -> None:
+        self.settings.update(changes)
+        self.bucket.configure(self.settings.rps, self.settings.burst)
+        self.operating.limit_s = self.settings.operating_limit_s
+
+    def persist(self) -> None:
+        if self.config.state_file is not None and self.store.dirty:
+            self.store.save(self.config.state_file)
+
+    def reset(self) -> None:
+        self.store.clear()
+        self.calls.clear()
+        self.events.clear()
+        self.faults.clear()
+        self.bucket.reset()
+        self.operating.reset()
+        self.persist()
+
+    def credentials_ok(self, user: str, secret: str) -> bool:
+        return user == str(self.config.rest_user) and hmac.compare_digest(
+            secret.encode(), self.config.rest_secret.encode()
+        )
+
+    def time_block(self, method: str, start: float, processing: float) -> dict[str, Any]:
+        finish = self.clock()
+        return {
+            "start": start,
+            "finish": finish,
+            "duration": max(0.0, finish - start),
+            "processing": processing,
+            "date_start": iso(start, self.tz),
+            "date_finish": iso(finish, self.tz),
+            "operating": self.operating.operating(method, finish),
+            "operating_reset_at": int(self.operating.reset_at(method, finish)),
+        }
+
+    def execute(self, method: str, args: Args, start: float) -> Outcome:
+        """Run one method (top level or inside a batch) and charge its operating time."""
+        handler = METHODS.get(method)
+        if handler is None:
+            return Outcome(None, errors.method_not_found(), None)
+        blocked_until = self.operating.blocked_until(method, start)
+        if blocked_until is not None:
+            limit_time = {
+                "operating": self.operating.operating(method, start),
+                "operating_reset_at": int(blocked_until),
+            }
+            return Outcome(None, errors.operation_time_limit({"time": limit_time}), None)
+        began = time.perf_counter()
+        result: MethodResult | None = None
+        error: B24Error | None = None
+        try:
+            result = handler(self.ctx, args)
+        except B24Error as exc:
+            error = exc
+        except Exception:
+            log.exception("emulator method %s failed", method)
+            error = errors.internal_server_error()
+        processing = time.perf_counter() - began
+        self.operating.add(method, start, processing + self.settings.cost_for(method))
+        return Outcome(result, error, self.time_block(method, start, processing))
+
+    def fault_error(self, fault: Fault, now: float) -> B24Error | None:
+        """The Bitrix24 error an injected fault stands for (None for latency and aborts)."""
+        if fault.kind == "http_500":
+            return errors.internal_server_error()
+        if fault.kind == "query_limit":
+            return errors.query_limit_exceeded()
+        if fault.kind == "operation_limit":
+            reset_at = fault.expires_at or now + self.operating.window_s
+            return errors.operation_time_limit(
+                {
+                    "time": {
+                        "operating": self.settings.operating_limit_s,
+                        "operating_reset_at": int(reset_at),
+                    }
+                }
+            )
+        return None
+
+    async def apply_fault(self, fault: Fault, now: float) -> Reply | None:
+        if fault.kind == "latency":
+            await asyncio.sleep(fault.latency_s)
+            return None
+        if fault.kind == "html_502":
+            return Reply(502, html=BAD_GATEWAY_HTML)
+        if fault.kind == "hang":
+            await asyncio.sleep(fault.latency_s)
+            return Reply(504, html=GATEWAY_TIMEOUT_HTML)
+        error = self.fault_error(fault, now)
+        return error_reply(error) if error is not None else None
+
+    async def handle(
+        self,
+        method: str,
+        credentials: tuple[str, str] | None,
+        args: Args | None,
+        headers: dict[str, str],
+        parse_error: B24Error | None = None,
+    ) -> Reply:
+        start = self.clock()
+        call = self.calls.open(method, args, start, headers)
+        try:
+            reply = await self._handle(call, method, credentials, args, parse_error, start)
+        except Exception:
+            log.exception("emulator call %s failed", method)
+            reply = error_reply(errors.internal_server_error())
+        call["status"] = reply.status
+        call["error"] = reply.error
+        self.persist()
+        return reply
+
+    async def _handle(
+        self,
+        call: dict[str, Any],
+        method: str,
+        credentials: tuple[str, str] | None,
+        args: Args | None,
+        parse_error: B24Error | None,
+        start: float,
+    ) -> Reply:
+        if credentials is None:
+            return error_reply(errors.no_auth_found())
+        if not self.credentials_ok(*credentials):
+            return error_reply(errors.invalid_credentials())
+        if parse_error is not None or args is None:
+            return error_reply(parse_error or errors.invalid_request("Bad request"))
+        # The bucket rejects before anything runs, so a 503 is always safe to retry.
+        if not self.bucket.try_acquire(start):
+            return error_reply(errors.query_limit_exceeded())
+        fault = self.faults.take(method, start, top_level=True)
+        if fault is not None and fault.phase == "before":
+            replaced = await self.apply_fault(fault, start)
+            if replaced is not None:
+                return replaced
+        if method == "batch":
+            try:
+                reply = await run_batch(self, call, args, start)
+            except AbortRequest as abort:
+                replaced = await self.apply_fault(abort.fault, start)
+                return replaced or Reply(502, html=BAD_GATEWAY_HTML)
+        else:
+            reply = self._single(method, args, start)
+        if fault is not None and fault.phase == "after":
+            replaced = await self.apply_fault(fault, start)
+            if replaced is not None:
+                return replaced
+        return reply
+
+    def _single(self, method: str, args: Args, start: float) -> Reply:
+        outcome = self.execute(method, args, start)
+        if outcome.error is not None or outcome.result is None:
+            return error_reply(outcome.error or errors.internal_server_error())
+        payload: dict[str, Any] = {"result": outcome.result.result}
+        if outcome.result.next is not None:
+            payload["next"] = outcome.result.next
+        if outcome.result.total is not None:
+            payload["total"] = outcome.result.total
+        payload["time"] = outcome.time
+        return Reply(200, payload)
+
+    async def aclose(self) -> None:
+        self.persist()
+        await self.events.aclose()

@@ -1,0 +1,181 @@
+"""How the portal's data looks on the wire (REST) and to the control API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timezone
+from typing import Any
+
+from b24mw.emulator.dates import iso
+from b24mw.emulator.service import field_name
+from b24mw.emulator.state import Comment, Store, Task
+
+
+def camel(name: str) -> str:
+    head, *rest = name.lower().split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def php_map(mapping: dict[str, Any]) -> dict[str, Any] | list[Any]:
+    """PHP's json_encode turns an empty associative array into `[]`."""
+    return mapping if mapping else []
+
+
+def _opt_str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def user_card(user_id: int) -> dict[str, str]:
+    return {
+        "id": str(user_id),
+        "name": f"User {user_id}",
+        "link": f"/company/personal/user/{user_id}/",
+        "icon": "/bitrix/images/tasks/default_avatar.png",
+        "workPosition": "",
+    }
+
+
+class TaskView:
+    """Renders tasks with camelCase keys, string ids and portal-time dates."""
+
+    def __init__(self, store: Store, tz: timezone) -> None:
+        self.store = store
+        self.tz = tz
+        d = self._date
+        self.fields: list[tuple[str, Callable[[Task], Any]]] = [
+            ("ID", lambda t: str(t.id)),
+            ("PARENT_ID", lambda t: _opt_str(t.parent_id)),
+            ("TITLE", lambda t: t.title),
+            ("DESCRIPTION", lambda t: t.description),
+            ("MARK", lambda t: None),
+            ("PRIORITY", lambda t: str(t.priority)),
+            ("MULTITASK", lambda t: "N"),
+            ("NOT_VIEWED", lambda t: "N"),
+            ("REPLICATE", lambda t: "N"),
+            ("STAGE_ID", lambda t: "0"),
+            ("CREATED_BY", lambda t: str(t.created_by)),
+            ("CREATED_DATE", lambda t: d(t.created_date)),
+            ("RESPONSIBLE_ID", lambda t: str(t.responsible_id)),
+            ("CHANGED_BY", lambda t: str(t.changed_by)),
+            ("CHANGED_DATE", lambda t: d(t.changed_date)),
+            ("STATUS_CHANGED_BY", lambda t: _opt_str(t.status_changed_by)),
+            ("CLOSED_BY", lambda t: _opt_str(t.closed_by)),
+            ("CLOSED_DATE", lambda t: d(t.closed_date)),
+            ("ACTIVITY_DATE", lambda t: d(self._activity(t))),
+            ("DATE_START", lambda t: d(t.date_start)),
+            ("DEADLINE", lambda t: d(t.deadline)),
+            ("START_DATE_PLAN", lambda t: None),
+            ("END_DATE_PLAN", lambda t: None),
+            ("GUID", lambda t: t.guid),
+            ("XML_ID", lambda t: None),
+            ("COMMENTS_COUNT", lambda t: _opt_str(self._comment_count(t) or None)),
+            ("ALLOW_CHANGE_DEADLINE", lambda t: "N"),
+            ("ALLOW_TIME_TRACKING", lambda t: "N"),
+            ("TASK_CONTROL", lambda t: "N"),
+            ("ADD_IN_REPORT", lambda t: "N"),
+            ("TIME_ESTIMATE", lambda t: "0"),
+            ("MATCH_WORK_TIME", lambda t: "N"),
+            ("SITE_ID", lambda t: "s1"),
+            ("DESCRIPTION_IN_BBCODE", lambda t: "Y"),
+            ("STATUS", lambda t: str(t.status)),
+            ("SUB_STATUS", lambda t: str(t.status)),
+            ("STATUS_CHANGED_DATE", lambda t: d(t.status_changed_date)),
+            ("GROUP_ID", lambda t: str(t.group_id)),
+            ("FAVORITE", lambda t: "N"),
+            ("AUDITORS", lambda t: []),
+            ("ACCOMPLICES", lambda t: []),
+        ]
+        self._known = {name for name, _ in self.fields}
+
+    def _date(self, ts: float | None) -> str | None:
+        return iso(ts, self.tz)
+
+    def _comment_count(self, task: Task) -> int:
+        return len(self.store.comments_by_task.get(task.id, []))
+
+    def _activity(self, task: Task) -> float:
+        comments = self.store.comments_of(task.id)
+        return max([task.changed_date, *(c.post_date for c in comments)])
+
+    @staticmethod
+    def normalize_select(select: Iterable[Any]) -> set[str]:
+        names = {field_name(str(item)) for item in select if isinstance(item, str | int)}
+        if "REAL_STATUS" in names:
+            names.add("STATUS")
+        return names
+
+    def render(
+        self, task: Task, select: set[str] | None = None, *, with_tags: bool = False
+    ) -> dict[str, Any]:
+        """`select=None` (or containing `*`) gives every stored field; tags only on request."""
+        everything = select is None or "*" in select
+        wanted: set[str] = set() if select is None else select
+        out: dict[str, Any] = {}
+        for name, getter in self.fields:
+            if everything or name in wanted or name == "ID":
+                out[camel(name)] = getter(task)
+        for name, value in task.extra.items():
+            if everything or name in wanted or ("UF_*" in wanted and name.startswith("UF_")):
+                out[camel(name)] = value
+        if everything:
+            out["group"] = []
+        if everything or "CREATED_BY" in wanted:
+            out["creator"] = user_card(task.created_by)
+        if everything or "RESPONSIBLE_ID" in wanted:
+            out["responsible"] = user_card(task.responsible_id)
+        if with_tags and "TAGS" in wanted:
+            out["tags"] = php_map(
+                {
+                    str(self.store.tag_id(tag)): {"id": self.store.tag_id(tag), "title": tag}
+                    for tag in task.tags
+                }
+            )
+        return out
+
+    def comment(self, comment: Comment) -> dict[str, Any]:
+        return {
+            "POST_MESSAGE_HTML": None,
+            "ID": str(comment.id),
+            "AUTHOR_ID": str(comment.author_id),
+            "AUTHOR_NAME": f"User {comment.author_id}",
+            "AUTHOR_EMAIL": "",
+            "POST_DATE": self._date(comment.post_date),
+            "POST_MESSAGE": comment.message,
+            "ATTACHED_OBJECTS": {},
+        }
+
+    def state(self, task: Task) -> dict[str, Any]:
+        """The control API's view: plain JSON types, tags and comments included."""
+        d = self._date
+        return {
+            "id": task.id,
+            "title": task.title,
+            "description": task.description,
+            "responsible_id": task.responsible_id,
+            "created_by": task.created_by,
+            "changed_by": task.changed_by,
+            "status": task.status,
+            "parent_id": task.parent_id,
+            "group_id": task.group_id,
+            "priority": task.priority,
+            "tags": list(task.tags),
+            "deadline": d(task.deadline),
+            "created_date": d(task.created_date),
+            "changed_date": d(task.changed_date),
+            "status_changed_date": d(task.status_changed_date),
+            "date_start": d(task.date_start),
+            "closed_date": d(task.closed_date),
+            "extra": dict(task.extra),
+            "comments": [self.comment_state(c) for c in self.store.comments_of(task.id)],
+        }
+
+    def comment_state(self, comment: Comment) -> dict[str, Any]:
+        return {
+            "id": comment.id,
+            "task_id": comment.task_id,
+            "author_id": comment.author_id,
+            "text": comment.message,
+            "post_date": self._date(comment.post_date),
+            "new_card": comment.new_card,
+            "message_id": comment.message_id,
+        }
