@@ -142,3 +142,32 @@ def test_request_log_line_is_json_with_masked_phone(tmp_path) -> None:  # type: 
     assert request_line["route"] == "/api/v1/ww/couriers"
     assert request_line["status"] == 200 and "duration_ms" in request_line
     assert "9123456789" not in out.decode()
+
+
+def test_emulator_command_serves_a_portal() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "b24mw", "emulator", "--port", str(port), "--rest-secret", "s3"],
+        env=b24mw_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/_emulator/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        added = httpx.post(
+            f"{base}/rest/1/s3/tasks.task.add.json",
+            json={"fields": {"TITLE": "Deliver", "RESPONSIBLE_ID": 7}},
+        )
+        assert added.status_code == 200
+        assert added.json()["result"]["task"]["title"] == "Deliver"
+        wrong = httpx.post(f"{base}/rest/1/nope/tasks.task.get", json={"taskId": 1})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "INVALID_CREDENTIALS"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from b24mw.emulator.cli import emulator_command
 from b24mw.settings import SettingsError, get_settings
 
 app = typer.Typer(
@@ -90,6 +91,11 @@ def token(
         typer.echo(mint_token(get_settings(), role=role, sub=sub, ttl_s=ttl_s))
     except (SettingsError, ValueError) as exc:
         _fail(str(exc))
+
+
+app.command(
+    "emulator", help="Run a local Bitrix24 portal (REST, limits, events) for dev and tests."
+)(emulator_command)
 
 
 def _placeholder(name: str, what: str, owner: str) -> None:
