@@ -33,32 +33,38 @@ def run_cli(
     )
 
 
+def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            output = proc.stdout.read().decode() if proc.stdout else ""
+            raise RuntimeError(f"process exited early: {output}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer in {timeout} s")
+        time.sleep(0.1)
+
+
 @contextmanager
-def api_server(**settings: str) -> Iterator[str]:
-    """A ``b24mw serve`` process on a free port; yields its base URL."""
-    port = free_port()
+def b24mw_process(
+    *args: str, health: str, port: int | None = None, **settings: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``b24mw <args> --port P`` running until the block ends; yields (base URL, process)."""
+    port = port or free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "b24mw", "serve", "--port", str(port)],
+        [sys.executable, "-m", "b24mw", *args, "--port", str(port)],
         env=b24mw_env(**settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                output = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"server exited early: {output}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start in 30 s")
-            time.sleep(0.1)
-        yield base
+        wait_until_up(base + health, proc)
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -66,3 +72,10 @@ def api_server(**settings: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def api_server(**settings: str) -> Iterator[str]:
+    """A ``b24mw serve`` process on a free port; yields its base URL."""
+    with b24mw_process("serve", health="/health", **settings) as (base, _):
+        yield base
