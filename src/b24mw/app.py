@@ -1,7 +1,8 @@
 """The FastAPI application: routers plus the cross-cutting middlewares.
 
 Middleware order, outermost first: request context (request id, log line,
-metrics, last-resort 500) → body limit → idempotency → FastAPI.
+metrics, last-resort 500) → webhook body guard → body limit → idempotency →
+FastAPI.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
+from b24mw.webhooks.endpoints import router as webhooks_router
+from b24mw.webhooks.guard import WebhookBodyGuard
 from b24mw.ww.endpoints import router as ww_orders_router
 
 API_PREFIX = "/api/v1"
@@ -40,6 +43,7 @@ def api_router() -> APIRouter:
     router.include_router(ww_orders_router)
     router.include_router(deliveries_router)
     router.include_router(returns_router)
+    router.include_router(webhooks_router)
     return router
 
 
@@ -72,5 +76,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit: oversized webhooks get a SIEM line (webhooks/guard.py).
+    app.add_middleware(WebhookBodyGuard)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -45,6 +45,34 @@ TEXTS: dict[str, dict[str, str]] = {
         "delivery.lines": "Товары:",
         "delivery.line": "- {sku} | {name} | {qty} × {price}",
         "delivery.notes": "Примечание: {notes}",
+        # Orders from Bitrix24 tasks and comments (SPEC §5; webhooks/processor.py)
+        "webhook.order_created": (
+            "Заказ {id} создан: позиций {lines}, сумма {total} {currency}. Курьер: {courier}"
+        ),
+        "webhook.order_rejected": "Заказ не создан. Исправьте и отправьте снова:",
+        "webhook.error_line": "- строка {line}: {message}",
+        "webhook.error": "- {message}",
+        "webhook.error.item.fields": (
+            "позиция пишется так: «- артикул | название | количество | цена»"
+        ),
+        "webhook.error.item.sku": "нет артикула (или он длиннее 64 символов)",
+        "webhook.error.item.name": "нет названия (или оно длиннее 255 символов)",
+        "webhook.error.item.qty": "количество должно быть целым числом больше нуля",
+        "webhook.error.item.price": "цена должна быть числом не меньше нуля, например 1490,00",
+        "webhook.error.order.no_items": (
+            "нет ни одной позиции «- артикул | название | количество | цена»"
+        ),
+        "webhook.error.order.too_many_items": "слишком много позиций (не больше 500)",
+        "webhook.error.order.no_customer": "не указан клиент: добавьте строку «customer: имя»",
+        "webhook.error.order.customer": "имя клиента пустое или длиннее 255 символов",
+        "webhook.error.order.phone": "телефон должен быть в формате +7XXXXXXXXXX",
+        "webhook.error.order.note": "примечание пустое или длиннее 4000 символов",
+        "webhook.error.order.repeated": "эта строка уже была выше",
+        "webhook.error.courier.unknown": (
+            "пользователь Битрикс24 {user} не связан ни с одним активным курьером"
+        ),
+        "webhook.error.order.duplicate": "по этой задаче для этого курьера уже есть заказ {id}",
+        "webhook.error.order.invalid": "заказ не прошёл проверку ({field}: {detail})",
     },
     "en": {
         "return.created": "Return {id} created: {lines} line(s), {qty} item(s). Status: {status}",
@@ -78,6 +106,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "delivery.lines": "Items:",
         "delivery.line": "- {sku} | {name} | {qty} × {price}",
         "delivery.notes": "Notes: {notes}",
+        "webhook.order_created": (
+            "Order {id} created: {lines} line(s), total {total} {currency}. Courier: {courier}"
+        ),
+        "webhook.order_rejected": "The order was not created. Please fix and send again:",
+        "webhook.error_line": "- line {line}: {message}",
+        "webhook.error": "- {message}",
+        "webhook.error.item.fields": "an item is written as “- SKU | name | qty | price”",
+        "webhook.error.item.sku": "the SKU is missing (or longer than 64 characters)",
+        "webhook.error.item.name": "the name is missing (or longer than 255 characters)",
+        "webhook.error.item.qty": "the quantity must be a whole number above zero",
+        "webhook.error.item.price": "the price must be a number of zero or more, e.g. 1490.00",
+        "webhook.error.order.no_items": "there is no item line “- SKU | name | qty | price”",
+        "webhook.error.order.too_many_items": "too many items (500 at most)",
+        "webhook.error.order.no_customer": "no customer: add a line “customer: name”",
+        "webhook.error.order.customer": "the customer name is empty or over 255 characters",
+        "webhook.error.order.phone": "the phone must look like +7XXXXXXXXXX",
+        "webhook.error.order.note": "the note is empty or over 4000 characters",
+        "webhook.error.order.repeated": "this line repeats an earlier one",
+        "webhook.error.courier.unknown": "Bitrix24 user {user} is not an active courier",
+        "webhook.error.order.duplicate": "this task already has order {id} for this courier",
+        "webhook.error.order.invalid": "the order failed validation ({field}: {detail})",
     },
 }
 

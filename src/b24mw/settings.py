@@ -62,12 +62,29 @@ class Settings(BaseSettings):
     log_json: bool = True
     # Deadline of the "return the goods to the customer" subtask (SPEC §4.1).
     return_subtask_deadline_hours: int = Field(default=24, ge=1, le=24 * 365)
+    # Inbound webhooks (issue 7; docs/webhooks.md).  member_id/domain are
+    # checked against auth[...] in token mode when set.
+    webhook_member_id: str | None = None
+    webhook_domain: str | None = None
+    # Bitrix24 events are a few hundred bytes; anything near this is not one.
+    webhook_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=2 * 1024 * 1024)
+    webhook_inbox_max_attempts: int = Field(default=6, ge=1, le=100)
+    webhook_reconcile_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    webhook_order_tag: str = "instant_order"
 
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("siem_sink")
+    @classmethod
+    def _siem_sink(cls, value: str) -> str:
+        from b24mw.siem.sinks import parse_sink
+
+        parse_sink(value)
         return value
 
     @property

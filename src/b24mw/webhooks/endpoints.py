@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from b24mw.kit.db import Session
+from b24mw.kit.request_context import current_request_id, new_request_id
+from b24mw.kit.schemas import problem_responses
+from b24mw.models.base import utcnow
+from b24mw.webhooks import metrics, service
+from b24mw.webhooks.auth import Reason, WebhookRejected
+from b24mw.webhooks.runtime import runtime_of
+from b24mw.webhooks.schemas import WebhookAck
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+_EVENT_EXAMPLE = (
+    "event=ONTASKADD&data%5BFIELDS_AFTER%5D%5BID%5D=123&ts=1766047124"
+    "&auth%5Bapplication_token%5D=..."
+)
+_OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": (
+            "A Bitrix24 event: its native form encoding with PHP-style keys, or the same "
+            "structure as JSON. Signed (hmac/both): X-Signature: sha256=HMAC-SHA256(secret, "
+            '"<X-Request-Timestamp>.<raw body>"), X-Request-Timestamp (unix s, ±300 s), '
+            "X-Request-Id."
+        ),
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "string"},
+                "example": _EVENT_EXAMPLE,
+            },
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise WebhookRejected(Reason.TOO_LARGE)
+    return bytes(body)
+
+
+@router.post(
+    "/bitrix24",
+    response_model=WebhookAck,
+    responses=problem_responses(400, 401, 500),
+    openapi_extra=_OPENAPI_BODY,
+)
+async def receive_bitrix24_event(request: Request, session: Session) -> WebhookAck:
+    """Accept a Bitrix24 event: authenticate it, store it in the inbox, answer at once.
+
+    200 `{"status": "accepted"}` the first time, `{"status": "duplicate"}` for a
+    repeat (processed once). Every authentication failure is the same 401; its
+    reason goes to the SIEM stream. Processing happens in the worker.
+    """
+    runtime = runtime_of(request.app)
+    request_id = current_request_id() or new_request_id()
+    try:
+        body = await _read_body(request, runtime.max_body_bytes)
+        verified = runtime.authenticator.authenticate(
+            request.headers, body, request.headers.get("content-type")
+        )
+        outcome = await service.ingest(
+            session,
+            verified,
+            request_id=request_id,
+            source_ip=request.client.host if request.client else None,
+            now=utcnow(),
+        )
+    except WebhookRejected as exc:
+        raise runtime.reject(request.scope, exc.reason) from None
+    metrics.count(outcome.value)
+    return WebhookAck(status=outcome)

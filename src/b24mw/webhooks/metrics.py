@@ -1,0 +1,20 @@
+"""Webhook counters (SPEC §9: accepted / duplicate / rejected by reason)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+WEBHOOKS = Counter(
+    "b24mw_webhooks_total",
+    "Inbound webhooks by outcome (accepted, duplicate, rejected) and rejection reason",
+    ["outcome", "reason"],
+)
+INBOX_PROCESSED = Counter(
+    "b24mw_webhook_inbox_processed_total",
+    "Inbox rows finished by the worker, by final status",
+    ["status"],
+)
+
+
+def count(outcome: str, reason: str = "") -> None:
+    WEBHOOKS.labels(outcome, reason).inc()

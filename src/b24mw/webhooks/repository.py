@@ -1,0 +1,105 @@
+"""The only place the webhook flow builds SQL: the inbox, the replay guard
+and the sync cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.models.enums import InboxStatus
+from b24mw.models.ops import WebhookInbox
+from b24mw.webhooks.models import SyncCursor, WebhookSignature
+
+
+class WebhookRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _is_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def _insert(self, table: Any) -> Any:
+        return (pg_insert if self._is_postgres else sqlite_insert)(table)
+
+    async def add_if_new(self, values: dict[str, Any]) -> int | None:
+        """Insert an inbox row; ``None`` when its dedupe key is already there."""
+        stmt = (
+            self._insert(WebhookInbox)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(WebhookInbox.id)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def remember_signature(self, digest: str, request_id: str, now: datetime) -> str | None:
+        """Record signed material; return the request id it came with before, if any."""
+        stmt = (
+            self._insert(WebhookSignature)
+            .values(digest=digest, request_id=request_id, seen_at=now)
+            .on_conflict_do_nothing(index_elements=["digest"])
+            .returning(WebhookSignature.digest)
+        )
+        if (await self.session.execute(stmt)).scalar_one_or_none() is not None:
+            return None
+        earlier = select(WebhookSignature.request_id).where(WebhookSignature.digest == digest)
+        return (await self.session.execute(earlier)).scalar_one()
+
+    async def purge_signatures(self, before: datetime) -> int:
+        result: Any = await self.session.execute(
+            delete(WebhookSignature).where(WebhookSignature.seen_at < before)
+        )
+        return int(result.rowcount or 0)
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> Sequence[int]:
+        """Take due rows for this worker: pending ones, and rows of a worker
+        that died mid-processing (lease expired)."""
+        due = or_(
+            (WebhookInbox.status == InboxStatus.PENDING.value)
+            & (WebhookInbox.next_attempt_at <= now),
+            (WebhookInbox.status == InboxStatus.PROCESSING.value)
+            & (WebhookInbox.lease_until < now),
+        )
+        stmt = select(WebhookInbox.id).where(due).order_by(WebhookInbox.id).limit(limit)
+        if self._is_postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list((await self.session.execute(stmt)).scalars())
+        if ids:
+            await self.session.execute(
+                update(WebhookInbox)
+                .where(WebhookInbox.id.in_(ids))
+                .values(
+                    status=InboxStatus.PROCESSING.value,
+                    lease_until=now + lease,
+                    attempts=WebhookInbox.attempts + 1,
+                )
+            )
+        return ids
+
+    async def get(self, inbox_id: int) -> WebhookInbox | None:
+        return await self.session.get(WebhookInbox, inbox_id, populate_existing=True)
+
+    async def by_dedupe_key(self, key: str) -> WebhookInbox | None:
+        stmt = select(WebhookInbox).where(WebhookInbox.dedupe_key == key)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def counts_by_status(self) -> dict[str, int]:
+        stmt = select(WebhookInbox.status, func.count()).group_by(WebhookInbox.status)
+        return {status: int(n) for status, n in (await self.session.execute(stmt)).all()}
+
+    async def cursor(self, name: str) -> str | None:
+        row = await self.session.get(SyncCursor, name)
+        return row.value if row is not None else None
+
+    async def set_cursor(self, name: str, value: str, now: datetime) -> None:
+        stmt = self._insert(SyncCursor).values(name=name, value=value, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"], set_={"value": value, "updated_at": now}
+        )
+        await self.session.execute(stmt)

@@ -1,0 +1,255 @@
+"""POST /api/v1/webhooks/bitrix24: authentication, the SIEM stream, the durable inbox."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from b24mw.kit.db import Database
+from b24mw.models.ops import WebhookInbox
+from tests.webhooks.conftest import APP_TOKEN, OLD_SECRET, URL, Hook, task_event
+
+GENERIC = "The webhook could not be accepted."
+
+
+async def inbox_rows(db: Database) -> list[WebhookInbox]:
+    async with db.reader() as session:
+        return list(
+            (await session.execute(select(WebhookInbox).order_by(WebhookInbox.id))).scalars()
+        )
+
+
+def assert_generic_401(response: Any) -> None:
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["detail"] == GENERIC
+    assert body["code"] == "auth.webhook_rejected"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_signed_form_event_is_stored_before_the_answer(hook: Hook, db: Database) -> None:
+    response = await hook.post_signed(task_event(123), request_id="rid-1")
+    assert response.status_code == 200
+    assert response.json() == {"status": "accepted"}
+    [row] = await inbox_rows(db)
+    assert (row.event, row.task_id_b24, row.status, row.request_id) == (
+        "ONTASKADD",
+        123,
+        "pending",
+        "rid-1",
+    )
+    assert row.payload["data"]["FIELDS_AFTER"] == {"ID": "123"}
+    # The portal's secret never lands in the database.
+    assert "application_token" not in row.payload["auth"]
+    assert row.payload["auth"]["member_id"] == "d897063e1ce7c5eb9f04b9751eef5915"
+    assert hook.siem_lines() == []
+
+
+async def test_json_body_with_the_same_shape_is_accepted(hook: Hook, db: Database) -> None:
+    response = await hook.post_signed(task_event(55), as_json=True)
+    assert response.json() == {"status": "accepted"}
+    [row] = await inbox_rows(db)
+    assert row.task_id_b24 == 55
+
+
+async def test_hundred_repeats_of_one_delivery_leave_one_inbox_row(
+    hook: Hook, db: Database
+) -> None:
+    ts = int(hook.clock())
+    statuses = [
+        (await hook.post_signed(task_event(7), request_id="same", timestamp=ts)).json()["status"]
+        for _ in range(100)
+    ]
+    assert statuses[0] == "accepted"
+    assert set(statuses[1:]) == {"duplicate"}
+    assert len(await inbox_rows(db)) == 1
+    assert hook.siem_lines() == []
+
+
+async def test_secret_of_the_previous_rotation_still_verifies(hook: Hook, db: Database) -> None:
+    response = await hook.post_signed(task_event(9), secret=OLD_SECRET)
+    assert response.json() == {"status": "accepted"}
+    bad = await hook.post_signed(task_event(9), secret="retired-secret")
+    assert_generic_401(bad)
+    assert [line["reason"] for line in hook.siem_lines()] == ["bad_signature"]
+
+
+@pytest.mark.parametrize("missing", ["x-signature", "x-request-timestamp", "x-request-id"])
+async def test_missing_header_is_rejected_and_reported(hook: Hook, missing: str) -> None:
+    response = await hook.post_signed(task_event(1), headers={missing: None})
+    assert_generic_401(response)
+    [line] = hook.siem_lines()
+    assert line["reason"] == "missing_header"
+    assert line["path"] == URL
+    assert line["user_agent"] == "test-proxy/1.0"
+    assert line["source_ip"] == "127.0.0.1"
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert line["time"].endswith("Z")
+
+
+async def test_siem_line_never_carries_secret_or_body(hook: Hook) -> None:
+    await hook.post_signed(task_event(4242), secret="attacker-guess", request_id="rid-x")
+    raw = hook.siem_path.read_text()
+    for secret_or_body in ("attacker-guess", "proxy-secret", APP_TOKEN, "4242", "ONTASKADD"):
+        assert secret_or_body not in raw
+    [line] = hook.siem_lines()
+    assert set(line) == {"time", "event", "reason", "source_ip", "request_id", "path", "user_agent"}
+    assert line["request_id"] == "rid-x"
+
+
+async def test_every_reason_gets_the_same_answer(hook: Hook, db: Database) -> None:
+    ts = int(hook.clock())
+    answers = [
+        await hook.post_signed(task_event(1), headers={"x-signature": None}),
+        await hook.post_signed(task_event(1), secret="wrong"),
+        await hook.post_signed(task_event(1), timestamp=ts - 301),
+        await hook.post_signed(b"\xff\xfe not a form"),
+        await hook.post_signed(b"data[FIELDS_AFTER][ID]=1"),
+    ]
+    for response in answers:
+        assert_generic_401(response)
+    assert {r.json()["detail"] for r in answers} == {GENERIC}
+    assert [line["reason"] for line in hook.siem_lines()] == [
+        "missing_header",
+        "bad_signature",
+        "stale_timestamp",
+        "malformed",
+        "malformed",
+    ]
+    assert await inbox_rows(db) == []
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+async def test_timestamp_301_s_off_either_way_is_stale(hook: Hook, skew: int) -> None:
+    response = await hook.post_signed(task_event(1), timestamp=int(hook.clock()) + skew)
+    assert_generic_401(response)
+    assert [line["reason"] for line in hook.siem_lines()] == ["stale_timestamp"]
+
+
+@pytest.mark.parametrize("skew", [-300, 300])
+async def test_timestamp_300_s_off_is_still_accepted(hook: Hook, skew: int) -> None:
+    hook.clock.now = float(int(hook.clock()))
+    response = await hook.post_signed(task_event(1), timestamp=int(hook.clock()) + skew)
+    assert response.json() == {"status": "accepted"}
+
+
+async def test_known_request_id_with_other_body_is_a_replay(hook: Hook, db: Database) -> None:
+    first = await hook.post_signed(task_event(10), request_id="rid-r")
+    assert first.json() == {"status": "accepted"}
+    forged = await hook.post_signed(task_event(11), request_id="rid-r")
+    assert_generic_401(forged)
+    assert [line["reason"] for line in hook.siem_lines()] == ["replayed"]
+    [row] = await inbox_rows(db)
+    assert row.task_id_b24 == 10
+
+
+async def test_captured_request_under_a_fresh_request_id_is_a_replay(
+    hook: Hook, db: Database
+) -> None:
+    ts = int(hook.clock())
+    first = await hook.post_signed(task_event(10), request_id="rid-a", timestamp=ts)
+    assert first.json() == {"status": "accepted"}
+    again = await hook.post_signed(task_event(10), request_id="rid-b", timestamp=ts)
+    assert_generic_401(again)
+    assert [line["reason"] for line in hook.siem_lines()] == ["replayed"]
+    assert len(await inbox_rows(db)) == 1
+
+
+async def test_declared_oversized_body_is_refused_with_a_siem_line(hook: Hook) -> None:
+    huge = b"event=ONTASKADD&x=" + b"a" * (3 * 1024 * 1024)
+    response = await hook.post_signed(huge)
+    assert_generic_401(response)
+    assert [line["reason"] for line in hook.siem_lines()] == ["too_large"]
+
+
+async def test_streamed_oversized_body_is_refused_with_a_siem_line(hook: Hook) -> None:
+    limit = hook.settings.webhook_max_body_bytes
+
+    async def chunks() -> Any:
+        for _ in range(limit // 1024 + 2):
+            yield b"a" * 1024
+
+    response = await hook.client.post(
+        URL,
+        content=chunks(),
+        headers={"x-request-id": "r", "x-request-timestamp": "1", "x-signature": "sha256=0"},
+    )
+    assert_generic_401(response)
+    assert [line["reason"] for line in hook.siem_lines()] == ["too_large"]
+
+
+async def test_token_mode_accepts_the_portal_and_dedupes_by_content(
+    token_hook: Hook, db: Database
+) -> None:
+    first = await token_hook.post_plain(task_event(77))
+    again = await token_hook.post_plain(task_event(77), as_json=True)
+    assert first.json() == {"status": "accepted"}
+    assert again.json() == {"status": "duplicate"}
+    other = await token_hook.post_plain(task_event(78))
+    assert other.json() == {"status": "accepted"}
+    assert [r.task_id_b24 for r in await inbox_rows(db)] == [77, 78]
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"application_token": "wrong"},
+        {"application_token": ""},
+        {"member_id": "another-portal"},
+    ],
+)
+async def test_token_mode_rejects_another_token_or_portal(
+    token_hook: Hook, db: Database, auth: dict[str, str]
+) -> None:
+    response = await token_hook.post_plain(task_event(1, **auth))
+    assert_generic_401(response)
+    assert [line["reason"] for line in token_hook.siem_lines()] == ["bad_token"]
+    assert await inbox_rows(db) == []
+
+
+async def test_both_mode_needs_signature_and_token(db: Database, tmp_path: Any) -> None:
+    from tests.webhooks.conftest import open_hook
+
+    hook = await open_hook(db, tmp_path, webhook_auth="both")
+    async with hook.client:
+        ok = await hook.post_signed(task_event(5))
+        no_token = await hook.post_signed(task_event(6, application_token="nope"))
+        unsigned = await hook.post_plain(task_event(7))
+    assert ok.json() == {"status": "accepted"}
+    assert_generic_401(no_token)
+    assert_generic_401(unsigned)
+    assert [line["reason"] for line in hook.siem_lines()] == ["bad_token", "missing_header"]
+
+
+async def test_metrics_count_outcomes_and_reasons(hook: Hook) -> None:
+    def value(outcome: str, reason: str = "") -> float:
+        from b24mw.webhooks.metrics import WEBHOOKS
+
+        return WEBHOOKS.labels(outcome, reason)._value.get()
+
+    before = (value("accepted"), value("duplicate"), value("rejected", "bad_signature"))
+    rid = str(uuid.uuid4())
+    ts = int(hook.clock())
+    await hook.post_signed(task_event(3), request_id=rid, timestamp=ts)
+    await hook.post_signed(task_event(3), request_id=rid, timestamp=ts)
+    await hook.post_signed(task_event(3), secret="nope")
+    after = (value("accepted"), value("duplicate"), value("rejected", "bad_signature"))
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+    metrics_text = (await hook.client.get("/metrics")).text
+    assert 'b24mw_webhooks_total{outcome="rejected",reason="bad_signature"}' in metrics_text
+
+
+async def test_concurrent_repeats_are_accepted_once(hook: Hook, db: Database) -> None:
+    import asyncio
+
+    ts = int(hook.clock())
+    responses = await asyncio.gather(
+        *(hook.post_signed(task_event(21), request_id="burst", timestamp=ts) for _ in range(20))
+    )
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses == ["accepted"] + ["duplicate"] * 19
+    assert len(await inbox_rows(db)) == 1
