@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from b24mw import __version__
+from b24mw.admin.endpoints import router as admin_router
 from b24mw.couriers.endpoints import router as couriers_router
 from b24mw.deliveries.endpoints import router as deliveries_router
 from b24mw.kit.auth import TokenVerifier
@@ -39,6 +40,7 @@ IDEMPOTENCY_EXEMPT = (f"{API_PREFIX}/webhooks/",)
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(system_router)
+    router.include_router(admin_router)
     router.include_router(couriers_router)
     router.include_router(ww_orders_router)
     router.include_router(deliveries_router)

@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from b24mw.emulator.cli import emulator_command
+from b24mw.outbox import commands as outbox_commands
 from b24mw.settings import SettingsError, get_settings
 
 app = typer.Typer(
@@ -106,7 +107,7 @@ def _placeholder(name: str, what: str, owner: str) -> None:
     app.command(name, help=command.__doc__)(command)
 
 
-_placeholder("worker", "outbox dispatcher, inbox processor, schedulers", "issue 4")
-_placeholder("dlq", "dead-letter queue list/show/replay/discard", "issue 4")
+app.command("worker")(outbox_commands.worker_command)
+app.add_typer(outbox_commands.dlq_app, name="dlq")
 _placeholder("demo", "emulator + API + worker running the three flows", "no issue yet")
 _placeholder("archive", "task-history archive run/list/restore", "no issue yet")

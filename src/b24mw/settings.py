@@ -43,6 +43,28 @@ class Settings(BaseSettings):
     b24_rps: float = Field(default=2.0, gt=0, le=1000)
     b24_rpm: int = Field(default=120, ge=1, le=100_000)
     b24_burst: int = Field(default=2, ge=1, le=1000)
+    # Outbound engine (issue 4; docs/outbound.md).  OAuth mode: portal base + access token.
+    b24_oauth_portal: str | None = None
+    b24_oauth_token: SecretStr | None = None
+    b24_rate_floor: float = Field(default=0.2, gt=0, le=1000)
+    b24_window_margin_s: float = Field(default=0.02, ge=0, le=5)
+    b24_pause_s: float = Field(default=1.0, ge=0, le=600)
+    b24_recover_after: int = Field(default=10, ge=1, le=10_000)
+    b24_recover_step: float = Field(default=0.1, gt=0, le=1000)
+    b24_operating_limit_s: float = Field(default=480.0, gt=0)
+    b24_operating_soft: float = Field(default=0.9, gt=0, le=1.0)
+    b24_overload_pause_s: float = Field(default=600.0, ge=0)
+    b24_batch_max: int = Field(default=50, ge=1, le=50)
+    b24_max_wait_s: float = Field(default=2.0, ge=0, le=60)
+    b24_timeout_s: float = Field(default=30.0, gt=0, le=120)
+    b24_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    outbound_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    outbox_retry_delays: str = "10,30,120,600"
+    outbox_lease_s: float = Field(default=120.0, gt=0, le=3600)
+    outbox_poll_s: float = Field(default=0.1, gt=0, le=0.2)
+    outbox_concurrency: int = Field(default=16, ge=1, le=256)
+    outbox_metrics_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    event_signing_secret: SecretStr | None = None
 
     webhook_auth: Literal["hmac", "token", "both"] = "hmac"
     webhook_secrets: SecretStr | None = None
@@ -103,6 +125,21 @@ class Settings(BaseSettings):
     @property
     def event_sink_list(self) -> list[str]:
         return _split_csv(self.event_sinks)
+
+    @field_validator("outbox_retry_delays")
+    @classmethod
+    def _retry_delays(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in _split_csv(value)]
+        except ValueError:
+            raise ValueError("must be comma-separated seconds, e.g. 10,30,120,600") from None
+        if not delays or any(d < 0 for d in delays):
+            raise ValueError("must list at least one non-negative delay")
+        return value
+
+    @property
+    def outbox_retry_delay_list(self) -> list[float]:
+        return [float(part) for part in _split_csv(self.outbox_retry_delays)]
 
     def require_jwt(self) -> None:
         """The API cannot authenticate anyone without a key: refuse to start."""

@@ -76,6 +76,7 @@ class OutboxJob(Base):
         CheckConstraint(in_list("kind", ("b24.call", "event.publish", "onec.push")), name="kind"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
+        Index("ix_outbox_status_lease_until", "status", "lease_until"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -94,6 +95,11 @@ class OutboxJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
+    # The last send may have reached Bitrix24 (timeout, 5xx, lost lease): a job with a
+    # marker is looked up before it is sent again.
+    outcome_unknown: Mapped[bool] = mapped_column(default=False)
+    discarded_at: Mapped[datetime | None]
+    discarded_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class RateLimitState(Base):
@@ -109,6 +115,8 @@ class RateLimitState(Base):
     success_streak: Mapped[int] = mapped_column(Integer, default=0)
     window: Mapped[list[float]] = mapped_column(JSON, default=list)
     blocked_methods: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    limited_at: Mapped[datetime | None]
+    limited_total: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,8 +1,47 @@
+"""SQL for the outbox: claiming with leases, finishing, and the operator's views."""
+
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob
+
+PENDING = OutboxStatus.PENDING.value
+IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
+DEAD = OutboxStatus.DEAD.value
+
+
+def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
+    """Due now (or leased by a worker whose lease ran out), and first in its key's line.
+
+    A job waits while an earlier job with the same ordering key is pending or in
+    flight: job N+1 of a Bitrix24 task never runs before job N is done or dead.
+    """
+    prior = aliased(OutboxJob)
+    earlier_open = (
+        select(prior.id)
+        .where(
+            prior.ordering_key == OutboxJob.ordering_key,
+            prior.id < OutboxJob.id,
+            prior.status.in_((PENDING, IN_FLIGHT)),
+        )
+        .exists()
+    )
+    due = or_(
+        and_(OutboxJob.status == PENDING, OutboxJob.next_attempt_at <= now),
+        and_(OutboxJob.status == IN_FLIGHT, OutboxJob.lease_until < now),
+    )
+    return and_(
+        OutboxJob.kind.in_(tuple(kinds)),
+        due,
+        or_(OutboxJob.ordering_key.is_(None), ~earlier_open),
+    )
 
 
 class OutboxRepository:
@@ -11,3 +50,86 @@ class OutboxRepository:
 
     def add(self, job: OutboxJob) -> None:
         self.session.add(job)
+
+    async def get(self, job_id: int, *, lock: bool = False) -> OutboxJob | None:
+        stmt = select(OutboxJob).where(OutboxJob.id == job_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def due_exists(self, kinds: Collection[str], now: datetime) -> bool:
+        stmt = select(OutboxJob.id).where(_claimable(kinds, now)).limit(1)
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def claim(self, kinds: Collection[str], now: datetime, limit: int) -> list[OutboxJob]:
+        """Lock up to ``limit`` claimable jobs, oldest first.
+
+        PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets workers on several machines
+        claim side by side without waiting or taking the same job.  SQLite
+        renders no locking clause: its ``BEGIN IMMEDIATE`` serializes claims.
+        """
+        stmt = (
+            select(OutboxJob)
+            .where(_claimable(kinds, now))
+            .order_by(OutboxJob.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=OutboxJob)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def held(self, ids: Collection[int], worker_id: str) -> list[OutboxJob]:
+        """The jobs of ``ids`` this worker still holds (a lost lease drops out)."""
+        if not ids:
+            return []
+        stmt = (
+            select(OutboxJob)
+            .where(
+                OutboxJob.id.in_(tuple(ids)),
+                OutboxJob.status == IN_FLIGHT,
+                OutboxJob.leased_by == worker_id,
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def counts(self) -> dict[str, int]:
+        stmt = select(OutboxJob.status, func.count()).group_by(OutboxJob.status)
+        return {status: int(n) for status, n in (await self.session.execute(stmt)).all()}
+
+    async def oldest_due(self, now: datetime) -> OutboxJob | None:
+        stmt = (
+            select(OutboxJob)
+            .where(OutboxJob.status == PENDING, OutboxJob.next_attempt_at <= now)
+            .order_by(OutboxJob.next_attempt_at, OutboxJob.id)
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def due_count(self, now: datetime) -> int:
+        stmt = select(func.count()).where(
+            OutboxJob.status == PENDING, OutboxJob.next_attempt_at <= now
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def dead(
+        self, *, kind: str | None, offset: int, limit: int
+    ) -> tuple[Sequence[OutboxJob], int]:
+        stmt = select(OutboxJob).where(OutboxJob.status == DEAD)
+        if kind is not None:
+            stmt = stmt.where(OutboxJob.kind == kind)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        rows = await self.session.execute(
+            stmt.order_by(OutboxJob.finished_at.desc(), OutboxJob.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return rows.scalars().all(), int(total)
+
+    async def dead_ids(self, *, kind: str | None) -> list[int]:
+        stmt = select(OutboxJob.id).where(OutboxJob.status == DEAD).order_by(OutboxJob.id)
+        if kind is not None:
+            stmt = stmt.where(OutboxJob.kind == kind)
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]

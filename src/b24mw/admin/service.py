@@ -1,0 +1,26 @@
+"""Admin views that combine several domains; the DLQ itself lives in ``outbox.dlq``."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.admin.schemas import ThrottleState
+from b24mw.bitrix24.client import Target
+from b24mw.bitrix24.limiter import LimiterConfig
+from b24mw.bitrix24.throttle import SharedThrottle
+from b24mw.kit.db import Database
+from b24mw.settings import Settings
+
+
+async def throttle_state(session: AsyncSession, db: Database, settings: Settings) -> ThrottleState:
+    target = Target.from_settings(settings)
+    config = LimiterConfig.from_settings(settings)
+    if target is None:
+        return ThrottleState(
+            configured=False,
+            configured_rps=config.rps,
+            configured_rpm=config.rpm,
+            burst=config.burst,
+        )
+    snapshot = await SharedThrottle(db, config, target.portal).snapshot(session)
+    return ThrottleState(configured=True, **snapshot)

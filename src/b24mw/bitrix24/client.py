@@ -1,0 +1,252 @@
+"""A thin async Bitrix24 REST client (httpx).
+
+It never raises for what Bitrix24 or the network does: every call returns a
+``Reply`` whose ``error`` (a typed ``CallError``) says whether to retry, slow
+down, wait for a method's operating time, or give up.  It does no throttling
+and no retrying itself: the outbox worker and the gateway own those, because
+the limit is shared by every process (SPEC §6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from b24mw.bitrix24.errors import CallError, Outcome, classify, transport_error
+from b24mw.bitrix24.query import command
+from b24mw.settings import Settings
+
+MAX_BATCH = 50
+MAX_REDIRECTS = 3
+_SNIPPET = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where calls go: an incoming-webhook base, or a portal plus an OAuth token."""
+
+    base_url: str
+    oauth_token: str | None = None
+
+    @property
+    def portal(self) -> str:
+        """The rate-limit key: Bitrix24 limits per portal."""
+        return urlsplit(self.base_url).netloc or self.base_url
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Target | None:
+        if settings.b24_url:
+            base = settings.b24_url if settings.b24_url.endswith("/") else settings.b24_url + "/"
+            return cls(base_url=base)
+        if settings.b24_oauth_portal and settings.b24_oauth_token is not None:
+            base = settings.b24_oauth_portal.rstrip("/") + "/rest/"
+            return cls(base_url=base, oauth_token=settings.b24_oauth_token.get_secret_value())
+        return None
+
+
+@dataclass(slots=True)
+class Reply:
+    method: str
+    params: Any
+    request_id: str
+    http_status: int | None = None
+    body: Any = None
+    result: Any = None
+    error: CallError | None = None
+    time: dict[str, Any] | None = None
+    total: int | None = None
+    next: int | None = None
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class CommandResult:
+    key: str
+    method: str
+    result: Any = None
+    error: CallError | None = None
+    time: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(slots=True)
+class BatchReply:
+    reply: Reply
+    commands: dict[str, CommandResult] = field(default_factory=dict)
+
+
+def _as_map(value: Any) -> dict[str, Any]:
+    # PHP encodes an empty associative array as [].
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Bitrix24Client:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, target: Target) -> None:
+        self.http = http
+        self.target = target
+        self.timeout = httpx.Timeout(settings.b24_timeout_s, connect=settings.b24_connect_timeout_s)
+        # ASGI transports (tests) ignore httpx timeouts: this bound holds everywhere.
+        self.deadline_s = settings.b24_timeout_s + settings.b24_connect_timeout_s
+
+    @property
+    def portal(self) -> str:
+        return self.target.portal
+
+    def url(self, method: str) -> str:
+        return urljoin(self.target.base_url, method)
+
+    async def call(
+        self, method: str, params: Mapping[str, Any] | None = None, *, request_id: str | None = None
+    ) -> Reply:
+        body = dict(params or {})
+        reply = Reply(method=method, params=body, request_id=request_id or str(uuid.uuid4()))
+        await self._exchange(reply, body)
+        return reply
+
+    async def batch(
+        self,
+        commands: Mapping[str, tuple[str, Mapping[str, Any] | None]],
+        *,
+        request_id: str | None = None,
+    ) -> BatchReply:
+        """One ``batch`` request; ``commands`` maps keys to (method, params).
+
+        Keys must not be bare integers: PHP would turn the result map into a list.
+        """
+        if not 0 < len(commands) <= MAX_BATCH:
+            raise ValueError(f"a batch holds 1..{MAX_BATCH} commands, got {len(commands)}")
+        cmd = {key: command(method, params) for key, (method, params) in commands.items()}
+        body = {"halt": 0, "cmd": cmd}
+        outcome = BatchReply(
+            Reply(method="batch", params=body, request_id=request_id or str(uuid.uuid4()))
+        )
+        await self._exchange(outcome.reply, body)
+        reply = outcome.reply
+        results = _as_map(reply.result)
+        values = _as_map(results.get("result"))
+        errors = _as_map(results.get("result_error"))
+        times = _as_map(results.get("result_time"))
+        for key, (method, _) in commands.items():
+            item = CommandResult(key=key, method=method, time=_as_map(times.get(key)) or None)
+            if reply.error is not None:
+                item.error = reply.error
+            elif key in errors:
+                err = _as_map(errors[key])
+                item.error = classify(
+                    str(err.get("error") or "ERROR_UNEXPECTED_ANSWER"),
+                    str(err.get("error_description") or ""),
+                    body=err,
+                )
+            elif key in values:
+                item.result = values[key]
+            else:
+                item.error = transport_error(
+                    "MISSING_RESULT", "batch answered without this command", may_have_run=True
+                )
+            outcome.commands[key] = item
+        return outcome
+
+    async def _exchange(self, reply: Reply, body: dict[str, Any]) -> None:
+        if self.target.oauth_token:
+            body = {**body, "auth": self.target.oauth_token}
+        headers = {"X-Request-Id": reply.request_id, "Accept": "application/json"}
+        url = self.url(reply.method)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                response = await self.http.post(
+                    url, json=body, headers=headers, timeout=self.timeout
+                )
+                hops = 0
+                # httpx does not follow redirects; a renamed portal answers 302 and the
+                # POST must be repeated at Location by hand (BITRIX24.md §2).
+                while response.status_code in (301, 302, 303, 307, 308):
+                    location = response.headers.get("location")
+                    hops += 1
+                    if not location or hops > MAX_REDIRECTS:
+                        reply.http_status = response.status_code
+                        reply.error = CallError(
+                            Outcome.PERMANENT,
+                            "TOO_MANY_REDIRECTS",
+                            f"redirect to {location!r}",
+                            response.status_code,
+                            may_have_run=False,
+                        )
+                        return
+                    url = urljoin(url, location)
+                    response = await self.http.post(
+                        url, json=body, headers=headers, timeout=self.timeout
+                    )
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            unsent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            reply.error = transport_error(
+                "HTTP_TIMEOUT", f"no answer ({type(exc).__name__})", may_have_run=not unsent
+            )
+            return
+        except httpx.TransportError as exc:
+            unsent = isinstance(exc, httpx.ConnectError)
+            reply.error = transport_error(
+                "NETWORK_ERROR", f"{type(exc).__name__}: {exc}", may_have_run=not unsent
+            )
+            return
+        finally:
+            reply.duration_s = time.perf_counter() - started
+        self._parse(reply, response)
+
+    @staticmethod
+    def _parse(reply: Reply, response: httpx.Response) -> None:
+        status = response.status_code
+        reply.http_status = status
+        try:
+            data = response.json()
+        except ValueError:
+            snippet = response.text[:_SNIPPET]
+            reply.body = {"text": snippet}
+            if 400 <= status < 500 and status not in (408, 429):
+                reply.error = CallError(Outcome.PERMANENT, f"HTTP_{status}", snippet, status)
+            else:
+                # A proxy's HTML page (502/504) or a portal error page: the command may
+                # or may not have run.
+                reply.error = CallError(
+                    Outcome.RETRYABLE,
+                    "HTML_RESPONSE",
+                    f"HTTP {status}, not JSON: {snippet[:120]}",
+                    status,
+                )
+            return
+        reply.body = data
+        if isinstance(data, dict) and data.get("error"):
+            reply.error = classify(
+                str(data["error"]),
+                str(data.get("error_description") or ""),
+                http_status=status,
+                body=data,
+            )
+            return
+        if not isinstance(data, dict) or "result" not in data or status >= 300:
+            reply.error = CallError(
+                Outcome.RETRYABLE, "BAD_RESPONSE", f"unexpected answer, HTTP {status}", status
+            )
+            return
+        reply.result = data["result"]
+        reply.time = _as_map(data.get("time")) or None
+        reply.total = _int(data.get("total"))
+        reply.next = _int(data.get("next"))

@@ -1,0 +1,325 @@
+"""The Bitrix24 lane: due ``b24.call`` jobs, packed up to 50 per ``batch`` request.
+
+One round: claim (first job of each ordering key only, blocked methods set
+aside) → reserve a slot from the shared limiter → one request → per-command
+outcomes → one transaction that finishes every job, runs result hooks, writes
+``integration_log`` and feeds the limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
+from b24mw.bitrix24.errors import CallError, Outcome
+from b24mw.bitrix24.gateway import log_b24
+from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
+from b24mw.kit.db import Database
+from b24mw.kit.request_context import current_request_id, set_request_id
+from b24mw.models.base import utcnow
+from b24mw.models.ops import OutboxJob
+from b24mw.outbox import metrics, states
+from b24mw.outbox.hooks import get_hook
+from b24mw.outbox.lane import Lane, epoch_to_dt, is_transient_db_error, log
+from b24mw.outbox.repository import OutboxRepository
+from b24mw.settings import Settings
+
+COMMENT_ADD = "task.commentitem.add"
+COMMENT_LIST = "task.commentitem.getlist"
+_METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
+
+
+@dataclass(slots=True)
+class Plan:
+    job: OutboxJob
+    action: str  # send | verify | hook | invalid
+    method: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"j{self.job.id}"
+
+    @property
+    def on_wire(self) -> bool:
+        return self.action in ("send", "verify")
+
+
+@dataclass(slots=True)
+class Decision:
+    action: str  # done | retry | dead | recheck
+    result: Any = None
+    error: CallError | None = None
+    message: str = ""
+    not_before: float | None = None
+    unknown: bool = False
+    exchange: CommandResult | None = None
+
+
+def _task_id(params: dict[str, Any]) -> Any:
+    for key in ("TASKID", "taskId", "TASK_ID", "taskid"):
+        if key in params:
+            return params[key]
+    return None
+
+
+def plan(job: OutboxJob) -> Plan:
+    payload = job.payload
+    if not isinstance(payload, dict):
+        return Plan(job, "invalid", problem="payload is not a JSON object")
+    method, params = payload.get("method"), payload.get("params", {})
+    if not isinstance(method, str) or not _METHOD.match(method):
+        return Plan(job, "invalid", problem=f"'method' is not a Bitrix24 method: {method!r}")
+    if method.lower() == "batch":
+        return Plan(job, "invalid", problem="a job cannot be a batch (batches are built here)")
+    if not isinstance(params, dict):
+        return Plan(job, "invalid", problem="'params' must be a JSON object")
+    hook = payload.get("on_result")
+    if hook is not None:
+        try:
+            get_hook(str(hook))
+        except LookupError as exc:
+            return Plan(job, "invalid", problem=str(exc))
+    if job.result is not None and hook:
+        # Replayed after its hook failed: the call itself already succeeded.
+        return Plan(job, "hook", method, params)
+    marker = payload.get("marker")
+    if job.outcome_unknown and marker and method.lower() == COMMENT_ADD:
+        task_id = _task_id(params)
+        if task_id is not None:
+            return Plan(job, "verify", COMMENT_LIST, {"TASKID": task_id, "ORDER": {"ID": "desc"}})
+    return Plan(job, "send", method, params)
+
+
+def _find_marker(comments: Any, marker: str) -> Any:
+    if isinstance(comments, dict):
+        comments = list(comments.values())
+    if not isinstance(comments, list):
+        return None
+    for item in comments:
+        if isinstance(item, dict) and marker in str(item.get("POST_MESSAGE") or ""):
+            raw = item.get("ID")
+            return int(raw) if isinstance(raw, str) and raw.isdigit() else raw
+    return None
+
+
+def decide(step: Plan, item: CommandResult) -> Decision:
+    error = item.error
+    if error is None:
+        if step.action == "verify":
+            found = _find_marker(item.result, str(step.job.payload.get("marker")))
+            if found is None:
+                return Decision("recheck", exchange=item)
+            return Decision("done", result=found, exchange=item)
+        return Decision("done", result=item.result, exchange=item)
+    if error.outcome is Outcome.PERMANENT:
+        prefix = "checking for an earlier delivery failed: " if step.action == "verify" else ""
+        return Decision("dead", error=error, message=prefix + error.text, exchange=item)
+    not_before = error.reset_at if error.outcome is Outcome.OPERATING_LIMITED else None
+    return Decision(
+        "retry",
+        error=error,
+        message=error.text,
+        not_before=not_before,
+        unknown=error.may_have_run and step.action == "send",
+        exchange=item,
+    )
+
+
+class B24Lane(Lane):
+    kinds = ("b24.call",)
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        worker_id: str,
+        client: Bitrix24Client,
+        throttle: SharedThrottle,
+    ) -> None:
+        super().__init__(settings, db, worker_id)
+        self.client = client
+        self.throttle = throttle
+        self.batch_max = settings.b24_batch_max
+        self.max_wait = settings.b24_max_wait_s
+
+    async def round(self) -> int:
+        if await self.throttle.wait_hint() > self.max_wait:
+            return 0  # the limiter is far off: leave the jobs for a later round
+        if not await self.due():
+            return 0
+        jobs = await self._claim()
+        if not jobs:
+            return 0
+        sent = False
+        try:
+            plans = [plan(job) for job in jobs]
+            wire = [p for p in plans if p.on_wire]
+            decisions: dict[int, Decision] = {}
+            feedback = Feedback()
+            reply: Reply | None = None
+            if wire:
+                reservation = await self.throttle.reserve(self.max_wait)
+                if not reservation.granted:
+                    metrics.throttle_wait(reservation.wait_s)
+                    await self.give_back(
+                        [p.job for p in wire], until=epoch_to_dt(reservation.at), sent=False
+                    )
+                    plans = [p for p in plans if not p.on_wire]
+                    wire = []
+                elif reservation.wait_s > 0:
+                    metrics.throttle_wait(reservation.wait_s)
+                    await asyncio.sleep(reservation.wait_s)
+            if wire:
+                sent = True
+                reply, items = await self._send(wire)
+                learn(feedback, reply, list(items.values()) if len(wire) > 1 else None)
+                for step in wire:
+                    decisions[step.job.id] = decide(step, items[step.key])
+            for step in plans:
+                if step.action == "invalid":
+                    decisions[step.job.id] = Decision(
+                        "dead", message=f"invalid job: {step.problem}"
+                    )
+                elif step.action == "hook":
+                    decisions[step.job.id] = Decision("done", result=step.job.result)
+            await self._complete(plans, decisions, feedback, reply)
+            return len(decisions)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.give_back(jobs, until=utcnow(), sent=sent))
+            raise
+
+    async def _claim(self) -> list[OutboxJob]:
+        claimed: list[OutboxJob] = []
+
+        async def work(session: AsyncSession) -> None:
+            claimed.clear()
+            now = utcnow()
+            blocked = await self.throttle.blocked_methods(session)
+            for job in await OutboxRepository(session).claim(self.kinds, now, self.batch_max):
+                method = job.payload.get("method") if isinstance(job.payload, dict) else None
+                if isinstance(method, str) and method in blocked:
+                    # OPERATION_TIME_LIMIT blocks this method only; its jobs wait for the
+                    # reset without spending an attempt, the others go ahead.
+                    states.defer(job, epoch_to_dt(blocked[method]), claimed=False)
+                    continue
+                states.claim(job, self.worker_id, now, self.lease_s)
+                claimed.append(job)
+
+        await self.persist(work, deadline_s=5.0)
+        return claimed
+
+    async def _send(self, wire: list[Plan]) -> tuple[Reply, dict[str, CommandResult]]:
+        if len(wire) == 1:
+            step = wire[0]
+            reply = await self.client.call(
+                step.method, step.params, request_id=step.job.request_id or None
+            )
+            item = CommandResult(step.key, step.method, reply.result, reply.error, reply.time)
+            return reply, {step.key: item}
+        request_ids = {step.job.request_id for step in wire}
+        # One request for many origins: its own id; each job's id goes to its log row.
+        request_id = (
+            request_ids.pop() if len(request_ids) == 1 and None not in request_ids else None
+        )
+        answer = await self.client.batch(
+            {step.key: (step.method, step.params) for step in wire},
+            request_id=request_id or f"batch-{uuid.uuid4()}",
+        )
+        return answer.reply, answer.commands
+
+    async def _complete(
+        self,
+        plans: list[Plan],
+        decisions: dict[int, Decision],
+        feedback: Feedback,
+        reply: Reply | None,
+    ) -> None:
+        by_id = {step.job.id: step for step in plans}
+        outcomes: dict[str, int] = {}
+
+        async def work(session: AsyncSession) -> None:
+            outcomes.clear()
+            held = await OutboxRepository(session).held(list(decisions), self.worker_id)
+            for job in held:
+                decision, step = decisions[job.id], by_id[job.id]
+                if decision.exchange is not None and reply is not None:
+                    log_b24(
+                        session,
+                        method=step.method,
+                        params=step.params,
+                        reply=reply,
+                        result=decision.exchange.result,
+                        error=decision.exchange.error,
+                        request_id=job.request_id,
+                        resource_ref=job.ordering_key or f"outbox:{job.id}",
+                        retry_count=max(0, job.attempts - 1),
+                    )
+                state = await self._apply(session, job, decision, reply)
+                outcomes[state] = outcomes.get(state, 0) + 1
+            lost = set(decisions) - {job.id for job in held}
+            if lost:
+                log.warning("outbox_lease_lost", job_ids=sorted(lost))
+            await self.throttle.apply(session, feedback)
+
+        await self.persist(work)
+        for step in plans:
+            decision = decisions.get(step.job.id)
+            if decision is not None and decision.exchange is not None:
+                result = decision.error.outcome.value if decision.error else "ok"
+                metrics.outbound("b24", step.method, result)
+
+    async def _apply(
+        self, session: AsyncSession, job: OutboxJob, decision: Decision, reply: Reply | None
+    ) -> str:
+        exchange_id = reply.request_id if reply is not None else None
+        if decision.action == "recheck":
+            states.recheck(job)
+            return "recheck"
+        if decision.action == "done":
+            hook_error = await self._run_hook(session, job, decision.result)
+            if hook_error is None:
+                states.done(job, decision.result)
+                return states.DONE
+            # The call succeeded; keep its result so a replay runs only the hook.
+            job.result = decision.result
+            states.dead(job, states.failure_entry(job, code="HOOK_FAILED", error=hook_error))
+            return states.DEAD
+        error = decision.error
+        entry = states.failure_entry(
+            job,
+            code=error.code if error else "INVALID_PAYLOAD",
+            error=decision.message,
+            http_status=error.http_status if error else None,
+            exchange_request_id=exchange_id,
+        )
+        if decision.action == "dead":
+            states.dead(job, entry)
+            return states.DEAD
+        not_before = epoch_to_dt(decision.not_before) if decision.not_before else None
+        return states.fail(job, entry, self.retry, not_before=not_before, unknown=decision.unknown)
+
+    async def _run_hook(self, session: AsyncSession, job: OutboxJob, result: Any) -> str | None:
+        name = job.payload.get("on_result") if isinstance(job.payload, dict) else None
+        if not name:
+            return None
+        previous = current_request_id()
+        set_request_id(job.request_id)
+        try:
+            async with session.begin_nested():
+                await get_hook(str(name))(session, job.payload.get("context") or {}, result)
+        except Exception as exc:
+            if is_transient_db_error(exc):
+                raise
+            log.exception("outbox_hook_failed", job_id=job.id, hook=name)
+            return f"result hook {name!r} failed: {type(exc).__name__}: {exc}"
+        finally:
+            set_request_id(previous)
+        return None

@@ -1,0 +1,94 @@
+"""Periodic work the worker runs beside the outbox (inbox processing, reconciliation,
+retention...).
+
+Register a coroutine at import time of your package::
+
+    from b24mw.outbox.schedulers import WorkerContext, scheduler
+
+    @scheduler("webhooks.inbox", interval_s=0.2)
+    async def process_inbox(ctx: WorkerContext) -> int:
+        async with ctx.db.unit_of_work() as session:
+            ...
+        return handled  # items handled this run; 0 when idle
+
+Each run owns its units of work.  Bitrix24 reads go through ``ctx.b24`` (the
+shared limiter), writes through ``ctx.outbox`` inside your unit of work.
+``drain=True`` schedulers also run on every round of ``Worker.drain()`` (until
+they return 0), so tests see their effect; use ``drain=False`` for slow sweeps
+such as reconciliation.  The worker imports ``b24mw.app`` (every domain
+package reachable from the API) and ``PLUGIN_MODULES`` before reading the
+registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+
+from b24mw.bitrix24.gateway import Bitrix24Gateway
+from b24mw.kit.db import Database
+from b24mw.outbox.enqueue import Outbox
+from b24mw.settings import Settings
+
+# Modules that register hooks or schedulers but are not imported by the API.
+PLUGIN_MODULES: list[str] = ["b24mw.app"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    settings: Settings
+    db: Database
+    http: httpx.AsyncClient
+    b24: Bitrix24Gateway | None
+    outbox: Outbox
+    worker_id: str
+
+
+SchedulerFn = Callable[[WorkerContext], Awaitable[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduler:
+    name: str
+    fn: SchedulerFn
+    interval_s: float
+    drain: bool = True
+
+
+_REGISTRY: dict[str, Scheduler] = {}
+
+
+def register_scheduler(
+    name: str, fn: SchedulerFn, *, interval_s: float, drain: bool = True
+) -> Scheduler:
+    if interval_s <= 0:
+        raise ValueError("interval_s must be positive")
+    entry = Scheduler(name=name, fn=fn, interval_s=interval_s, drain=drain)
+    _REGISTRY[name] = entry
+    return entry
+
+
+def scheduler(
+    name: str, *, interval_s: float, drain: bool = True
+) -> Callable[[SchedulerFn], SchedulerFn]:
+    def register(fn: SchedulerFn) -> SchedulerFn:
+        register_scheduler(name, fn, interval_s=interval_s, drain=drain)
+        return fn
+
+    return register
+
+
+def unregister_scheduler(name: str) -> None:
+    _REGISTRY.pop(name, None)
+
+
+def registered_schedulers() -> list[Scheduler]:
+    return list(_REGISTRY.values())
+
+
+def load_plugins() -> None:
+    for module in PLUGIN_MODULES:
+        importlib.import_module(module)

@@ -1,0 +1,201 @@
+"""``b24mw worker``: the outbox dispatcher plus the registered schedulers.
+
+Two lanes run side by side: Bitrix24 calls (batched, behind the shared
+limiter) and deliveries to event sinks and 1C.  Any number of workers on any
+number of machines may run against one PostgreSQL: jobs are claimed with
+``FOR UPDATE SKIP LOCKED`` and a lease, so no job runs twice within a lease and
+a dead worker's jobs come back when its lease expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+
+import httpx
+import structlog
+
+from b24mw.bitrix24.client import Bitrix24Client, Target
+from b24mw.bitrix24.gateway import Bitrix24Gateway
+from b24mw.bitrix24.limiter import LimiterConfig
+from b24mw.bitrix24.throttle import SharedThrottle
+from b24mw.kit.db import Database
+from b24mw.models.base import utcnow
+from b24mw.outbox import metrics
+from b24mw.outbox.b24_lane import B24Lane
+from b24mw.outbox.delivery import Deliverer
+from b24mw.outbox.delivery_lane import DeliveryLane
+from b24mw.outbox.enqueue import Outbox
+from b24mw.outbox.lane import Lane
+from b24mw.outbox.repository import OutboxRepository
+from b24mw.outbox.schedulers import (
+    Scheduler,
+    SchedulerFn,
+    WorkerContext,
+    load_plugins,
+    registered_schedulers,
+)
+from b24mw.settings import Settings
+
+log = structlog.get_logger("b24mw.worker")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        http: httpx.AsyncClient | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        load_plugins()
+        self.settings = settings
+        self.db = db
+        self.worker_id = worker_id or default_worker_id()
+        self._owns_http = http is None
+        self.http = http or httpx.AsyncClient(follow_redirects=False)
+        self.poll_s = settings.outbox_poll_s
+        self.lanes: list[Lane] = []
+        self.throttle: SharedThrottle | None = None
+        gateway: Bitrix24Gateway | None = None
+        target = Target.from_settings(settings)
+        if target is not None:
+            client = Bitrix24Client(settings, self.http, target)
+            self.throttle = SharedThrottle(db, LimiterConfig.from_settings(settings), target.portal)
+            gateway = Bitrix24Gateway(db, client, self.throttle)
+            self.lanes.append(B24Lane(settings, db, self.worker_id, client, self.throttle))
+        else:
+            log.warning("b24_not_configured", hint="set B24MW_B24_URL; b24.call jobs wait")
+        self.lanes.append(
+            DeliveryLane(settings, db, self.worker_id, Deliverer(settings, self.http))
+        )
+        self.context = WorkerContext(
+            settings=settings,
+            db=db,
+            http=self.http,
+            b24=gateway,
+            outbox=Outbox(settings),
+            worker_id=self.worker_id,
+        )
+        self.schedulers: dict[str, Scheduler] = {s.name: s for s in registered_schedulers()}
+        self.add_scheduler(
+            "outbox.metrics",
+            self._refresh_metrics,
+            interval_s=settings.outbox_metrics_interval_s,
+            drain=False,
+        )
+        self._last_run: dict[str, float] = {}
+
+    def add_scheduler(
+        self, name: str, fn: SchedulerFn, *, interval_s: float, drain: bool = True
+    ) -> None:
+        """Run ``fn(context)`` every ``interval_s`` in this worker only."""
+        self.schedulers[name] = Scheduler(name=name, fn=fn, interval_s=interval_s, drain=drain)
+
+    async def run_once(self) -> int:
+        """One claim-and-process round of every lane, plus the schedulers that are due."""
+        jobs, _ = await self._round(force_drain_schedulers=False)
+        return jobs
+
+    async def drain(self, timeout: float = 10.0) -> int:  # noqa: ASYNC109 (public interface)
+        """Process until no job is due now (and drain schedulers are idle)."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while True:
+            jobs, items = await self._round(force_drain_schedulers=True)
+            total += jobs
+            if jobs == 0 and items == 0 and not await self._any_due():
+                return total
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"outbox still has due jobs after {timeout} s")
+            if jobs == 0 and items == 0:
+                await asyncio.sleep(self.poll_s)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then finish (or give back) what is held."""
+        log.info("worker_started", worker_id=self.worker_id)
+        tasks = [asyncio.create_task(self._lane_loop(lane, stop)) for lane in self.lanes]
+        tasks.append(asyncio.create_task(self._scheduler_loop(stop)))
+        try:
+            await stop.wait()
+        finally:
+            grace = self.settings.b24_timeout_s + self.settings.b24_max_wait_s + 5.0
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            log.info("worker_stopped", worker_id=self.worker_id)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self.http.aclose()
+
+    async def _round(self, *, force_drain_schedulers: bool) -> tuple[int, int]:
+        results = await asyncio.gather(*(lane.round() for lane in self.lanes))
+        items = await self._run_schedulers(force_drain=force_drain_schedulers)
+        return sum(results), items
+
+    async def _any_due(self) -> bool:
+        for lane in self.lanes:
+            if await lane.due():
+                return True
+        return False
+
+    async def _run_schedulers(self, *, force_drain: bool) -> int:
+        handled = 0
+        now = time.monotonic()
+        for entry in list(self.schedulers.values()):
+            forced = force_drain and entry.drain
+            if not forced and now - self._last_run.get(entry.name, -1e9) < entry.interval_s:
+                continue
+            self._last_run[entry.name] = now
+            try:
+                handled += await entry.fn(self.context) or 0
+            except Exception:
+                # One broken scheduler must not stop the outbox or the others.
+                log.exception("scheduler_failed", scheduler=entry.name)
+        return handled
+
+    async def _lane_loop(self, lane: Lane, stop: asyncio.Event) -> None:
+        backoff = self.poll_s
+        while not stop.is_set():
+            try:
+                processed = await lane.round()
+                backoff = self.poll_s
+            except Exception as exc:
+                # Database restart, network trouble: keep the process, try again.
+                log.warning("lane_round_failed", lane=type(lane).__name__, error=str(exc)[:300])
+                processed = 0
+                backoff = min(backoff * 2, 5.0)
+            if processed == 0:
+                await _wait(stop, backoff)
+
+    async def _scheduler_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._run_schedulers(force_drain=False)
+            await _wait(stop, self.poll_s)
+
+    async def _refresh_metrics(self, ctx: WorkerContext) -> int:
+        async with self.db.reader() as session:
+            repo = OutboxRepository(session)
+            now = utcnow()
+            counts = await repo.counts()
+            oldest = await repo.oldest_due(now)
+        age = (now - oldest.next_attempt_at).total_seconds() if oldest is not None else None
+        metrics.queue_state(counts, age)
+        return 0
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,1 @@
+from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
