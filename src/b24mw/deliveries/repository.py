@@ -109,14 +109,16 @@ class DeliveryRepository:
         return result.rowcount == 1, row
 
     async def fill_task_id(self, ordering_key: str, task_id_b24: int) -> int:
-        """Put the task id into the not-yet-sent Bitrix24 jobs of ``ordering_key``
-        that were written before the task existed; answer how many."""
+        """Put the task id into the unsent Bitrix24 jobs of ``ordering_key`` that
+        were written before the task existed; answer how many."""
         stmt = (
             select(OutboxJob)
             .where(
                 OutboxJob.ordering_key == ordering_key,
                 OutboxJob.kind == "b24.call",
-                OutboxJob.status == OutboxStatus.PENDING.value,
+                # Dead too: if they were tried before the task existed (the
+                # add itself was dead-lettered), a replay now carries the id.
+                OutboxJob.status.in_((OutboxStatus.PENDING.value, OutboxStatus.DEAD.value)),
             )
             .order_by(OutboxJob.id)
         )
