@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.models.couriers import Courier
 from b24mw.models.returns import Return
 
 
@@ -19,6 +20,11 @@ class ReturnRepository:
 
     def add(self, ret: Return) -> None:
         self.session.add(ret)
+
+    async def courier_exists(self, courier_id: str) -> bool:
+        # One column, no identity map: this runs on every create.
+        stmt = select(Courier.id).where(Courier.id == courier_id)
+        return (await self.session.execute(stmt)).first() is not None
 
     async def search(
         self,

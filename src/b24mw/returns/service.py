@@ -19,7 +19,6 @@ from b24mw.kit.errors import (
 )
 from b24mw.kit.pagination import PageParams, Paginated
 from b24mw.models.base import utcnow
-from b24mw.models.couriers import Courier
 from b24mw.models.enums import ReturnStatus
 from b24mw.models.returns import Return, ReturnLine
 from b24mw.returns import flows, lifecycle
@@ -79,14 +78,12 @@ def _lines(items: list[ReturnLineCreate]) -> list[ReturnLine]:
     ]
 
 
-async def _courier(session: AsyncSession, courier_id: str) -> Courier:
-    courier = await CourierRepository(session).get(courier_id)
-    if courier is None:
+async def _ensure_courier(session: AsyncSession, courier_id: str) -> None:
+    if not await ReturnRepository(session).courier_exists(courier_id):
         raise ValidationFailed(
             f"Courier {courier_id} is not registered.",
             errors=[FieldError("courier_id", "unknown courier", "validation.format")],
         )
-    return courier
 
 
 def _ensure_may_act_for(actor: Actor, courier_id: str) -> None:
@@ -101,7 +98,7 @@ async def create(
     session: AsyncSession, ann: Announcer, actor: Actor, data: ReturnCreate
 ) -> ReturnRead:
     _ensure_may_act_for(actor, data.courier_id)
-    await _courier(session, data.courier_id)
+    await _ensure_courier(session, data.courier_id)
     now = utcnow()
     ret = Return(
         id=uuid.uuid4(),
@@ -137,7 +134,7 @@ async def replace(
     ret = await get(session, actor, return_id)
     lifecycle.ensure_editable(ReturnStatus(ret.status))
     if data.courier_id != ret.courier_id:
-        await _courier(session, data.courier_id)
+        await _ensure_courier(session, data.courier_id)
     ret.source = data.source.value
     ret.courier_id = data.courier_id
     ret.order_id_1c = data.order_id_1c
