@@ -156,7 +156,6 @@ async def change_status(
     jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
     transition = check(actor, S(order.status), change.status)
     order.status = transition.target.value
-    await flush_or_conflict(session)
 
     move = {"from": transition.source.value, "to": transition.target.value}
     record_event(
@@ -218,4 +217,7 @@ async def change_status(
         **event_data,
     }
     publish(session, outbox, tracked, EVENT_STATUS_CHANGED, data)
+    # One flush for the change and everything it wrote: the version check of
+    # the UPDATE decides whether any of it happens.
+    await flush_or_conflict(session)
     return transition
