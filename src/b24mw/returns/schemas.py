@@ -3,7 +3,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.schemas import ReadModel, StrictInput, UtcOut
@@ -42,8 +49,18 @@ def _file_id(value: Any) -> Any:
 Imei = Annotated[str, AfterValidator(_imei)]
 B24FileId = Annotated[
     int,
+    Field(strict=True, gt=0),
     BeforeValidator(_file_id),
-    Field(strict=True, gt=0, description="Bitrix24 disk file id (integer or numeric string)"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+            ],
+            "description": "Bitrix24 disk file id: a positive integer or a numeric string;"
+            " always answered as an integer",
+        }
+    ),
 ]
 Quantity = Annotated[int, Field(strict=True, ge=1, le=1_000_000, description="whole units")]
 NonBlank64 = Annotated[str, Field(min_length=1, max_length=64)]
