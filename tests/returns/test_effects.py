@@ -265,11 +265,9 @@ class ExplodingOutbox(Outbox):
 
 
 async def test_failure_late_in_the_transaction_publishes_nothing(
-    make_client: ClientFactory, db: Database
+    app: Any, client: httpx.AsyncClient, db: Database
 ) -> None:
-    client = make_client(onec_url=ONEC)
-    app_state = client._transport.app.state  # type: ignore[attr-defined]
-    app_state.outbox = ExplodingOutbox(app_state.settings)
+    app.state.outbox = ExplodingOutbox(app.state.settings)
     response = await client.post(URL, headers=auth("admin"), json=return_body())
     assert response.status_code == 500
     assert response.json()["code"] == "internal"
