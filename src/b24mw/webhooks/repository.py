@@ -4,6 +4,7 @@ and the sync cursors."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,23 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.models.enums import InboxStatus
+from b24mw.models.enums import InboxStatus, TaskEventType
+from b24mw.models.history import TaskEvent
 from b24mw.models.ops import WebhookInbox
-from b24mw.webhooks.models import SyncCursor, WebhookSignature
+from b24mw.models.orders import Delivery, InstantOrder
+from b24mw.webhooks.models import SyncCursor, TaskRead, WebhookSignature
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An order of ours behind a Bitrix24 task (an instant order or a delivery)."""
+
+    instant_order_id: int | None = None
+    order_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"io{self.instant_order_id}" if self.instant_order_id else f"d{self.order_id}"
 
 
 class WebhookRepository:
@@ -103,3 +118,65 @@ class WebhookRepository:
             index_elements=["name"], set_={"value": value, "updated_at": now}
         )
         await self.session.execute(stmt)
+
+    async def links(self, task_id_b24: int) -> list[Link]:
+        instant = select(InstantOrder.id).where(InstantOrder.task_id_b24 == task_id_b24)
+        deliveries = select(Delivery.id).where(Delivery.task_id_b24 == task_id_b24)
+        found = [Link(instant_order_id=i) for i in (await self.session.execute(instant)).scalars()]
+        found += [Link(order_id=i) for i in (await self.session.execute(deliveries)).scalars()]
+        return found
+
+    async def photo_seen(self, task_id_b24: int, checksum: str) -> bool:
+        stmt = select(TaskEvent.id).where(
+            TaskEvent.photo_checksum == checksum,
+            TaskEvent.task_id_b24 == task_id_b24,
+            TaskEvent.type == TaskEventType.PHOTO.value,
+        )
+        return (await self.session.execute(stmt.limit(1))).first() is not None
+
+    async def finish(
+        self, inbox_id: int, status: str, errors: list[dict[str, Any]], now: datetime
+    ) -> None:
+        await self.session.execute(
+            update(WebhookInbox)
+            .where(WebhookInbox.id == inbox_id)
+            .values(status=status, errors=errors, processed_at=now, lease_until=None)
+        )
+
+    async def retry_later(self, inbox_id: int, error: dict[str, Any], at: datetime) -> None:
+        row = await self.get(inbox_id)
+        if row is None:
+            return
+        row.status = InboxStatus.PENDING.value
+        row.next_attempt_at = at
+        row.lease_until = None
+        row.errors = [*(row.errors or []), error][-10:]
+
+    async def waiting(self, task_id_b24: int) -> bool:
+        """An inbox row for the task is still to be processed (it will read it)."""
+        stmt = select(WebhookInbox.id).where(
+            WebhookInbox.task_id_b24 == task_id_b24,
+            WebhookInbox.status.in_((InboxStatus.PENDING.value, InboxStatus.PROCESSING.value)),
+        )
+        return (await self.session.execute(stmt.limit(1))).first() is not None
+
+    async def last_read(self, task_id_b24: int) -> str | None:
+        row = await self.session.get(TaskRead, task_id_b24)
+        return row.changed_date if row is not None else None
+
+    async def remember_read(self, task_id_b24: int, changed_date: str, now: datetime) -> None:
+        stmt = self._insert(TaskRead).values(
+            task_id_b24=task_id_b24, changed_date=changed_date, read_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["task_id_b24"], set_={"changed_date": changed_date, "read_at": now}
+        )
+        await self.session.execute(stmt)
+
+    async def purge_reads(self, before: datetime) -> int:
+        result: Any = await self.session.execute(delete(TaskRead).where(TaskRead.read_at < before))
+        return int(result.rowcount or 0)
+
+    async def cursor_updated_at(self, name: str) -> datetime | None:
+        row = await self.session.get(SyncCursor, name)
+        return row.updated_at if row is not None else None

@@ -1,0 +1,151 @@
+"""What the worker reads from Bitrix24 for the events it processes.
+
+Events carry ids only, so every event needs a read.  The reads of one round
+of inbox rows go out as one ``batch`` request (one unit of the 2 req/s quota
+for up to 50 commands); each answer is parsed defensively into a snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from b24mw.bitrix24.client import CommandResult
+from b24mw.webhooks.events import as_int
+
+TASK_SELECT = [
+    "ID",
+    "TITLE",
+    "DESCRIPTION",
+    "RESPONSIBLE_ID",
+    "STATUS",
+    "CHANGED_BY",
+    "CHANGED_DATE",
+    "STATUS_CHANGED_DATE",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSnapshot:
+    id: int
+    title: str
+    description: str
+    responsible_id: int | None
+    status: int | None
+    changed_by: int | None
+    changed_date: str | None
+    status_changed_date: str | None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    file_id: str
+    name: str
+
+    @property
+    def checksum(self) -> str:
+        """Bitrix24 does not send file contents with a comment; its disk file id
+        identifies the file, so the same photo attached twice is one photo."""
+        return hashlib.sha256(f"b24-file:{self.file_id}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CommentSnapshot:
+    id: int
+    task_id: int
+    author_id: int | None
+    text: str
+    post_date: str | None
+    attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+
+
+def task_get(task_id: int) -> tuple[str, dict[str, Any]]:
+    return "tasks.task.get", {"taskId": task_id, "select": TASK_SELECT}
+
+
+def task_tags(task_id: int) -> tuple[str, dict[str, Any]]:
+    # tasks.task.get never returns tags; the list method does when asked.
+    return "tasks.task.list", {"filter": {"ID": task_id}, "select": ["ID", "TAGS"]}
+
+
+def comment_get(task_id: int, comment_id: int) -> tuple[str, dict[str, Any]]:
+    # Positional parameters: TASKID first, ITEMID second.
+    return "task.commentitem.get", {"TASKID": task_id, "ITEMID": comment_id}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def tag_titles(result: Any) -> tuple[str, ...]:
+    tasks = result.get("tasks") if isinstance(result, dict) else None
+    if not isinstance(tasks, list) or not tasks or not isinstance(tasks[0], dict):
+        return ()
+    tags = tasks[0].get("tags")
+    values: Iterable[Any] = tags.values() if isinstance(tags, dict) else tags or []
+    titles = []
+    for tag in values:
+        title = tag.get("title") if isinstance(tag, dict) else tag
+        if isinstance(title, str) and title.strip():
+            titles.append(title.strip())
+    return tuple(titles)
+
+
+def parse_task(task_result: Any, tags_result: Any = None) -> TaskSnapshot | None:
+    """``None`` when the task is gone or not visible (``"result": []``)."""
+    task = task_result.get("task") if isinstance(task_result, dict) else None
+    if not isinstance(task, dict):
+        return None
+    task_id = as_int(task.get("id"))
+    if task_id is None:
+        return None
+    return TaskSnapshot(
+        id=task_id,
+        title=_text(task.get("title")),
+        description=_text(task.get("description")),
+        responsible_id=as_int(task.get("responsibleId")),
+        status=as_int(task.get("status")),
+        changed_by=as_int(task.get("changedBy")),
+        changed_date=_str_or_none(task.get("changedDate")),
+        status_changed_date=_str_or_none(task.get("statusChangedDate")),
+        tags=tag_titles(tags_result),
+    )
+
+
+def _attachments(value: Any) -> tuple[Attachment, ...]:
+    items: Iterable[Any] = value.values() if isinstance(value, dict) else value or []
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        file_id = item.get("FILE_ID") or item.get("OBJECT_ID") or item.get("ATTACHMENT_ID")
+        if file_id is not None and str(file_id):
+            found.append(Attachment(str(file_id), _text(item.get("NAME"))))
+    return tuple(found)
+
+
+def parse_comment(result: Any, task_id: int) -> CommentSnapshot | None:
+    if not isinstance(result, dict):
+        return None
+    comment_id = as_int(result.get("ID"))
+    if comment_id is None:
+        return None
+    return CommentSnapshot(
+        id=comment_id,
+        task_id=task_id,
+        author_id=as_int(result.get("AUTHOR_ID")),
+        text=_text(result.get("POST_MESSAGE")),
+        post_date=_str_or_none(result.get("POST_DATE")),
+        attachments=_attachments(result.get("ATTACHED_OBJECTS")),
+    )
+
+
+def ok(result: CommandResult | None) -> Any:
+    return result.result if result is not None and result.ok else None

@@ -1,0 +1,224 @@
+"""The worker side of the inbox: claim due rows, read what they point at in
+one throttled ``batch``, decide each row in its own unit of work.
+
+A row's effects (order, history, outbox comment) and its final status commit
+together, so a crash re-runs a row without doubling its effect; Bitrix24
+being unavailable puts the row back on the retry schedule (10 s, 30 s, 2 min,
+10 min...) until ``B24MW_WEBHOOK_INBOX_MAX_ATTEMPTS``, then ``failed``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from b24mw.bitrix24.client import CommandResult
+from b24mw.bitrix24.errors import Bitrix24Error, Outcome
+from b24mw.history.repository import log_exchange
+from b24mw.kit.request_context import new_request_id, set_request_id
+from b24mw.models.base import utcnow
+from b24mw.models.enums import InboxStatus
+from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.settings import Settings
+from b24mw.webhooks import fetch, flows
+from b24mw.webhooks.auth import MAX_SKEW_S
+from b24mw.webhooks.events import COMMENT_EVENTS, EventRef, read_event
+from b24mw.webhooks.metrics import INBOX_PROCESSED
+from b24mw.webhooks.repository import WebhookRepository
+
+log = structlog.get_logger("b24mw.webhooks")
+# Three reads at most per row: 16 rows stay within one 50-command batch.
+ROWS_PER_ROUND = 16
+LEASE = timedelta(seconds=120)
+READS_KEPT = timedelta(days=7)
+ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
+_REST_USER = re.compile(r"/rest/(\d+)/")
+
+
+def self_user_id(settings: Settings) -> int | None:
+    """Our own Bitrix24 user: the one in the incoming-webhook URL, unless set."""
+    if settings.webhook_self_user_id is not None:
+        return settings.webhook_self_user_id
+    match = _REST_USER.search(settings.b24_url or "")
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    inbox_id: int
+    ref: EventRef | None
+    request_id: str | None
+    attempts: int
+
+
+class Retry(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _reads(job: Job) -> dict[str, tuple[str, dict[str, Any]]]:
+    ref = job.ref
+    if ref is None or ref.task_id is None:
+        return {}
+    if ref.name in ORDER_EVENTS:
+        return {
+            f"t{ref.task_id}": fetch.task_get(ref.task_id),
+            f"g{ref.task_id}": fetch.task_tags(ref.task_id),
+        }
+    if ref.name == "ONTASKCOMMENTADD" and ref.comment_id:
+        return {
+            f"c{ref.comment_id}": fetch.comment_get(ref.task_id, ref.comment_id),
+            f"t{ref.task_id}": fetch.task_get(ref.task_id),
+        }
+    return {}
+
+
+@scheduler("webhooks.inbox", interval_s=0.2)
+async def process_inbox(ctx: WorkerContext) -> int:
+    """One round: up to ``ROWS_PER_ROUND`` due rows; the number handled."""
+    if ctx.b24 is None:
+        return 0
+    async with ctx.db.unit_of_work() as session:
+        ids = await WebhookRepository(session).claim_due(utcnow(), ROWS_PER_ROUND, LEASE)
+    if not ids:
+        return 0
+    jobs: list[Job] = []
+    async with ctx.db.reader() as session:
+        repo = WebhookRepository(session)
+        for inbox_id in ids:
+            row = await repo.get(inbox_id)
+            if row is not None:
+                ref = read_event(row.payload) if isinstance(row.payload, dict) else None
+                jobs.append(Job(row.id, ref, row.request_id, row.attempts))
+    commands: dict[str, tuple[str, dict[str, Any]]] = {}
+    for job in jobs:
+        commands.update(_reads(job))
+    answers: dict[str, CommandResult] = {}
+    failure: Retry | None = None
+    if commands:
+        # The reads carry the request id of the first event they serve.
+        set_request_id(jobs[0].request_id or new_request_id())
+        try:
+            answers = await ctx.b24.batch(commands)
+        except Bitrix24Error as exc:
+            failure = Retry(exc.error.code, exc.error.text)
+        finally:
+            set_request_id(None)
+    for job in jobs:
+        await _finish(ctx, job, answers, failure if _reads(job) else None)
+    return len(jobs)
+
+
+async def _finish(
+    ctx: WorkerContext, job: Job, answers: dict[str, CommandResult], failure: Retry | None
+) -> None:
+    set_request_id(job.request_id or new_request_id())
+    try:
+        async with ctx.db.unit_of_work() as session:
+            if failure is not None:
+                raise failure
+            result = await _decide(session, ctx, job, answers)
+            await WebhookRepository(session).finish(
+                job.inbox_id, result.status.value, result.errors, utcnow()
+            )
+        INBOX_PROCESSED.labels(result.status.value).inc()
+    except Retry as retry:
+        await _retry(ctx, job, retry.code, retry.message)
+    except Exception as exc:
+        log.exception("inbox_row_failed", inbox_id=job.inbox_id)
+        await _retry(ctx, job, type(exc).__name__, str(exc)[:300])
+    finally:
+        set_request_id(None)
+
+
+def _answer(answers: dict[str, CommandResult], key: str) -> Any:
+    """The command's result; a transient error raises ``Retry``; a permanent
+    one (the comment or task is gone, access denied) reads as nothing."""
+    item = answers.get(key)
+    if item is None:
+        return None
+    if item.error is not None:
+        if item.error.outcome is Outcome.PERMANENT:
+            return None
+        raise Retry(item.error.code, item.error.text)
+    return item.result
+
+
+async def _decide(
+    session: Any, ctx: WorkerContext, job: Job, answers: dict[str, CommandResult]
+) -> flows.Result:
+    ref = job.ref
+    if ref is None:
+        return flows.Result.note("not_an_event", "payload names no event")
+    fctx = flows.Context(
+        outbox=ctx.outbox,
+        locale=ctx.settings.locale,
+        order_tag=ctx.settings.webhook_order_tag,
+        self_user_id=self_user_id(ctx.settings),
+    )
+    if ref.name in COMMENT_EVENTS and ref.is_new_card_comment:
+        return await flows.on_new_card_comment(session, ref.name, ref.task_id, ref.message_id)
+    if ref.task_id is None or not _reads(job):
+        return flows.Result.note("ignored", f"{ref.name}: nothing to do")
+    task = fetch.parse_task(_answer(answers, f"t{ref.task_id}"), _tags(answers, ref.task_id))
+    if task is not None and task.changed_date:
+        # What reconciliation compares against: this change has been seen.
+        await WebhookRepository(session).remember_read(task.id, task.changed_date, utcnow())
+    if ref.name in ORDER_EVENTS:
+        if task is None:
+            return flows.Result.note("task_not_found", "the task is gone or not visible")
+        return await flows.on_task(session, fctx, ref.name, task)
+    assert ref.comment_id is not None
+    comment = fetch.parse_comment(_answer(answers, f"c{ref.comment_id}"), ref.task_id)
+    if comment is None:
+        return flows.Result.note("comment_not_found", "the comment is gone or not visible")
+    return await flows.on_comment(session, fctx, ref.name, comment, task)
+
+
+def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
+    return _answer(answers, f"g{task_id}")
+
+
+async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
+    now = utcnow()
+    error = {"code": code, "message": message, "attempt": job.attempts, "at": now.isoformat()}
+    async with ctx.db.unit_of_work() as session:
+        repo = WebhookRepository(session)
+        if job.attempts >= ctx.settings.webhook_inbox_max_attempts:
+            row = await repo.get(job.inbox_id)
+            errors = [*((row.errors if row else None) or []), error]
+            await repo.finish(job.inbox_id, InboxStatus.FAILED.value, errors, now)
+            log_exchange(
+                session,
+                direction="in",
+                system="b24",
+                endpoint=job.ref.name if job.ref else "webhook",
+                status="failed",
+                resource_ref=f"task:{job.ref.task_id}" if job.ref and job.ref.task_id else None,
+                response={"errors": errors},
+                error_code=code,
+                retry_count=job.attempts,
+            )
+            INBOX_PROCESSED.labels(InboxStatus.FAILED.value).inc()
+            return
+        delays = ctx.settings.outbox_retry_delay_list
+        delay = delays[min(job.attempts, len(delays)) - 1] if job.attempts else delays[0]
+        await repo.retry_later(job.inbox_id, error, now + timedelta(seconds=delay))
+
+
+@scheduler("webhooks.housekeeping", interval_s=60.0, drain=False)
+async def forget_old_signatures(ctx: WorkerContext) -> int:
+    """A signature older than twice the allowed skew can only come back stale;
+    a task read older than reconciliation's first look-back is never asked for."""
+    now = utcnow()
+    async with ctx.db.unit_of_work() as session:
+        repo = WebhookRepository(session)
+        await repo.purge_signatures(now - timedelta(seconds=2 * MAX_SKEW_S + 60))
+        await repo.purge_reads(now - READS_KEPT)
+    return 0
