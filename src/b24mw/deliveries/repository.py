@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from b24mw.models.base import utcnow
 from b24mw.models.enums import OutboxStatus
@@ -35,7 +36,11 @@ class DeliveryRepository:
         self.session.add(delivery)
 
     async def get(self, delivery_id: int) -> Delivery | None:
-        return await self.session.get(Delivery, delivery_id)
+        # One round trip with the lines (the model's default is a second SELECT).
+        stmt = (
+            select(Delivery).where(Delivery.id == delivery_id).options(joinedload(Delivery.lines))
+        )
+        return (await self.session.execute(stmt)).unique().scalar_one_or_none()
 
     async def id_by_external(self, external_id_1c: str) -> int | None:
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)

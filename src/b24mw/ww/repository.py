@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder
@@ -28,7 +29,13 @@ class OrderRepository:
         self.session.add(order)
 
     async def get(self, order_id: int) -> InstantOrder | None:
-        return await self.session.get(InstantOrder, order_id)
+        # One round trip with the lines (the model's default is a second SELECT).
+        stmt = (
+            select(InstantOrder)
+            .where(InstantOrder.id == order_id)
+            .options(joinedload(InstantOrder.lines))
+        )
+        return (await self.session.execute(stmt)).unique().scalar_one_or_none()
 
     async def by_task_and_courier(self, task_id_b24: int, courier_id: str | None) -> int | None:
         stmt = select(InstantOrder.id).where(InstantOrder.task_id_b24 == task_id_b24)
