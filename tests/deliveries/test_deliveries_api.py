@@ -289,3 +289,32 @@ async def test_delivery_status_follows_the_shared_matrix(client: httpx.AsyncClie
     assert (await set_status(client, url, "PICKED_UP", "courier", "c1")).status_code == 200
     history = await client.get(f"{url}/events", headers=auth("courier", "c1"))
     assert [e["status"] for e in history.json()["items"]] == ["NEW", "READY", "PICKED_UP"]
+
+
+async def test_1c_retry_with_the_same_key_creates_one_delivery_and_one_task_job(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    headers = auth("1c", "erp", key="1c-doc-123")
+    first = await client.post(DELIVERIES, headers=headers, json=delivery_body())
+    second = await client.post(DELIVERIES, headers=headers, json=delivery_body())
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json() == first.json()
+    assert [j.payload["method"] for j in await jobs(db) if j.kind == "b24.call"] == [
+        "tasks.task.add"
+    ]
+
+
+async def test_openapi_declares_the_routes_and_their_problems(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path, method in [
+        ("/api/v1/deliveries", "post"),
+        ("/api/v1/deliveries/{delivery_id}/status", "post"),
+        ("/api/v1/ww/orders", "post"),
+        ("/api/v1/ww/orders/{order_id}/assign", "post"),
+        ("/api/v1/ww/orders/{order_id}/status", "post"),
+        ("/api/v1/ww/orders/{order_id}/events", "get"),
+    ]:
+        responses = paths[path][method]["responses"]
+        assert {"401", "403", "404", "409", "422"} <= responses.keys(), path
+        assert "Problem" in str(responses["422"])
