@@ -114,8 +114,27 @@ class PostgresServer:
         )
 
     def restart(self) -> None:
-        self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "restart"
+        """Restart in place (same port and data); the server's output goes to its
+        log file, never to our pipes, or the call would wait for the server."""
+        subprocess.run(
+            self._cmd(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.root / "server.log"),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "60",
+                "restart",
+            ),
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
         )
 
     def stop(self) -> None:

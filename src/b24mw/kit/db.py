@@ -60,7 +60,7 @@ class Database:
     """The engines of one process.  On SQLite, reads use a second engine whose
     transactions do not take the write lock; on PostgreSQL both are one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, pre_ping: bool = True) -> None:
         self.url = settings.database_url
         self.is_sqlite = settings.is_sqlite
         if self.is_sqlite:
@@ -72,12 +72,26 @@ class Database:
                 self.url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
-                pool_pre_ping=True,
+                # A ping per checkout costs a round trip; the API turns it off
+                # and answers 503 for the one request that meets a dead
+                # connection (the pool is then refreshed as a whole).
+                pool_pre_ping=pre_ping,
                 pool_timeout=10,
             )
             self.read_engine = self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # Single self-contained statements (idempotency bookkeeping) need no
+        # BEGIN/COMMIT round trips on PostgreSQL.  SQLite keeps transactions:
+        # its writes are serialised by BEGIN IMMEDIATE anyway.
+        self.statement_sessions = (
+            self.sessions
+            if self.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -89,6 +103,14 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncSession]:
+        """Each statement commits on its own (PostgreSQL autocommit); use only
+        where every statement is atomic by itself."""
+        async with self.statement_sessions() as session:
+            yield session
+            await session.commit()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:

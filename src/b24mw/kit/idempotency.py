@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,23 +91,32 @@ class IdempotencyRepository:
         }
         dialect = self.session.get_bind().dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
-        result: Any = await self.session.execute(stmt)
-        if result.rowcount == 1:
-            return Claim(ClaimOutcome.CLAIMED)
         pk = (
             IdempotencyKey.key == key,
             IdempotencyKey.endpoint == endpoint,
             IdempotencyKey.actor_id == actor,
         )
-        row = (
-            await self.session.execute(select(IdempotencyKey).where(*pk).with_for_update())
-        ).scalar_one()
-        stale_lock = row.state == "in_flight" and row.locked_at < now - STALE_AFTER
-        if row.expires_at <= now or (stale_lock and row.fingerprint == fp):
-            await self.session.execute(
+        # Every step is one atomic statement, so this is safe without a
+        # surrounding transaction: the unique key arbitrates the insert, the
+        # conditional update arbitrates a takeover.
+        for _ in range(3):
+            stmt = insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
+            result: Any = await self.session.execute(stmt)
+            if result.rowcount == 1:
+                return Claim(ClaimOutcome.CLAIMED)
+            takeover: Any = await self.session.execute(
                 update(IdempotencyKey)
-                .where(*pk)
+                .where(
+                    *pk,
+                    or_(
+                        IdempotencyKey.expires_at <= now,
+                        and_(
+                            IdempotencyKey.state == "in_flight",
+                            IdempotencyKey.locked_at < now - STALE_AFTER,
+                            IdempotencyKey.fingerprint == fp,
+                        ),
+                    ),
+                )
                 .values(
                     **{k: v for k, v in values.items() if k not in ("key", "endpoint", "actor_id")},
                     response_status=None,
@@ -115,12 +124,19 @@ class IdempotencyRepository:
                     response_body=None,
                 )
             )
-            return Claim(ClaimOutcome.CLAIMED)
-        if row.fingerprint != fp:
-            return Claim(ClaimOutcome.MISMATCH, row)
-        if row.state == "done":
-            return Claim(ClaimOutcome.REPLAY, row)
-        return Claim(ClaimOutcome.IN_FLIGHT, row)
+            if takeover.rowcount == 1:
+                return Claim(ClaimOutcome.CLAIMED)
+            row = (
+                await self.session.execute(select(IdempotencyKey).where(*pk))
+            ).scalar_one_or_none()
+            if row is None:
+                continue  # released between our statements: try to insert again
+            if row.fingerprint != fp:
+                return Claim(ClaimOutcome.MISMATCH, row)
+            if row.state == "done":
+                return Claim(ClaimOutcome.REPLAY, row)
+            return Claim(ClaimOutcome.IN_FLIGHT, row)
+        return Claim(ClaimOutcome.IN_FLIGHT)
 
     async def complete(
         self, key: str, endpoint: str, actor: str, status: int, headers: dict[str, str], body: bytes
@@ -208,7 +224,7 @@ class IdempotencyMiddleware:
         request_id = scope.get("state", {}).get("request_id")
         db = app_state.db
         ttl = timedelta(hours=app_state.settings.idempotency_ttl_hours)
-        async with db.unit_of_work() as session:
+        async with db.statements() as session:
             claim = await IdempotencyRepository(session).claim(
                 key, endpoint, actor, fp, request_id, ttl
             )
@@ -261,12 +277,12 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            async with db.unit_of_work() as session:
+            async with db.statements() as session:
                 await IdempotencyRepository(session).release(key, endpoint, actor)
             raise
         status = int(captured["status"])
         skip = scope.get("state", {}).get(SKIP_FLAG, False)
-        async with db.unit_of_work() as session:
+        async with db.statements() as session:
             repo = IdempotencyRepository(session)
             if status >= 500 or status in NOT_STORED or skip:
                 await repo.release(key, endpoint, actor)

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from b24mw.kit.errors import (
@@ -21,6 +22,7 @@ from b24mw.kit.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from b24mw.kit.idempotency import mark_not_stored
@@ -83,6 +85,21 @@ def validation_error_from(exc: RequestValidationError) -> AppError:
     )
 
 
+def database_unavailable(exc: BaseException) -> AppError | None:
+    """A lost or refused database connection is a 503, not a 500: the request
+    may be retried, and the pool has already thrown the dead connections away."""
+    lost = isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    )
+    if lost or isinstance(exc, ConnectionError | TimeoutError):
+        return ServiceUnavailable(
+            "The database is unreachable; retry shortly.",
+            code="dependency.database_unavailable",
+            headers={"Retry-After": "1"},
+        )
+    return None
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_app_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AppError)
@@ -111,6 +128,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             error.code = f"http.{exc.status_code}"
         return problem_response(error)
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        error = database_unavailable(exc)
+        if error is None:
+            raise exc
+        return problem_response(error)
+
     app.add_exception_handler(AppError, on_app_error)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

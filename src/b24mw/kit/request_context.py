@@ -60,7 +60,7 @@ class RequestContextMiddleware:
         # Imported here: problems imports this module for current_request_id.
         from b24mw.kit import metrics
         from b24mw.kit.errors import AppError, BadRequest, FieldError, InternalError
-        from b24mw.kit.problems import problem_response
+        from b24mw.kit.problems import database_unavailable, problem_response
 
         started = time.perf_counter()
         raw = _header(scope, REQUEST_ID_HEADER.encode())
@@ -93,10 +93,16 @@ class RequestContextMiddleware:
                 await problem_response(error, request_id)(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled_error", path=scope.get("path"))
+        except Exception as exc:
+            unavailable = database_unavailable(exc)
+            if unavailable is None:
+                log.exception("unhandled_error", path=scope.get("path"))
+            else:
+                log.warning("database_unavailable", path=scope.get("path"), error=str(exc))
             if not status_holder["started"]:
-                error = InternalError("An unexpected error occurred; quote the request id.")
+                error = unavailable or InternalError(
+                    "An unexpected error occurred; quote the request id."
+                )
                 await problem_response(error, request_id)(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
