@@ -30,6 +30,7 @@ from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
 from b24mw.webhooks.endpoints import router as webhooks_router
 from b24mw.webhooks.guard import WebhookBodyGuard
+from b24mw.webhooks.runtime import close_runtime as close_webhooks
 from b24mw.ww.endpoints import router as ww_orders_router
 
 API_PREFIX = "/api/v1"
@@ -39,13 +40,14 @@ IDEMPOTENCY_EXEMPT = (f"{API_PREFIX}/webhooks/",)
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
+    # First: Bitrix24 events are the hottest route, and routes match in order.
+    router.include_router(webhooks_router)
     router.include_router(system_router)
     router.include_router(admin_router)
     router.include_router(couriers_router)
     router.include_router(ww_orders_router)
     router.include_router(deliveries_router)
     router.include_router(returns_router)
-    router.include_router(webhooks_router)
     return router
 
 
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await close_webhooks(app)
         if owns_database:
             await app.state.db.dispose()
 

@@ -22,7 +22,7 @@ from b24mw.kit.db import Database
 from b24mw.settings import Settings
 from b24mw.siem import open_stream
 from b24mw.webhooks.auth import sign
-from b24mw.webhooks.runtime import build_runtime, install_runtime
+from b24mw.webhooks.runtime import build_runtime, install_runtime, runtime_of
 from tests.conftest import make_settings
 
 URL = "/api/v1/webhooks/bitrix24"
@@ -49,6 +49,10 @@ class Hook:
     settings: Settings
     app: Any
     sent: list[str] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await runtime_of(self.app).aclose()
 
     def siem_lines(self) -> list[dict[str, Any]]:
         if not self.siem_path.exists():
@@ -138,8 +142,10 @@ async def open_hook(db: Database, tmp_path: Path, **overrides: object) -> Hook:
 @pytest.fixture
 async def hook(db: Database, tmp_path: Path) -> AsyncIterator[Hook]:
     h = await open_hook(db, tmp_path)
-    async with h.client:
+    try:
         yield h
+    finally:
+        await h.close()
 
 
 @pytest.fixture
@@ -147,5 +153,7 @@ async def token_hook(db: Database, tmp_path: Path) -> AsyncIterator[Hook]:
     h = await open_hook(
         db, tmp_path, webhook_auth="token", webhook_member_id="d897063e1ce7c5eb9f04b9751eef5915"
     )
-    async with h.client:
+    try:
         yield h
+    finally:
+        await h.close()

@@ -116,7 +116,7 @@ class Portal:
     async def close(self) -> None:
         await self.worker.aclose()
         await self.http.aclose()
-        await self.hook.client.aclose()
+        await self.hook.close()
         await self.portal.aclose()
 
 

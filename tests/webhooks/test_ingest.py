@@ -215,10 +215,12 @@ async def test_both_mode_needs_signature_and_token(db: Database, tmp_path: Any) 
     from tests.webhooks.conftest import open_hook
 
     hook = await open_hook(db, tmp_path, webhook_auth="both")
-    async with hook.client:
+    try:
         ok = await hook.post_signed(task_event(5))
         no_token = await hook.post_signed(task_event(6, application_token="nope"))
         unsigned = await hook.post_plain(task_event(7))
+    finally:
+        await hook.close()
     assert ok.json() == {"status": "accepted"}
     assert_generic_401(no_token)
     assert_generic_401(unsigned)
@@ -253,3 +255,30 @@ async def test_concurrent_repeats_are_accepted_once(hook: Hook, db: Database) ->
     statuses = sorted(r.json()["status"] for r in responses)
     assert statuses == ["accepted"] + ["duplicate"] * 19
     assert len(await inbox_rows(db)) == 1
+
+
+async def test_ingest_survives_a_database_restart(
+    hook: Hook, db: Database, backend: str, request: pytest.FixtureRequest
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the dedicated ingest pool exists on PostgreSQL only")
+    first = await hook.post_signed(task_event(31))
+    assert first.json() == {"status": "accepted"}
+    restart_postgres(request.getfixturevalue("pg_server"))
+    # Bitrix24 never re-sends: the first event after the restart must be stored.
+    second = await hook.post_signed(task_event(32))
+    assert second.json() == {"status": "accepted"}
+    await db.engine.dispose()  # the shared test engine's connections died too
+    assert [r.task_id_b24 for r in await inbox_rows(db)] == [31, 32]
+
+
+def restart_postgres(server: Any) -> None:
+    # PostgresServer.restart() captures pg_ctl's output, and the restarted
+    # postmaster inherits those pipes, so it never returns: discard them.
+    import subprocess
+
+    pg_ctl = str(server.bindir / "pg_ctl")
+    command = server._cmd(pg_ctl, "-D", str(server.datadir), "-m", "fast", "-w", "restart")
+    subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=True
+    )

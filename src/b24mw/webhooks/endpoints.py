@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 
-from b24mw.kit.db import Session
+from b24mw.kit.db import get_database
 from b24mw.kit.request_context import current_request_id, new_request_id
 from b24mw.kit.schemas import problem_responses
 from b24mw.models.base import utcnow
 from b24mw.webhooks import metrics, service
 from b24mw.webhooks.auth import Reason, WebhookRejected
 from b24mw.webhooks.runtime import runtime_of
-from b24mw.webhooks.schemas import WebhookAck
+from b24mw.webhooks.schemas import IngestOutcome, WebhookAck
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -37,6 +38,10 @@ _OPENAPI_BODY = {
 }
 
 
+# Two constant answers: no model to validate and serialise on the hot path.
+_ANSWERS = {o: WebhookAck(status=o).model_dump_json().encode() for o in IngestOutcome}
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
@@ -52,7 +57,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     responses=problem_responses(400, 401, 500),
     openapi_extra=_OPENAPI_BODY,
 )
-async def receive_bitrix24_event(request: Request, session: Session) -> WebhookAck:
+async def receive_bitrix24_event(request: Request) -> Response:
     """Accept a Bitrix24 event: authenticate it, store it in the inbox, answer at once.
 
     200 `{"status": "accepted"}` the first time, `{"status": "duplicate"}` for a
@@ -67,8 +72,9 @@ async def receive_bitrix24_event(request: Request, session: Session) -> WebhookA
             request.headers, body, request.headers.get("content-type")
         )
         outcome = await service.ingest(
-            session,
+            get_database(request),
             verified,
+            pg_inbox=runtime.pg_inbox,
             request_id=request_id,
             source_ip=request.client.host if request.client else None,
             now=utcnow(),
@@ -76,4 +82,4 @@ async def receive_bitrix24_event(request: Request, session: Session) -> WebhookA
     except WebhookRejected as exc:
         raise runtime.reject(request.scope, exc.reason) from None
     metrics.count(outcome.value)
-    return WebhookAck(status=outcome)
+    return Response(_ANSWERS[outcome], media_type="application/json")

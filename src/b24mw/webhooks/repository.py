@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,35 @@ class Link:
         return f"io{self.instant_order_id}" if self.instant_order_id else f"d{self.order_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class SignedInsert:
+    fresh_signature: bool
+    inbox_id: int | None
+
+
+_INBOX = cast(Table, WebhookInbox.__table__)
+_SIGNATURES = cast(Table, WebhookSignature.__table__)
+# Core statements built once: the ORM insert path costs more than the work.
+_PG_INBOX_INSERT = (
+    pg_insert(_INBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_INBOX.c.id)
+)
+_SQLITE_INBOX_INSERT = (
+    sqlite_insert(_INBOX)
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(_INBOX.c.id)
+)
+_PG_SIGNATURE_INSERT = (
+    pg_insert(_SIGNATURES)
+    .on_conflict_do_nothing(index_elements=["digest"])
+    .returning(_SIGNATURES.c.digest)
+)
+_SQLITE_SIGNATURE_INSERT = (
+    sqlite_insert(_SIGNATURES)
+    .on_conflict_do_nothing(index_elements=["digest"])
+    .returning(_SIGNATURES.c.digest)
+)
+
+
 class WebhookRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -45,26 +74,26 @@ class WebhookRepository:
 
     async def add_if_new(self, values: dict[str, Any]) -> int | None:
         """Insert an inbox row; ``None`` when its dedupe key is already there."""
-        stmt = (
-            self._insert(WebhookInbox)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(WebhookInbox.id)
-        )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        table = _PG_INBOX_INSERT if self._is_postgres else _SQLITE_INBOX_INSERT
+        return (await self.session.execute(table, values)).scalar_one_or_none()
 
-    async def remember_signature(self, digest: str, request_id: str, now: datetime) -> str | None:
-        """Record signed material; return the request id it came with before, if any."""
-        stmt = (
-            self._insert(WebhookSignature)
-            .values(digest=digest, request_id=request_id, seen_at=now)
-            .on_conflict_do_nothing(index_elements=["digest"])
-            .returning(WebhookSignature.digest)
-        )
-        if (await self.session.execute(stmt)).scalar_one_or_none() is not None:
-            return None
-        earlier = select(WebhookSignature.request_id).where(WebhookSignature.digest == digest)
-        return (await self.session.execute(earlier)).scalar_one()
+    async def add_signed(self, values: dict[str, Any], digest: str) -> SignedInsert:
+        """Record the signed material and, if it is new, the inbox row (the
+        caller's transaction rolls both back on a replay)."""
+        signature = {
+            "digest": digest,
+            "request_id": values["request_id"],
+            "seen_at": values["received_at"],
+        }
+        insert = _PG_SIGNATURE_INSERT if self._is_postgres else _SQLITE_SIGNATURE_INSERT
+        fresh = (await self.session.execute(insert, signature)).first()
+        if fresh is None:
+            return SignedInsert(False, None)
+        return SignedInsert(True, await self.add_if_new(values))
+
+    async def signature_request_id(self, digest: str) -> str | None:
+        stmt = select(WebhookSignature.request_id).where(WebhookSignature.digest == digest)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def purge_signatures(self, before: datetime) -> int:
         result: Any = await self.session.execute(

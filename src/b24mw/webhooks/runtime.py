@@ -16,6 +16,7 @@ from b24mw.settings import Settings
 from b24mw.siem import SecurityEvent, SiemStream, open_stream
 from b24mw.webhooks import metrics
 from b24mw.webhooks.auth import Reason, WebhookAuthenticator
+from b24mw.webhooks.inbox_pg import PgInbox
 
 WEBHOOK_PREFIX = "/api/v1/webhooks/"
 GENERIC_DETAIL = "The webhook could not be accepted."
@@ -35,6 +36,13 @@ class WebhookRuntime:
     authenticator: WebhookAuthenticator
     siem: SiemStream
     max_body_bytes: int
+    # PostgreSQL only: the ingest path's own small pool (see inbox_pg).
+    pg_inbox: PgInbox | None = None
+
+    async def aclose(self) -> None:
+        if self.pg_inbox is not None:
+            await self.pg_inbox.aclose()
+        self.siem.close()
 
     def reject(self, scope: Scope, reason: Reason) -> WebhookUnauthorized:
         """Report a rejection and return the error to answer with."""
@@ -61,6 +69,11 @@ def build_runtime(
         authenticator=authenticator,
         siem=siem or open_stream(settings.siem_sink),
         max_body_bytes=settings.webhook_max_body_bytes,
+        pg_inbox=(
+            None
+            if settings.is_sqlite
+            else PgInbox(settings.database_url, max_size=settings.db_pool_size)
+        ),
     )
 
 
@@ -76,6 +89,13 @@ def runtime_of(app: Any) -> WebhookRuntime:
 def install_runtime(app: Any, runtime: WebhookRuntime) -> None:
     """Replace the runtime (tests inject a clock or a sink this way)."""
     app.state.webhooks = runtime
+
+
+async def close_runtime(app: Any) -> None:
+    """At shutdown: close the ingest pool, if one was opened."""
+    runtime: WebhookRuntime | None = getattr(app.state, "webhooks", None)
+    if runtime is not None:
+        await runtime.aclose()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
