@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     b24_recover_step: float = Field(default=0.1, gt=0, le=1000)
     b24_operating_limit_s: float = Field(default=480.0, gt=0)
     b24_operating_soft: float = Field(default=0.9, gt=0, le=1.0)
+    b24_operating_block_s: float = Field(default=60.0, gt=0, le=600)
     b24_overload_pause_s: float = Field(default=600.0, ge=0)
     b24_batch_max: int = Field(default=50, ge=1, le=50)
     b24_max_wait_s: float = Field(default=2.0, ge=0, le=60)

@@ -36,7 +36,7 @@ Fixtures (function scope; every one runs on SQLite and PostgreSQL via ``db``):
     ``Settings`` on the test database with ``b24_url`` =
     ``http://b24.test/rest/1/<secret>/``, event sink ``http://sink.test/events``,
     1C at ``http://onec.test/1c``, signing secret ``SIGNING_SECRET``, retry
-    delays of 50 ms, short timeouts and a generous quota (100/s).
+    delays of 50 ms, short timeouts and pauses, and a generous quota (100/s).
 ``outbound_http``
     The one ``httpx.AsyncClient`` with the three hosts mounted on ASGI apps.
 ``worker``
@@ -206,6 +206,8 @@ def outbound_settings_for(database_url: str, **overrides: Any) -> Settings:
         "b24_rps": 100.0,
         "b24_burst": 100,
         "b24_rpm": 100_000,
+        "b24_pause_s": 0.05,
+        "b24_operating_block_s": 1.0,
         "b24_timeout_s": 2.0,
         "b24_connect_timeout_s": 1.0,
         "outbound_timeout_s": 2.0,
@@ -276,7 +278,7 @@ async def _open_jobs(db: Database) -> int:
         return int((await session.execute(stmt)).scalar_one())
 
 
-async def drain(worker: Worker, *, timeout: float = 10.0, settle: bool = False) -> int:
+async def drain(worker: Worker, *, timeout: float = 10.0, settle: bool = False) -> int:  # noqa: ASYNC109
     """Run the worker until nothing is due; ``settle``: until nothing is open at all."""
     deadline = time.monotonic() + timeout
     total = await worker.drain(timeout)

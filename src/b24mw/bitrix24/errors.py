@@ -92,7 +92,9 @@ def _reset_at(body: Any) -> float | None:
     if isinstance(time_block, dict):
         value = time_block.get("operating_reset_at")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            # Whole seconds: wait out the second it names, or the retry lands a
+            # moment early and burns an attempt on another 429.
+            return float(value) + 1.0
     return None
 
 

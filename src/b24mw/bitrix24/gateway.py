@@ -78,7 +78,7 @@ class Bitrix24Gateway:
         request_id = current_request_id()
         reply = await self.client.call(method, params, request_id=request_id)
         feedback = Feedback()
-        learn(feedback, reply)
+        learn(feedback, reply, block_s=self.throttle.config.operating_block_s)
         async with self.db.unit_of_work() as session:
             log_b24(
                 session,
@@ -111,7 +111,12 @@ class Bitrix24Gateway:
         request_id = current_request_id()
         answer = await self.client.batch(commands, request_id=request_id)
         feedback = Feedback()
-        learn(feedback, answer.reply, list(answer.commands.values()))
+        learn(
+            feedback,
+            answer.reply,
+            list(answer.commands.values()),
+            block_s=self.throttle.config.operating_block_s,
+        )
         async with self.db.unit_of_work() as session:
             for key, item in answer.commands.items():
                 log_b24(

@@ -35,6 +35,8 @@ class LimiterConfig:
     recover_step: float = 0.1
     operating_limit_s: float = 480.0
     operating_soft: float = 0.9
+    # A 429 without operating_reset_at (inside a batch) blocks its method this long.
+    operating_block_s: float = 60.0
     overload_pause_s: float = 600.0
 
     @property
@@ -54,6 +56,7 @@ class LimiterConfig:
             recover_step=settings.b24_recover_step,
             operating_limit_s=settings.b24_operating_limit_s,
             operating_soft=settings.b24_operating_soft,
+            operating_block_s=settings.b24_operating_block_s,
             overload_pause_s=settings.b24_overload_pause_s,
         )
 

@@ -187,13 +187,22 @@ class SharedThrottle:
         }
 
 
-def _reset_or_soon(error_reset_at: float | None) -> float:
-    # A 429 without operating_reset_at still blocks the method, briefly.
-    return error_reset_at if error_reset_at else datetime.now(UTC).timestamp() + 60.0
+def learn(
+    feedback: Feedback,
+    reply: Reply,
+    commands: list[CommandResult] | None = None,
+    *,
+    block_s: float = 60.0,
+) -> None:
+    """Add what one HTTP exchange (and its batch commands) says about the limits.
 
+    A 429 without ``operating_reset_at`` (batch commands carry none) still blocks
+    its method, for ``block_s``.
+    """
 
-def learn(feedback: Feedback, reply: Reply, commands: list[CommandResult] | None = None) -> None:
-    """Add what one HTTP exchange (and its batch commands) says about the limits."""
+    def _reset_or_soon(reset_at: float | None) -> float:
+        return reset_at if reset_at else datetime.now(UTC).timestamp() + block_s
+
     error = reply.error
     if error is None:
         feedback.successes += 1

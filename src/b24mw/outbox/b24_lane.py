@@ -180,7 +180,12 @@ class B24Lane(Lane):
             if wire:
                 sent = True
                 reply, items = await self._send(wire)
-                learn(feedback, reply, list(items.values()) if len(wire) > 1 else None)
+                learn(
+                    feedback,
+                    reply,
+                    list(items.values()) if len(wire) > 1 else None,
+                    block_s=self.throttle.config.operating_block_s,
+                )
                 for step in wire:
                     decisions[step.job.id] = decide(step, items[step.key])
             for step in plans:

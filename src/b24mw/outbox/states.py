@@ -54,8 +54,8 @@ def done(job: OutboxJob, result: Any) -> None:
     job.result = result
     job.outcome_unknown = False
     job.finished_at = utcnow()
+    # leased_by stays: which worker delivered (or buried) the job.
     job.lease_until = None
-    job.leased_by = None
 
 
 def failure_entry(
@@ -86,7 +86,6 @@ def dead(job: OutboxJob, entry: dict[str, Any]) -> None:
     job.last_error = entry["error"]
     job.finished_at = utcnow()
     job.lease_until = None
-    job.leased_by = None
 
 
 def fail(

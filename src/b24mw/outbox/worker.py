@@ -101,8 +101,9 @@ class Worker:
         self.schedulers[name] = Scheduler(name=name, fn=fn, interval_s=interval_s, drain=drain)
 
     async def run_once(self) -> int:
-        """One claim-and-process round of every lane, plus the schedulers that are due."""
-        jobs, _ = await self._round(force_drain_schedulers=False)
+        """One claim-and-process round of every lane, plus one run of each ``drain=True``
+        scheduler.  Interval-only schedulers (reconciliation...) run only in ``run()``."""
+        jobs, _ = await self._round()
         return jobs
 
     async def drain(self, timeout: float = 10.0) -> int:  # noqa: ASYNC109 (public interface)
@@ -110,7 +111,7 @@ class Worker:
         deadline = time.monotonic() + timeout
         total = 0
         while True:
-            jobs, items = await self._round(force_drain_schedulers=True)
+            jobs, items = await self._round()
             total += jobs
             if jobs == 0 and items == 0 and not await self._any_due():
                 return total
@@ -138,9 +139,9 @@ class Worker:
         if self._owns_http:
             await self.http.aclose()
 
-    async def _round(self, *, force_drain_schedulers: bool) -> tuple[int, int]:
+    async def _round(self) -> tuple[int, int]:
         results = await asyncio.gather(*(lane.round() for lane in self.lanes))
-        items = await self._run_schedulers(force_drain=force_drain_schedulers)
+        items = await self._run_schedulers(drain_only=True)
         return sum(results), items
 
     async def _any_due(self) -> bool:
@@ -149,12 +150,14 @@ class Worker:
                 return True
         return False
 
-    async def _run_schedulers(self, *, force_drain: bool) -> int:
+    async def _run_schedulers(self, *, drain_only: bool) -> int:
+        """``drain_only``: every drain scheduler now; else each one whose interval is up."""
         handled = 0
         now = time.monotonic()
         for entry in list(self.schedulers.values()):
-            forced = force_drain and entry.drain
-            if not forced and now - self._last_run.get(entry.name, -1e9) < entry.interval_s:
+            if drain_only and not entry.drain:
+                continue
+            if not drain_only and now - self._last_run.get(entry.name, -1e9) < entry.interval_s:
                 continue
             self._last_run[entry.name] = now
             try:
@@ -180,7 +183,7 @@ class Worker:
 
     async def _scheduler_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._run_schedulers(force_drain=False)
+            await self._run_schedulers(drain_only=False)
             await _wait(stop, self.poll_s)
 
     async def _refresh_metrics(self, ctx: WorkerContext) -> int:
