@@ -309,3 +309,33 @@ async def test_tagged_task_changed_by_our_own_call_does_not_become_an_order(
     await portal.settle()
     assert await portal.orders() == []
     assert "own_change" in [e["code"] for r in await portal.inbox() for e in r.errors]
+
+
+async def test_event_fails_visibly_after_the_last_attempt(db: Database, tmp_path: Path) -> None:
+    from b24mw.history.repository import HistoryRepository
+
+    portal = await open_portal(db, tmp_path, webhook_inbox_max_attempts=1)
+    try:
+        await portal.http.post("/_emulator/faults", json={"kind": "http_500", "count": 1})
+        task_id = await portal.create_task(ORDER)
+        await portal.portal.events.join()
+        await portal.worker.drain(timeout=30)
+        [row] = await portal.inbox()
+        assert row.status == "failed"
+        assert row.errors[-1]["code"] == "INTERNAL_SERVER_ERROR"
+        async with db.reader() as session:
+            [log] = await HistoryRepository(session).logs(status="failed", system="b24")
+        assert (log.resource_ref, log.error_code) == (f"task:{task_id}", "INTERNAL_SERVER_ERROR")
+    finally:
+        await portal.close()
+
+
+async def test_deleting_a_linked_task_is_recorded_and_the_order_stays(portal: Portal) -> None:
+    task_id = await portal.create_task(ORDER)
+    await portal.settle()
+    [order] = await portal.orders()
+    assert (await portal.http.delete(f"/_emulator/person/tasks/{task_id}")).status_code == 200
+    await portal.settle()
+    history = await portal.history(order["id"])
+    assert history[-1]["payload"] == {"source": "bitrix24", "b24_status_name": "deleted"}
+    assert len(await portal.orders()) == 1

@@ -168,6 +168,24 @@ async def record_status(
         )
 
 
+async def on_task_deleted(session: AsyncSession, task_id: int) -> Result:
+    """A linked task deleted in Bitrix24: the order stays, the history says so."""
+    history = HistoryRepository(session)
+    for link in await WebhookRepository(session).links(task_id):
+        correlation = f"b24:task:{task_id}:deleted:{link.key}"
+        if not await history.correlation_exists(correlation):
+            record_event(
+                session,
+                type=TaskEventType.STATUS.value,
+                task_id_b24=task_id,
+                payload={"source": "bitrix24", "b24_status_name": "deleted"},
+                instant_order_id=link.instant_order_id,
+                order_id=link.order_id,
+                correlation_id=correlation,
+            )
+    return Result()
+
+
 # ------------------------------------------------------------- comments
 
 

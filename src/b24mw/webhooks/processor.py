@@ -164,6 +164,8 @@ async def _decide(
     )
     if ref.name in COMMENT_EVENTS and ref.is_new_card_comment:
         return await flows.on_new_card_comment(session, ref.name, ref.task_id, ref.message_id)
+    if ref.name == "ONTASKDELETE" and ref.task_id is not None:
+        return await flows.on_task_deleted(session, ref.task_id)
     if ref.task_id is None or not _reads(job):
         return flows.Result.note("ignored", f"{ref.name}: nothing to do")
     task = fetch.parse_task(_answer(answers, f"t{ref.task_id}"), _tags(answers, ref.task_id))
