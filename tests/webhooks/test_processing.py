@@ -339,3 +339,41 @@ async def test_deleting_a_linked_task_is_recorded_and_the_order_stays(portal: Po
     history = await portal.history(order["id"])
     assert history[-1]["payload"] == {"source": "bitrix24", "b24_status_name": "deleted"}
     assert len(await portal.orders()) == 1
+
+
+async def test_photos_on_a_linked_task_are_recorded_once_per_file(
+    portal: Portal, db: Database
+) -> None:
+    from b24mw.webhooks import flows
+    from b24mw.webhooks.fetch import parse_comment
+    from b24mw.webhooks.repository import WebhookRepository
+
+    task_id = await portal.create_task(ORDER)
+    await portal.settle()
+    [order] = await portal.orders()
+
+    def comment(comment_id: int, *file_ids: str) -> dict[str, object]:
+        # The shape task.commentitem.get gives for a comment with attachments.
+        attached = {
+            str(900 + n): {"ATTACHMENT_ID": str(900 + n), "NAME": f"{f}.jpg", "FILE_ID": f}
+            for n, f in enumerate(file_ids)
+        }
+        return {
+            "ID": str(comment_id),
+            "AUTHOR_ID": "17",
+            "POST_MESSAGE": "фото",
+            **{"ATTACHED_OBJECTS": attached},
+        }
+
+    for raw in (comment(501, "f-1", "f-2"), comment(502, "f-2"), comment(501, "f-1", "f-2")):
+        snapshot = parse_comment(raw, task_id)
+        assert snapshot is not None
+        async with db.unit_of_work() as session:
+            links = await WebhookRepository(session).links(task_id)
+            await flows.record_comment(session, snapshot, links)
+
+    history = await portal.history(order["id"])
+    photos = [e for e in history if e["type"] == "photo"]
+    assert sorted(p["payload"]["file_id"] for p in photos) == ["f-1", "f-2"]
+    comments = [e for e in history if e["payload"].get("source") == "bitrix24"]
+    assert [c["payload"]["comment_id"] for c in comments] == [501, 502]
