@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from b24mw.kit.db import Database
+from b24mw.models.base import utcnow
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.outbox.helpers import comments, job, raw_job
@@ -47,3 +49,23 @@ async def test_poison_job_dies_at_once_and_others_proceed(
     assert dead.last_error is not None and message in dead.last_error
     assert dead.last_error.startswith("invalid job")
     assert (await job(db, healthy)).status == "done"
+
+
+async def test_a_job_that_never_gets_an_outcome_is_buried(
+    db: Database, worker: Worker, emulator: EmulatorHandle
+) -> None:
+    # Six leases ran out without any outcome (say the payload crashes the process):
+    # the seventh claim buries it instead of sending again.
+    stuck = await raw_job(
+        db,
+        "b24.call",
+        {"method": "user.current", "params": {}},
+        status="in_flight",
+        attempts=6,
+        lease_until=utcnow() - timedelta(seconds=1),
+        leased_by="crashed",
+    )
+    await drain(worker)
+    dead = await job(db, stuck)
+    assert dead.status == "dead" and dead.error_history[-1]["code"] == "NO_OUTCOME"
+    assert await emulator.calls() == []

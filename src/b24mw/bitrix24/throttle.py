@@ -206,7 +206,8 @@ def learn(
     error = reply.error
     if error is None:
         feedback.successes += 1
-        if reply.time:
+        # A batch's own time block says nothing about any method's operating time.
+        if reply.time and reply.method != "batch":
             feedback.operating.append((reply.method, reply.time))
     elif error.outcome is Outcome.THROTTLED:
         feedback.query_limited = True
@@ -214,6 +215,8 @@ def learn(
         feedback.overloaded = True
     elif error.outcome is Outcome.OPERATING_LIMITED and reply.method != "batch":
         feedback.blocks[reply.method] = _reset_or_soon(error.reset_at)
+    if error is not None:
+        return  # the whole request failed: its commands say nothing of their own
     for item in commands or ():
         if item.error is not None and item.error.outcome is Outcome.OPERATING_LIMITED:
             feedback.blocks[item.method] = _reset_or_soon(item.error.reset_at)

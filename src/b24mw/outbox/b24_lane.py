@@ -9,6 +9,7 @@ outcomes → one transaction that finishes every job, runs result hooks, writes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -197,8 +198,11 @@ class B24Lane(Lane):
                     decisions[step.job.id] = Decision("done", result=step.job.result)
             await self._complete(plans, decisions, feedback, reply)
             return len(decisions)
-        except asyncio.CancelledError:
-            await asyncio.shield(self.give_back(jobs, until=utcnow(), sent=sent))
+        except BaseException:
+            # Shutdown, or the database failing mid-round: hand the jobs back now
+            # rather than at lease expiry (if the database lets us).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.give_back(jobs, until=utcnow(), sent=sent))
             raise
 
     async def _claim(self) -> list[OutboxJob]:
@@ -215,8 +219,8 @@ class B24Lane(Lane):
                     # reset without spending an attempt, the others go ahead.
                     states.defer(job, epoch_to_dt(blocked[method]), claimed=False)
                     continue
-                states.claim(job, self.worker_id, now, self.lease_s)
-                claimed.append(job)
+                if self.take(job, now):
+                    claimed.append(job)
 
         await self.persist(work, deadline_s=5.0)
         return claimed

@@ -8,6 +8,7 @@ concurrently; one transaction then records every outcome and log row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,8 +41,9 @@ class DeliveryLane(Lane):
             return 0
         try:
             results = await asyncio.gather(*(self.deliverer.deliver(job) for job in jobs))
-        except asyncio.CancelledError:
-            await asyncio.shield(self.give_back(jobs, until=utcnow(), sent=True))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.give_back(jobs, until=utcnow(), sent=True))
             raise
         deliveries = {job.id: result for job, result in zip(jobs, results, strict=True)}
         await self._complete(deliveries)
@@ -54,8 +56,8 @@ class DeliveryLane(Lane):
             claimed.clear()
             now = utcnow()
             for job in await OutboxRepository(session).claim(self.kinds, now, self.concurrency):
-                states.claim(job, self.worker_id, now, self.lease_s)
-                claimed.append(job)
+                if self.take(job, now):
+                    claimed.append(job)
 
         await self.persist(work, deadline_s=5.0)
         return claimed

@@ -83,6 +83,24 @@ class Lane:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    def take(self, job: OutboxJob, now: datetime) -> bool:
+        """Lease a claimed job; False (and dead) when sends keep leaving no outcome.
+
+        A job whose worker dies every time (a payload that crashes the process, a
+        completion that always fails) would otherwise be re-sent forever.
+        """
+        states.claim(job, self.worker_id, now, self.lease_s)
+        if job.attempts <= self.retry.max_attempts + 1:
+            return True
+        entry = states.failure_entry(
+            job,
+            code="NO_OUTCOME",
+            error=f"claimed {job.attempts} times without a recorded outcome "
+            "(the worker died or could not record it each time)",
+        )
+        states.dead(job, entry)
+        return False
+
     async def give_back(self, jobs: Collection[OutboxJob], *, until: datetime, sent: bool) -> None:
         """Release held jobs (shutdown, no request slot): no attempt spent unless sent."""
         ids = [job.id for job in jobs]

@@ -63,6 +63,14 @@ class Worker:
         self._owns_http = http is None
         self.http = http or httpx.AsyncClient(follow_redirects=False)
         self.poll_s = settings.outbox_poll_s
+        longest = settings.b24_timeout_s + settings.b24_connect_timeout_s + settings.b24_max_wait_s
+        if settings.outbox_lease_s <= longest:
+            log.warning(
+                "outbox_lease_shorter_than_a_request",
+                lease_s=settings.outbox_lease_s,
+                longest_request_s=longest,
+                hint="a job may be reclaimed while its request still runs",
+            )
         self.lanes: list[Lane] = []
         self.throttle: SharedThrottle | None = None
         gateway: Bitrix24Gateway | None = None
