@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -63,4 +62,4 @@ class ThrottleState(BaseModel):
     paused_until: UtcOut | None = None
     limited_total: int = 0
     last_limited_at: UtcOut | None = None
-    blocked_methods: dict[str, datetime] = {}
+    blocked_methods: dict[str, UtcOut] = {}
