@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.db = database or Database(settings)
+    app.state.db = database or Database(settings, pre_ping=False)
     app.state.verifier = TokenVerifier(settings)
     app.state.outbox = Outbox(settings)
 
