@@ -38,7 +38,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install postgres lint
-	$(BIN)/pytest
+	$(BIN)/pytest -q -rs
 
 format: install
 	$(BIN)/ruff format $(LINTED)

@@ -76,7 +76,7 @@ class Database:
                 # and answers 503 for the one request that meets a dead
                 # connection (the pool is then refreshed as a whole).
                 pool_pre_ping=pre_ping,
-                pool_timeout=10,
+                pool_timeout=30,
             )
             self.read_engine = self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)

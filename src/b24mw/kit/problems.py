@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from b24mw.kit.errors import (
@@ -91,7 +92,8 @@ def database_unavailable(exc: BaseException) -> AppError | None:
     lost = isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
     )
-    if lost or isinstance(exc, ConnectionError | TimeoutError):
+    # PoolTimeout: every connection busy past pool_timeout (overload).
+    if lost or isinstance(exc, ConnectionError | TimeoutError | PoolTimeout):
         return ServiceUnavailable(
             "The database is unreachable; retry shortly.",
             code="dependency.database_unavailable",
@@ -136,5 +138,6 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(AppError, on_app_error)
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(PoolTimeout, on_database_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
