@@ -152,8 +152,13 @@ class B24Lane(Lane):
         self.max_wait = settings.b24_max_wait_s
 
     async def round(self) -> int:
-        if await self.throttle.wait_hint() > self.max_wait:
+        hint = await self.throttle.wait_hint()
+        if hint > self.max_wait:
             return 0  # the limiter is far off: leave the jobs for a later round
+        if hint > 0:
+            # Wait for the slot *before* claiming: jobs that arrive meanwhile
+            # join this batch instead of waiting a whole slot for the next one.
+            await asyncio.sleep(hint)
         if not await self.due():
             return 0
         jobs = await self._claim()
