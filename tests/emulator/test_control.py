@@ -133,3 +133,16 @@ async def test_control_errors_are_json_not_tracebacks(emu: Emulator) -> None:
     assert response.json()["error"] == "bad_request"
     assert (await emu.client.get("/_emulator/calls", params={"since": "x"})).status_code == 400
     assert (await emu.client.get("/_emulator/health")).json() == {"status": "ok"}
+
+
+async def test_person_acts_as_someone_other_than_the_webhook_user(emu: Emulator) -> None:
+    # The middleware ignores changes by its own webhook user (rest user 1), so a
+    # person who names nobody must not be that user.
+    task = (
+        await emu.client.post("/_emulator/person/tasks", json={"title": "t", "responsible_id": 5})
+    ).json()
+    assert task["created_by"] == 2 and task["changed_by"] == 2
+    comment = (
+        await emu.client.post(f"/_emulator/person/tasks/{task['id']}/comments", json={"text": "hi"})
+    ).json()
+    assert comment["author_id"] == 2

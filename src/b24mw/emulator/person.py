@@ -47,6 +47,12 @@ def _actor(body: dict[str, Any], key: str, default: int) -> int:
     return actor
 
 
+def _person(portal: Any) -> int:
+    """Who acts when the caller names nobody: a person, never the integration's
+    own webhook user (the middleware ignores changes made by that user)."""
+    return int(portal.config.rest_user) + 1
+
+
 def _task(request: Request) -> Task:
     task = portal_of(request).store.tasks.get(request.path_params["task_id"])
     if task is None:
@@ -59,7 +65,7 @@ async def create_task(request: Request) -> Response:
     portal = portal_of(request)
     body = await json_object(request)
     fields = _fields(body, set(TASK_FIELDS))
-    actor = _actor(body, "created_by", portal.config.rest_user)
+    actor = _actor(body, "created_by", _person(portal))
     task = portal.service.add_task(fields, actor)
     return JSONResponse(portal.view.state(task), 201)
 
@@ -70,7 +76,7 @@ async def update_task(request: Request) -> Response:
     task = _task(request)
     body = await json_object(request)
     fields = _fields(body, set(TASK_FIELDS) | {"changed_by"})
-    actor = _actor(body, "changed_by", portal.config.rest_user)
+    actor = _actor(body, "changed_by", _person(portal))
     if not fields:
         raise ControlError(400, "bad_request", "nothing to change")
     portal.service.update_task(task.id, fields, actor)
@@ -99,7 +105,7 @@ async def add_comment(request: Request) -> Response:
     new_card = body.get("new_card", False)
     if not isinstance(new_card, bool):
         raise ControlError(400, "bad_request", "new_card must be true or false")
-    author = _actor(body, "author_id", portal.config.rest_user)
+    author = _actor(body, "author_id", _person(portal))
     comment = portal.service.add_comment(task.id, author, text, new_card=new_card)
     return JSONResponse(portal.view.comment_state(comment), 201)
 
