@@ -10,28 +10,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from b24mw.kit.phpform import nest
+from b24mw.kit.phpform import split_key as split_key
+
 Nested = dict[str, Any] | list[Any]
 
 
-def split_key(key: str) -> list[str]:
-    """`a[b][]` -> `["a", "b", ""]`; a key without well-formed brackets stays whole."""
-    open_at = key.find("[")
-    if open_at <= 0:
-        return [key]
-    parts = [key[:open_at]]
-    rest = key[open_at:]
-    while rest.startswith("["):
-        close_at = rest.find("]")
-        if close_at < 0:
-            break
-        parts.append(rest[1:close_at])
-        rest = rest[close_at + 1 :]
-    if len(parts) == 1:
-        return [key]
-    return parts
-
-
 def _next_index(node: dict[str, Any]) -> str:
+    # Unlike the inbox's rule, negative keys count: `a[-3]=x&a[]=y` appends at -2 (PHP 8.3).
     ints = [int(k) for k in node if k.isdigit() or (k.startswith("-") and k[1:].isdigit())]
     return str(max(ints) + 1 if ints else 0)
 
@@ -48,22 +34,7 @@ def _as_php_array(value: Any) -> Any:
 
 
 def parse_pairs(pairs: Iterable[tuple[str, str]]) -> Nested:
-    root: dict[str, Any] = {}
-    for raw_key, value in pairs:
-        parts = split_key(raw_key)
-        node = root
-        for depth, part in enumerate(parts):
-            key = _next_index(node) if part == "" else part
-            if depth == len(parts) - 1:
-                node[key] = value
-                break
-            child = node.get(key)
-            if not isinstance(child, dict):
-                # PHP lets a later nested key override an earlier scalar.
-                child = {}
-                node[key] = child
-            node = child
-    result: Nested = _as_php_array(root)
+    result: Nested = _as_php_array(nest(pairs, next_index=_next_index))
     return result
 
 

@@ -13,48 +13,11 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
+from b24mw.kit import phpform
+
 # PHP's max_input_vars and max_input_nesting_level; a real event uses ~15 keys.
 MAX_PAIRS = 1000
 MAX_DEPTH = 64
-
-
-def split_key(key: str) -> list[str]:
-    """``a[b][]`` -> ``["a", "b", ""]``; a key without well-formed brackets stays whole."""
-    open_at = key.find("[")
-    if open_at <= 0:
-        return [key]
-    parts = [key[:open_at]]
-    rest = key[open_at:]
-    while rest.startswith("[") and len(parts) <= MAX_DEPTH:
-        close_at = rest.find("]")
-        if close_at < 0:
-            break
-        parts.append(rest[1:close_at])
-        rest = rest[close_at + 1 :]
-    return parts if len(parts) > 1 else [key]
-
-
-def _next_index(node: dict[str, Any]) -> str:
-    ints = [int(k) for k in node if k.isascii() and k.isdigit()]
-    return str(max(ints) + 1 if ints else 0)
-
-
-def nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    root: dict[str, Any] = {}
-    for raw_key, value in pairs:
-        parts = split_key(raw_key)
-        node = root
-        for depth, part in enumerate(parts):
-            key = _next_index(node) if part == "" else part
-            if depth == len(parts) - 1:
-                node[key] = value
-                break
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-    return root
 
 
 def parse_form(body: bytes) -> dict[str, Any] | None:
@@ -69,7 +32,7 @@ def parse_form(body: bytes) -> dict[str, Any] | None:
         )
     except (UnicodeDecodeError, ValueError):
         return None
-    return nest(pairs)
+    return phpform.nest(pairs, max_depth=MAX_DEPTH)
 
 
 def parse_json(body: bytes) -> dict[str, Any] | None:
