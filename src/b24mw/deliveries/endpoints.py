@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from b24mw.deliveries import service
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
@@ -10,9 +10,8 @@ from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
 from b24mw.kit.schemas import COMMON_ERRORS
-from b24mw.lifecycle.deps import Locale, Rfc3339
-from b24mw.lifecycle.schemas import StatusChange, TaskEventRead
-from b24mw.models.enums import OrderStatus
+from b24mw.lifecycle.deps import Locale, order_filter
+from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.outbox import OutboxDep
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=COMMON_ERRORS)
@@ -21,33 +20,20 @@ Writer = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 # Couriers carry deliveries: the matrix gives them the moves from pick-up on,
 # so they read and move their own.
 Participant = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN, Role.COURIER))]
+ListFilter = Annotated[
+    OrderFilter, Depends(order_filter("1C id, title, customer, phone, id or task id"))
+]
 
 
 @router.get("", response_model=Paginated[DeliveryRead])
 async def list_deliveries(
     session: ReadSession,
     actor: Participant,
+    flt: ListFilter,
     page: Pagination,
-    status_: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
-    courier_id: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[
-        str | None,
-        Query(max_length=100, description="1C id, title, customer, phone, id or task id"),
-    ] = None,
-    created_from: Annotated[Rfc3339 | None, Query(description="inclusive")] = None,
-    created_to: Annotated[Rfc3339 | None, Query(description="exclusive")] = None,
 ) -> Paginated[DeliveryRead]:
     """Deliveries, newest first. A courier sees only their own."""
-    return await service.list_deliveries(
-        session,
-        actor,
-        page,
-        statuses=status_ or (),
-        courier_id=courier_id,
-        q=q,
-        created_from=created_from,
-        created_to=created_to,
-    )
+    return await service.list_deliveries(session, actor, page, flt)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeliveryRead)

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import utcnow
 from b24mw.models.enums import OutboxStatus
 from b24mw.models.history import TaskEvent
@@ -17,15 +16,6 @@ from b24mw.models.orders import Delivery
 
 # Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
 TASK_PARAMS = ("TASKID", "taskId")
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryFilter:
-    statuses: Sequence[str] = ()
-    courier_id: str | None = None
-    q: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 class DeliveryRepository:
@@ -46,7 +36,7 @@ class DeliveryRepository:
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    def _filtered(self, f: DeliveryFilter) -> Select[Delivery]:
+    def _filtered(self, f: OrderFilter) -> Select[Delivery]:
         stmt = select(Delivery)
         if f.statuses:
             stmt = stmt.where(Delivery.status.in_(f.statuses))
@@ -70,7 +60,7 @@ class DeliveryRepository:
         return stmt
 
     async def search(
-        self, f: DeliveryFilter, *, offset: int, limit: int
+        self, f: OrderFilter, *, offset: int, limit: int
     ) -> tuple[Sequence[Delivery], int]:
         stmt = self._filtered(f)
         total = (

@@ -3,8 +3,7 @@ and move through the same status machine as Walking Warehouse orders."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -12,21 +11,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.couriers import service as couriers
 from b24mw.deliveries.hooks import TASK_CREATED_HOOK, sync_key
-from b24mw.deliveries.repository import DeliveryFilter, DeliveryRepository
+from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
-from b24mw.kit.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
 from b24mw.kit.pagination import PageParams, Paginated
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import Transition
 from b24mw.lifecycle.schemas import (
     CENT,
+    OrderFilter,
     StatusChange,
     TaskEventRead,
     check_supplied_total,
     lines_total,
 )
+from b24mw.lifecycle.scope import own_courier_id, visible
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderStatus
@@ -163,38 +164,15 @@ async def create_delivery(
 
 async def get_delivery(session: AsyncSession, actor: Actor, delivery_id: int) -> Delivery:
     delivery = await DeliveryRepository(session).get(delivery_id)
-    if delivery is None or not actor.owns(delivery.courier_id):
-        raise NotFound(f"Delivery {delivery_id} not found.")
-    return delivery
+    return visible(actor, delivery, f"Delivery {delivery_id} not found.")
 
 
 async def list_deliveries(
-    session: AsyncSession,
-    actor: Actor,
-    page: PageParams,
-    *,
-    statuses: Sequence[OrderStatus] = (),
-    courier_id: str | None = None,
-    q: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    session: AsyncSession, actor: Actor, page: PageParams, flt: OrderFilter
 ) -> Paginated[DeliveryRead]:
-    if actor.courier_scoped:
-        if courier_id not in (None, actor.sub):
-            raise Forbidden(
-                "A courier lists only their own deliveries.",
-                errors=[FieldError("courier_id", "must be your own courier id")],
-            )
-        courier_id = actor.sub
-    flt = DeliveryFilter(
-        statuses=[s.value for s in statuses],
-        courier_id=courier_id,
-        q=q,
-        created_from=created_from,
-        created_to=created_to,
-    )
+    mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own deliveries.")
     rows, total = await DeliveryRepository(session).search(
-        flt, offset=page.offset, limit=page.page_size
+        replace(flt, courier_id=mine), offset=page.offset, limit=page.page_size
     )
     return Paginated[DeliveryRead].build(
         [DeliveryRead.model_validate(r) for r in rows], total, page

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from pydantic import AwareDatetime
 
+from b24mw.lifecycle.schemas import OrderFilter
+from b24mw.models.enums import OrderStatus
 from b24mw.settings import Settings
 
 
@@ -19,3 +22,25 @@ def _locale(request: Request) -> str:
 Locale = Annotated[str, Depends(_locale)]
 # List filters take RFC 3339 with an offset; a naive time is ambiguous.
 Rfc3339 = AwareDatetime
+
+
+def order_filter(q_help: str) -> Callable[..., OrderFilter]:
+    """The list query both kinds take; ``q_help`` tells the OpenAPI what ``q`` searches."""
+
+    def dependency(
+        status_: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
+        courier_id: Annotated[str | None, Query(max_length=64)] = None,
+        # A default, not Annotated: a string annotation cannot see ``q_help``.
+        q: str | None = Query(None, max_length=100, description=q_help),
+        created_from: Annotated[Rfc3339 | None, Query(description="inclusive")] = None,
+        created_to: Annotated[Rfc3339 | None, Query(description="exclusive")] = None,
+    ) -> OrderFilter:
+        return OrderFilter(
+            statuses=[s.value for s in status_ or ()],
+            courier_id=courier_id,
+            q=q,
+            created_from=created_from,
+            created_to=created_to,
+        )
+
+    return dependency

@@ -3,7 +3,9 @@ history view."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, Self
 
@@ -16,6 +18,17 @@ from b24mw.models.enums import OrderStatus
 CENT = Decimal("0.01")
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    """What a list of either kind is narrowed to; ``created_to`` is exclusive."""
+
+    statuses: Sequence[str] = ()
+    courier_id: str | None = None
+    q: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
 
 
 class LineIn(StrictInput):

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
 from b24mw.kit.schemas import COMMON_ERRORS
-from b24mw.lifecycle.deps import Locale, Rfc3339
-from b24mw.lifecycle.schemas import StatusChange, TaskEventRead
-from b24mw.models.enums import OrderStatus
+from b24mw.lifecycle.deps import Locale, order_filter
+from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.outbox import OutboxDep
 from b24mw.ww import service
 from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
@@ -19,32 +18,18 @@ router = APIRouter(prefix="/ww/orders", tags=["ww orders"], responses=COMMON_ERR
 
 CourierOrAdmin = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 StatusActor = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN, Role.ONEC))]
+ListFilter = Annotated[OrderFilter, Depends(order_filter("title, customer, phone, id or task id"))]
 
 
 @router.get("", response_model=Paginated[OrderRead])
 async def list_orders(
     session: ReadSession,
     actor: CourierOrAdmin,
+    flt: ListFilter,
     page: Pagination,
-    status_: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
-    courier_id: Annotated[str | None, Query(max_length=64)] = None,
-    q: Annotated[
-        str | None, Query(max_length=100, description="title, customer, phone, id or task id")
-    ] = None,
-    created_from: Annotated[Rfc3339 | None, Query(description="inclusive")] = None,
-    created_to: Annotated[Rfc3339 | None, Query(description="exclusive")] = None,
 ) -> Paginated[OrderRead]:
     """Orders, newest first. A courier sees only their own."""
-    return await service.list_orders(
-        session,
-        actor,
-        page,
-        statuses=status_ or (),
-        courier_id=courier_id,
-        q=q,
-        created_from=created_from,
-        created_to=created_to,
-    )
+    return await service.list_orders(session, actor, page, flt)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderRead)

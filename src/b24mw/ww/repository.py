@@ -1,24 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilter:
-    statuses: Sequence[str] = ()
-    courier_id: str | None = None
-    q: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
 
 
 class OrderRepository:

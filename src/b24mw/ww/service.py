@@ -5,7 +5,7 @@ never commits), so the API and the webhook inbox processor share it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,6 @@ from b24mw.kit.errors import (
     Conflict,
     FieldError,
     Forbidden,
-    NotFound,
     TransitionRefused,
     ValidationFailed,
 )
@@ -27,18 +26,20 @@ from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import ASSIGNABLE
 from b24mw.lifecycle.schemas import (
     LineIn,
+    OrderFilter,
     StatusChange,
     TaskEventRead,
     check_supplied_total,
     lines_total,
 )
+from b24mw.lifecycle.scope import own_courier_id, visible
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderOrigin, OrderStatus, TaskEventType
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
-from b24mw.ww.repository import OrderFilter, OrderRepository
+from b24mw.ww.repository import OrderRepository
 from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
 
 # The actor for changes no person made (webhook inbox, reconciliation).
@@ -101,14 +102,9 @@ async def create_order(
     courier): a duplicate raises ``Conflict`` whose ``extra["existing_id"]``
     names the order that exists, so a repeated webhook can answer with it.
     """
-    courier_id = data.courier_id
-    if actor.courier_scoped:
-        if courier_id not in (None, actor.sub):
-            raise Forbidden(
-                "A courier creates orders only for themselves.",
-                errors=[FieldError("courier_id", "must be your own courier id")],
-            )
-        courier_id = actor.sub
+    courier_id = own_courier_id(
+        actor, data.courier_id, "A courier creates orders only for themselves."
+    )
     if courier_id is not None:
         await _active_courier(session, courier_id)
     total = lines_total(data.items)
@@ -150,41 +146,17 @@ async def create_order(
 
 
 async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> InstantOrder:
-    """The order, if the actor may see it (a courier: only their own; others'
-    answer 404 so order ids do not reveal what exists)."""
+    """The order, if the actor may see it (a courier: only their own)."""
     order = await OrderRepository(session).get(order_id)
-    if order is None or not actor.owns(order.courier_id):
-        raise NotFound(f"Order {order_id} not found.")
-    return order
+    return visible(actor, order, f"Order {order_id} not found.")
 
 
 async def list_orders(
-    session: AsyncSession,
-    actor: Actor,
-    page: PageParams,
-    *,
-    statuses: Sequence[OrderStatus] = (),
-    courier_id: str | None = None,
-    q: str | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    session: AsyncSession, actor: Actor, page: PageParams, flt: OrderFilter
 ) -> Paginated[OrderRead]:
-    if actor.courier_scoped:
-        if courier_id not in (None, actor.sub):
-            raise Forbidden(
-                "A courier lists only their own orders.",
-                errors=[FieldError("courier_id", "must be your own courier id")],
-            )
-        courier_id = actor.sub
-    flt = OrderFilter(
-        statuses=[s.value for s in statuses],
-        courier_id=courier_id,
-        q=q,
-        created_from=created_from,
-        created_to=created_to,
-    )
+    mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own orders.")
     rows, total = await OrderRepository(session).search(
-        flt, offset=page.offset, limit=page.page_size
+        replace(flt, courier_id=mine), offset=page.offset, limit=page.page_size
     )
     return Paginated[OrderRead].build([OrderRead.model_validate(r) for r in rows], total, page)
 
