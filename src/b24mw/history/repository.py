@@ -3,14 +3,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from b24mw.kit.masking import mask_personal
 from b24mw.kit.request_context import current_request_id
 from b24mw.models.history import IntegrationLog, TaskEvent
+
+Row = TypeVar("Row")
+
+
+def _where_given(
+    stmt: Select[Row], *filters: tuple[InstrumentedAttribute[Any], object]
+) -> Select[Row]:
+    """Narrow by each ``(column, value)`` whose value is given (not None)."""
+    for column, value in filters:
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
 
 
 class HistoryRepository:
@@ -31,15 +44,13 @@ class HistoryRepository:
         return_id: uuid.UUID | None = None,
         task_id_b24: int | None = None,
     ) -> Sequence[TaskEvent]:
-        stmt = select(TaskEvent)
-        if instant_order_id is not None:
-            stmt = stmt.where(TaskEvent.instant_order_id == instant_order_id)
-        if order_id is not None:
-            stmt = stmt.where(TaskEvent.order_id == order_id)
-        if return_id is not None:
-            stmt = stmt.where(TaskEvent.return_id == return_id)
-        if task_id_b24 is not None:
-            stmt = stmt.where(TaskEvent.task_id_b24 == task_id_b24)
+        stmt = _where_given(
+            select(TaskEvent),
+            (TaskEvent.instant_order_id, instant_order_id),
+            (TaskEvent.order_id, order_id),
+            (TaskEvent.return_id, return_id),
+            (TaskEvent.task_id_b24, task_id_b24),
+        )
         return (
             (await self.session.execute(stmt.order_by(TaskEvent.ts, TaskEvent.id))).scalars().all()
         )
@@ -60,15 +71,13 @@ class HistoryRepository:
         limit: int = 100,
         offset: int = 0,
     ) -> Sequence[IntegrationLog]:
-        stmt = select(IntegrationLog)
-        if request_id is not None:
-            stmt = stmt.where(IntegrationLog.request_id == request_id)
-        if resource_ref is not None:
-            stmt = stmt.where(IntegrationLog.resource_ref == resource_ref)
-        if system is not None:
-            stmt = stmt.where(IntegrationLog.system == system)
-        if status is not None:
-            stmt = stmt.where(IntegrationLog.status == status)
+        stmt = _where_given(
+            select(IntegrationLog),
+            (IntegrationLog.request_id, request_id),
+            (IntegrationLog.resource_ref, resource_ref),
+            (IntegrationLog.system, system),
+            (IntegrationLog.status, status),
+        )
         if since is not None:
             stmt = stmt.where(IntegrationLog.ts >= since)
         if until is not None:
