@@ -113,6 +113,36 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
+async def _record_per_link(
+    session: AsyncSession,
+    links: list[Link],
+    correlation: str,
+    *,
+    type: TaskEventType,
+    task_id_b24: int,
+    payload: dict[str, Any],
+    actor_id: str | None = None,
+) -> None:
+    """One history row per linked order, unless that order already has it: the
+    correlation id (``correlation`` plus the link) is what makes a redelivered
+    event a no-op."""
+    history = HistoryRepository(session)
+    for link in links:
+        correlation_id = f"{correlation}:{link.key}"
+        if await history.correlation_exists(correlation_id):
+            continue
+        record_event(
+            session,
+            type=type.value,
+            task_id_b24=task_id_b24,
+            actor_id=actor_id,
+            payload=dict(payload),
+            instant_order_id=link.instant_order_id,
+            order_id=link.order_id,
+            correlation_id=correlation_id,
+        )
+
+
 # ---------------------------------------------------------------- tasks
 
 
@@ -142,47 +172,33 @@ async def record_status(
     session: AsyncSession, task: TaskSnapshot, links: list[Link], *, own: bool
 ) -> None:
     """The task's Bitrix24 status as of its last status change, once per change."""
-    history = HistoryRepository(session)
-    for link in links:
-        correlation = (
-            f"b24:task:{task.id}:status:{task.status}:{_digest(task.status_changed_date)}:"
-            f"{link.key}"
-        )
-        if await history.correlation_exists(correlation):
-            continue
-        record_event(
-            session,
-            type=TaskEventType.STATUS.value,
-            task_id_b24=task.id,
-            actor_id=f"b24:{task.changed_by}" if task.changed_by else None,
-            payload={
-                "source": "bitrix24",
-                "b24_status": task.status,
-                "b24_status_name": B24_STATUS.get(task.status or 0, "unknown"),
-                "status_changed_date": task.status_changed_date,
-                "own_change": own,
-            },
-            instant_order_id=link.instant_order_id,
-            order_id=link.order_id,
-            correlation_id=correlation,
-        )
+    await _record_per_link(
+        session,
+        links,
+        f"b24:task:{task.id}:status:{task.status}:{_digest(task.status_changed_date)}",
+        type=TaskEventType.STATUS,
+        task_id_b24=task.id,
+        actor_id=f"b24:{task.changed_by}" if task.changed_by else None,
+        payload={
+            "source": "bitrix24",
+            "b24_status": task.status,
+            "b24_status_name": B24_STATUS.get(task.status or 0, "unknown"),
+            "status_changed_date": task.status_changed_date,
+            "own_change": own,
+        },
+    )
 
 
 async def on_task_deleted(session: AsyncSession, task_id: int) -> Result:
     """A linked task deleted in Bitrix24: the order stays, the history says so."""
-    history = HistoryRepository(session)
-    for link in await WebhookRepository(session).links(task_id):
-        correlation = f"b24:task:{task_id}:deleted:{link.key}"
-        if not await history.correlation_exists(correlation):
-            record_event(
-                session,
-                type=TaskEventType.STATUS.value,
-                task_id_b24=task_id,
-                payload={"source": "bitrix24", "b24_status_name": "deleted"},
-                instant_order_id=link.instant_order_id,
-                order_id=link.order_id,
-                correlation_id=correlation,
-            )
+    await _record_per_link(
+        session,
+        await WebhookRepository(session).links(task_id),
+        f"b24:task:{task_id}:deleted",
+        type=TaskEventType.STATUS,
+        task_id_b24=task_id,
+        payload={"source": "bitrix24", "b24_status_name": "deleted"},
+    )
     return Result()
 
 
@@ -225,27 +241,22 @@ async def on_comment(
 async def record_comment(
     session: AsyncSession, comment: CommentSnapshot, links: list[Link]
 ) -> None:
-    history = HistoryRepository(session)
     repo = WebhookRepository(session)
     actor = f"b24:{comment.author_id}" if comment.author_id else None
-    for link in links:
-        correlation = f"b24:comment:{comment.id}:{link.key}"
-        if not await history.correlation_exists(correlation):
-            record_event(
-                session,
-                type=TaskEventType.COMMENT.value,
-                task_id_b24=comment.task_id,
-                actor_id=actor,
-                payload={
-                    "source": "bitrix24",
-                    "comment_id": comment.id,
-                    "text": comment.text,
-                    "post_date": comment.post_date,
-                },
-                instant_order_id=link.instant_order_id,
-                order_id=link.order_id,
-                correlation_id=correlation,
-            )
+    await _record_per_link(
+        session,
+        links,
+        f"b24:comment:{comment.id}",
+        type=TaskEventType.COMMENT,
+        task_id_b24=comment.task_id,
+        actor_id=actor,
+        payload={
+            "source": "bitrix24",
+            "comment_id": comment.id,
+            "text": comment.text,
+            "post_date": comment.post_date,
+        },
+    )
     for attachment in comment.attachments:
         # One photo row per file and task, however often it is attached.
         if await repo.photo_seen(comment.task_id, attachment.checksum):
@@ -284,19 +295,14 @@ async def on_new_card_comment(
         error_code="NEW_TASK_CARD",
     )
     if task_id:
-        history = HistoryRepository(session)
-        for link in await WebhookRepository(session).links(task_id):
-            correlation = f"b24:message:{message_id}:{link.key}"
-            if not await history.correlation_exists(correlation):
-                record_event(
-                    session,
-                    type=TaskEventType.COMMENT.value,
-                    task_id_b24=task_id,
-                    payload={"source": "bitrix24", "message_id": message_id, "unsupported": True},
-                    instant_order_id=link.instant_order_id,
-                    order_id=link.order_id,
-                    correlation_id=correlation,
-                )
+        await _record_per_link(
+            session,
+            await WebhookRepository(session).links(task_id),
+            f"b24:message:{message_id}",
+            type=TaskEventType.COMMENT,
+            task_id_b24=task_id,
+            payload={"source": "bitrix24", "message_id": message_id, "unsupported": True},
+        )
     return Result.note(
         "event.unsupported",
         "comment from the new task card (chat message): text not readable via REST",
