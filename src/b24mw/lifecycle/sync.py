@@ -120,6 +120,28 @@ def publish(
     outbox.event(session, event, ordering_key=tracked.event_key)
 
 
+def record(
+    session: AsyncSession,
+    tracked: Tracked,
+    actor: Actor,
+    type: TaskEventType,
+    *,
+    status: str,
+    payload: dict[str, Any],
+) -> None:
+    """A ``task_events`` row on the tracked order, by the actor."""
+    record_event(
+        session,
+        type=type.value,
+        task_id_b24=tracked.task_id_b24,
+        status=status,
+        actor_id=actor.sub,
+        payload=payload,
+        instant_order_id=tracked.instant_order_id,
+        order_id=tracked.order_id,
+    )
+
+
 def record_creation(
     session: AsyncSession,
     outbox: Outbox,
@@ -128,15 +150,13 @@ def record_creation(
     view: dict[str, Any],
     payload: dict[str, Any],
 ) -> None:
-    record_event(
+    record(
         session,
-        type=TaskEventType.STATUS.value,
-        task_id_b24=tracked.task_id_b24,
+        tracked,
+        actor,
+        TaskEventType.STATUS,
         status=S.NEW.value,
-        actor_id=actor.sub,
         payload={"event": "created", "to": S.NEW.value, **payload},
-        instant_order_id=tracked.instant_order_id,
-        order_id=tracked.order_id,
     )
     publish(session, outbox, tracked, EVENT_CREATED, view)
 
@@ -157,28 +177,19 @@ async def change_status(
     transition = check(actor, S(order.status), change.status)
     order.status = transition.target.value
 
-    move = {"from": transition.source.value, "to": transition.target.value}
-    record_event(
+    target = transition.target.value
+    move = {"from": transition.source.value, "to": target}
+    record(
         session,
-        type=TaskEventType.STATUS.value,
-        task_id_b24=tracked.task_id_b24,
-        status=transition.target.value,
-        actor_id=actor.sub,
+        tracked,
+        actor,
+        TaskEventType.STATUS,
+        status=target,
         payload={"event": "status_changed", **move, "note": change.note},
-        instant_order_id=tracked.instant_order_id,
-        order_id=tracked.order_id,
     )
     if change.lat is not None and change.lon is not None:
-        record_event(
-            session,
-            type=TaskEventType.GEO.value,
-            task_id_b24=tracked.task_id_b24,
-            status=transition.target.value,
-            actor_id=actor.sub,
-            payload={"lat": change.lat, "lon": change.lon},
-            instant_order_id=tracked.instant_order_id,
-            order_id=tracked.order_id,
-        )
+        geo = {"lat": change.lat, "lon": change.lon}
+        record(session, tracked, actor, TaskEventType.GEO, status=target, payload=geo)
     if (transition.source, transition.target) == (S.FAILED, S.READY):
         # A failed order going back on the shelf is an operational decision
         # someone will ask about: keep it in the searchable exchange log.

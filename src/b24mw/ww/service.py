@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.couriers import service as couriers
-from b24mw.history.repository import record_event
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
 from b24mw.kit.errors import (
@@ -189,14 +188,13 @@ async def update_order(
     # Touch the row so the version check guards line edits too.
     order.updated_at = utcnow()
     await sync.flush_or_conflict(session)
-    record_event(
+    sync.record(
         session,
-        type=TaskEventType.COMMENT.value,
-        task_id_b24=order.task_id_b24,
+        tracked(order),
+        actor,
+        TaskEventType.COMMENT,
         status=order.status,
-        actor_id=actor.sub,
         payload={"event": "updated", "fields": changed, "total_amount": f"{order.total_amount}"},
-        instant_order_id=order.id,
     )
     return order
 
@@ -250,16 +248,15 @@ async def assign(
     await sync.flush_or_conflict(session)
 
     event = "declined" if data.decline else ("assigned" if data.courier_id else "unassigned")
-    record_event(
-        session,
-        type=TaskEventType.COMMENT.value,
-        task_id_b24=order.task_id_b24,
-        status=order.status,
-        actor_id=actor.sub,
-        payload={"event": event, "from": previous, "to": data.courier_id},
-        instant_order_id=order.id,
-    )
     where = tracked(order)
+    sync.record(
+        session,
+        where,
+        actor,
+        TaskEventType.COMMENT,
+        status=order.status,
+        payload={"event": event, "from": previous, "to": data.courier_id},
+    )
     if data.decline:
         sync.b24_comment(
             session, outbox, where, t("order.declined", locale, id=order.id, courier=previous)
