@@ -72,6 +72,61 @@ def _lines_text(ret: Return, locale: str) -> str:
     )
 
 
+def _record(session: AsyncSession, ret: Return, actor: Actor, payload: dict[str, Any]) -> None:
+    record_event(
+        session,
+        type=TaskEventType.STATUS.value,
+        task_id_b24=ret.task_id_b24,
+        status=ReturnStatus(ret.status).value,
+        actor_id=actor.sub,
+        return_id=ret.id,
+        payload=payload,
+    )
+
+
+def _log_inbound(
+    session: AsyncSession,
+    ret: Return,
+    actor: Actor,
+    endpoint: str,
+    http_code: int,
+    request: dict[str, Any],
+) -> None:
+    log_exchange(
+        session,
+        direction="in",
+        system=_inbound_system(actor),
+        endpoint=endpoint,
+        status="ok",
+        http_code=http_code,
+        resource_ref=subject(ret),
+        request=request,
+    )
+
+
+def _publish(
+    session: AsyncSession,
+    ann: Announcer,
+    ret: Return,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    onec_path: str,
+    onec_step: str,
+) -> None:
+    """The CloudEvent and the 1C job; one ordering key per lane and return keeps
+    its creation ahead of its decisions."""
+    event = build_event(type=event_type, system=EVENT_SYSTEM, subject=subject(ret), data=data)
+    ann.outbox.event(session, event, ordering_key=f"return:{ret.id}")
+    ann.outbox.onec(
+        session,
+        onec_path,
+        data,
+        idempotency_key=onec_key(ret, onec_step),
+        ordering_key=f"return:{ret.id}:1c",
+    )
+
+
 def announce_created(
     session: AsyncSession,
     ann: Announcer,
@@ -82,34 +137,10 @@ def announce_created(
 ) -> None:
     """History, log and jobs for a new return; ``view`` is the return as the API shows it."""
     status = ReturnStatus(ret.status)
-    record_event(
-        session,
-        type=TaskEventType.STATUS.value,
-        task_id_b24=ret.task_id_b24,
-        status=status.value,
-        actor_id=actor.sub,
-        return_id=ret.id,
-        payload={"event": "created", "to": status.value, "source": ret.source},
-    )
-    log_exchange(
-        session,
-        direction="in",
-        system=_inbound_system(actor),
-        endpoint=f"POST {API_PATH}",
-        status="ok",
-        http_code=http_code,
-        resource_ref=subject(ret),
-        request={"source": ret.source, "courier_id": ret.courier_id, "lines": len(ret.lines)},
-    )
-    event = build_event(type=EVENT_CREATED, system=EVENT_SYSTEM, subject=subject(ret), data=view)
-    ann.outbox.event(session, event, ordering_key=f"return:{ret.id}")
-    ann.outbox.onec(
-        session,
-        "returns",
-        view,
-        idempotency_key=onec_key(ret, "created"),
-        ordering_key=f"return:{ret.id}:1c",
-    )
+    _record(session, ret, actor, {"event": "created", "to": status.value, "source": ret.source})
+    request = {"source": ret.source, "courier_id": ret.courier_id, "lines": len(ret.lines)}
+    _log_inbound(session, ret, actor, f"POST {API_PATH}", http_code, request)
+    _publish(session, ann, ret, EVENT_CREATED, view, onec_path="returns", onec_step="created")
     if ret.task_id_b24:
         text = t(
             "return.created",
@@ -124,16 +155,8 @@ def announce_created(
 
 def log_replaced(session: AsyncSession, ret: Return, actor: Actor) -> None:
     """A PUT changes content, not state: logged, but nobody is told (SPEC §4.1)."""
-    log_exchange(
-        session,
-        direction="in",
-        system=_inbound_system(actor),
-        endpoint=f"PUT {API_PATH}/{{id}}",
-        status="ok",
-        http_code=200,
-        resource_ref=subject(ret),
-        request={"courier_id": ret.courier_id, "lines": len(ret.lines)},
-    )
+    request = {"courier_id": ret.courier_id, "lines": len(ret.lines)}
+    _log_inbound(session, ret, actor, f"PUT {API_PATH}/{{id}}", 200, request)
 
 
 def announce_status_change(
@@ -153,36 +176,17 @@ def announce_status_change(
     given with the decision, if any."""
     target = ReturnStatus(ret.status)
     change = {"from": previous.value, "to": target.value}
-    record_event(
-        session,
-        type=TaskEventType.STATUS.value,
-        task_id_b24=ret.task_id_b24,
-        status=target.value,
-        actor_id=actor.sub,
-        return_id=ret.id,
-        payload={"event": "status_changed", **change, "note": note},
-    )
-    log_exchange(
-        session,
-        direction="in",
-        system=_inbound_system(actor),
-        endpoint=endpoint,
-        status="ok",
-        http_code=http_code,
-        resource_ref=subject(ret),
-        request=change,
-    )
+    _record(session, ret, actor, {"event": "status_changed", **change, "note": note})
+    _log_inbound(session, ret, actor, endpoint, http_code, change)
     data = {**view, "previous_status": previous.value}
-    event = build_event(
-        type=EVENT_STATUS_CHANGED, system=EVENT_SYSTEM, subject=subject(ret), data=data
-    )
-    ann.outbox.event(session, event, ordering_key=f"return:{ret.id}")
-    ann.outbox.onec(
+    _publish(
         session,
-        f"returns/{ret.id}/status",
+        ann,
+        ret,
+        EVENT_STATUS_CHANGED,
         data,
-        idempotency_key=onec_key(ret, f"status:{target.value}"),
-        ordering_key=f"return:{ret.id}:1c",
+        onec_path=f"returns/{ret.id}/status",
+        onec_step=f"status:{target.value}",
     )
     if ret.task_id_b24:
         _tell_bitrix24(session, ann, ret, previous, target, courier, note)
