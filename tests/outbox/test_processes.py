@@ -18,6 +18,7 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.outbox.worker import Worker
+from b24mw.settings import Settings
 from tests.outbox.helpers import comments
 from tests.support.outbound import drain, jobs, outbound_settings_for
 from tests.support.processes import b24mw_env, b24mw_process
@@ -89,16 +90,26 @@ async def _comment_counts(control: httpx.AsyncClient, task_ids: list[int]) -> li
     ]
 
 
+async def _comments_behind_a_slow_batch(
+    db: Database, base: str, control: httpx.AsyncClient, count: int, text: str, latency_s: float
+) -> tuple[list[int], Settings]:
+    """``count`` tasks with one queued comment each; the portal's next batch takes ``latency_s``."""
+    task_ids = await _tasks(control, count)
+    settings = outbound_settings_for(db.url, b24_url=f"{base}/rest/1/emulator/")
+    await comments(db, settings, *((task_id, text) for task_id in task_ids))
+    await control.post(
+        "/_emulator/faults",
+        json={"kind": "latency", "method": "batch", "latency_s": latency_s, "count": 1},
+    )
+    return task_ids, settings
+
+
 async def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     db: Database, portal: tuple[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     base, control = portal
-    task_ids = await _tasks(control, 20)
-    settings = outbound_settings_for(db.url, b24_url=f"{base}/rest/1/emulator/")
-    await comments(db, settings, *((task_id, "survives kill -9") for task_id in task_ids))
-    await control.post(
-        "/_emulator/faults",
-        json={"kind": "latency", "method": "batch", "latency_s": 0.5, "count": 1},
+    task_ids, settings = await _comments_behind_a_slow_batch(
+        db, base, control, 20, "survives kill -9", latency_s=0.5
     )
     # The lease outlives any request (in production: 120 s against a 30 s timeout), so
     # the portal has finished the killed worker's batch before anyone looks again.
@@ -119,12 +130,8 @@ async def test_sigterm_finishes_the_batch_in_hand(
     db: Database, portal: tuple[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:
     base, control = portal
-    task_ids = await _tasks(control, 5)
-    settings = outbound_settings_for(db.url, b24_url=f"{base}/rest/1/emulator/")
-    await comments(db, settings, *((task_id, "finished on stop") for task_id in task_ids))
-    await control.post(
-        "/_emulator/faults",
-        json={"kind": "latency", "method": "batch", "latency_s": 0.8, "count": 1},
+    task_ids, _ = await _comments_behind_a_slow_batch(
+        db, base, control, 5, "finished on stop", latency_s=0.8
     )
     with worker_process(db, base, tmp_path / "worker.log") as proc:
         await _wait_for_call(control, "batch")
