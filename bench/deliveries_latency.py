@@ -20,99 +20,37 @@ one JSON document.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
 import re
-import statistics
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import (  # bench/ is on sys.path when run as a script
+    QUOTA,
+    REST,
+    arg_parser,
+    count_statuses,
+    deployment,
+    latency_stats,
+    p95_within,
+    paced,
+    print_json,
+    produce_and_follow,
+    quota_respected,
+    token,
+    wire_peaks,
+)
 
-from tests.support.postgres import PostgresServer, free_port  # noqa: E402
-
-SECRET = "bench-secret-that-is-long-enough-for-hs256!"
 COURIERS = {f"bench-{i}": 700 + i for i in range(10)}
 TARGET_P95_S = 2.0
-REST = "/rest/1/emulator"
 TITLE = re.compile(r"(BENCH-\d+)")
 
 
-def token(role: str, sub: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": sub, "role": role, "iat": now, "exp": now + 3600}, SECRET, "HS256")
-
-
 def summary(values: list[float]) -> dict[str, Any]:
-    ok = sorted(values)
-
-    def pct(p: float) -> float | None:
-        return round(ok[min(len(ok) - 1, int(p / 100 * len(ok)))], 3) if ok else None
-
-    return {
-        "n": len(ok),
-        "p50_s": pct(50),
-        "p95_s": pct(95),
-        "p99_s": pct(99),
-        "max_s": round(ok[-1], 3) if ok else None,
-        "mean_s": round(statistics.fmean(ok), 3) if ok else None,
-    }
-
-
-async def prepare_database(url: str) -> None:
-    from sqlalchemy import text
-
-    from b24mw.kit.db import Database
-    from b24mw.migrations import upgrade
-    from b24mw.settings import Settings
-
-    db = Database(Settings(_env_file=None, database_url=url, jwt_secret=SECRET))  # type: ignore[call-arg]
-    try:
-        await upgrade(db.engine)
-        async with db.engine.begin() as conn:
-            for cid, uid in COURIERS.items():
-                await conn.execute(
-                    text(
-                        "INSERT INTO couriers (id, display_name, is_active, b24_user_id,"
-                        " created_at, updated_at) VALUES (:id, :name, true, :uid, now(), now())"
-                    ),
-                    {"id": cid, "name": f"Bench {cid}", "uid": uid},
-                )
-    finally:
-        await db.dispose()
-
-
-def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "b24mw", *args], env=env, stdout=out, stderr=subprocess.STDOUT
-    )
-
-
-async def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = await asyncio.to_thread(log.read_text)
-                raise RuntimeError(f"{url}: process exited\n{tail[-2000:]}")
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not ready in 30 s")
+    return {"n": len(values), **latency_stats(values, unit="s")}
 
 
 def body(n: int) -> dict[str, Any]:
@@ -157,15 +95,6 @@ def created_titles(call: dict[str, Any]) -> list[str]:
     return []
 
 
-def max_in_window(times: list[float], window: float) -> int:
-    best, start = 0, 0
-    for end in range(len(times)):
-        while times[end] - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 async def count_linked(api: str, headers: dict[str, str], count: int) -> int:
     """Deliveries carrying their task id, once the worker's hooks have committed."""
     deadline = time.monotonic() + 10
@@ -192,33 +121,21 @@ async def run(api: str, emulator: str, count: int, rate: float) -> dict[str, Any
     statuses: dict[int, int] = {}
     wire_times: list[float] = []
     headers = {"Authorization": f"Bearer {token('1c', 'bench-1c')}"}
-    done = asyncio.Event()
 
-    async def poll() -> None:
-        since = 0
-        async with httpx.AsyncClient(base_url=emulator) as client:
-            while not done.is_set():
-                calls = (await client.get("/_emulator/calls", params={"since": since})).json()
-                now = time.perf_counter()
-                for call in calls:
-                    since = max(since, call["seq"])
-                    if call["method"] in ("batch", "tasks.task.add", "task.commentitem.add"):
-                        wire_times.append(float(call["t"]))
-                    for title in created_titles(call):
-                        match = TITLE.search(title)
-                        if match and match.group(1) not in seen:
-                            seen[match.group(1)] = now
-                if len(seen) >= count:
-                    done.set()
-                await asyncio.sleep(0.02)
+    def handle(calls: list[dict[str, Any]]) -> bool:
+        now = time.perf_counter()
+        for call in calls:
+            if call["method"] in ("batch", "tasks.task.add", "task.commentitem.add"):
+                wire_times.append(float(call["t"]))
+            for title in created_titles(call):
+                match = TITLE.search(title)
+                if match and match.group(1) not in seen:
+                    seen[match.group(1)] = now
+        return len(seen) >= count
 
     async def post_all() -> None:
         async with httpx.AsyncClient(base_url=api, timeout=30) as client:
-            start = time.perf_counter()
-            for n in range(count):
-                delay = start + n / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+            async for n in paced(count, rate):
                 response = await client.post(
                     "/api/v1/deliveries",
                     json=body(n),
@@ -228,91 +145,45 @@ async def run(api: str, emulator: str, count: int, rate: float) -> dict[str, Any
                 if response.status_code == 201:
                     posted[f"BENCH-{n:06d}"] = time.perf_counter()
 
-    poller = asyncio.create_task(poll())
-    started = time.perf_counter()
-    await post_all()
-    try:
-        await asyncio.wait_for(done.wait(), timeout=120)
-    except TimeoutError:
-        done.set()
-    await poller
-    elapsed = time.perf_counter() - started
+    elapsed = await produce_and_follow(emulator, 0, handle, post_all, settle_s=120)
 
     stored = await count_linked(api, headers, count)
     latencies = [seen[k] - posted[k] for k in posted if k in seen]
-    wire_times.sort()
     return {
         "posted": len(posted),
-        "post_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "post_statuses": count_statuses(statuses),
         "post_rate_per_s": rate,
         "tasks_seen": len(seen),
         "elapsed_s": round(elapsed, 2),
         "post_to_task": summary(latencies),
         "deliveries_with_task_id": stored,
         "wire_requests": len(wire_times),
-        "wire_max_per_1s": max_in_window(wire_times, 1.0),
-        "wire_max_per_60s": max_in_window(wire_times, 60.0),
+        **wire_peaks(wire_times),
     }
 
 
 async def main(count: int, rate: float) -> dict[str, Any]:
-    server = PostgresServer.start()
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        name = "bench_" + uuid.uuid4().hex[:8]
-        server.createdb(name)
-        url = server.url(name)
-        await prepare_database(url)
-        root = Path(server.root)
-        emulator_port, api_port = free_port(), free_port()
-        emulator = f"http://127.0.0.1:{emulator_port}"
-        api = f"http://127.0.0.1:{api_port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("B24MW_")}
-        env.update(
-            {
-                "B24MW_DATABASE_URL": url,
-                "B24MW_JWT_SECRET": SECRET,
-                "B24MW_LOG_LEVEL": "WARNING",
-                "B24MW_EVENT_SINKS": f"file://{root}/events.jsonl",
-                "B24MW_B24_URL": f"{emulator}{REST}/",
-                "B24MW_SIEM_SINK": f"file://{root}/siem.jsonl",
-            }
-        )
-        procs.append(spawn(["emulator", "--port", str(emulator_port)], env, root / "emulator.log"))
-        await wait_http(f"{emulator}/_emulator/health", procs[-1], root / "emulator.log")
-        procs.append(spawn(["serve", "--port", str(api_port)], env, root / "api.log"))
-        await wait_http(f"{api}/health", procs[-1], root / "api.log")
+    async with deployment(COURIERS) as deployed:
+        emulator, api = deployed.emulator, deployed.api
         base = summary(await baseline(emulator))
-        procs.append(spawn(["worker"], env, root / "worker.log"))
+        deployed.start_worker()
         result = await run(api, emulator, count, rate)
-        return {
-            "benchmark": "deliveries_latency",
-            "engine": "postgresql",
-            "quota": {"rps": 2, "rpm": 120, "emulator_bucket": "2/s, burst 50"},
-            "baseline_direct_add": base,
-            **result,
-            "target_p95_s": TARGET_P95_S,
-            "p95_target_met": bool(
-                result["post_to_task"]["p95_s"] is not None
-                and result["post_to_task"]["p95_s"] <= TARGET_P95_S
-                and result["tasks_seen"] == count
-            ),
-            "quota_respected": result["wire_max_per_1s"] <= 2 and result["wire_max_per_60s"] <= 120,
-        }
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        server.stop()
+    return {
+        "benchmark": "deliveries_latency",
+        "engine": "postgresql",
+        "quota": QUOTA,
+        "baseline_direct_add": base,
+        **result,
+        "target_p95_s": TARGET_P95_S,
+        "p95_target_met": p95_within(result["post_to_task"], TARGET_P95_S)
+        and result["tasks_seen"] == count,
+        "quota_respected": quota_respected(result),
+    }
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="deliveries POSTed per second")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.count, args.rate)), indent=2))
+    print_json(asyncio.run(main(args.count, args.rate)))

@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -37,10 +33,21 @@ from typing import Any
 
 import httpx
 
-SERVER_CORE = 0
-CLIENT_CORE = 1
+from common import (  # bench/ is on sys.path when run as a script
+    CLIENT_CORE,
+    REST,
+    SERVER_CORE,
+    arg_parser,
+    can_pin,
+    free_port,
+    pin_self,
+    pinned,
+    print_json,
+    read_response,
+    running,
+)
+
 TARGET_RPS = 1000.0
-REST = "/rest/1/emulator"
 SEED_TASKS = 100
 # What `b24mw emulator` passes to uvicorn: "auto" picks uvloop and httptools when installed.
 UVICORN_SETTINGS: dict[str, Any] = {
@@ -73,20 +80,6 @@ def serve_baseline(port: int) -> None:
         ]
     )
     uvicorn.run(app, host="127.0.0.1", port=port, **UVICORN_SETTINGS)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pinned(command: list[str], core: int) -> list[str]:
-    taskset = shutil.which("taskset")
-    if taskset and (os.cpu_count() or 1) > core:
-        return [taskset, "-c", str(core), *command]
-    return command
 
 
 @dataclass
@@ -179,14 +172,8 @@ async def drive_raw(port: int, concurrency: int, duration: float, warmup: float)
         async def call(task_id: int) -> bool:
             writer.write(requests[task_id])
             await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            return head.startswith(b"HTTP/1.1 200")
+            status, _ = await read_response(reader)
+            return status == 200
 
         return call
 
@@ -195,20 +182,6 @@ async def drive_raw(port: int, concurrency: int, duration: float, warmup: float)
     finally:
         for _, writer in streams:
             writer.close()
-
-
-async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError("server exited before it was ready")
-            try:
-                if (await client.get("/_emulator/health")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    raise RuntimeError("server did not become ready")
 
 
 async def seed(port: int) -> None:
@@ -226,31 +199,17 @@ async def seed(port: int) -> None:
             raise RuntimeError("seeding failed")
 
 
-def start_server(name: str, port: int) -> subprocess.Popen[bytes]:
+def server_command(name: str, port: int) -> list[str]:
     if name == "emulator":
         # The real command, limits off: `b24mw emulator --rps 0 --operating-limit-s 0`.
         server = [sys.executable, "-m", "b24mw.emulator", "--port", str(port), "--rps", "0"]
         server += ["--operating-limit-s", "0"]
     else:
         server = [sys.executable, __file__, "--serve-baseline", str(port)]
-    return subprocess.Popen(
-        pinned(server, SERVER_CORE), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    return pinned(server, SERVER_CORE)
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-async def load(
-    name: str, port: int, process: subprocess.Popen[bytes], args: argparse.Namespace
-) -> dict[str, Run]:
-    await wait_ready(port, process)
+async def load(name: str, port: int, args: argparse.Namespace) -> dict[str, Run]:
     if name == "emulator":
         await seed(port)
     return {
@@ -261,23 +220,14 @@ async def load(
 
 def measure(name: str, args: argparse.Namespace, runner: Any) -> dict[str, Run]:
     port = free_port()
-    process = start_server(name, port)
-    try:
-        runs: dict[str, Run] = runner(load(name, port, process, args))
-    finally:
-        stop_server(process)
+    health = f"http://127.0.0.1:{port}/_emulator/health"
+    with running(server_command(name, port), health=health):
+        runs: dict[str, Run] = runner(load(name, port, args))
     return runs
 
 
-def pin_self() -> int | None:
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > CLIENT_CORE:
-        os.sched_setaffinity(0, {CLIENT_CORE})
-        return CLIENT_CORE
-    return None
-
-
 def report(args: argparse.Namespace, runner: Any) -> dict[str, Any]:
-    client_core = pin_self()
+    client_core = pin_self(CLIENT_CORE)
     baseline = measure("baseline", args, runner)
     emulator = measure("emulator", args, runner)
     clients: dict[str, Any] = {}
@@ -298,7 +248,7 @@ def report(args: argparse.Namespace, runner: Any) -> dict[str, Any]:
         "benchmark": "emulator_throughput",
         "method": "tasks.task.get",
         "duration_s": args.duration,
-        "server_core": SERVER_CORE if shutil.which("taskset") else None,
+        "server_core": SERVER_CORE if can_pin(SERVER_CORE) else None,
         "client_core": client_core,
         "uvicorn": UVICORN_SETTINGS,
         "clients": clients,
@@ -308,7 +258,7 @@ def report(args: argparse.Namespace, runner: Any) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=0.5, help="unmeasured seconds first")
     parser.add_argument("--httpx-concurrency", type=int, default=4, help="httpx workers")
@@ -324,7 +274,7 @@ def main() -> None:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    print(json.dumps(report(args, runner), indent=2))
+    print_json(report(args, runner))
 
 
 if __name__ == "__main__":

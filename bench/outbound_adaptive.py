@@ -16,9 +16,7 @@ so a job that keeps hitting 503 would reach the DLQ within the run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -28,13 +26,15 @@ from sqlalchemy import select
 from b24mw.kit.db import Database
 from b24mw.models.ops import RateLimitState
 from b24mw.outbox import Outbox
-from outbound_common import (  # bench/ is on sys.path when run as a script
+from common import (  # bench/ is on sys.path when run as a script
+    arg_parser,
     bench_settings,
     calls_since,
     emulator_process,
     fresh_database,
     last_seq,
     make_due,
+    print_json,
     running_worker,
     status_counts,
 )
@@ -120,8 +120,8 @@ async def main(before_s: float, after_s: float) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--before-s", type=float, default=10.0)
     parser.add_argument("--after-s", type=float, default=40.0)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.before_s, args.after_s)), indent=2))
+    print_json(asyncio.run(main(args.before_s, args.after_s)))

@@ -12,9 +12,7 @@ transport floor.  Target: p95 <= 300 ms.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import statistics
 import time
 from typing import Any
@@ -24,13 +22,15 @@ import httpx
 from b24mw.bitrix24.client import Bitrix24Client, Target
 from b24mw.kit.db import Database
 from b24mw.outbox import Outbox
-from outbound_common import (  # bench/ is on sys.path when run as a script
+from common import (  # bench/ is on sys.path when run as a script
+    arg_parser,
     bench_settings,
     calls_since,
     create_tasks,
     emulator_process,
     fresh_database,
     last_seq,
+    print_json,
     running_worker,
 )
 
@@ -100,7 +100,7 @@ async def main(samples: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--samples", type=int, default=40)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.samples)), indent=2))
+    print_json(asyncio.run(main(args.samples)))

@@ -16,9 +16,7 @@ Target: >= 95 ops/s, zero limit errors, nothing lost or duplicated.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import time
 from collections import Counter
 from typing import Any
@@ -27,7 +25,8 @@ import httpx
 
 from b24mw.kit.db import Database
 from b24mw.outbox import Outbox
-from outbound_common import (  # bench/ is on sys.path when run as a script
+from common import (  # bench/ is on sys.path when run as a script
+    arg_parser,
     bench_settings,
     calls_since,
     create_tasks,
@@ -36,6 +35,7 @@ from outbound_common import (  # bench/ is on sys.path when run as a script
     last_seq,
     make_due,
     max_in_window,
+    print_json,
     running_worker,
     status_counts,
 )
@@ -136,8 +136,8 @@ async def main(jobs: int, baseline_s: float) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arg_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--baseline-s", type=float, default=20.0)
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.jobs, args.baseline_s)), indent=2))
+    print_json(asyncio.run(main(args.jobs, args.baseline_s)))
