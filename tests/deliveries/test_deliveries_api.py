@@ -18,6 +18,8 @@ from tests.kit.test_problems import assert_problem
 from tests.lifecycle.helpers import (
     DELIVERIES,
     b24_calls,
+    create_delivery,
+    delivery_body,
     integration_logs,
     jobs,
     last_job_id,
@@ -27,33 +29,6 @@ from tests.lifecycle.helpers import (
 )
 
 pytestmark = pytest.mark.usefixtures("couriers")
-
-
-def delivery_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "external_id_1c": "ЗК-000123",
-        "customer_name": "Oleg Ivanov",
-        "address": "Moscow, Tverskaya 1, apt 5",
-        "client_phone": "+7 912 000-11-22",
-        "cod_amount": "1740.00",
-        "delivery_price": "250",
-        "courier_id": "c1",
-        "items": [
-            {"sku": "TV-1", "name": "Remote", "qty": 1, "price": "990"},
-            {"sku": "BAT-2", "name": "Battery", "qty": 2, "price": "250.00"},
-        ],
-    }
-    body.update(overrides)
-    return body
-
-
-async def create_delivery(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(
-        DELIVERIES, headers=auth("1c", "erp"), json=delivery_body(**overrides)
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def link_task(db: Database, delivery_id: int, task_id: int) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
 
@@ -12,10 +10,9 @@ from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.conftest import auth
-from tests.deliveries.test_deliveries_api import create_delivery
-from tests.lifecycle.helpers import DELIVERIES, set_status, task_events, walk_to
+from tests.lifecycle.helpers import DELIVERIES, create_delivery, set_status, task_events, walk_to
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
-from tests.support.outbound import EmulatorHandle, RecordingSink, drain, jobs
+from tests.support.outbound import EmulatorHandle, RecordingSink, drain, jobs, text_of
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
@@ -23,10 +20,6 @@ pytestmark = pytest.mark.usefixtures("couriers")
 @pytest.fixture
 def settings(outbound_settings: Settings) -> Settings:
     return outbound_settings
-
-
-def text_of(message: str) -> str:
-    return re.sub(r"\n\[b24mw:[0-9a-f]+\]$", "", message)
 
 
 async def test_delivery_becomes_the_couriers_task_and_its_id_is_stored(

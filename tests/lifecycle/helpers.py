@@ -82,13 +82,41 @@ def order_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def delivery_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "external_id_1c": "ЗК-000123",
+        "customer_name": "Oleg Ivanov",
+        "address": "Moscow, Tverskaya 1, apt 5",
+        "client_phone": "+7 912 000-11-22",
+        "cod_amount": "1740.00",
+        "delivery_price": "250",
+        "courier_id": "c1",
+        "items": [
+            {"sku": "TV-1", "name": "Remote", "qty": 1, "price": "990"},
+            {"sku": "BAT-2", "name": "Battery", "qty": 2, "price": "250.00"},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+async def _created(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post(url, headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
 async def create_order(
     client: httpx.AsyncClient, role: str = "admin", sub: str = "boss", **overrides: Any
 ) -> dict[str, Any]:
-    response = await client.post(ORDERS, headers=auth(role, sub), json=order_body(**overrides))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await _created(client, ORDERS, auth(role, sub), order_body(**overrides))
+
+
+async def create_delivery(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    return await _created(client, DELIVERIES, auth("1c", "erp"), delivery_body(**overrides))
 
 
 async def set_status(

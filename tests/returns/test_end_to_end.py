@@ -29,6 +29,7 @@ from tests.support.outbound import (
     drain,
     jobs,
     outbound_settings_for,
+    text_of,
 )
 
 pytestmark = pytest.mark.usefixtures("couriers")
@@ -48,11 +49,6 @@ def settings(outbound_settings: Settings) -> Settings:
 async def task(emulator: EmulatorHandle) -> int:
     created = await emulator.create_task(title="Delivery 77", responsible_id=501)
     return int(created["id"])
-
-
-def _text(message: str) -> str:
-    """A comment as people read it: without the de-duplication marker line."""
-    return re.sub(r"\n\[b24mw:[0-9a-f]+\]$", "", message)
 
 
 async def _b24_calls(emulator: EmulatorHandle) -> list[tuple[str, dict[str, Any]]]:
@@ -86,8 +82,8 @@ async def test_create_posts_one_comment_on_the_linked_task(
     assert method == "task.commentitem.add"
     assert args["TASKID"] == task
     expected = f"Возврат {created['id']} создан: позиций 2, штук 3. Статус: ожидает решения"
-    assert _text(args["FIELDS"]["POST_MESSAGE"]) == expected
-    assert [_text(c["text"]) for c in await emulator.comments(task)] == [expected]
+    assert text_of(args["FIELDS"]["POST_MESSAGE"]) == expected
+    assert [text_of(c["text"]) for c in await emulator.comments(task)] == [expected]
 
 
 async def test_accept_posts_the_decision_and_nothing_else(
@@ -100,7 +96,7 @@ async def test_accept_posts_the_decision_and_nothing_else(
     await drain(worker, settle=True)
     calls = (await _b24_calls(emulator))[seen:]
     assert [m for m, _ in calls] == ["task.commentitem.add"]
-    assert _text(calls[0][1]["FIELDS"]["POST_MESSAGE"]) == (
+    assert text_of(calls[0][1]["FIELDS"]["POST_MESSAGE"]) == (
         f"Возврат {rid}: ожидает решения → принят\nКомментарий: ok, restocked"
     )
 
@@ -117,7 +113,7 @@ async def test_reject_posts_the_decision_and_a_subtask_for_the_courier(
 
     calls = (await _b24_calls(emulator))[seen:]
     assert [m for m, _ in calls] == ["task.commentitem.add", "tasks.task.add"]
-    assert _text(calls[0][1]["FIELDS"]["POST_MESSAGE"]) == (
+    assert text_of(calls[0][1]["FIELDS"]["POST_MESSAGE"]) == (
         f"Возврат {rid}: ожидает решения → отклонён\nКомментарий: seal broken by the customer"
     )
     fields = calls[1][1]["fields"]
@@ -144,7 +140,7 @@ async def test_english_portal_gets_english_texts(
         await _decide(client, rid, "rejected")
     await drain(worker, settle=True)
     calls = await _b24_calls(emulator)
-    texts = [_text(a["FIELDS"]["POST_MESSAGE"]) for m, a in calls if m == "task.commentitem.add"]
+    texts = [text_of(a["FIELDS"]["POST_MESSAGE"]) for m, a in calls if m == "task.commentitem.add"]
     assert texts == [
         f"Return {rid} created: 2 line(s), 3 item(s). Status: pending",
         f"Return {rid}: pending → rejected",

@@ -45,13 +45,15 @@ Fixtures (function scope; every one runs on SQLite and PostgreSQL via ``db``):
 
 Helpers: ``drain(worker, timeout=10, settle=False)`` processes until nothing
 is due (``settle=True``: until no job is pending or in flight at all, waiting
-out the short retry delays); ``jobs(db)`` lists every outbox row.
+out the short retry delays); ``jobs(db)`` lists every outbox row;
+``text_of(message)`` is a comment as people read it, without our marker line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -85,6 +87,7 @@ __all__ = [
     "outbound_http",
     "outbound_settings",
     "outbound_settings_for",
+    "text_of",
     "worker",
 ]
 
@@ -265,6 +268,11 @@ async def worker(
     w = Worker(outbound_settings, db, http=outbound_http, worker_id="test-worker")
     yield w
     await w.aclose()
+
+
+def text_of(message: str) -> str:
+    """A comment as people read it: without the de-duplication marker line."""
+    return re.sub(r"\n\[b24mw:[0-9a-f]+\]$", "", message)
 
 
 async def jobs(db: Database) -> list[OutboxJob]:

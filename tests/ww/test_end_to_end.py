@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -13,7 +12,7 @@ from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.lifecycle.helpers import ORDERS, create_order, set_status, walk_to
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
-from tests.support.outbound import EmulatorHandle, RecordingSink, drain
+from tests.support.outbound import EmulatorHandle, RecordingSink, drain, text_of
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
@@ -22,11 +21,6 @@ pytestmark = pytest.mark.usefixtures("couriers")
 def settings(outbound_settings: Settings) -> Settings:
     """The API enqueues to the emulator and the recording sinks the worker serves."""
     return outbound_settings
-
-
-def text_of(message: str) -> str:
-    """A comment as people read it: without the de-duplication marker line."""
-    return re.sub(r"\n\[b24mw:[0-9a-f]+\]$", "", message)
 
 
 def wire(call: dict[str, Any]) -> tuple[str, Any]:
