@@ -16,6 +16,17 @@ from starlette.routing import Route
 from b24mw.emulator import EmulatorConfig, Portal, create_app
 
 REST = "/rest/1/emulator"
+# Every REST answer's ``time`` block, including the operating-time fields.
+ENVELOPE_TIME_KEYS = {
+    "start",
+    "finish",
+    "duration",
+    "processing",
+    "date_start",
+    "date_finish",
+    "operating",
+    "operating_reset_at",
+}
 
 
 class FakeClock:

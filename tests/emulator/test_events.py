@@ -18,6 +18,15 @@ from starlette.routing import Route
 
 from .conftest import Emulator, EmulatorFactory, Receiver
 
+# What a task's life (add, update, start, comment, delete) sends, by either API.
+ADD_UPDATE_START_COMMENT_DELETE = [
+    "ONTASKADD",
+    "ONTASKUPDATE",
+    "ONTASKUPDATE",
+    "ONTASKCOMMENTADD",
+    "ONTASKDELETE",
+]
+
 
 def _form(body: bytes) -> dict[str, str]:
     return dict(parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True))
@@ -57,13 +66,7 @@ async def test_update_delete_and_comment_events(hooked: Emulator, receiver: Rece
     await hooked.ok("task.commentitem.add", {"TASKID": 1, "FIELDS": {"POST_MESSAGE": "hi"}})
     await hooked.ok("tasks.task.delete", {"taskId": 1})
     forms = await _delivered(hooked, receiver)
-    assert [f["event"] for f in forms] == [
-        "ONTASKADD",
-        "ONTASKUPDATE",
-        "ONTASKUPDATE",
-        "ONTASKCOMMENTADD",
-        "ONTASKDELETE",
-    ]
+    assert [f["event"] for f in forms] == ADD_UPDATE_START_COMMENT_DELETE
     update, comment, delete = forms[1], forms[3], forms[4]
     assert update["data[FIELDS_BEFORE][ID]"] == update["data[FIELDS_AFTER][ID]"] == "1"
     assert update["data[IS_ACCESSIBLE_AFTER]"] == "undefined"
@@ -94,13 +97,7 @@ async def test_person_api_fires_the_same_events(hooked: Emulator, receiver: Rece
     ).status_code == 201
     assert (await hooked.client.delete(base)).status_code == 200
     forms = await _delivered(hooked, receiver)
-    assert [f["event"] for f in forms] == [
-        "ONTASKADD",
-        "ONTASKUPDATE",
-        "ONTASKUPDATE",
-        "ONTASKCOMMENTADD",
-        "ONTASKDELETE",
-    ]
+    assert [f["event"] for f in forms] == ADD_UPDATE_START_COMMENT_DELETE
 
 
 async def test_new_card_comment_event_has_id_zero(hooked: Emulator, receiver: Receiver) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from b24mw.emulator.limits import LeakyBucket, OperatingTracker
 
-from .conftest import EmulatorFactory
+from .conftest import ENVELOPE_TIME_KEYS, EmulatorFactory
 
 
 def test_bucket_takes_a_burst_then_drains_at_the_rate() -> None:
@@ -95,16 +95,7 @@ async def test_time_block_reports_accumulated_operating(make_emulator: EmulatorF
     time_block = second["time"]
     assert time_block["operating"] == pytest.approx(5.0, abs=0.01)
     assert time_block["operating_reset_at"] == int(emu.clock.now) + 600
-    assert set(time_block) == {
-        "start",
-        "finish",
-        "duration",
-        "processing",
-        "date_start",
-        "date_finish",
-        "operating",
-        "operating_reset_at",
-    }
+    assert set(time_block) == ENVELOPE_TIME_KEYS
 
 
 async def test_batch_commands_each_count_toward_operating_time(

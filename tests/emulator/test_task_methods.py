@@ -1,17 +1,6 @@
 from __future__ import annotations
 
-from .conftest import Emulator
-
-ENVELOPE_TIME_KEYS = {
-    "start",
-    "finish",
-    "duration",
-    "processing",
-    "date_start",
-    "date_finish",
-    "operating",
-    "operating_reset_at",
-}
+from .conftest import ENVELOPE_TIME_KEYS, Emulator
 
 
 async def test_add_returns_the_task_with_camel_case_keys_and_string_ids(emu: Emulator) -> None:
