@@ -119,9 +119,20 @@ async def emu(make_emulator: EmulatorFactory) -> Emulator:
 
 
 @pytest.fixture
-async def hooked(make_emulator: EmulatorFactory, receiver: Receiver) -> Emulator:
+def make_hooked(make_emulator: EmulatorFactory, receiver: Receiver) -> EmulatorFactory:
+    """Emulators whose events go to the in-process receiver, with further settings."""
+
+    async def factory(**overrides: Any) -> Emulator:
+        return await make_emulator(
+            handler_url="http://handler/hook",
+            handler_transport=httpx.ASGITransport(app=receiver.app()),
+            **overrides,
+        )
+
+    return factory
+
+
+@pytest.fixture
+async def hooked(make_hooked: EmulatorFactory) -> Emulator:
     """An emulator whose events go to an in-process receiver."""
-    return await make_emulator(
-        handler_url="http://handler/hook",
-        handler_transport=httpx.ASGITransport(app=receiver.app()),
-    )
+    return await make_hooked()

@@ -114,14 +114,9 @@ async def test_new_card_comment_event_has_id_zero(hooked: Emulator, receiver: Re
 
 
 async def test_sign_mode_adds_a_verifiable_hmac(
-    make_emulator: EmulatorFactory, receiver: Receiver
+    make_hooked: EmulatorFactory, receiver: Receiver
 ) -> None:
-    emu = await make_emulator(
-        handler_url="http://handler/hook",
-        handler_transport=httpx.ASGITransport(app=receiver.app()),
-        sign_secret="s3cret",
-        application_token="tok",
-    )
+    emu = await make_hooked(sign_secret="s3cret", application_token="tok")
     await emu.add_task()
     await emu.add_task()
     await emu.portal.events.join()
@@ -137,13 +132,9 @@ async def test_sign_mode_adds_a_verifiable_hmac(
 
 
 async def test_a_tampered_body_would_not_verify(
-    make_emulator: EmulatorFactory, receiver: Receiver
+    make_hooked: EmulatorFactory, receiver: Receiver
 ) -> None:
-    emu = await make_emulator(
-        handler_url="http://handler/hook",
-        handler_transport=httpx.ASGITransport(app=receiver.app()),
-        sign_secret="s3cret",
-    )
+    emu = await make_hooked(sign_secret="s3cret")
     await emu.add_task()
     await emu.portal.events.join()
     body, headers = receiver.requests[0]
