@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import httpx
@@ -101,3 +102,23 @@ async def test_rs256_public_key(db: Database) -> None:
         # An HS256 token signed with the public key text must not pass (alg confusion).
         forged = jwt.encode(claims, JWT_SECRET, "HS256")
         assert (await c.get(URL, headers=bearer(forged))).status_code == 401
+
+
+async def test_a_remembered_token_still_expires_and_waits_for_nbf(db: Database) -> None:
+    # Verified tokens are remembered (the signature check is the dear part);
+    # that must never stretch a token's validity window.
+    settings = make_settings(db.url, jwt_leeway_s=0)
+    app = create_app(settings, database=db)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        now = time.time()
+        short = make_token("admin", "a", ttl=0, exp=now + 1.0)
+        assert (await c.get(URL, headers=bearer(short))).status_code == 200
+        assert (await c.get(URL, headers=bearer(short))).status_code == 200
+        await asyncio.sleep(max(0.0, now + 1.05 - time.time()))
+        expired = await c.get(URL, headers=bearer(short))
+        assert_problem(expired, 401)
+        assert "expired" in expired.json()["detail"]
+
+        early = make_token("admin", "a", nbf=time.time() + 60)
+        assert_problem(await c.get(URL, headers=bearer(early)), 401)

@@ -19,7 +19,7 @@ Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 JobKind = Literal["b24.call", "event.publish", "onec.push"]
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

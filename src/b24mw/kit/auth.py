@@ -7,7 +7,7 @@ wrongly signed token); 403 means "we know, and you may not".
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,6 +42,9 @@ class Actor:
         return not self.courier_scoped or courier_id == self.sub
 
 
+VERIFIED_CACHE_SIZE = 10_000
+
+
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
         if settings.jwt_public_key is not None:
@@ -55,8 +58,22 @@ class TokenVerifier:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.leeway = settings.jwt_leeway_s
+        # token -> (actor, not valid before, not valid after), for tokens that
+        # verified: a client sends the same token with every request, and the
+        # signature check is the dearest part of a small write.  Bounded, and
+        # the time window is still checked on every use.
+        self._verified: dict[str, tuple[Actor, float, float]] = {}
 
     def verify(self, token: str) -> Actor:
+        known = self._verified.get(token)
+        if known is not None:
+            actor, not_before, not_after = known
+            if not_before <= time.time() < not_after:
+                return actor
+            del self._verified[token]
+        return self._verify_signed(token)
+
+    def _verify_signed(self, token: str) -> Actor:
         options: dict[str, Any] = {"require": ["exp", "sub"]}
         if self.audience is None:
             options["verify_aud"] = False
@@ -74,7 +91,12 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from None
         except jwt.PyJWTError:
             raise Unauthorized("The token is missing, malformed or not valid here.") from None
-        return Actor(sub=str(claims["sub"]), roles=_roles_from(claims))
+        actor = Actor(sub=str(claims["sub"]), roles=_roles_from(claims))
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        not_before = float(claims.get("nbf", 0)) - self.leeway
+        self._verified[token] = (actor, not_before, float(claims["exp"]) + self.leeway)
+        return actor
 
     def try_subject(self, authorization: str | None) -> str | None:
         """The verified ``sub`` or None; used where a bad token must not fail yet."""
@@ -134,11 +156,13 @@ def authenticate(request: Request) -> Actor:
     return actor
 
 
-def require(*roles: Role) -> Callable[[Request], Actor]:
+def require(*roles: Role) -> Callable[[Request], Awaitable[Actor]]:
     """Dependency factory: an authenticated actor holding one of ``roles``."""
     allowed = frozenset(roles)
 
-    def dependency(request: Request) -> Actor:
+    # async although it never awaits: FastAPI runs a plain ``def`` dependency
+    # in a worker thread, a hop that costs more than the check itself.
+    async def dependency(request: Request) -> Actor:
         actor = authenticate(request)
         if not actor.roles.intersection(allowed):
             names = ", ".join(sorted(r.value for r in allowed))

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -84,13 +85,10 @@ class Database:
         # Single self-contained statements (idempotency bookkeeping) need no
         # BEGIN/COMMIT round trips on PostgreSQL.  SQLite keeps transactions:
         # its writes are serialised by BEGIN IMMEDIATE anyway.
-        self.statement_sessions = (
-            self.sessions
+        self.autocommit_engine = (
+            self.engine
             if self.is_sqlite
-            else async_sessionmaker(
-                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                expire_on_commit=False,
-            )
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
 
     @asynccontextmanager
@@ -105,12 +103,12 @@ class Database:
                 raise
 
     @asynccontextmanager
-    async def statements(self) -> AsyncIterator[AsyncSession]:
-        """Each statement commits on its own (PostgreSQL autocommit); use only
-        where every statement is atomic by itself."""
-        async with self.statement_sessions() as session:
-            yield session
-            await session.commit()
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection whose statements each commit on their own
+        (PostgreSQL autocommit; one transaction on SQLite); use only where
+        every statement is atomic by itself."""
+        async with self.autocommit_engine.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
@@ -142,4 +140,10 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 Session = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
-DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def _database(request: Request) -> Database:
+    return get_database(request)
+
+
+DatabaseDep = Annotated[Database, Depends(_database)]

@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from b24mw.kit.errors import AppError, BadRequest, FieldError, IdempotencyConflict
-from b24mw.models.base import utcnow
+from b24mw.models.base import table_of, utcnow
 from b24mw.models.ops import IdempotencyKey
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -64,21 +64,94 @@ class ClaimOutcome(Enum):
     IN_FLIGHT = "in_flight"
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a key row says about the request it was first used with."""
+
+    fingerprint: str
+    state: str
+    response_status: int | None
+    response_headers: dict[str, str] | None
+    response_body: bytes | None
+
+
 @dataclass(slots=True)
 class Claim:
     outcome: ClaimOutcome
-    record: IdempotencyKey | None = None
+    record: Stored | None = None
+
+
+KEYS = table_of(IdempotencyKey)
+_PK = (
+    KEYS.c.key == bindparam("pk_key"),
+    KEYS.c.endpoint == bindparam("pk_endpoint"),
+    KEYS.c.actor_id == bindparam("pk_actor"),
+)
+# Built once: these run on every unsafe request, and a statement built per
+# call costs more to construct than to execute.
+_INSERT = {
+    "postgresql": pg_insert(KEYS).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(KEYS).on_conflict_do_nothing(),
+}
+_TAKEOVER = (
+    update(KEYS)
+    .where(
+        *_PK,
+        or_(
+            KEYS.c.expires_at <= bindparam("now"),
+            and_(
+                KEYS.c.state == "in_flight",
+                KEYS.c.locked_at < bindparam("stale_before"),
+                KEYS.c.fingerprint == bindparam("fp"),
+            ),
+        ),
+    )
+    .values(
+        fingerprint=bindparam("fp"),
+        state="in_flight",
+        request_id=bindparam("request_id"),
+        created_at=bindparam("now"),
+        locked_at=bindparam("now"),
+        expires_at=bindparam("expires"),
+        response_status=None,
+        response_headers=None,
+        response_body=None,
+    )
+)
+_READ = select(
+    KEYS.c.fingerprint,
+    KEYS.c.state,
+    KEYS.c.response_status,
+    KEYS.c.response_headers,
+    KEYS.c.response_body,
+).where(*_PK)
+_COMPLETE = (
+    update(KEYS)
+    .where(*_PK)
+    .values(
+        state="done",
+        response_status=bindparam("status"),
+        response_headers=bindparam("headers"),
+        response_body=bindparam("body"),
+    )
+)
+_RELEASE = delete(KEYS).where(*_PK, KEYS.c.state == "in_flight")
+_PURGE = delete(KEYS).where(KEYS.c.expires_at <= bindparam("now"))
 
 
 class IdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    """Each method is one or a few single statements, each atomic by itself,
+    so they run on an autocommit connection (``Database.statements``)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
 
     async def claim(
         self, key: str, endpoint: str, actor: str, fp: str, request_id: str | None, ttl: timedelta
     ) -> Claim:
         now = utcnow()
-        values = {
+        pk = {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
+        row = {
             "key": key,
             "endpoint": endpoint,
             "actor_id": actor,
@@ -89,84 +162,59 @@ class IdempotencyRepository:
             "locked_at": now,
             "expires_at": now + ttl,
         }
-        dialect = self.session.get_bind().dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        pk = (
-            IdempotencyKey.key == key,
-            IdempotencyKey.endpoint == endpoint,
-            IdempotencyKey.actor_id == actor,
-        )
-        # Every step is one atomic statement, so this is safe without a
-        # surrounding transaction: the unique key arbitrates the insert, the
-        # conditional update arbitrates a takeover.
+        insert = _INSERT[self.conn.dialect.name]
+        # The unique key arbitrates the insert, the conditional update a
+        # takeover of an expired or abandoned key.
         for _ in range(3):
-            stmt = insert(IdempotencyKey).values(**values).on_conflict_do_nothing()
-            result: Any = await self.session.execute(stmt)
+            result: Any = await self.conn.execute(insert, row)
             if result.rowcount == 1:
                 return Claim(ClaimOutcome.CLAIMED)
-            takeover: Any = await self.session.execute(
-                update(IdempotencyKey)
-                .where(
-                    *pk,
-                    or_(
-                        IdempotencyKey.expires_at <= now,
-                        and_(
-                            IdempotencyKey.state == "in_flight",
-                            IdempotencyKey.locked_at < now - STALE_AFTER,
-                            IdempotencyKey.fingerprint == fp,
-                        ),
-                    ),
-                )
-                .values(
-                    **{k: v for k, v in values.items() if k not in ("key", "endpoint", "actor_id")},
-                    response_status=None,
-                    response_headers=None,
-                    response_body=None,
-                )
+            takeover: Any = await self.conn.execute(
+                _TAKEOVER,
+                {
+                    **pk,
+                    "fp": fp,
+                    "request_id": request_id,
+                    "now": now,
+                    "stale_before": now - STALE_AFTER,
+                    "expires": now + ttl,
+                },
             )
             if takeover.rowcount == 1:
                 return Claim(ClaimOutcome.CLAIMED)
-            row = (
-                await self.session.execute(select(IdempotencyKey).where(*pk))
-            ).scalar_one_or_none()
-            if row is None:
+            found = (await self.conn.execute(_READ, pk)).first()
+            if found is None:
                 continue  # released between our statements: try to insert again
-            if row.fingerprint != fp:
-                return Claim(ClaimOutcome.MISMATCH, row)
-            if row.state == "done":
-                return Claim(ClaimOutcome.REPLAY, row)
-            return Claim(ClaimOutcome.IN_FLIGHT, row)
+            stored = Stored(*found)
+            if stored.fingerprint != fp:
+                return Claim(ClaimOutcome.MISMATCH, stored)
+            if stored.state == "done":
+                return Claim(ClaimOutcome.REPLAY, stored)
+            return Claim(ClaimOutcome.IN_FLIGHT, stored)
         return Claim(ClaimOutcome.IN_FLIGHT)
 
     async def complete(
         self, key: str, endpoint: str, actor: str, status: int, headers: dict[str, str], body: bytes
     ) -> None:
-        await self.session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.key == key,
-                IdempotencyKey.endpoint == endpoint,
-                IdempotencyKey.actor_id == actor,
-            )
-            .values(
-                state="done", response_status=status, response_headers=headers, response_body=body
-            )
+        await self.conn.execute(
+            _COMPLETE,
+            {
+                "pk_key": key,
+                "pk_endpoint": endpoint,
+                "pk_actor": actor,
+                "status": status,
+                "headers": headers,
+                "body": body,
+            },
         )
 
     async def release(self, key: str, endpoint: str, actor: str) -> None:
-        await self.session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.key == key,
-                IdempotencyKey.endpoint == endpoint,
-                IdempotencyKey.actor_id == actor,
-                IdempotencyKey.state == "in_flight",
-            )
+        await self.conn.execute(
+            _RELEASE, {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
         )
 
     async def purge_expired(self, now: datetime) -> int:
-        result: Any = await self.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
-        )
+        result: Any = await self.conn.execute(_PURGE, {"now": now})
         return int(result.rowcount or 0)
 
 
@@ -224,8 +272,8 @@ class IdempotencyMiddleware:
         request_id = scope.get("state", {}).get("request_id")
         db = app_state.db
         ttl = timedelta(hours=app_state.settings.idempotency_ttl_hours)
-        async with db.statements() as session:
-            claim = await IdempotencyRepository(session).claim(
+        async with db.statements() as conn:
+            claim = await IdempotencyRepository(conn).claim(
                 key, endpoint, actor, fp, request_id, ttl
             )
 
@@ -277,13 +325,13 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            async with db.statements() as session:
-                await IdempotencyRepository(session).release(key, endpoint, actor)
+            async with db.statements() as conn:
+                await IdempotencyRepository(conn).release(key, endpoint, actor)
             raise
         status = int(captured["status"])
         skip = scope.get("state", {}).get(SKIP_FLAG, False)
-        async with db.statements() as session:
-            repo = IdempotencyRepository(session)
+        async with db.statements() as conn:
+            repo = IdempotencyRepository(conn)
             if status >= 500 or status in NOT_STORED or skip:
                 await repo.release(key, endpoint, actor)
             else:
@@ -304,7 +352,7 @@ async def _read_body(receive: Receive) -> bytes:
     return bytes(chunks)
 
 
-async def _replay(record: IdempotencyKey, send: Send) -> None:
+async def _replay(record: Stored, send: Send) -> None:
     headers = [(k.encode(), v.encode()) for k, v in (record.response_headers or {}).items()]
     headers.append((b"idempotent-replayed", b"true"))
     body = record.response_body or b""

@@ -23,7 +23,7 @@ class PageParams:
         return (self.page - 1) * self.page_size
 
 
-def _page_params(
+async def _page_params(
     page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
 ) -> PageParams:

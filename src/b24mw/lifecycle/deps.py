@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -13,7 +13,7 @@ from b24mw.models.enums import OrderStatus
 from b24mw.settings import Settings
 
 
-def _locale(request: Request) -> str:
+async def _locale(request: Request) -> str:
     settings: Settings = request.app.state.settings
     return settings.locale
 
@@ -24,10 +24,10 @@ Locale = Annotated[str, Depends(_locale)]
 Rfc3339 = AwareDatetime
 
 
-def order_filter(q_help: str) -> Callable[..., OrderFilter]:
+def order_filter(q_help: str) -> Callable[..., Awaitable[OrderFilter]]:
     """The list query both kinds take; ``q_help`` tells the OpenAPI what ``q`` searches."""
 
-    def dependency(
+    async def dependency(
         status_: Annotated[list[OrderStatus] | None, Query(alias="status")] = None,
         courier_id: Annotated[str | None, Query(max_length=64)] = None,
         # A default, not Annotated: a string annotation cannot see ``q_help``.

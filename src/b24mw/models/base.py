@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Numeric, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -55,6 +55,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime(), Decimal: Money}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for statements built once and reused."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class TimestampMixin:

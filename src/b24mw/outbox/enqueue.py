@@ -119,7 +119,7 @@ class Outbox:
         return self._add(session, "onec.push", payload, ordering_key)
 
 
-def _outbox(request: Request) -> Outbox:
+async def _outbox(request: Request) -> Outbox:
     outbox: Outbox = request.app.state.outbox
     return outbox
 

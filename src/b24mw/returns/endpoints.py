@@ -25,7 +25,7 @@ Decider = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 
 
-def _announcer(request: Request) -> Announcer:
+async def _announcer(request: Request) -> Announcer:
     return Announcer.from_settings(request.app.state.settings, request.app.state.outbox)
 
 
