@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from b24mw.kit.db import Database
+from b24mw.kit.db import Database, flush
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import Outbox
@@ -16,7 +16,7 @@ async def comments(db: Database, settings: Settings, *pairs: tuple[int, str]) ->
     outbox = Outbox(settings)
     async with db.unit_of_work() as session:
         made = [outbox.b24_comment(session, task_id, text) for task_id, text in pairs]
-        await session.flush()
+        await flush(session)
         return [job.id for job in made]
 
 
@@ -33,7 +33,7 @@ async def raw_job(db: Database, kind: str, payload: Any, **fields: Any) -> int:
             **fields,
         )
         session.add(job)
-        await session.flush()
+        await flush(session)
         return job.id
 
 

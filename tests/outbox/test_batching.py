@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.history.repository import record_event
-from b24mw.kit.db import Database
+from b24mw.kit.db import Database, flush
 from b24mw.kit.request_context import set_request_id
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.outbox import Outbox, dlq
@@ -90,7 +90,7 @@ async def _hooked(db: Database, settings: Settings, task_id: int, **context: Any
             on_result="test.remember_comment",
             context={"task": task_id, **context},
         )
-        await session.flush()
+        await flush(session)
         return created.id
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b24mw.kit.db import Database
+from b24mw.kit.db import Database, flush
 from b24mw.kit.request_context import set_request_id
 from b24mw.outbox import Outbox
 from b24mw.settings import Settings
@@ -17,7 +17,7 @@ async def test_rollback_leaves_no_job(db: Database, outbound_settings: Settings)
         async with db.unit_of_work() as session:
             outbox.b24_comment(session, 5, "never sent")
             outbox.event(session, {"id": "1", "source": "urn:b24mw:t", "type": "t"})
-            await session.flush()
+            await flush(session)
             raise RuntimeError("the change failed")
     assert await jobs(db) == []
 

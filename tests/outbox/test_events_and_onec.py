@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from b24mw.events.cloudevents import build_event
-from b24mw.kit.db import Database
+from b24mw.kit.db import Database, flush
 from b24mw.kit.request_context import set_request_id
 from b24mw.models.history import IntegrationLog
 from b24mw.outbox import Outbox
@@ -35,7 +35,7 @@ async def _event(db: Database, settings: Settings) -> tuple[dict[str, object], l
     )
     async with db.unit_of_work() as session:
         made = Outbox(settings).event(session, event)
-        await session.flush()
+        await flush(session)
         return event, [j.id for j in made]
 
 
@@ -115,7 +115,7 @@ async def test_onec_push_carries_body_and_keys_and_keeps_a_refusal(
         async with db.unit_of_work() as session:
             created = outbox.onec(session, "returns", body, idempotency_key=key)
             assert created is not None
-            await session.flush()
+            await flush(session)
             return created.id
 
     onec_sink.respond(500)

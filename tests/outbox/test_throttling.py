@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from b24mw.kit.db import Database
+from b24mw.kit.db import Database, flush
 from b24mw.models.ops import RateLimitState
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker
@@ -62,7 +62,7 @@ async def test_operation_time_limit_blocks_only_that_method(
         update = outbox.b24_call(
             session, "tasks.task.update", {"taskId": t2["id"], "fields": {"TITLE": "renamed"}}
         )
-        await session.flush()
+        await flush(session)
         update_id = update.id
 
     await worker.drain()

@@ -15,6 +15,7 @@ from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
+from b24mw.kit.db import savepoint
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
 from b24mw.kit.pagination import PageParams, Paginated
 from b24mw.lifecycle import sync
@@ -139,7 +140,7 @@ async def create_delivery(
         ],
     )
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             repo.add(delivery)
     except IntegrityError:
         existing = await repo.id_by_external(data.external_id_1c)

@@ -9,11 +9,15 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from b24mw.kit.db import StagedRow, stage
 from b24mw.kit.masking import mask_personal
 from b24mw.kit.request_context import current_request_id
+from b24mw.models.base import table_of, utcnow
 from b24mw.models.history import IntegrationLog, TaskEvent
 
 Row = TypeVar("Row")
+EVENTS = table_of(TaskEvent)
+LOG = table_of(IntegrationLog)
 
 
 def _where_given(
@@ -30,11 +34,11 @@ class HistoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add_event(self, event: TaskEvent) -> None:
-        self.session.add(event)
+    def add_event(self, values: dict[str, Any]) -> StagedRow:
+        return stage(self.session, EVENTS, values)
 
-    def add_log(self, row: IntegrationLog) -> None:
-        self.session.add(row)
+    def add_log(self, values: dict[str, Any]) -> StagedRow:
+        return stage(self.session, LOG, values)
 
     async def events_for(
         self,
@@ -99,23 +103,24 @@ def record_event(
     return_id: uuid.UUID | None = None,
     correlation_id: str | None = None,
     photo_checksum: str | None = None,
-) -> TaskEvent:
+) -> StagedRow:
     """Add a ``task_events`` row to the current unit of work."""
-    event = TaskEvent(
-        type=type,
-        task_id_b24=task_id_b24,
-        status=status,
-        actor_id=actor_id,
-        payload_json=payload or {},
-        instant_order_id=instant_order_id,
-        order_id=order_id,
-        return_id=return_id,
-        correlation_id=correlation_id,
-        photo_checksum=photo_checksum,
-        request_id=current_request_id(),
+    return HistoryRepository(session).add_event(
+        {
+            "ts": utcnow(),
+            "type": type,
+            "task_id_b24": task_id_b24,
+            "status": status,
+            "actor_id": actor_id,
+            "payload_json": payload or {},
+            "instant_order_id": instant_order_id,
+            "order_id": order_id,
+            "return_id": return_id,
+            "correlation_id": correlation_id,
+            "photo_checksum": photo_checksum,
+            "request_id": current_request_id(),
+        }
     )
-    HistoryRepository(session).add_event(event)
-    return event
 
 
 def log_exchange(
@@ -132,20 +137,21 @@ def log_exchange(
     error_code: str | None = None,
     retry_count: int = 0,
     request_id: str | None = None,
-) -> IntegrationLog:
+) -> StagedRow:
     """Add an ``integration_log`` row; personal data in request/response is masked."""
-    row = IntegrationLog(
-        direction=direction,
-        system=system,
-        endpoint=endpoint,
-        status=status,
-        http_code=http_code,
-        resource_ref=resource_ref,
-        request_json=mask_personal(request),
-        response_json=mask_personal(response),
-        error_code=error_code,
-        retry_count=retry_count,
-        request_id=request_id or current_request_id(),
+    return HistoryRepository(session).add_log(
+        {
+            "ts": utcnow(),
+            "direction": direction,
+            "system": system,
+            "endpoint": endpoint,
+            "status": status,
+            "http_code": http_code,
+            "resource_ref": resource_ref,
+            "request_json": mask_personal(request),
+            "response_json": mask_personal(response),
+            "error_code": error_code,
+            "retry_count": retry_count,
+            "request_id": request_id or current_request_id(),
+        }
     )
-    HistoryRepository(session).add_log(row)
-    return row

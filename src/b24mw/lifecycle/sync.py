@@ -23,6 +23,7 @@ from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor
+from b24mw.kit.db import flush
 from b24mw.kit.errors import ConcurrentUpdate
 from b24mw.lifecycle.machine import Transition, check
 from b24mw.lifecycle.schemas import StatusChange
@@ -83,7 +84,7 @@ class Tracked:
 async def flush_or_conflict(session: AsyncSession) -> None:
     """Flush, turning a lost optimistic-lock race (``version``) into 409."""
     try:
-        await session.flush()
+        await flush(session)
     except StaleDataError:
         raise ConcurrentUpdate(
             "The order was changed by another request; reload it and try again."
@@ -93,11 +94,8 @@ async def flush_or_conflict(session: AsyncSession) -> None:
 def b24_comment(session: AsyncSession, outbox: Outbox, tracked: Tracked, text: str) -> None:
     if tracked.sync_key is None:
         return
-    # Outbox.b24_comment adds the retry-safe marker; the task id and ordering
-    # key are ours (a delivery's task may not exist yet).
-    job = outbox.b24_comment(session, tracked.task_id_b24 or 0, text)
-    job.payload["params"]["TASKID"] = tracked.task_id_b24
-    job.ordering_key = tracked.sync_key
+    # The ordering key is ours: a delivery's task may not exist yet.
+    outbox.b24_comment(session, tracked.task_id_b24, text, ordering_key=tracked.sync_key)
 
 
 def b24_task_call(

@@ -21,7 +21,7 @@ from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
 from b24mw.bitrix24.errors import CallError, Outcome
 from b24mw.bitrix24.gateway import log_b24
 from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
-from b24mw.kit.db import Database
+from b24mw.kit.db import Database, savepoint
 from b24mw.kit.request_context import current_request_id, set_request_id
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
@@ -327,7 +327,7 @@ class B24Lane(Lane):
         previous = current_request_id()
         set_request_id(job.request_id)
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 await get_hook(str(name))(session, job.payload.get("context") or {}, result)
         except Exception as exc:
             if is_transient_db_error(exc):

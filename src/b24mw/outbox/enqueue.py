@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.db import StagedRow
 from b24mw.kit.request_context import current_request_id
 from b24mw.models.base import utcnow
 from b24mw.models.enums import OutboxStatus
-from b24mw.models.ops import OutboxJob
 from b24mw.outbox.repository import OutboxRepository
 from b24mw.settings import Settings
 
@@ -42,19 +42,22 @@ class Outbox:
 
     def _add(
         self, session: AsyncSession, kind: str, payload: dict[str, Any], ordering_key: str | None
-    ) -> OutboxJob:
-        job = OutboxJob(
-            kind=kind,
-            payload=payload,
-            ordering_key=ordering_key,
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
-            next_attempt_at=utcnow(),
-            request_id=current_request_id(),
-            error_history=[],
+    ) -> StagedRow:
+        now = utcnow()
+        return OutboxRepository(session).add(
+            {
+                "kind": kind,
+                "payload": payload,
+                "ordering_key": ordering_key,
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "request_id": current_request_id(),
+                "error_history": [],
+                "created_at": now,
+                "updated_at": now,
+            }
         )
-        OutboxRepository(session).add(job)
-        return job
 
     def b24_call(
         self,
@@ -66,7 +69,7 @@ class Outbox:
         marker: str | None = None,
         on_result: str | None = None,
         context: dict[str, Any] | None = None,
-    ) -> OutboxJob:
+    ) -> StagedRow:
         payload: dict[str, Any] = {"method": method, "params": params}
         if marker:
             payload["marker"] = marker
@@ -76,9 +79,17 @@ class Outbox:
         return self._add(session, "b24.call", payload, ordering_key)
 
     def b24_comment(
-        self, session: AsyncSession, task_id_b24: int, text: str, *, author_id: int | None = None
-    ) -> OutboxJob:
-        """A task comment carrying a job marker, so retries never post it twice."""
+        self,
+        session: AsyncSession,
+        task_id_b24: int | None,
+        text: str,
+        *,
+        author_id: int | None = None,
+        ordering_key: str | None = None,
+    ) -> StagedRow:
+        """A task comment carrying a job marker, so retries never post it twice.
+        ``ordering_key`` defaults to the task's; a delivery whose task does not
+        exist yet passes its own (and no task id)."""
         marker = f"b24mw:{uuid.uuid4().hex[:12]}"
         fields: dict[str, Any] = {"POST_MESSAGE": f"{text}\n[{marker}]"}
         if author_id:
@@ -87,13 +98,13 @@ class Outbox:
             session,
             "task.commentitem.add",
             {"TASKID": task_id_b24, "FIELDS": fields},
-            ordering_key=task_key(task_id_b24),
+            ordering_key=ordering_key or task_key(task_id_b24),
             marker=marker,
         )
 
     def event(
         self, session: AsyncSession, event: dict[str, Any], *, ordering_key: str | None = None
-    ) -> list[OutboxJob]:
+    ) -> list[StagedRow]:
         """One job per sink, so each sink retries (or dead-letters) on its own."""
         return [
             self._add(session, "event.publish", {"sink": sink, "event": event}, ordering_key)
@@ -108,7 +119,7 @@ class Outbox:
         *,
         idempotency_key: str,
         ordering_key: str | None = None,
-    ) -> OutboxJob | None:
+    ) -> StagedRow | None:
         if self.onec_url is None:
             return None
         payload = {

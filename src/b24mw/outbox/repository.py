@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from b24mw.kit.db import StagedRow, stage
+from b24mw.models.base import table_of
 from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob
 
 PENDING = OutboxStatus.PENDING.value
 IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 DEAD = OutboxStatus.DEAD.value
+JOBS = table_of(OutboxJob)
 
 
 def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
@@ -48,8 +52,9 @@ class OutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, job: OutboxJob) -> None:
-        self.session.add(job)
+    def add(self, values: dict[str, Any]) -> StagedRow:
+        """Queue a new job; written with the unit of work (``kit.db.stage``)."""
+        return stage(self.session, JOBS, values)
 
     async def get(self, job_id: int, *, lock: bool = False) -> OutboxJob | None:
         stmt = select(OutboxJob).where(OutboxJob.id == job_id)

@@ -9,6 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from b24mw.couriers.repository import CourierRepository
 from b24mw.kit.auth import Actor
+from b24mw.kit.db import flush as flush_all
 from b24mw.kit.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -42,7 +43,7 @@ CHECK_FIELDS: dict[str, tuple[str, str]] = {
 async def flush(session: AsyncSession) -> None:
     """Flush, turning what the database refuses into the error hierarchy."""
     try:
-        await session.flush()
+        await flush_all(session)
     except StaleDataError:
         raise ConcurrentUpdate(
             "The return was changed by another request at the same time; reload and retry.",

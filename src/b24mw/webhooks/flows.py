@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.couriers import service as couriers
 from b24mw.history.repository import HistoryRepository, log_exchange, record_event
 from b24mw.i18n import t
+from b24mw.kit.db import savepoint
 from b24mw.kit.errors import Conflict, ValidationFailed
 from b24mw.lifecycle.schemas import LineIn
 from b24mw.models.enums import InboxStatus, OrderOrigin, TaskEventType
@@ -349,7 +350,7 @@ async def order_from_text(
             ],
             notes=order_text.note,
         )
-        async with session.begin_nested():
+        async with savepoint(session):
             order = await create_order(session, ctx.outbox, SYSTEM_ACTOR, data, origin=origin)
     except Conflict as exc:
         existing = exc.extra.get("existing_id")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.couriers import service as couriers
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
+from b24mw.kit.db import savepoint
 from b24mw.kit.errors import (
     Conflict,
     FieldError,
@@ -129,7 +130,7 @@ async def create_order(
         lines=_lines(data.items),
     )
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             repo.add(order)
     except IntegrityError:
         # A concurrent create for the same task and courier won the race.

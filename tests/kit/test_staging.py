@@ -1,0 +1,89 @@
+"""Staged rows (history, log, outbox) live and die with their unit of work."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from b24mw.history.repository import HistoryRepository, log_exchange, record_event
+from b24mw.kit.db import Database, StagingError, flush, savepoint
+from b24mw.models.base import utcnow
+from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.returns import Return
+
+
+async def _events(db: Database) -> list[TaskEvent]:
+    async with db.reader() as session:
+        return list((await session.execute(select(TaskEvent).order_by(TaskEvent.id))).scalars())
+
+
+async def test_rows_are_written_at_commit_in_order_with_their_ids(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        staged = [record_event(session, type="comment", task_id_b24=n) for n in (7, 8, 9)]
+        assert [row.id for row in staged] == [None, None, None]
+    assert [row.id for row in staged] == [e.id for e in await _events(db)]
+    assert [e.task_id_b24 for e in await _events(db)] == [7, 8, 9]
+    assert staged[0].id < staged[1].id < staged[2].id
+
+
+async def test_a_query_in_the_unit_of_work_sees_what_it_staged(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        record_event(session, type="comment", task_id_b24=1, correlation_id="c-1")
+        assert await HistoryRepository(session).correlation_exists("c-1")
+
+
+async def test_staged_rows_follow_the_orm_rows_they_refer_to(db: Database) -> None:
+    # task_events.return_id is a foreign key: the return must be written first.
+    async with db.unit_of_work() as session:
+        ret_id = uuid.uuid4()
+        now = utcnow()
+        session.add(
+            Return(
+                id=ret_id,
+                source="widget",
+                courier_id="c",
+                status="pending",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        record_event(session, type="status", return_id=ret_id, status="pending")
+    assert [e.return_id for e in await _events(db)] == [ret_id]
+
+
+async def test_rollback_drops_staged_rows(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as session:
+            record_event(session, type="comment", task_id_b24=1)
+            await flush(session)
+            record_event(session, type="comment", task_id_b24=2)
+            raise RuntimeError("the change failed")
+    assert await _events(db) == []
+
+
+async def test_a_rolled_back_savepoint_drops_only_its_own_rows(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        record_event(session, type="comment", task_id_b24=1)
+        with pytest.raises(RuntimeError):
+            async with savepoint(session):
+                record_event(session, type="comment", task_id_b24=2)
+                log_exchange(session, direction="in", system="api", endpoint="x", status="ok")
+                raise RuntimeError("inner step failed")
+        async with savepoint(session):
+            record_event(session, type="comment", task_id_b24=3)
+    assert [e.task_id_b24 for e in await _events(db)] == [1, 3]
+    async with db.reader() as session:
+        assert (await session.execute(select(IntegrationLog))).first() is None
+
+
+async def test_a_bare_savepoint_over_staged_rows_is_refused(db: Database) -> None:
+    # begin_nested() would leave earlier staged rows inside the savepoint,
+    # where rolling it back would lose them.
+    with pytest.raises(StagingError):
+        async with db.unit_of_work() as session:
+            record_event(session, type="comment", task_id_b24=1)
+            async with session.begin_nested():
+                pass
+    assert await _events(db) == []
