@@ -6,12 +6,18 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from b24mw.kit.db import Database
-from b24mw.kit.idempotency import parse_key
+from b24mw.kit.idempotency import (
+    ClaimOutcome,
+    IdempotencyRepository,
+    fingerprint,
+    parse_key,
+)
 from b24mw.models.base import utcnow
 from b24mw.models.ops import IdempotencyKey
 from tests.conftest import auth
@@ -122,32 +128,85 @@ async def test_key_is_kept_for_72_hours(client: httpx.AsyncClient, db: Database)
     assert abs((row.expires_at - expected).total_seconds()) < 60
 
 
+def _fingerprint_of(body: bytes) -> str:
+    return fingerprint("POST", URL, "", body)
+
+
 async def test_in_flight_key_is_409_with_retry_after(
     client: httpx.AsyncClient, db: Database
 ) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite serialises writers: a second request waits and replays")
+    body = httpx.Request("POST", "http://x", json=courier()).content
+    # Another request holds the key: its transaction claimed it and is still open.
+    async with db.sessions() as holder:
+        claim = await IdempotencyRepository(holder).claim(
+            "busy", f"POST {URL}", "tester", _fingerprint_of(body), "r-1", timedelta(hours=1)
+        )
+        assert claim.outcome is ClaimOutcome.CLAIMED
+        response = await client.post(
+            URL,
+            headers={**auth("admin", key="busy"), "Content-Type": "application/json"},
+            content=body,
+        )
+        assert_problem(response, 409, "conflict.idempotency")
+        assert response.headers["retry-after"] == "1"
+        await holder.rollback()
+    # The holder gave up (rolled back or died): the key is free again.
+    again = await client.post(
+        URL,
+        headers={**auth("admin", key="busy"), "Content-Type": "application/json"},
+        content=body,
+    )
+    assert again.status_code == 201
+
+
+async def test_key_left_in_flight_by_a_dead_request_is_taken_over(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    # Rows are no longer committed in flight, but one left by an older
+    # version (or a crash between statements) must not block the key forever.
+    body = httpx.Request("POST", "http://x", json=courier()).content
     async with db.unit_of_work() as session:
         session.add(
             IdempotencyKey(
-                key="busy",
+                key="orphan",
                 endpoint=f"POST {URL}",
                 actor_id="tester",
-                fingerprint="will-be-replaced",
+                fingerprint=_fingerprint_of(body),
                 state="in_flight",
                 locked_at=utcnow(),
                 expires_at=utcnow() + timedelta(hours=1),
             )
         )
-    # Fingerprint must match for "in flight"; compute it by sending the same body.
-    from b24mw.kit.idempotency import fingerprint
+    response = await client.post(
+        URL,
+        headers={**auth("admin", key="orphan"), "Content-Type": "application/json"},
+        content=body,
+    )
+    assert response.status_code == 201
+    assert "idempotent-replayed" not in response.headers
 
-    body = httpx.Request("POST", "http://x", json=courier()).content
-    async with db.unit_of_work() as session:
-        await session.execute(
-            update(IdempotencyKey).values(fingerprint=fingerprint("POST", URL, "", body))
-        )
-    response = await client.post(URL, headers=auth("admin", key="busy"), content=body)
-    assert_problem(response, 409, "conflict.idempotency")
-    assert response.headers["retry-after"] == "1"
+
+async def test_change_and_stored_answer_commit_together(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storing the answer fails after the route succeeded: the change must not
+    # stay behind without its answer (a retry would otherwise be a duplicate).
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("lost while storing the answer")
+
+    monkeypatch.setattr(IdempotencyRepository, "complete", broken)
+    failed = await client.post(URL, headers=auth("admin", key="both"), json=courier())
+    assert failed.status_code == 500
+    assert (await client.get(f"{URL}/c-1", headers=auth("admin"))).status_code == 404
+    monkeypatch.undo()
+
+    retried = await client.post(URL, headers=auth("admin", key="both"), json=courier())
+    assert retried.status_code == 201
+    async with db.reader() as session:
+        row = (await session.execute(select(IdempotencyKey))).scalar_one()
+    assert (row.state, row.response_status, row.response_body) == ("done", 201, retried.content)
 
 
 async def test_concurrent_same_key_runs_handler_once(client: httpx.AsyncClient) -> None:

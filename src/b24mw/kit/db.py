@@ -72,6 +72,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
 
 
 STAGED = "b24mw.staged"
+# scope["state"] key of the unit of work the idempotency middleware opened
+# for an unsafe request; the route's ``Session`` is that session.
+REQUEST_SESSION = "b24mw.session"
 
 
 @dataclass(eq=False, slots=True)
@@ -245,6 +248,11 @@ def get_database(request: Request) -> Database:
 
 
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    claimed: AsyncSession | None = request.scope.get("state", {}).get(REQUEST_SESSION)
+    if claimed is not None:
+        # The idempotency middleware settles it, together with the stored answer.
+        yield claimed
+        return
     async with get_database(request).unit_of_work() as session:
         yield session
 

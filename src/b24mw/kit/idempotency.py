@@ -1,36 +1,41 @@
 """``Idempotency-Key`` for every unsafe ``/api/v1`` request (SPEC §3).
 
-The database is the arbiter: the first request inserts the key row
-(``in_flight``), concurrent ones find it and get 409 + ``Retry-After``, and
-the finished response is stored on the row for replays.  That holds across
-processes and machines sharing PostgreSQL.
+The database is the arbiter, and the key lives in the request's own unit of
+work: the middleware opens the transaction, claims the key in it, lets the
+route write through the same session (``kit.db.Session``), stores the answer
+on the key row and commits once — the change and its stored answer commit
+together or not at all, and only then is the answer sent.
 
-Known window: the handler's transaction and the stored response are two
-commits.  A crash between them leaves the key ``in_flight``; after
-``STALE_AFTER`` another request takes it over and the handler runs again.
+While a request holds its key, a second one with the same key gets 409 +
+``Retry-After``: on PostgreSQL the claim takes a transaction-scoped advisory
+lock on the key (released by the commit or rollback, also when the process
+dies); on SQLite writers are serialised, so the second simply waits its turn
+and replays.  A domain error (4xx) rolls the change back and stores the answer
+in its own statement.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, bindparam, delete, select, text
+from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from b24mw.kit.db import REQUEST_SESSION
 from b24mw.kit.errors import AppError, BadRequest, FieldError, IdempotencyConflict
-from b24mw.models.base import table_of, utcnow
+from b24mw.models.base import UtcDateTime, table_of, utcnow
 from b24mw.models.ops import IdempotencyKey
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "Idempotency-Key"
-STALE_AFTER = timedelta(seconds=60)
 # Responses a retry must get again.  Auth failures, throttling and 5xx are
 # not stored: a retry after fixing them must run the handler.
 NOT_STORED = frozenset({401, 403, 429})
@@ -73,6 +78,7 @@ class Stored:
     response_status: int | None
     response_headers: dict[str, str] | None
     response_body: bytes | None
+    expires_at: datetime
 
 
 @dataclass(slots=True)
@@ -87,25 +93,67 @@ _PK = (
     KEYS.c.endpoint == bindparam("pk_endpoint"),
     KEYS.c.actor_id == bindparam("pk_actor"),
 )
+_STORED_COLUMNS = (
+    KEYS.c.fingerprint,
+    KEYS.c.state,
+    KEYS.c.response_status,
+    KEYS.c.response_headers,
+    KEYS.c.response_body,
+    KEYS.c.expires_at,
+)
 # Built once: these run on every unsafe request, and a statement built per
 # call costs more to construct than to execute.
-_INSERT = {
-    "postgresql": pg_insert(KEYS).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(KEYS).on_conflict_do_nothing(),
-}
-_TAKEOVER = (
-    update(KEYS)
-    .where(
-        *_PK,
-        or_(
-            KEYS.c.expires_at <= bindparam("now"),
-            and_(
-                KEYS.c.state == "in_flight",
-                KEYS.c.locked_at < bindparam("stale_before"),
-                KEYS.c.fingerprint == bindparam("fp"),
-            ),
-        ),
+#
+# PostgreSQL, one round trip: take the key's advisory lock (not free: another
+# transaction holds the key), insert the row if there is none, and return the
+# row that was there before (the statement's snapshot does not see its own
+# insert).
+_PG_CLAIM = (
+    text(
+        """
+WITH lock AS (
+    SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_name, 0)) AS got
+), ins AS (
+    INSERT INTO idempotency_key
+        (key, endpoint, actor_id, fingerprint, state, request_id,
+         created_at, locked_at, expires_at)
+    SELECT :pk_key, :pk_endpoint, :pk_actor, :fp, 'in_flight', :request_id,
+           :now, :now, :expires
+    FROM lock WHERE lock.got
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT got FROM lock) AS got,
+       EXISTS (SELECT 1 FROM ins) AS inserted,
+       k.fingerprint, k.state, k.response_status, k.response_headers,
+       k.response_body, k.expires_at
+FROM (SELECT 1) AS one
+LEFT JOIN idempotency_key AS k
+    ON k.key = :pk_key AND k.endpoint = :pk_endpoint AND k.actor_id = :pk_actor
+"""
     )
+    .bindparams(
+        bindparam("now", type_=UtcDateTime()),
+        bindparam("expires", type_=UtcDateTime()),
+    )
+    .columns(
+        got=Boolean(),
+        inserted=Boolean(),
+        fingerprint=String(),
+        state=String(),
+        response_status=Integer(),
+        response_headers=JSON(),
+        response_body=LargeBinary(),
+        expires_at=UtcDateTime(),
+    )
+)
+_SQLITE_INSERT = sqlite_insert(KEYS).on_conflict_do_nothing()
+_READ = select(*_STORED_COLUMNS).where(*_PK)
+# Only the claimer runs this (it holds the key): an expired answer, or a row
+# left ``in_flight`` by a request that never finished, is taken over.
+_TAKEOVER = (
+    sa_update(KEYS)
+    .where(*_PK)
     .values(
         fingerprint=bindparam("fp"),
         state="in_flight",
@@ -118,15 +166,8 @@ _TAKEOVER = (
         response_body=None,
     )
 )
-_READ = select(
-    KEYS.c.fingerprint,
-    KEYS.c.state,
-    KEYS.c.response_status,
-    KEYS.c.response_headers,
-    KEYS.c.response_body,
-).where(*_PK)
 _COMPLETE = (
-    update(KEYS)
+    sa_update(KEYS)
     .where(*_PK)
     .values(
         state="done",
@@ -135,68 +176,102 @@ _COMPLETE = (
         response_body=bindparam("body"),
     )
 )
-_RELEASE = delete(KEYS).where(*_PK, KEYS.c.state == "in_flight")
 _PURGE = delete(KEYS).where(KEYS.c.expires_at <= bindparam("now"))
 
 
-class IdempotencyRepository:
-    """Each method is one or a few single statements, each atomic by itself,
-    so they run on an autocommit connection (``Database.statements``)."""
+def _answer_upsert(dialect: str) -> Any:
+    """Store a finished answer outside the change's transaction (after a
+    domain error rolled it back); an unexpired answer already there wins."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(KEYS)
+    return stmt.on_conflict_do_update(
+        index_elements=[KEYS.c.key, KEYS.c.endpoint, KEYS.c.actor_id],
+        set_={
+            c: stmt.excluded[c]
+            for c in (
+                "fingerprint",
+                "state",
+                "request_id",
+                "created_at",
+                "locked_at",
+                "expires_at",
+                "response_status",
+                "response_headers",
+                "response_body",
+            )
+        },
+        where=KEYS.c.expires_at <= stmt.excluded.created_at,
+    )
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+
+_ANSWER = {name: _answer_upsert(name) for name in ("postgresql", "sqlite")}
+
+
+class IdempotencyRepository:
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+        self.session = session
+        bind = session if isinstance(session, AsyncConnection) else session.get_bind()
+        self.dialect: str = bind.dialect.name
 
     async def claim(
         self, key: str, endpoint: str, actor: str, fp: str, request_id: str | None, ttl: timedelta
     ) -> Claim:
+        """Claim the key inside the caller's transaction, which then holds it
+        until it commits or rolls back."""
         now = utcnow()
-        pk = {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
-        row = {
-            "key": key,
-            "endpoint": endpoint,
-            "actor_id": actor,
-            "fingerprint": fp,
-            "state": "in_flight",
+        params = {
+            "pk_key": key,
+            "pk_endpoint": endpoint,
+            "pk_actor": actor,
+            "fp": fp,
             "request_id": request_id,
-            "created_at": now,
-            "locked_at": now,
-            "expires_at": now + ttl,
+            "now": now,
+            "expires": now + ttl,
         }
-        insert = _INSERT[self.conn.dialect.name]
-        # The unique key arbitrates the insert, the conditional update a
-        # takeover of an expired or abandoned key.
-        for _ in range(3):
-            result: Any = await self.conn.execute(insert, row)
-            if result.rowcount == 1:
+        found: Stored | None
+        if self.dialect == "postgresql":
+            row = (
+                await self.session.execute(
+                    _PG_CLAIM, {**params, "lock_name": f"{key}\n{endpoint}\n{actor}"}
+                )
+            ).one()
+            if not row.got:
+                return Claim(ClaimOutcome.IN_FLIGHT)
+            if row.inserted:
                 return Claim(ClaimOutcome.CLAIMED)
-            takeover: Any = await self.conn.execute(
-                _TAKEOVER,
+            found = Stored(*row[2:])
+        else:
+            inserted: Any = await self.session.execute(
+                _SQLITE_INSERT,
                 {
-                    **pk,
-                    "fp": fp,
+                    "key": key,
+                    "endpoint": endpoint,
+                    "actor_id": actor,
+                    "fingerprint": fp,
+                    "state": "in_flight",
                     "request_id": request_id,
-                    "now": now,
-                    "stale_before": now - STALE_AFTER,
-                    "expires": now + ttl,
+                    "created_at": now,
+                    "locked_at": now,
+                    "expires_at": now + ttl,
                 },
             )
-            if takeover.rowcount == 1:
+            if inserted.rowcount == 1:
                 return Claim(ClaimOutcome.CLAIMED)
-            found = (await self.conn.execute(_READ, pk)).first()
-            if found is None:
-                continue  # released between our statements: try to insert again
-            stored = Stored(*found)
-            if stored.fingerprint != fp:
-                return Claim(ClaimOutcome.MISMATCH, stored)
-            if stored.state == "done":
-                return Claim(ClaimOutcome.REPLAY, stored)
-            return Claim(ClaimOutcome.IN_FLIGHT, stored)
-        return Claim(ClaimOutcome.IN_FLIGHT)
+            existing = (await self.session.execute(_READ, params)).first()
+            assert existing is not None  # the insert met it, and we hold the write lock
+            found = Stored(*existing)
+        if found.expires_at <= now or found.state != "done":
+            await self.session.execute(_TAKEOVER, params)
+            return Claim(ClaimOutcome.CLAIMED)
+        if found.fingerprint != fp:
+            return Claim(ClaimOutcome.MISMATCH, found)
+        return Claim(ClaimOutcome.REPLAY, found)
 
     async def complete(
         self, key: str, endpoint: str, actor: str, status: int, headers: dict[str, str], body: bytes
     ) -> None:
-        await self.conn.execute(
+        """Store the answer on the claimed row, in the claimer's transaction."""
+        await self.session.execute(
             _COMPLETE,
             {
                 "pk_key": key,
@@ -208,13 +283,39 @@ class IdempotencyRepository:
             },
         )
 
-    async def release(self, key: str, endpoint: str, actor: str) -> None:
-        await self.conn.execute(
-            _RELEASE, {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
+    async def store_answer(
+        self,
+        key: str,
+        endpoint: str,
+        actor: str,
+        fp: str,
+        request_id: str | None,
+        ttl: timedelta,
+        answer: tuple[int, dict[str, str], bytes],
+    ) -> None:
+        """Record a finished answer on its own (autocommit) connection."""
+        status, headers, body = answer
+        now = utcnow()
+        await self.session.execute(
+            _ANSWER[self.dialect],
+            {
+                "key": key,
+                "endpoint": endpoint,
+                "actor_id": actor,
+                "fingerprint": fp,
+                "state": "done",
+                "request_id": request_id,
+                "created_at": now,
+                "locked_at": now,
+                "expires_at": now + ttl,
+                "response_status": status,
+                "response_headers": headers,
+                "response_body": body,
+            },
         )
 
     async def purge_expired(self, now: datetime) -> int:
-        result: Any = await self.conn.execute(_PURGE, {"now": now})
+        result: Any = await self.session.execute(_PURGE, {"now": now})
         return int(result.rowcount or 0)
 
 
@@ -222,7 +323,8 @@ REPLAYED_HEADERS = ("content-type", "location")
 
 
 class IdempotencyMiddleware:
-    """Pure ASGI: reads the body once, claims the key, runs the app, stores the answer."""
+    """Pure ASGI: reads the body once, claims the key, runs the app on the
+    claimed unit of work, stores the answer and commits, then answers."""
 
     def __init__(self, app: ASGIApp, *, prefix: str = "/api/v1/", exempt: tuple[str, ...] = ()):
         self.app = app
@@ -265,45 +367,37 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        endpoint = f"{scope['method']} {scope['path']}"
-        fp = fingerprint(
-            scope["method"], scope["path"], scope.get("query_string", b"").decode(), body
+        request = _Keyed(
+            key=key,
+            endpoint=f"{scope['method']} {scope['path']}",
+            actor=actor,
+            fp=fingerprint(
+                scope["method"], scope["path"], scope.get("query_string", b"").decode(), body
+            ),
+            request_id=scope.get("state", {}).get("request_id"),
+            ttl=timedelta(hours=app_state.settings.idempotency_ttl_hours),
         )
-        request_id = scope.get("state", {}).get("request_id")
         db = app_state.db
-        ttl = timedelta(hours=app_state.settings.idempotency_ttl_hours)
-        async with db.statements() as conn:
-            claim = await IdempotencyRepository(conn).claim(
-                key, endpoint, actor, fp, request_id, ttl
-            )
-
-        if claim.outcome is ClaimOutcome.MISMATCH:
-            error = IdempotencyConflict(
-                "This Idempotency-Key was already used with a different request.",
-                errors=[FieldError(HEADER, "already used with a different request body")],
-            )
-            await problem_response(error)(scope, receive, send)
-            return
-        if claim.outcome is ClaimOutcome.IN_FLIGHT:
-            error = IdempotencyConflict(
-                "A request with this Idempotency-Key is still being processed.",
-                errors=[FieldError(HEADER, "request still in progress; retry later")],
-                headers={"Retry-After": "1"},
-            )
-            await problem_response(error)(scope, receive, send)
-            return
-        if claim.outcome is ClaimOutcome.REPLAY:
-            assert claim.record is not None
-            await _replay(claim.record, send)
-            return
-
-        await self._run_claimed(scope, body, send, key, endpoint, actor)
+        async with db.sessions() as session:
+            try:
+                claim = await IdempotencyRepository(session).claim(*request.claim_args)
+                if claim.outcome is not ClaimOutcome.CLAIMED:
+                    await session.rollback()
+                    await _refuse(claim, scope, receive, send)
+                    return
+                answer = await self._run_claimed(scope, body, session, request)
+            except BaseException:
+                await session.rollback()
+                raise
+        await _send_all(answer.messages, send)
 
     async def _run_claimed(
-        self, scope: Scope, body: bytes, send: Send, key: str, endpoint: str, actor: str
-    ) -> None:
-        db = scope["app"].state.db
-        captured: dict[str, Any] = {"status": 500, "headers": {}, "body": bytearray()}
+        self, scope: Scope, body: bytes, session: AsyncSession, request: _Keyed
+    ) -> _Answer:
+        """Run the route on the claimed session and settle the transaction;
+        the answer is sent only after that (a client never sees a 201 for a
+        change that did not commit)."""
+        answer = _Answer()
 
         async def replay_receive() -> Message:
             nonlocal body
@@ -311,33 +405,94 @@ class IdempotencyMiddleware:
             return {"type": "http.request", "body": chunk, "more_body": False}
 
         async def capture_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                captured["headers"] = {
-                    k.decode("latin-1").lower(): v.decode("latin-1")
-                    for k, v in message.get("headers", [])
-                    if k.decode("latin-1").lower() in REPLAYED_HEADERS
-                }
-            elif message["type"] == "http.response.body":
-                captured["body"].extend(message.get("body", b""))
-            await send(message)
+            answer.messages.append(message)
 
+        scope.setdefault("state", {})[REQUEST_SESSION] = session
         try:
             await self.app(scope, replay_receive, capture_send)
-        except BaseException:
+        finally:
+            del scope["state"][REQUEST_SESSION]
+        status, headers, content = answer.parts()
+        skip = scope["state"].get(SKIP_FLAG, False)
+        repo = IdempotencyRepository(session)
+        if status < 400 and not skip:
+            await repo.complete(
+                request.key, request.endpoint, request.actor, status, headers, content
+            )
+            await session.commit()
+            return answer
+        await session.rollback()
+        if status < 500 and status not in NOT_STORED and not skip:
+            # A domain error: the change is rolled back, the answer is kept.
+            db = scope["app"].state.db
             async with db.statements() as conn:
-                await IdempotencyRepository(conn).release(key, endpoint, actor)
-            raise
-        status = int(captured["status"])
-        skip = scope.get("state", {}).get(SKIP_FLAG, False)
-        async with db.statements() as conn:
-            repo = IdempotencyRepository(conn)
-            if status >= 500 or status in NOT_STORED or skip:
-                await repo.release(key, endpoint, actor)
-            else:
-                await repo.complete(
-                    key, endpoint, actor, status, captured["headers"], bytes(captured["body"])
+                await IdempotencyRepository(conn).store_answer(
+                    *request.claim_args, (status, headers, content)
                 )
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """An unsafe request under its key."""
+
+    key: str
+    endpoint: str
+    actor: str
+    fp: str
+    request_id: str | None
+    ttl: timedelta
+
+    @property
+    def claim_args(self) -> tuple[str, str, str, str, str | None, timedelta]:
+        return self.key, self.endpoint, self.actor, self.fp, self.request_id, self.ttl
+
+
+@dataclass(slots=True)
+class _Answer:
+    """The route's ASGI messages, held until the transaction is settled."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def parts(self) -> tuple[int, dict[str, str], bytes]:
+        status, headers, content = 500, {}, bytearray()
+        for message in self.messages:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                for k, v in message.get("headers", []):
+                    name = k.decode("latin-1").lower()
+                    if name in REPLAYED_HEADERS:
+                        headers[name] = v.decode("latin-1")
+            elif message["type"] == "http.response.body":
+                content.extend(message.get("body", b""))
+        return status, headers, bytes(content)
+
+
+async def _send_all(messages: list[Message], send: Send) -> None:
+    for message in messages:
+        await send(message)
+
+
+async def _refuse(claim: Claim, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer a request whose key is taken: replay, or 409."""
+    from b24mw.kit.problems import problem_response
+
+    if claim.outcome is ClaimOutcome.REPLAY:
+        assert claim.record is not None
+        await _replay(claim.record, send)
+        return
+    if claim.outcome is ClaimOutcome.MISMATCH:
+        error = IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request.",
+            errors=[FieldError(HEADER, "already used with a different request body")],
+        )
+    else:
+        error = IdempotencyConflict(
+            "A request with this Idempotency-Key is still being processed.",
+            errors=[FieldError(HEADER, "request still in progress; retry later")],
+            headers={"Retry-After": "1"},
+        )
+    await problem_response(error)(scope, receive, send)
 
 
 async def _read_body(receive: Receive) -> bytes:
