@@ -20,9 +20,9 @@ from b24mw.kit.auth import Actor, Role
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import ReturnStatus, TaskEventType
-from b24mw.models.returns import Return
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
+from b24mw.returns.schemas import ReturnRead
 from b24mw.settings import Settings
 
 EVENT_SYSTEM = "returns"
@@ -48,11 +48,11 @@ class Announcer:
         )
 
 
-def subject(ret: Return) -> str:
+def subject(ret: ReturnRead) -> str:
     return f"returns/{ret.id}"
 
 
-def onec_key(ret: Return, step: str) -> str:
+def onec_key(ret: ReturnRead, step: str) -> str:
     """Stable per return and step: a status can be reached only once (finals are
     final), so 1C can deduplicate retries and replays on it."""
     return f"b24mw:returns:{ret.id}:{step}"
@@ -65,19 +65,19 @@ def _inbound_system(actor: Actor) -> str:
     return "api"
 
 
-def _lines_text(ret: Return, locale: str) -> str:
+def _lines_text(ret: ReturnRead, locale: str) -> str:
     return "\n".join(
         t("return.line", locale, sku=line.sku, qty=line.qty, reason=line.reason_code)
-        for line in ret.lines
+        for line in ret.items
     )
 
 
-def _record(session: AsyncSession, ret: Return, actor: Actor, payload: dict[str, Any]) -> None:
+def _record(session: AsyncSession, ret: ReturnRead, actor: Actor, payload: dict[str, Any]) -> None:
     record_event(
         session,
         type=TaskEventType.STATUS.value,
         task_id_b24=ret.task_id_b24,
-        status=ReturnStatus(ret.status).value,
+        status=ret.status.value,
         actor_id=actor.sub,
         return_id=ret.id,
         payload=payload,
@@ -86,7 +86,7 @@ def _record(session: AsyncSession, ret: Return, actor: Actor, payload: dict[str,
 
 def _log_inbound(
     session: AsyncSession,
-    ret: Return,
+    ret: ReturnRead,
     actor: Actor,
     endpoint: str,
     http_code: int,
@@ -107,7 +107,7 @@ def _log_inbound(
 def _publish(
     session: AsyncSession,
     ann: Announcer,
-    ret: Return,
+    ret: ReturnRead,
     event_type: str,
     data: dict[str, Any],
     *,
@@ -128,42 +128,37 @@ def _publish(
 
 
 def announce_created(
-    session: AsyncSession,
-    ann: Announcer,
-    ret: Return,
-    view: dict[str, Any],
-    actor: Actor,
-    http_code: int,
+    session: AsyncSession, ann: Announcer, ret: ReturnRead, actor: Actor, http_code: int
 ) -> None:
-    """History, log and jobs for a new return; ``view`` is the return as the API shows it."""
-    status = ReturnStatus(ret.status)
-    _record(session, ret, actor, {"event": "created", "to": status.value, "source": ret.source})
-    request = {"source": ret.source, "courier_id": ret.courier_id, "lines": len(ret.lines)}
+    """History, log and jobs for a new return, as the API shows it."""
+    status, source = ret.status.value, ret.source.value
+    _record(session, ret, actor, {"event": "created", "to": status, "source": source})
+    request = {"source": source, "courier_id": ret.courier_id, "lines": len(ret.items)}
     _log_inbound(session, ret, actor, f"POST {API_PATH}", http_code, request)
+    view = ret.model_dump(mode="json")
     _publish(session, ann, ret, EVENT_CREATED, view, onec_path="returns", onec_step="created")
     if ret.task_id_b24:
         text = t(
             "return.created",
             ann.locale,
             id=ret.id,
-            lines=len(ret.lines),
-            qty=sum(line.qty for line in ret.lines),
-            status=t(f"return.status.{status.value}", ann.locale),
+            lines=len(ret.items),
+            qty=sum(line.qty for line in ret.items),
+            status=t(f"return.status.{status}", ann.locale),
         )
         ann.outbox.b24_comment(session, ret.task_id_b24, text)
 
 
-def log_replaced(session: AsyncSession, ret: Return, actor: Actor) -> None:
+def log_replaced(session: AsyncSession, ret: ReturnRead, actor: Actor) -> None:
     """A PUT changes content, not state: logged, but nobody is told (SPEC §4.1)."""
-    request = {"courier_id": ret.courier_id, "lines": len(ret.lines)}
+    request = {"courier_id": ret.courier_id, "lines": len(ret.items)}
     _log_inbound(session, ret, actor, f"PUT {API_PATH}/{{id}}", 200, request)
 
 
 def announce_status_change(
     session: AsyncSession,
     ann: Announcer,
-    ret: Return,
-    view: dict[str, Any],
+    ret: ReturnRead,
     previous: ReturnStatus,
     actor: Actor,
     *,
@@ -174,11 +169,11 @@ def announce_status_change(
 ) -> None:
     """History, log and jobs for ``previous → ret.status``; ``note`` is the comment
     given with the decision, if any."""
-    target = ReturnStatus(ret.status)
+    target = ret.status
     change = {"from": previous.value, "to": target.value}
     _record(session, ret, actor, {"event": "status_changed", **change, "note": note})
     _log_inbound(session, ret, actor, endpoint, http_code, change)
-    data = {**view, "previous_status": previous.value}
+    data = {**ret.model_dump(mode="json"), "previous_status": previous.value}
     _publish(
         session,
         ann,
@@ -195,7 +190,7 @@ def announce_status_change(
 def _tell_bitrix24(
     session: AsyncSession,
     ann: Announcer,
-    ret: Return,
+    ret: ReturnRead,
     previous: ReturnStatus,
     target: ReturnStatus,
     courier: Courier | None,

@@ -3,12 +3,27 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.db import StagedRow, stage
+from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
-from b24mw.models.returns import Return
+from b24mw.models.returns import Return, ReturnLine
+
+RETURNS = table_of(Return)
+LINES = table_of(ReturnLine)
+_RETURN_COLUMNS = [c.name for c in RETURNS.c]
+# One round trip for "the courier exists" and the insert: a new return for an
+# unknown courier inserts nothing.
+_INSERT_FOR_COURIER = insert(RETURNS).from_select(
+    _RETURN_COLUMNS,
+    select(*[bindparam(name, type_=RETURNS.c[name].type) for name in _RETURN_COLUMNS]).where(
+        exists().where(table_of(Courier).c.id == bindparam("courier_id"))
+    ),
+)
 
 
 class ReturnRepository:
@@ -18,8 +33,14 @@ class ReturnRepository:
     async def get(self, return_id: uuid.UUID) -> Return | None:
         return await self.session.get(Return, return_id)
 
-    def add(self, ret: Return) -> None:
-        self.session.add(ret)
+    async def insert_for_courier(self, values: dict[str, Any]) -> bool:
+        """Insert a new return (every column given) if its courier is
+        registered; False (nothing written) if not."""
+        result: Any = await self.session.execute(_INSERT_FOR_COURIER, values)
+        return bool(result.rowcount == 1)
+
+    def stage_lines(self, rows: list[dict[str, Any]]) -> list[StagedRow]:
+        return [stage(self.session, LINES, row) for row in rows]
 
     async def courier_exists(self, courier_id: str) -> bool:
         # One column, no identity map: this runs on every create.
