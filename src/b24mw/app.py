@@ -38,17 +38,19 @@ API_PREFIX = "/api/v1"
 IDEMPOTENCY_EXEMPT = (f"{API_PREFIX}/webhooks/",)
 
 
-def api_router() -> APIRouter:
-    router = APIRouter(prefix=API_PREFIX)
-    # First: Bitrix24 events are the hottest route, and routes match in order.
-    router.include_router(webhooks_router)
-    router.include_router(system_router)
-    router.include_router(admin_router)
-    router.include_router(couriers_router)
-    router.include_router(ww_orders_router)
-    router.include_router(deliveries_router)
-    router.include_router(returns_router)
-    return router
+# Routes match in order, candidate by candidate, and each included router is
+# a level of matching: the resource routers are included directly under the
+# prefix (not through one /api/v1 router), the busiest first — Bitrix24
+# events, then the courier-facing writes.
+API_ROUTERS: tuple[APIRouter, ...] = (
+    webhooks_router,
+    returns_router,
+    ww_orders_router,
+    deliveries_router,
+    couriers_router,
+    admin_router,
+    system_router,
+)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -77,7 +79,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     install_problem_handlers(app)
     app.include_router(system_root_router)
-    app.include_router(api_router())
+    for router in API_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
 
     app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy import select
 
 from b24mw.history.repository import HistoryRepository, log_exchange, record_event
-from b24mw.kit.db import Database, StagingError, flush, savepoint
-from b24mw.models.base import utcnow
+from b24mw.kit.db import Database
+from b24mw.kit.staging import StagingError, flush, savepoint, stage
+from b24mw.models.base import table_of, utcnow
 from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.ops import OutboxJob
 from b24mw.models.returns import Return
 
 
@@ -87,3 +89,56 @@ async def test_a_bare_savepoint_over_staged_rows_is_refused(db: Database) -> Non
             async with session.begin_nested():
                 pass
     assert await _events(db) == []
+
+
+async def test_runs_of_several_tables_get_their_ids_and_defaults(db: Database) -> None:
+    # On PostgreSQL several runs are one statement (a CTE per run): the ids
+    # must still land on the right rows and the Python-side defaults apply.
+    async with db.unit_of_work() as session:
+        first = [record_event(session, type="comment", task_id_b24=n) for n in (1, 2)]
+        logged = log_exchange(session, direction="in", system="api", endpoint="x", status="ok")
+        last = record_event(session, type="comment", task_id_b24=3)
+        job = stage(
+            session,
+            table_of(OutboxJob),
+            {"kind": "b24.call", "payload": {"method": "user.current", "params": {}}},
+        )
+    events = {e.id: e.task_id_b24 for e in await _events(db)}
+    assert {row.id: events[row.id] for row in [*first, last]} == {
+        first[0].id: 1,
+        first[1].id: 2,
+        last.id: 3,
+    }
+    async with db.reader() as session:
+        log = await session.get(IntegrationLog, logged.id)
+        outbox = await session.get(OutboxJob, job.id)
+    assert log is not None and log.endpoint == "x" and log.retry_count == 0
+    assert outbox is not None
+    assert (outbox.status, outbox.attempts, outbox.error_history, outbox.outcome_unknown) == (
+        "pending",
+        0,
+        [],
+        False,
+    )
+    assert outbox.payload == {"method": "user.current", "params": {}}
+
+
+async def test_a_staged_row_may_refer_to_one_staged_before_it(db: Database) -> None:
+    ret_id = uuid.uuid4()
+    now = utcnow()
+    async with db.unit_of_work() as session:
+        stage(
+            session,
+            table_of(Return),
+            {
+                "id": ret_id,
+                "source": "widget",
+                "courier_id": "c",
+                "status": "pending",
+                "version": 1,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        record_event(session, type="status", return_id=ret_id, status="pending")
+    assert [e.return_id for e in await _events(db)] == [ret_id]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from b24mw.kit.db import Database, flush
+from b24mw.kit.db import Database
+from b24mw.kit.staging import flush
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import Outbox

@@ -8,8 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.history.repository import record_event
-from b24mw.kit.db import Database, flush
+from b24mw.kit.db import Database
 from b24mw.kit.request_context import set_request_id
+from b24mw.kit.staging import flush
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.outbox import Outbox, dlq
 from b24mw.outbox.hooks import result_hook

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from b24mw.kit.db import Database, flush
+from b24mw.kit.db import Database
 from b24mw.kit.request_context import set_request_id
+from b24mw.kit.staging import flush
 from b24mw.outbox import Outbox
 from b24mw.settings import Settings
 from tests.support.outbound import jobs

@@ -12,8 +12,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from b24mw.events.cloudevents import build_event
-from b24mw.kit.db import Database, flush
+from b24mw.kit.db import Database
 from b24mw.kit.request_context import set_request_id
+from b24mw.kit.staging import flush
 from b24mw.models.history import IntegrationLog
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from b24mw.kit.db import Database, flush
+from b24mw.kit.db import Database
+from b24mw.kit.staging import flush
 from b24mw.models.ops import RateLimitState
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker

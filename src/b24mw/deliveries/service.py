@@ -15,9 +15,9 @@ from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
-from b24mw.kit.db import savepoint
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
 from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.staging import savepoint
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import Transition
 from b24mw.lifecycle.schemas import (

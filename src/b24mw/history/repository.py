@@ -9,9 +9,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from b24mw.kit.db import StagedRow, stage
 from b24mw.kit.masking import mask_personal
 from b24mw.kit.request_context import current_request_id
+from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.history import IntegrationLog, TaskEvent
 

@@ -5,28 +5,19 @@ transaction, services only ``flush()``, and the dependency commits once after
 the route returns and before the response is sent (``scope="function"``), so
 a client never sees a 201 for something not yet committed.
 
-Rows a unit of work only appends (history, exchange log, outbox jobs) are
-*staged* instead of added as ORM objects: ``stage()`` queues a plain row and
-the queue is written as one multi-row INSERT per run of one table — before
-the commit, before any query through the session (so reads see them), and
-on ``flush()``.  The ORM's per-object bookkeeping cost more CPU than the
-rest of a write request; a rollback drops the queue with the transaction.
-Savepoints go through ``savepoint()``, which writes the queue first so a
-rolled-back savepoint drops only what was staged inside it.
+Sessions are ``kit.staging.UnitSession``: rows a unit of work only appends
+are staged and written with it (see there).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from functools import cache
-from itertools import groupby
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Insert, Table, event, insert
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -35,9 +26,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import ORMExecuteState, SessionTransaction
-from sqlalchemy.orm import Session as SyncSession
 
+from b24mw.kit.staging import UnitSession
 from b24mw.settings import Settings
 
 
@@ -71,105 +61,9 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
-STAGED = "b24mw.staged"
 # scope["state"] key of the unit of work the idempotency middleware opened
 # for an unsafe request; the route's ``Session`` is that session.
 REQUEST_SESSION = "b24mw.session"
-
-
-@dataclass(eq=False, slots=True)
-class StagedRow:
-    """A row queued for INSERT; ``id`` is the generated key once written."""
-
-    table: Table
-    values: dict[str, Any]
-    id: Any = field(default=None)
-
-
-class StagingError(RuntimeError):
-    """A savepoint was opened over staged rows without ``savepoint()``."""
-
-
-def stage(session: AsyncSession | SyncSession, table: Table, values: dict[str, Any]) -> StagedRow:
-    """Queue ``values`` for INSERT into ``table`` in the session's unit of work."""
-    row = StagedRow(table, values)
-    session.info.setdefault(STAGED, []).append(row)
-    return row
-
-
-@cache
-def _insert_for(table: Table, columns: tuple[str, ...]) -> tuple[Insert, bool]:
-    """The INSERT for rows with ``columns``, and whether it returns generated ids."""
-    key = table.autoincrement_column
-    if key is None or key.name in columns:
-        return insert(table), False
-    # The generated ids come back in the order the rows were given.
-    return insert(table).returning(key, sort_by_parameter_order=True), True
-
-
-def write_staged(session: SyncSession) -> None:
-    """Write the queue: one INSERT per consecutive run of one table (and one
-    column set), so a row always follows the rows it refers to."""
-    rows: list[StagedRow] | None = session.info.pop(STAGED, None)
-    if not rows:
-        return
-    conn = session.connection()
-    for (table, columns), run in groupby(rows, key=lambda r: (r.table, tuple(r.values))):
-        batch = list(run)
-        stmt, returns_ids = _insert_for(table, columns)
-        result = conn.execute(stmt, [r.values for r in batch])
-        if returns_ids:
-            for row, (new_id,) in zip(batch, result.all(), strict=True):
-                row.id = new_id
-
-
-class UnitSession(SyncSession):
-    """The session class of every unit of work; its events keep the staged
-    rows in step with the transaction."""
-
-
-@event.listens_for(UnitSession, "do_orm_execute")
-def _staged_before_query(state: ORMExecuteState) -> None:
-    # Like autoflush: a query in the unit of work sees the rows it staged.
-    session = state.session
-    if session.info.get(STAGED) and not session._flushing:
-        session.flush()
-        write_staged(session)
-
-
-@event.listens_for(UnitSession, "before_commit")
-def _staged_before_commit(session: SyncSession) -> None:
-    # Also for a savepoint's release; ORM objects first, staged rows may refer to them.
-    session.flush()
-    write_staged(session)
-
-
-@event.listens_for(UnitSession, "after_soft_rollback")
-def _staged_dropped(session: SyncSession, previous: SessionTransaction) -> None:
-    session.info.pop(STAGED, None)
-
-
-@event.listens_for(UnitSession, "after_transaction_create")
-def _savepoint_guard(session: SyncSession, transaction: SessionTransaction) -> None:
-    if transaction.nested and session.info.get(STAGED):
-        raise StagingError("open savepoints with kit.db.savepoint(), not begin_nested()")
-
-
-async def flush(session: AsyncSession) -> None:
-    """Write everything pending now (ORM changes, then staged rows), so the
-    database's refusals surface here, where the caller can map them."""
-    await session.flush()
-    if session.info.get(STAGED):
-        await session.run_sync(write_staged)
-
-
-@asynccontextmanager
-async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
-    """``begin_nested()`` for units of work that stage rows: rows staged
-    before it are written first, so rolling it back drops only its own."""
-    await flush(session)
-    async with session.begin_nested():
-        yield
 
 
 class Database:

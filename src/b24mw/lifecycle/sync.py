@@ -23,8 +23,8 @@ from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor
-from b24mw.kit.db import flush
 from b24mw.kit.errors import ConcurrentUpdate
+from b24mw.kit.staging import flush
 from b24mw.lifecycle.machine import Transition, check
 from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.enums import OrderStatus as S

@@ -21,8 +21,9 @@ from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
 from b24mw.bitrix24.errors import CallError, Outcome
 from b24mw.bitrix24.gateway import log_b24
 from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
-from b24mw.kit.db import Database, savepoint
+from b24mw.kit.db import Database
 from b24mw.kit.request_context import current_request_id, set_request_id
+from b24mw.kit.staging import savepoint
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import metrics, states

@@ -16,8 +16,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.db import StagedRow
 from b24mw.kit.request_context import current_request_id
+from b24mw.kit.staging import StagedRow
 from b24mw.models.base import utcnow
 from b24mw.models.enums import OutboxStatus
 from b24mw.outbox.repository import OutboxRepository

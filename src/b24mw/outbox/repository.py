@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from b24mw.kit.db import StagedRow, stage
+from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of
 from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob

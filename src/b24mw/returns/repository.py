@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.db import StagedRow, stage
+from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
 from b24mw.models.returns import Return, ReturnLine

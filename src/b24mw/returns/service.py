@@ -12,7 +12,6 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from b24mw.couriers.repository import CourierRepository
 from b24mw.kit.auth import Actor
-from b24mw.kit.db import flush as flush_all
 from b24mw.kit.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -22,6 +21,7 @@ from b24mw.kit.errors import (
     ValidationFailed,
 )
 from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.staging import flush as flush_all
 from b24mw.models.base import utcnow
 from b24mw.models.enums import ReturnStatus
 from b24mw.models.returns import Return, ReturnLine

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.couriers import service as couriers
 from b24mw.history.repository import HistoryRepository, log_exchange, record_event
 from b24mw.i18n import t
-from b24mw.kit.db import savepoint
 from b24mw.kit.errors import Conflict, ValidationFailed
+from b24mw.kit.staging import savepoint
 from b24mw.lifecycle.schemas import LineIn
 from b24mw.models.enums import InboxStatus, OrderOrigin, TaskEventType
 from b24mw.outbox import Outbox

@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.couriers import service as couriers
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
-from b24mw.kit.db import savepoint
 from b24mw.kit.errors import (
     Conflict,
     FieldError,
@@ -22,6 +21,7 @@ from b24mw.kit.errors import (
     ValidationFailed,
 )
 from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.staging import savepoint
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import ASSIGNABLE
 from b24mw.lifecycle.schemas import (

@@ -1,0 +1,212 @@
+"""Staged rows: what a unit of work only appends, written with it in bulk.
+
+Rows a unit of work only appends (history, exchange log, outbox jobs) are
+*staged* instead of added as ORM objects: ``stage()`` queues a plain row and
+the queue is written before the commit, before any query through the session
+(so reads see their own rows) and on ``flush()``.  The ORM's per-object
+bookkeeping cost more CPU than the rest of a write request.  On PostgreSQL the
+whole queue is one statement (one data-modifying CTE per table); elsewhere it
+is one multi-row INSERT per consecutive run of one table.  A rollback drops
+the queue with the transaction.  Savepoints go through ``savepoint()``, which
+writes the queue first, so a rolled-back savepoint drops only its own rows.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from functools import cache
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Insert, Table, TextClause, event, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, SessionTransaction
+from sqlalchemy.orm import Session as SyncSession
+
+STAGED = "b24mw.staged"
+
+
+@dataclass(eq=False, slots=True)
+class StagedRow:
+    """A row queued for INSERT; ``id`` is the generated key once written."""
+
+    table: Table
+    values: dict[str, Any]
+    id: Any = field(default=None)
+
+
+class StagingError(RuntimeError):
+    """A savepoint was opened over staged rows without ``savepoint()``."""
+
+
+def stage(session: AsyncSession | SyncSession, table: Table, values: dict[str, Any]) -> StagedRow:
+    """Queue ``values`` for INSERT into ``table`` in the session's unit of work."""
+    row = StagedRow(table, values)
+    session.info.setdefault(STAGED, []).append(row)
+    return row
+
+
+@cache
+def _insert_for(table: Table, columns: tuple[str, ...]) -> tuple[Insert, bool]:
+    """The INSERT for rows with ``columns``, and whether it returns generated ids."""
+    key = table.autoincrement_column
+    if key is None or key.name in columns:
+        return insert(table), False
+    # The generated ids come back in the order the rows were given.
+    return insert(table).returning(key, sort_by_parameter_order=True), True
+
+
+Run = tuple[Table, tuple[str, ...]]
+
+
+def write_staged(session: SyncSession) -> None:
+    """Write the queue, runs of one table (and one column set) in order."""
+    rows: list[StagedRow] | None = session.info.pop(STAGED, None)
+    if not rows:
+        return
+    conn = session.connection()
+    runs = [
+        (key, list(batch)) for key, batch in groupby(rows, key=lambda r: (r.table, tuple(r.values)))
+    ]
+    if conn.dialect.name == "postgresql" and len(runs) > 1:
+        _write_in_one_statement(conn, runs)
+        return
+    for (table, columns), batch in runs:
+        stmt, returns_ids = _insert_for(table, columns)
+        result = conn.execute(stmt, [r.values for r in batch])
+        if returns_ids:
+            for row, (new_id,) in zip(batch, result.all(), strict=True):
+                row.id = new_id
+
+
+def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[StagedRow]]]) -> None:
+    """PostgreSQL: every run as one data-modifying CTE of a single statement,
+    its rows passed as one JSON array (foreign keys are checked at the end of
+    the statement, so the order of the CTEs does not matter)."""
+    stmt = _combined_statement(tuple(key for key, _ in runs))
+    params = {
+        f"rows_{n}": json.dumps([_completed(table, row.values) for row in batch], default=_json)
+        for n, ((table, _), batch) in enumerate(runs)
+    }
+    generated: dict[int, list[Any]] = {}
+    for run_no, new_id in conn.execute(stmt, params):
+        generated.setdefault(run_no, []).append(new_id)
+    for n, (_, batch) in enumerate(runs):
+        # One INSERT takes ids from its sequence in row order, so the sorted
+        # ids belong to the rows in the order they were staged.
+        ids = sorted(generated.get(n, ()))
+        if ids:
+            for row, new_id in zip(batch, ids, strict=True):
+                row.id = new_id
+
+
+@cache
+def _combined_statement(runs: tuple[Run, ...]) -> TextClause:
+    ctes, selects = [], []
+    for n, (table, columns) in enumerate(runs):
+        names = ", ".join(f'"{name}"' for name in _defaulted_columns(table, columns))
+        key = table.autoincrement_column
+        returning = f' RETURNING "{key.name}"' if key is not None else ""
+        # WITH ORDINALITY ... ORDER BY: rows are inserted in the order given.
+        ctes.append(
+            f'run_{n} AS (INSERT INTO "{table.name}" ({names}) SELECT {names}'
+            f' FROM json_populate_recordset(NULL::"{table.name}", CAST(:rows_{n} AS json))'
+            f" WITH ORDINALITY AS staged ORDER BY staged.ordinality{returning})"
+        )
+        if key is not None:
+            selects.append(f'SELECT {n} AS run_no, "{key.name}" AS new_id FROM run_{n}')
+    if not selects:
+        selects.append("SELECT NULL::int AS run_no, NULL::bigint AS new_id WHERE false")
+    return text("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects))
+
+
+@cache
+def _defaulted_columns(table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The given columns plus those with a Python-side default (which the
+    ORM or Core would have filled in); the rest take the database's."""
+    extra = tuple(
+        c.name
+        for c in table.c
+        if c.name not in columns and c.default is not None and c.autoincrement is not True
+    )
+    return columns + extra
+
+
+def _completed(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for column in table.c:
+        default = column.default
+        if column.name in out or default is None or column.autoincrement is True:
+            continue
+        arg = getattr(default, "arg", None)
+        # Column defaults are scalars or callables of the execution context.
+        out[column.name] = arg(None) if callable(arg) else arg
+    return out
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        raise TypeError("binary columns cannot be staged")
+    raise TypeError(f"cannot stage a {type(value).__name__}")
+
+
+class UnitSession(SyncSession):
+    """The session class of every unit of work; its events keep the staged
+    rows in step with the transaction."""
+
+
+@event.listens_for(UnitSession, "do_orm_execute")
+def _staged_before_query(state: ORMExecuteState) -> None:
+    # Like autoflush: a query in the unit of work sees the rows it staged.
+    session = state.session
+    if session.info.get(STAGED) and not session._flushing:
+        session.flush()
+        write_staged(session)
+
+
+@event.listens_for(UnitSession, "before_commit")
+def _staged_before_commit(session: SyncSession) -> None:
+    # Also for a savepoint's release; ORM objects first, staged rows may refer to them.
+    session.flush()
+    write_staged(session)
+
+
+@event.listens_for(UnitSession, "after_soft_rollback")
+def _staged_dropped(session: SyncSession, previous: SessionTransaction) -> None:
+    session.info.pop(STAGED, None)
+
+
+@event.listens_for(UnitSession, "after_transaction_create")
+def _savepoint_guard(session: SyncSession, transaction: SessionTransaction) -> None:
+    if transaction.nested and session.info.get(STAGED):
+        raise StagingError("open savepoints with kit.db.savepoint(), not begin_nested()")
+
+
+async def flush(session: AsyncSession) -> None:
+    """Write everything pending now (ORM changes, then staged rows), so the
+    database's refusals surface here, where the caller can map them."""
+    await session.flush()
+    if session.info.get(STAGED):
+        await session.run_sync(write_staged)
+
+
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """``begin_nested()`` for units of work that stage rows: rows staged
+    before it are written first, so rolling it back drops only its own."""
+    await flush(session)
+    async with session.begin_nested():
+        yield
