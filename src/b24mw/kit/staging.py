@@ -92,7 +92,7 @@ def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[StagedRow]]]) 
     the statement, so the order of the CTEs does not matter)."""
     stmt = _combined_statement(tuple(key for key, _ in runs))
     params = {
-        f"rows_{n}": json.dumps([_completed(table, row.values) for row in batch], default=_json)
+        f"rows_{n}": json_rows(table, [row.values for row in batch])
         for n, ((table, _), batch) in enumerate(runs)
     }
     generated: dict[int, list[Any]] = {}
@@ -137,6 +137,17 @@ def _defaulted_columns(table: Table, columns: tuple[str, ...]) -> tuple[str, ...
         if c.name not in columns and c.default is not None and c.autoincrement is not True
     )
     return columns + extra
+
+
+def json_rows(table: Table, rows: list[dict[str, Any]]) -> str:
+    """Rows as the JSON array ``json_populate_recordset`` reads (PostgreSQL),
+    with the columns' Python-side defaults filled in."""
+    return json.dumps([_completed(table, values) for values in rows], default=_json)
+
+
+def json_row(table: Table, values: dict[str, Any]) -> str:
+    """One row as ``json_populate_record`` reads it."""
+    return json.dumps(_completed(table, values), default=_json)
 
 
 def _completed(table: Table, values: dict[str, Any]) -> dict[str, Any]:
