@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.db import Database
 from b24mw.kit.idempotency import (
@@ -20,7 +22,7 @@ from b24mw.kit.idempotency import (
 )
 from b24mw.models.base import utcnow
 from b24mw.models.ops import IdempotencyKey
-from tests.conftest import auth
+from tests.conftest import auth, make_settings
 from tests.kit.test_problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
@@ -193,7 +195,7 @@ async def test_change_and_stored_answer_commit_together(
 ) -> None:
     # Storing the answer fails after the route succeeded: the change must not
     # stay behind without its answer (a retry would otherwise be a duplicate).
-    async def broken(*args: object, **kwargs: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("lost while storing the answer")
 
     monkeypatch.setattr(IdempotencyRepository, "complete", broken)
@@ -207,6 +209,52 @@ async def test_change_and_stored_answer_commit_together(
     async with db.reader() as session:
         row = (await session.execute(select(IdempotencyKey))).scalar_one()
     assert (row.state, row.response_status, row.response_body) == ("done", 201, retried.content)
+
+
+async def test_an_answer_committed_meanwhile_is_replayed_and_ours_rolled_back(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if db.is_sqlite:
+        pytest.skip("SQLite serialises writers: nobody can commit in between")
+    # The claim reads the key's row with a snapshot taken just before it got
+    # the key's lock; a request that committed in that instant is detected
+    # when our answer's row meets its row at our commit.
+    complete = IdempotencyRepository.complete
+    theirs = (201, {"content-type": "application/json"}, b'{"id": "theirs"}')
+
+    def racing(self: IdempotencyRepository, *args: Any) -> None:
+        key, endpoint, actor, fp, request_id, ttl, _ = args
+        other = Database(make_settings(db.url))
+
+        async def commit_theirs() -> None:
+            async with other.statements() as conn:
+                await IdempotencyRepository(conn).store_answer(
+                    key, endpoint, actor, fp, request_id, ttl, theirs
+                )
+            await other.dispose()
+
+        racing.pending = commit_theirs()  # type: ignore[attr-defined]
+        complete(self, *args)
+
+    monkeypatch.setattr(IdempotencyRepository, "complete", racing)
+    original_commit = AsyncSession.commit
+
+    async def commit_after_theirs(self: AsyncSession) -> None:
+        pending = getattr(racing, "pending", None)
+        if pending is not None:
+            racing.pending = None  # type: ignore[attr-defined]
+            await pending
+        await original_commit(self)
+
+    monkeypatch.setattr(AsyncSession, "commit", commit_after_theirs)
+    response = await client.post(URL, headers=auth("admin", key="race-1"), json=courier())
+    assert response.status_code == 201
+    assert response.headers["idempotent-replayed"] == "true"
+    assert response.content == b'{"id": "theirs"}'
+    monkeypatch.undo()
+    # Ours was rolled back: the courier does not exist.
+    fresh = await client.post(URL, headers=auth("admin", key="race-2"), json=courier())
+    assert fresh.status_code == 201 and "idempotent-replayed" not in fresh.headers
 
 
 async def test_concurrent_same_key_runs_handler_once(client: httpx.AsyncClient) -> None:

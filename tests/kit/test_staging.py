@@ -12,7 +12,7 @@ from b24mw.kit.db import Database
 from b24mw.kit.staging import StagingError, flush, savepoint, stage
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.history import IntegrationLog, TaskEvent
-from b24mw.models.ops import OutboxJob
+from b24mw.models.ops import IdempotencyKey, OutboxJob
 from b24mw.models.returns import Return
 
 
@@ -142,3 +142,27 @@ async def test_a_staged_row_may_refer_to_one_staged_before_it(db: Database) -> N
         )
         record_event(session, type="status", return_id=ret_id, status="pending")
     assert [e.return_id for e in await _events(db)] == [ret_id]
+
+
+async def test_binary_values_survive_the_combined_statement(db: Database) -> None:
+    async with db.unit_of_work() as session:
+        record_event(session, type="comment", task_id_b24=1)
+        now = utcnow()
+        stage(
+            session,
+            table_of(IdempotencyKey),
+            {
+                "key": "k",
+                "endpoint": "POST /x",
+                "actor_id": "a",
+                "fingerprint": "f",
+                "state": "done",
+                "created_at": now,
+                "locked_at": now,
+                "expires_at": now,
+                "response_body": bytes(range(256)),
+            },
+        )
+    async with db.reader() as session:
+        row = (await session.execute(select(IdempotencyKey))).scalar_one()
+    assert row.response_body == bytes(range(256))

@@ -2,8 +2,8 @@
 
 The database is the arbiter, and the key lives in the request's own unit of
 work: the middleware opens the transaction, claims the key in it, lets the
-route write through the same session (``kit.db.Session``), stores the answer
-on the key row and commits once — the change and its stored answer commit
+route write through the same session (``kit.db.Session``), stages the answer
+as the key's row and commits once — the change and its stored answer commit
 together or not at all, and only then is the answer sent.
 
 While a request holds its key, a second one with the same key gets 409 +
@@ -23,14 +23,15 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, bindparam, delete, select, text
-from sqlalchemy import update as sa_update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from b24mw.kit.db import REQUEST_SESSION
 from b24mw.kit.errors import AppError, BadRequest, FieldError, IdempotencyConflict
+from b24mw.kit.staging import stage
 from b24mw.models.base import UtcDateTime, table_of, utcnow
 from b24mw.models.ops import IdempotencyKey
 
@@ -105,78 +106,34 @@ _STORED_COLUMNS = (
 # call costs more to construct than to execute.
 #
 # PostgreSQL, one round trip: take the key's advisory lock (not free: another
-# transaction holds the key), insert the row if there is none, and return the
-# row that was there before (the statement's snapshot does not see its own
-# insert).
-_PG_CLAIM = (
-    text(
-        """
-WITH lock AS (
-    SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_name, 0)) AS got
-), ins AS (
-    INSERT INTO idempotency_key
-        (key, endpoint, actor_id, fingerprint, state, request_id,
-         created_at, locked_at, expires_at)
-    SELECT :pk_key, :pk_endpoint, :pk_actor, :fp, 'in_flight', :request_id,
-           :now, :now, :expires
-    FROM lock WHERE lock.got
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-)
-SELECT (SELECT got FROM lock) AS got,
-       EXISTS (SELECT 1 FROM ins) AS inserted,
+# transaction holds the key) and read the row stored for it, if any.  The
+# answer's row is written with the commit; should another request have
+# committed one in between (our read's snapshot predates the lock), that
+# INSERT fails and the middleware replays the other answer instead.
+_PG_CLAIM = text(
+    """
+SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_name, 0)) AS got,
        k.fingerprint, k.state, k.response_status, k.response_headers,
        k.response_body, k.expires_at
 FROM (SELECT 1) AS one
 LEFT JOIN idempotency_key AS k
     ON k.key = :pk_key AND k.endpoint = :pk_endpoint AND k.actor_id = :pk_actor
 """
-    )
-    .bindparams(
-        bindparam("now", type_=UtcDateTime()),
-        bindparam("expires", type_=UtcDateTime()),
-    )
-    .columns(
-        got=Boolean(),
-        inserted=Boolean(),
-        fingerprint=String(),
-        state=String(),
-        response_status=Integer(),
-        response_headers=JSON(),
-        response_body=LargeBinary(),
-        expires_at=UtcDateTime(),
-    )
+).columns(
+    got=Boolean(),
+    fingerprint=String(),
+    state=String(),
+    response_status=Integer(),
+    response_headers=JSON(),
+    response_body=LargeBinary(),
+    expires_at=UtcDateTime(),
 )
-_SQLITE_INSERT = sqlite_insert(KEYS).on_conflict_do_nothing()
 _READ = select(*_STORED_COLUMNS).where(*_PK)
-# Only the claimer runs this (it holds the key): an expired answer, or a row
-# left ``in_flight`` by a request that never finished, is taken over.
-_TAKEOVER = (
-    sa_update(KEYS)
-    .where(*_PK)
-    .values(
-        fingerprint=bindparam("fp"),
-        state="in_flight",
-        request_id=bindparam("request_id"),
-        created_at=bindparam("now"),
-        locked_at=bindparam("now"),
-        expires_at=bindparam("expires"),
-        response_status=None,
-        response_headers=None,
-        response_body=None,
-    )
-)
-_COMPLETE = (
-    sa_update(KEYS)
-    .where(*_PK)
-    .values(
-        state="done",
-        response_status=bindparam("status"),
-        response_headers=bindparam("headers"),
-        response_body=bindparam("body"),
-    )
-)
+# Only the key's holder runs this: an expired answer, or a row left
+# ``in_flight`` by an older version, makes way for the new answer.
+_TAKEOVER = delete(KEYS).where(*_PK)
 _PURGE = delete(KEYS).where(KEYS.c.expires_at <= bindparam("now"))
+KEY_CONSTRAINT = "pk_idempotency_key"
 
 
 def _answer_upsert(dialect: str) -> Any:
@@ -207,6 +164,33 @@ def _answer_upsert(dialect: str) -> Any:
 _ANSWER = {name: _answer_upsert(name) for name in ("postgresql", "sqlite")}
 
 
+def _answer_row(
+    key: str,
+    endpoint: str,
+    actor: str,
+    fp: str,
+    request_id: str | None,
+    ttl: timedelta,
+    answer: tuple[int, dict[str, str], bytes],
+) -> dict[str, Any]:
+    status, headers, body = answer
+    now = utcnow()
+    return {
+        "key": key,
+        "endpoint": endpoint,
+        "actor_id": actor,
+        "fingerprint": fp,
+        "state": "done",
+        "request_id": request_id,
+        "created_at": now,
+        "locked_at": now,
+        "expires_at": now + ttl,
+        "response_status": status,
+        "response_headers": headers,
+        "response_body": body,
+    }
+
+
 class IdempotencyRepository:
     def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self.session = session
@@ -219,69 +203,46 @@ class IdempotencyRepository:
         """Claim the key inside the caller's transaction, which then holds it
         until it commits or rolls back."""
         now = utcnow()
-        params = {
-            "pk_key": key,
-            "pk_endpoint": endpoint,
-            "pk_actor": actor,
-            "fp": fp,
-            "request_id": request_id,
-            "now": now,
-            "expires": now + ttl,
-        }
-        found: Stored | None
+        pk = {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
+        found: Stored | None = None
         if self.dialect == "postgresql":
             row = (
                 await self.session.execute(
-                    _PG_CLAIM, {**params, "lock_name": f"{key}\n{endpoint}\n{actor}"}
+                    _PG_CLAIM, {**pk, "lock_name": f"{key}\n{endpoint}\n{actor}"}
                 )
             ).one()
             if not row.got:
                 return Claim(ClaimOutcome.IN_FLIGHT)
-            if row.inserted:
-                return Claim(ClaimOutcome.CLAIMED)
-            found = Stored(*row[2:])
+            if row.fingerprint is not None:
+                found = Stored(*row[1:])
         else:
-            inserted: Any = await self.session.execute(
-                _SQLITE_INSERT,
-                {
-                    "key": key,
-                    "endpoint": endpoint,
-                    "actor_id": actor,
-                    "fingerprint": fp,
-                    "state": "in_flight",
-                    "request_id": request_id,
-                    "created_at": now,
-                    "locked_at": now,
-                    "expires_at": now + ttl,
-                },
-            )
-            if inserted.rowcount == 1:
-                return Claim(ClaimOutcome.CLAIMED)
-            existing = (await self.session.execute(_READ, params)).first()
-            assert existing is not None  # the insert met it, and we hold the write lock
-            found = Stored(*existing)
+            # SQLite: the unit of work began with BEGIN IMMEDIATE, so no other
+            # writer can hold or store this key until we are done.
+            existing = (await self.session.execute(_READ, pk)).first()
+            found = Stored(*existing) if existing is not None else None
+        if found is None:
+            return Claim(ClaimOutcome.CLAIMED)
         if found.expires_at <= now or found.state != "done":
-            await self.session.execute(_TAKEOVER, params)
+            await self.session.execute(_TAKEOVER, pk)
             return Claim(ClaimOutcome.CLAIMED)
         if found.fingerprint != fp:
             return Claim(ClaimOutcome.MISMATCH, found)
         return Claim(ClaimOutcome.REPLAY, found)
 
-    async def complete(
-        self, key: str, endpoint: str, actor: str, status: int, headers: dict[str, str], body: bytes
+    def complete(
+        self,
+        key: str,
+        endpoint: str,
+        actor: str,
+        fp: str,
+        request_id: str | None,
+        ttl: timedelta,
+        answer: tuple[int, dict[str, str], bytes],
     ) -> None:
-        """Store the answer on the claimed row, in the claimer's transaction."""
-        await self.session.execute(
-            _COMPLETE,
-            {
-                "pk_key": key,
-                "pk_endpoint": endpoint,
-                "pk_actor": actor,
-                "status": status,
-                "headers": headers,
-                "body": body,
-            },
-        )
+        """Store the answer in the claimer's unit of work (written with its
+        commit, in the same statement as its other new rows on PostgreSQL)."""
+        assert isinstance(self.session, AsyncSession)
+        stage(self.session, KEYS, _answer_row(key, endpoint, actor, fp, request_id, ttl, answer))
 
     async def store_answer(
         self,
@@ -294,24 +255,8 @@ class IdempotencyRepository:
         answer: tuple[int, dict[str, str], bytes],
     ) -> None:
         """Record a finished answer on its own (autocommit) connection."""
-        status, headers, body = answer
-        now = utcnow()
         await self.session.execute(
-            _ANSWER[self.dialect],
-            {
-                "key": key,
-                "endpoint": endpoint,
-                "actor_id": actor,
-                "fingerprint": fp,
-                "state": "done",
-                "request_id": request_id,
-                "created_at": now,
-                "locked_at": now,
-                "expires_at": now + ttl,
-                "response_status": status,
-                "response_headers": headers,
-                "response_body": body,
-            },
+            _ANSWER[self.dialect], _answer_row(key, endpoint, actor, fp, request_id, ttl, answer)
         )
 
     async def purge_expired(self, now: datetime) -> int:
@@ -386,9 +331,22 @@ class IdempotencyMiddleware:
                     await _refuse(claim, scope, receive, send)
                     return
                 answer = await self._run_claimed(scope, body, session, request)
+            except IntegrityError as exc:
+                await session.rollback()
+                if KEY_CONSTRAINT not in str(exc.orig):
+                    raise
+                answer = None
             except BaseException:
                 await session.rollback()
                 raise
+        if answer is None:
+            # Another request with this key committed its answer between our
+            # claim's read and our commit: ours is rolled back, theirs replayed.
+            async with db.sessions() as session:
+                claim = await IdempotencyRepository(session).claim(*request.claim_args)
+                await session.rollback()
+            await _refuse(claim, scope, receive, send)
+            return
         await _send_all(answer.messages, send)
 
     async def _run_claimed(
@@ -412,13 +370,11 @@ class IdempotencyMiddleware:
             await self.app(scope, replay_receive, capture_send)
         finally:
             del scope["state"][REQUEST_SESSION]
-        status, headers, content = answer.parts()
+        parts = answer.parts()
+        status = parts[0]
         skip = scope["state"].get(SKIP_FLAG, False)
-        repo = IdempotencyRepository(session)
         if status < 400 and not skip:
-            await repo.complete(
-                request.key, request.endpoint, request.actor, status, headers, content
-            )
+            IdempotencyRepository(session).complete(*request.claim_args, parts)
             await session.commit()
             return answer
         await session.rollback()
@@ -426,9 +382,7 @@ class IdempotencyMiddleware:
             # A domain error: the change is rolled back, the answer is kept.
             db = scope["app"].state.db
             async with db.statements() as conn:
-                await IdempotencyRepository(conn).store_answer(
-                    *request.claim_args, (status, headers, content)
-                )
+                await IdempotencyRepository(conn).store_answer(*request.claim_args, parts)
         return answer
 
 

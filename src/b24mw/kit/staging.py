@@ -170,7 +170,7 @@ def _json(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, bytes):
-        raise TypeError("binary columns cannot be staged")
+        return "\\x" + value.hex()  # bytea's hex input format
     raise TypeError(f"cannot stage a {type(value).__name__}")
 
 
