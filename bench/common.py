@@ -92,6 +92,17 @@ def pinned(command: list[str], core: int) -> list[str]:
     return ["taskset", "-c", str(core), *command] if can_pin(core) else command
 
 
+def pin_postgres(datadir: Path, core: int = CLIENT_CORE) -> int | None:
+    """Pin the postmaster (and so every backend it forks from now on) to
+    ``core``, beside the load generator: the API process measured on
+    ``SERVER_CORE`` then has its core to itself.  The core, or None."""
+    if not (hasattr(os, "sched_setaffinity") and can_pin(core)):
+        return None
+    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
+    os.sched_setaffinity(postmaster, {core})
+    return core
+
+
 def pin_self(core: int = CLIENT_CORE) -> int | None:
     """Pin this process (the load generator) to ``core``; the core, or None."""
     if hasattr(os, "sched_setaffinity") and can_pin(core):
@@ -207,6 +218,7 @@ def throwaway_postgres() -> Iterator[tuple[str, Path]]:
     from tests.support.postgres import PostgresServer
 
     server = PostgresServer.start()
+    pin_postgres(server.datadir)
     try:
         name = "bench_" + uuid.uuid4().hex[:8]
         server.createdb(name)
