@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -17,6 +17,13 @@ from b24mw.models.orders import Delivery
 # Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
 TASK_PARAMS = ("TASKID", "taskId")
 
+# One round trip with the lines (the model's default is a second SELECT); built once.
+_GET = (
+    select(Delivery)
+    .where(Delivery.id == bindparam("delivery_id"))
+    .options(joinedload(Delivery.lines))
+)
+
 
 class DeliveryRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -26,11 +33,8 @@ class DeliveryRepository:
         self.session.add(delivery)
 
     async def get(self, delivery_id: int) -> Delivery | None:
-        # One round trip with the lines (the model's default is a second SELECT).
-        stmt = (
-            select(Delivery).where(Delivery.id == delivery_id).options(joinedload(Delivery.lines))
-        )
-        return (await self.session.execute(stmt)).unique().scalar_one_or_none()
+        result = await self.session.execute(_GET, {"delivery_id": delivery_id})
+        return result.unique().scalar_one_or_none()
 
     async def id_by_external(self, external_id_1c: str) -> int | None:
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)

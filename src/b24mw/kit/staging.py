@@ -22,10 +22,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache
-from itertools import groupby
 from typing import Any
 
-from sqlalchemy import Insert, Table, TextClause, event, insert, text
+from sqlalchemy import Insert, Table, TextClause, Update, bindparam, event, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as SyncSession
@@ -42,6 +41,17 @@ class StagedRow:
     id: Any = field(default=None)
 
 
+@dataclass(eq=False, slots=True)
+class StagedUpdate:
+    """An UPDATE of the rows matching ``where`` (column equalities) queued with
+    the inserts; ``matched`` is how many rows it changed once written."""
+
+    table: Table
+    where: dict[str, Any]
+    values: dict[str, Any]
+    matched: int | None = field(default=None)
+
+
 class StagingError(RuntimeError):
     """A savepoint was opened over staged rows without ``savepoint()``."""
 
@@ -51,6 +61,20 @@ def stage(session: AsyncSession | SyncSession, table: Table, values: dict[str, A
     row = StagedRow(table, values)
     session.info.setdefault(STAGED, []).append(row)
     return row
+
+
+def stage_update(
+    session: AsyncSession | SyncSession,
+    table: Table,
+    where: dict[str, Any],
+    values: dict[str, Any],
+) -> StagedUpdate:
+    """Queue an UPDATE (e.g. a version-checked status change: check
+    ``matched`` after ``flush()``); on PostgreSQL it travels in the same
+    statement as the staged inserts."""
+    update = StagedUpdate(table, where, values)
+    session.info.setdefault(STAGED, []).append(update)
+    return update
 
 
 @cache
@@ -63,55 +87,115 @@ def _insert_for(table: Table, columns: tuple[str, ...]) -> tuple[Insert, bool]:
     return insert(table).returning(key, sort_by_parameter_order=True), True
 
 
-Run = tuple[Table, tuple[str, ...]]
+@cache
+def _update_for(table: Table, where: tuple[str, ...], columns: tuple[str, ...]) -> Update:
+    return (
+        update(table)
+        .where(*(table.c[name] == bindparam(f"w_{name}") for name in where))
+        .values({name: bindparam(f"s_{name}") for name in columns})
+    )
+
+
+# (table, INSERT columns) for a run of rows; (table, WHERE columns, SET
+# columns) for one update.
+Run = tuple[Table, tuple[str, ...]] | tuple[Table, tuple[str, ...], tuple[str, ...]]
+Staged = StagedRow | StagedUpdate
+
+
+def _runs(queue: list[Staged]) -> list[tuple[Run, list[Staged]]]:
+    runs: list[tuple[Run, list[Staged]]] = []
+    for item in queue:
+        if isinstance(item, StagedUpdate):
+            runs.append(((item.table, tuple(item.where), tuple(item.values)), [item]))
+            continue
+        key: Run = (item.table, tuple(item.values))
+        if runs and runs[-1][0] == key:
+            runs[-1][1].append(item)
+        else:
+            runs.append((key, [item]))
+    return runs
 
 
 def write_staged(session: SyncSession) -> None:
     """Write the queue, runs of one table (and one column set) in order."""
-    rows: list[StagedRow] | None = session.info.pop(STAGED, None)
-    if not rows:
+    queue: list[Staged] | None = session.info.pop(STAGED, None)
+    if not queue:
         return
     conn = session.connection()
-    runs = [
-        (key, list(batch)) for key, batch in groupby(rows, key=lambda r: (r.table, tuple(r.values)))
-    ]
+    runs = _runs(queue)
     if conn.dialect.name == "postgresql" and len(runs) > 1:
         _write_in_one_statement(conn, runs)
         return
-    for (table, columns), batch in runs:
-        stmt, returns_ids = _insert_for(table, columns)
+    for run, batch in runs:
+        if len(run) == 3:
+            (change,) = batch
+            assert isinstance(change, StagedUpdate)
+            params = {f"w_{k}": v for k, v in change.where.items()}
+            params.update({f"s_{k}": v for k, v in change.values.items()})
+            result: Any = conn.execute(_update_for(*run), params)
+            change.matched = int(result.rowcount)
+            continue
+        stmt, returns_ids = _insert_for(*run)
         result = conn.execute(stmt, [r.values for r in batch])
         if returns_ids:
-            for row, (new_id,) in zip(batch, result.all(), strict=True):
-                row.id = new_id
+            _assign_ids(batch, [new_id for (new_id,) in result.all()])
 
 
-def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[StagedRow]]]) -> None:
+def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[Staged]]]) -> None:
     """PostgreSQL: every run as one data-modifying CTE of a single statement,
-    its rows passed as one JSON array (foreign keys are checked at the end of
-    the statement, so the order of the CTEs does not matter)."""
+    its rows passed as JSON (foreign keys are checked at the end of the
+    statement, so the order of the CTEs does not matter)."""
     stmt = _combined_statement(tuple(key for key, _ in runs))
-    params = {
-        f"rows_{n}": json_rows(table, [row.values for row in batch])
-        for n, ((table, _), batch) in enumerate(runs)
-    }
+    params: dict[str, str] = {}
+    for n, (run, batch) in enumerate(runs):
+        table = run[0]
+        if len(run) == 3:
+            (change,) = batch
+            assert isinstance(change, StagedUpdate)
+            params[f"where_{n}"] = json.dumps(change.where, default=_json)
+            params[f"set_{n}"] = json.dumps(change.values, default=_json)
+        else:
+            params[f"rows_{n}"] = json_rows(table, [r.values for r in batch])
     generated: dict[int, list[Any]] = {}
-    for run_no, new_id in conn.execute(stmt, params):
-        generated.setdefault(run_no, []).append(new_id)
-    for n, (_, batch) in enumerate(runs):
+    for run_no, value in conn.execute(stmt, params):
+        generated.setdefault(run_no, []).append(value)
+    for n, (run, batch) in enumerate(runs):
+        if len(run) == 3:
+            (change,) = batch
+            assert isinstance(change, StagedUpdate)
+            change.matched = int(generated[n][0])
+            continue
         # One INSERT takes ids from its sequence in row order, so the sorted
         # ids belong to the rows in the order they were staged.
         ids = sorted(generated.get(n, ()))
         if ids:
-            for row, new_id in zip(batch, ids, strict=True):
-                row.id = new_id
+            _assign_ids(batch, ids)
+
+
+def _assign_ids(batch: list[Staged], ids: list[Any]) -> None:
+    for row, new_id in zip(batch, ids, strict=True):
+        assert isinstance(row, StagedRow)
+        row.id = new_id
 
 
 @cache
 def _combined_statement(runs: tuple[Run, ...]) -> TextClause:
     ctes, selects = [], []
-    for n, (table, columns) in enumerate(runs):
-        names = ", ".join(f'"{name}"' for name in _defaulted_columns(table, columns))
+    for n, run in enumerate(runs):
+        table = run[0]
+        if len(run) == 3:
+            _, where, columns = run
+            sets = ", ".join(f'"{c}" = s."{c}"' for c in columns)
+            conds = " AND ".join(f'"{table.name}"."{c}" = w."{c}"' for c in where)
+            ctes.append(
+                f'run_{n} AS (UPDATE "{table.name}" SET {sets}'
+                f' FROM json_populate_record(NULL::"{table.name}", CAST(:set_{n} AS json)) AS s,'
+                f' json_populate_record(NULL::"{table.name}", CAST(:where_{n} AS json)) AS w'
+                f" WHERE {conds} RETURNING 1)"
+            )
+            selects.append(f"SELECT {n} AS run_no, count(*) AS value FROM run_{n}")
+            continue
+        names = ", ".join(f'"{name}"' for name in _defaulted_columns(table, run[1]))
         key = table.autoincrement_column
         returning = f' RETURNING "{key.name}"' if key is not None else ""
         # WITH ORDINALITY ... ORDER BY: rows are inserted in the order given.
@@ -121,9 +205,9 @@ def _combined_statement(runs: tuple[Run, ...]) -> TextClause:
             f" WITH ORDINALITY AS staged ORDER BY staged.ordinality{returning})"
         )
         if key is not None:
-            selects.append(f'SELECT {n} AS run_no, "{key.name}" AS new_id FROM run_{n}')
+            selects.append(f'SELECT {n} AS run_no, "{key.name}"::bigint AS value FROM run_{n}')
     if not selects:
-        selects.append("SELECT NULL::int AS run_no, NULL::bigint AS new_id WHERE false")
+        selects.append("SELECT NULL::int AS run_no, NULL::bigint AS value WHERE false")
     return text("WITH " + ", ".join(ctes) + " " + " UNION ALL ".join(selects))
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from b24mw.events.cloudevents import build_event
@@ -24,13 +26,15 @@ from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor
 from b24mw.kit.errors import ConcurrentUpdate
-from b24mw.kit.staging import flush
+from b24mw.kit.staging import flush, stage_update
 from b24mw.lifecycle.machine import Transition, check
 from b24mw.lifecycle.schemas import StatusChange
+from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.enums import TaskEventType
 from b24mw.outbox import Outbox
 
+CONCURRENT = "The order was changed by another request; reload it and try again."
 EVENT_SYSTEM = "ww"
 EVENT_CREATED = "integration.task.created"
 EVENT_STATUS_CHANGED = "integration.task.status_changed"
@@ -58,7 +62,13 @@ def task_methods(transition: Transition) -> list[str]:
 
 
 class Stateful(Protocol):
+    """An order as loaded (unmodified): its row is changed by a staged,
+    version-checked UPDATE, then the object is told the new values."""
+
+    id: int
     status: str
+    version: int
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +96,7 @@ async def flush_or_conflict(session: AsyncSession) -> None:
     try:
         await flush(session)
     except StaleDataError:
-        raise ConcurrentUpdate(
-            "The order was changed by another request; reload it and try again."
-        ) from None
+        raise ConcurrentUpdate(CONCURRENT) from None
 
 
 def b24_comment(session: AsyncSession, outbox: Outbox, tracked: Tracked, text: str) -> None:
@@ -173,9 +181,18 @@ async def change_status(
     """Check the move against the matrix, apply it, and write its history and
     jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
     transition = check(actor, S(order.status), change.status)
-    order.status = transition.target.value
-
     target = transition.target.value
+    # The UPDATE travels with the history and jobs below (one statement on
+    # PostgreSQL); the version check decides whether any of it happens.
+    now = utcnow()
+    moved = {"status": target, "version": order.version + 1, "updated_at": now}
+    row = stage_update(
+        session,
+        table_of(type(order)),  # type: ignore[arg-type]
+        where={"id": order.id, "version": order.version},
+        values=moved,
+    )
+
     move = {"from": transition.source.value, "to": target}
     record(
         session,
@@ -226,7 +243,10 @@ async def change_status(
         **event_data,
     }
     publish(session, outbox, tracked, EVENT_STATUS_CHANGED, data)
-    # One flush for the change and everything it wrote: the version check of
-    # the UPDATE decides whether any of it happens.
     await flush_or_conflict(session)
+    if row.matched != 1:
+        raise ConcurrentUpdate(CONCURRENT)
+    for name, value in moved.items():
+        # The row has these now; the session must not see a change to write.
+        set_committed_value(order, name, value)
     return transition

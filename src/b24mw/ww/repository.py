@@ -2,13 +2,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder
+
+# One round trip with the lines (the model's default is a second SELECT);
+# built once, as every read and change of an order starts here.
+_GET = (
+    select(InstantOrder)
+    .where(InstantOrder.id == bindparam("order_id"))
+    .options(joinedload(InstantOrder.lines))
+)
 
 
 class OrderRepository:
@@ -19,13 +27,9 @@ class OrderRepository:
         self.session.add(order)
 
     async def get(self, order_id: int) -> InstantOrder | None:
-        # One round trip with the lines (the model's default is a second SELECT).
-        stmt = (
-            select(InstantOrder)
-            .where(InstantOrder.id == order_id)
-            .options(joinedload(InstantOrder.lines))
+        return (
+            (await self.session.execute(_GET, {"order_id": order_id})).unique().scalar_one_or_none()
         )
-        return (await self.session.execute(stmt)).unique().scalar_one_or_none()
 
     async def by_task_and_courier(self, task_id_b24: int, courier_id: str | None) -> int | None:
         stmt = select(InstantOrder.id).where(InstantOrder.task_id_b24 == task_id_b24)
