@@ -375,8 +375,15 @@ class IdempotencyMiddleware:
         skip = scope["state"].get(SKIP_FLAG, False)
         if status < 400 and not skip:
             IdempotencyRepository(session).complete(*request.claim_args, parts)
-            await session.commit()
-            return answer
+            try:
+                await session.commit()
+                return answer
+            except AppError as exc:
+                # A change staged for the commit was refused there (e.g. a
+                # version-checked update that lost its race): that is the answer.
+                answer = await _answer_of(exc)
+                parts = answer.parts()
+                status = parts[0]
         await session.rollback()
         if status < 500 and status not in NOT_STORED and not skip:
             # A domain error: the change is rolled back, the answer is kept.
@@ -420,6 +427,21 @@ class _Answer:
             elif message["type"] == "http.response.body":
                 content.extend(message.get("body", b""))
         return status, headers, bytes(content)
+
+
+async def _answer_of(error: AppError) -> _Answer:
+    from b24mw.kit.problems import problem_response
+
+    answer = _Answer()
+
+    async def capture(message: Message) -> None:
+        answer.messages.append(message)
+
+    async def nothing() -> Message:
+        return {"type": "http.disconnect"}
+
+    await problem_response(error)({"type": "http"}, nothing, capture)
+    return answer
 
 
 async def _send_all(messages: list[Message], send: Send) -> None:

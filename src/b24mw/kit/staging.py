@@ -49,7 +49,15 @@ class StagedUpdate:
     table: Table
     where: dict[str, Any]
     values: dict[str, Any]
+    # Raised when the UPDATE is written and changes no row (e.g. a lost
+    # optimistic-lock race), wherever that happens: a flush or the commit.
+    otherwise: Exception | None = None
     matched: int | None = field(default=None)
+
+    def settle(self, matched: int) -> None:
+        self.matched = matched
+        if matched == 0 and self.otherwise is not None:
+            raise self.otherwise
 
 
 class StagingError(RuntimeError):
@@ -68,11 +76,13 @@ def stage_update(
     table: Table,
     where: dict[str, Any],
     values: dict[str, Any],
+    *,
+    otherwise: Exception | None = None,
 ) -> StagedUpdate:
-    """Queue an UPDATE (e.g. a version-checked status change: check
-    ``matched`` after ``flush()``); on PostgreSQL it travels in the same
-    statement as the staged inserts."""
-    update = StagedUpdate(table, where, values)
+    """Queue an UPDATE of the rows matching ``where``; on PostgreSQL it travels
+    in the same statement as the staged inserts.  ``otherwise`` is raised if
+    it matches no row (a version-checked change that lost a race)."""
+    update = StagedUpdate(table, where, values, otherwise)
     session.info.setdefault(STAGED, []).append(update)
     return update
 
@@ -133,7 +143,7 @@ def write_staged(session: SyncSession) -> None:
             params = {f"w_{k}": v for k, v in change.where.items()}
             params.update({f"s_{k}": v for k, v in change.values.items()})
             result: Any = conn.execute(_update_for(*run), params)
-            change.matched = int(result.rowcount)
+            change.settle(int(result.rowcount))
             continue
         stmt, returns_ids = _insert_for(*run)
         result = conn.execute(stmt, [r.values for r in batch])
@@ -163,7 +173,7 @@ def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[Staged]]]) -> 
         if len(run) == 3:
             (change,) = batch
             assert isinstance(change, StagedUpdate)
-            change.matched = int(generated[n][0])
+            change.settle(int(generated[n][0]))
             continue
         # One INSERT takes ids from its sequence in row order, so the sorted
         # ids belong to the rows in the order they were staged.

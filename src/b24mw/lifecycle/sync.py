@@ -182,17 +182,21 @@ async def change_status(
     jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
     transition = check(actor, S(order.status), change.status)
     target = transition.target.value
-    # The UPDATE travels with the history and jobs below (one statement on
-    # PostgreSQL); the version check decides whether any of it happens.
+    # A version-checked UPDATE, written with the history and jobs below (one
+    # statement on PostgreSQL, at the commit): if another change got there
+    # first it matches nothing, and the whole unit of work ends in 409.
     now = utcnow()
     moved = {"status": target, "version": order.version + 1, "updated_at": now}
-    row = stage_update(
+    stage_update(
         session,
         table_of(type(order)),  # type: ignore[arg-type]
         where={"id": order.id, "version": order.version},
         values=moved,
+        otherwise=ConcurrentUpdate(CONCURRENT),
     )
-
+    for name, value in moved.items():
+        # What the row will hold; the session must not see a change of its own.
+        set_committed_value(order, name, value)
     move = {"from": transition.source.value, "to": target}
     record(
         session,
@@ -243,10 +247,4 @@ async def change_status(
         **event_data,
     }
     publish(session, outbox, tracked, EVENT_STATUS_CHANGED, data)
-    await flush_or_conflict(session)
-    if row.matched != 1:
-        raise ConcurrentUpdate(CONCURRENT)
-    for name, value in moved.items():
-        # The row has these now; the session must not see a change to write.
-        set_committed_value(order, name, value)
     return transition
