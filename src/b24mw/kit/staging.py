@@ -225,12 +225,18 @@ def _combined_statement(runs: tuple[Run, ...]) -> TextClause:
 def _defaulted_columns(table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
     """The given columns plus those with a Python-side default (which the
     ORM or Core would have filled in); the rest take the database's."""
-    extra = tuple(
-        c.name
+    return columns + tuple(name for name, _ in _defaults(table) if name not in columns)
+
+
+@cache
+def _defaults(table: Table) -> tuple[tuple[str, Any], ...]:
+    """(column, default) for the columns with a Python-side default: a scalar,
+    or a callable of the execution context."""
+    return tuple(
+        (c.name, getattr(c.default, "arg", None))
         for c in table.c
-        if c.name not in columns and c.default is not None and c.autoincrement is not True
+        if c.default is not None and c.autoincrement is not True
     )
-    return columns + extra
 
 
 def json_rows(table: Table, rows: list[dict[str, Any]]) -> str:
@@ -245,14 +251,12 @@ def json_row(table: Table, values: dict[str, Any]) -> str:
 
 
 def _completed(table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    missing = [(name, arg) for name, arg in _defaults(table) if name not in values]
+    if not missing:
+        return values
     out = dict(values)
-    for column in table.c:
-        default = column.default
-        if column.name in out or default is None or column.autoincrement is True:
-            continue
-        arg = getattr(default, "arg", None)
-        # Column defaults are scalars or callables of the execution context.
-        out[column.name] = arg(None) if callable(arg) else arg
+    for name, arg in missing:
+        out[name] = arg(None) if callable(arg) else arg
     return out
 
 

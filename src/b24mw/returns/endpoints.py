@@ -26,7 +26,12 @@ Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 
 
 async def _announcer(request: Request) -> Announcer:
-    return Announcer.from_settings(request.app.state.settings, request.app.state.outbox)
+    state = request.app.state
+    # Built once per app: it only reads settings, and this runs on every write.
+    announcer: Announcer | None = getattr(state, "returns_announcer", None)
+    if announcer is None or announcer.outbox is not state.outbox:
+        announcer = state.returns_announcer = Announcer.from_settings(state.settings, state.outbox)
+    return announcer
 
 
 AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
