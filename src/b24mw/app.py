@@ -44,8 +44,8 @@ IDEMPOTENCY_EXEMPT = (f"{API_PREFIX}/webhooks/",)
 # events, then the courier-facing writes.
 API_ROUTERS: tuple[APIRouter, ...] = (
     webhooks_router,
-    returns_router,
     ww_orders_router,
+    returns_router,
     deliveries_router,
     couriers_router,
     admin_router,

@@ -1,9 +1,10 @@
 """Engines, sessions and the unit of work.
 
-One unit of work per request or job: the ``Session`` dependency opens a
-transaction, services only ``flush()``, and the dependency commits once after
-the route returns and before the response is sent (``scope="function"``), so
-a client never sees a 201 for something not yet committed.
+One unit of work per request or job.  A write route's ``Session`` is the
+unit of work the idempotency middleware opened for the request (it commits it
+with the stored answer, before the answer is sent, so a client never sees a
+201 for something not committed); services only ``flush()``.  Read routes
+get a ``ReadSession``.
 
 Sessions are ``kit.staging.UnitSession``: rows a unit of work only appends
 are staged and written with it (see there).
@@ -141,14 +142,19 @@ def get_database(request: Request) -> Database:
     return db
 
 
-async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    claimed: AsyncSession | None = request.scope.get("state", {}).get(REQUEST_SESSION)
-    if claimed is not None:
-        # The idempotency middleware settles it, together with the stored answer.
-        yield claimed
-        return
-    async with get_database(request).unit_of_work() as session:
-        yield session
+class NoUnitOfWork(RuntimeError):
+    """A route asked for ``Session`` where the middleware opened none."""
+
+
+async def _write_session(request: Request) -> AsyncSession:
+    # A plain function, not a generator: the middleware owns the session's
+    # life, and FastAPI's generator machinery is a measurable share of a write.
+    session: AsyncSession | None = request.scope.get("state", {}).get(REQUEST_SESSION)
+    if session is None:
+        raise NoUnitOfWork(
+            f"{request.method} {request.url.path}: Session is for unsafe /api/v1 routes"
+        )
+    return session
 
 
 async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -156,7 +162,7 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-Session = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+Session = Annotated[AsyncSession, Depends(_write_session)]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 

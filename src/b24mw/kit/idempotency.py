@@ -295,8 +295,16 @@ class IdempotencyMiddleware:
         app_state = scope["app"].state
         actor = app_state.verifier.try_subject(headers.get("authorization"))
         if actor is None:
-            # Who-are-you comes first: the route answers 401, which is never stored.
-            await self.app(scope, receive, send)
+            # Who-are-you comes first: the route answers 401, which is never
+            # stored (its Session is a unit of work that writes nothing).
+            async with app_state.db.sessions() as session:
+                state = scope.setdefault("state", {})
+                state[REQUEST_SESSION] = session
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    del state[REQUEST_SESSION]
+                    await session.rollback()
             return
         raw_key = headers.get("idempotency-key")
         try:
