@@ -112,10 +112,11 @@ async def test_a_remembered_token_still_expires_and_waits_for_nbf(db: Database) 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         now = time.time()
-        short = make_token("admin", "a", ttl=0, exp=now + 1.0)
+        # Long enough for two requests on a busy machine, short enough to wait out.
+        short = make_token("admin", "a", ttl=0, exp=now + 2.5)
         assert (await c.get(URL, headers=bearer(short))).status_code == 200
         assert (await c.get(URL, headers=bearer(short))).status_code == 200
-        await asyncio.sleep(max(0.0, now + 1.05 - time.time()))
+        await asyncio.sleep(max(0.0, now + 2.6 - time.time()))
         expired = await c.get(URL, headers=bearer(short))
         assert_problem(expired, 401)
         assert "expired" in expired.json()["detail"]

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from b24mw.kit.db import REQUEST_SESSION
 from b24mw.kit.errors import AppError, BadRequest, FieldError, IdempotencyConflict
 from b24mw.kit.staging import stage
-from b24mw.models.base import UtcDateTime, table_of, utcnow
+from b24mw.models.base import table_of, utcnow
 from b24mw.models.ops import IdempotencyKey
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -113,20 +113,10 @@ _STORED_COLUMNS = (
 _PG_CLAIM = text(
     """
 SELECT pg_try_advisory_xact_lock(hashtextextended(:lock_name, 0)) AS got,
-       k.fingerprint, k.state, k.response_status, k.response_headers,
-       k.response_body, k.expires_at
-FROM (SELECT 1) AS one
-LEFT JOIN idempotency_key AS k
-    ON k.key = :pk_key AND k.endpoint = :pk_endpoint AND k.actor_id = :pk_actor
+       EXISTS (SELECT 1 FROM idempotency_key
+               WHERE key = :pk_key AND endpoint = :pk_endpoint AND actor_id = :pk_actor)
+           AS taken
 """
-).columns(
-    got=Boolean(),
-    fingerprint=String(),
-    state=String(),
-    response_status=Integer(),
-    response_headers=JSON(),
-    response_body=LargeBinary(),
-    expires_at=UtcDateTime(),
 )
 _READ = select(*_STORED_COLUMNS).where(*_PK)
 # Only the key's holder runs this: an expired answer, or a row left
@@ -204,22 +194,20 @@ class IdempotencyRepository:
         until it commits or rolls back."""
         now = utcnow()
         pk = {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
-        found: Stored | None = None
         if self.dialect == "postgresql":
-            row = (
+            got, taken = (
                 await self.session.execute(
                     _PG_CLAIM, {**pk, "lock_name": f"{key}\n{endpoint}\n{actor}"}
                 )
             ).one()
-            if not row.got:
+            if not got:
                 return Claim(ClaimOutcome.IN_FLIGHT)
-            if row.fingerprint is not None:
-                found = Stored(*row[1:])
-        else:
-            # SQLite: the unit of work began with BEGIN IMMEDIATE, so no other
-            # writer can hold or store this key until we are done.
-            existing = (await self.session.execute(_READ, pk)).first()
-            found = Stored(*existing) if existing is not None else None
+            if not taken:
+                return Claim(ClaimOutcome.CLAIMED)  # the usual case: a new key
+        # SQLite: the unit of work began with BEGIN IMMEDIATE, so no other
+        # writer can hold or store this key until we are done.
+        existing = (await self.session.execute(_READ, pk)).first()
+        found = Stored(*existing) if existing is not None else None
         if found is None:
             return Claim(ClaimOutcome.CLAIMED)
         if found.expires_at <= now or found.state != "done":
