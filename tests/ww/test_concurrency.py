@@ -16,6 +16,7 @@ from b24mw.models.orders import InstantOrder
 from b24mw.outbox import Outbox
 from b24mw.settings import Settings
 from b24mw.ww import service
+from b24mw.ww.repository import OrderRepository
 from tests.conftest import auth
 from tests.kit.test_problems import assert_problem
 from tests.lifecycle.helpers import ORDERS, create_order, jobs, task_events
@@ -76,14 +77,17 @@ async def test_two_concurrent_status_changes_one_wins_one_409(
 
 
 async def test_stale_version_is_a_concurrent_update(
-    client: httpx.AsyncClient, db: Database, settings: Settings
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The service maps a lost optimistic-lock race to 409 on both engines."""
     order = await create_order(client, courier_id="c1")
     with pytest.raises(ConcurrentUpdate):
         async with db.unit_of_work() as session:
-            # Keep the loaded row: the session's identity map holds it weakly.
-            loaded = await service.get_order(session, service.SYSTEM_ACTOR, order["id"])
+            stale = await OrderRepository(session).snapshot(order["id"])
+            assert stale is not None and stale.version == 1
             # Someone else commits a change after we read the row.
             await session.execute(
                 update(InstantOrder)
@@ -91,7 +95,11 @@ async def test_stale_version_is_a_concurrent_update(
                 .values(version=InstantOrder.version + 1)
                 .execution_options(synchronize_session=False)
             )
-            assert loaded.version == 1
+
+            async def read_before_the_change(self: OrderRepository, order_id: int) -> object:
+                return stale
+
+            monkeypatch.setattr(OrderRepository, "snapshot", read_before_the_change)
             await service.change_status(
                 session,
                 Outbox(settings),
@@ -100,5 +108,6 @@ async def test_stale_version_is_a_concurrent_update(
                 StatusChange(status=S.PICKING),
                 locale="ru",
             )
+    monkeypatch.undo()
     stored = (await client.get(f"{ORDERS}/{order['id']}", headers=auth("admin"))).json()
     assert stored["status"] == "NEW"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -32,6 +33,7 @@ from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.enums import TaskEventType
+from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.outbox import Outbox
 
 CONCURRENT = "The order was changed by another request; reload it and try again."
@@ -89,6 +91,21 @@ class Tracked:
     @property
     def event_key(self) -> str:
         return f"events:{self.subject}"
+
+
+# The table behind each kind of Tracked order.
+ORDER_TABLES = {"instant": table_of(InstantOrder), "delivery": table_of(Delivery)}
+
+
+def _now_holds(order: Stateful, values: dict[str, Any]) -> None:
+    """Tell the loaded order what its row will hold; an ORM object must not
+    take that for a change of its own to write."""
+    mapped = sa_inspect(order, raiseerr=False) is not None
+    for name, value in values.items():
+        if mapped:
+            set_committed_value(order, name, value)
+        else:
+            setattr(order, name, value)
 
 
 async def flush_or_conflict(session: AsyncSession) -> None:
@@ -189,14 +206,12 @@ async def change_status(
     moved = {"status": target, "version": order.version + 1, "updated_at": now}
     stage_update(
         session,
-        table_of(type(order)),  # type: ignore[arg-type]
+        ORDER_TABLES[tracked.kind],
         where={"id": order.id, "version": order.version},
         values=moved,
         otherwise=ConcurrentUpdate(CONCURRENT),
     )
-    for name, value in moved.items():
-        # What the row will hold; the session must not see a change of its own.
-        set_committed_value(order, name, value)
+    _now_holds(order, moved)
     move = {"from": transition.source.value, "to": target}
     record(
         session,

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from b24mw.lifecycle.schemas import OrderFilter
+from b24mw.models.base import table_of
 from b24mw.models.history import TaskEvent
-from b24mw.models.orders import InstantOrder
+from b24mw.models.orders import InstantOrder, InstantOrderLine
 
 # One round trip with the lines (the model's default is a second SELECT);
 # built once, as every read and change of an order starts here.
@@ -19,12 +23,69 @@ _GET = (
 )
 
 
+@dataclass(slots=True)
+class LineSnapshot:
+    line_no: int
+    sku: str
+    name: str
+    qty: int
+    price: Decimal
+
+
+@dataclass(slots=True)
+class OrderSnapshot:
+    """An order as read for a status change: plain values, no ORM object (the
+    change is a staged UPDATE, so nothing needs the session's bookkeeping)."""
+
+    id: int
+    task_id_b24: int | None
+    courier_id: str | None
+    title: str
+    customer_name: str
+    client_phone: str | None
+    status: str
+    total_amount: Decimal
+    currency_code: str
+    notes: str | None
+    origin: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    lines: list[LineSnapshot]
+
+
+_ORDERS = table_of(InstantOrder)
+_LINES = table_of(InstantOrderLine)
+_LINE_FIELDS = ("line_no", "sku", "name", "qty", "price")
+_SNAPSHOT = (
+    select(_ORDERS, *(_LINES.c[name].label(f"line_{name}") for name in _LINE_FIELDS))
+    .select_from(_ORDERS.outerjoin(_LINES, _LINES.c.order_id == _ORDERS.c.id))
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .order_by(_LINES.c.line_no)
+)
+
+
 class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     def add(self, order: InstantOrder) -> None:
         self.session.add(order)
+
+    async def snapshot(self, order_id: int) -> OrderSnapshot | None:
+        rows = (await self.session.execute(_SNAPSHOT, {"order_id": order_id})).all()
+        if not rows:
+            return None
+        head = rows[0]._mapping
+        lines = [
+            LineSnapshot(*(row._mapping[f"line_{name}"] for name in _LINE_FIELDS))
+            for row in rows
+            if row._mapping["line_line_no"] is not None
+        ]
+        return OrderSnapshot(
+            **{name: head[name] for name in OrderSnapshot.__slots__ if name != "lines"},
+            lines=lines,
+        )
 
     async def get(self, order_id: int) -> InstantOrder | None:
         return (

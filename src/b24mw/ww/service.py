@@ -39,14 +39,14 @@ from b24mw.models.enums import OrderOrigin, OrderStatus, TaskEventType
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
-from b24mw.ww.repository import OrderRepository
+from b24mw.ww.repository import OrderRepository, OrderSnapshot
 from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
 
 # The actor for changes no person made (webhook inbox, reconciliation).
 SYSTEM_ACTOR = Actor(sub="system", roles=frozenset({Role.ADMIN}))
 
 
-def tracked(order: InstantOrder) -> sync.Tracked:
+def tracked(order: InstantOrder | OrderSnapshot) -> sync.Tracked:
     return sync.Tracked(
         kind="instant",
         id=order.id,
@@ -290,9 +290,12 @@ async def change_status(
     change: StatusChange,
     *,
     locale: str,
-) -> InstantOrder:
+) -> OrderSnapshot:
     """Move the order through the status machine, with history and sync jobs."""
-    order = await get_order(session, actor, order_id)
+    # Read as plain values: the hottest write of the API, and the change
+    # itself is a staged UPDATE (lifecycle.sync).
+    snapshot = await OrderRepository(session).snapshot(order_id)
+    order = visible(actor, snapshot, f"Order {order_id} not found.")
     await sync.change_status(
         session,
         outbox,
