@@ -5,8 +5,8 @@
 Starts a throw-away PostgreSQL (as the tests do), migrates it, seeds ten
 couriers and, for each, READY orders linked to a Bitrix24 task, then runs
 ``b24mw serve`` (one uvicorn process, pinned to core 0 when ``taskset``
-exists) and, from this process (core 1), bounded phases with 10 concurrent
-clients (one courier each):
+exists; PostgreSQL shares core 1 with this process) and, from this process,
+bounded phases with 10 concurrent clients (one courier each):
 
 - ``baseline_get_c10``: ``GET /api/v1/ww/orders/{id}`` of the order the client
   is about to move — auth, one read, the response;

@@ -4,7 +4,8 @@
 
 Starts a throw-away PostgreSQL (as the tests do), migrates it, registers ten
 couriers, then runs ``b24mw serve`` (one uvicorn process, pinned to core 0 when
-``taskset`` exists) and, from this process (core 1), three bounded phases:
+``taskset`` exists; PostgreSQL shares core 1 with this process) and, from
+this process, three bounded phases:
 
 - ``baseline_health``: ``GET /health`` with 10 concurrent clients — what the
   framework, the middlewares and the load generator cost with no work at all;

@@ -4,8 +4,9 @@
 
 Starts a throw-away PostgreSQL (as the tests do), migrates it, runs
 ``b24mw serve`` (one uvicorn process, pinned to core 0 when ``taskset``
-exists) with HMAC webhook auth, and from this process (core 1) runs bounded
-phases with a minimal keep-alive HTTP/1.1 load generator:
+exists; PostgreSQL shares core 1 with this process) with HMAC webhook auth,
+and from this process runs bounded phases with a minimal keep-alive HTTP/1.1
+load generator:
 
 - ``baseline_health``: ``GET /health`` — the framework and middlewares alone;
 - ``accepted``: ``POST /api/v1/webhooks/bitrix24``, a Bitrix24 ``ONTASKADD``
