@@ -17,6 +17,7 @@ from b24mw.kit.db import Database
 from b24mw.kit.idempotency import (
     ClaimOutcome,
     IdempotencyRepository,
+    KeyedRequest,
     fingerprint,
     parse_key,
 )
@@ -143,7 +144,9 @@ async def test_in_flight_key_is_409_with_retry_after(
     # Another request holds the key: its transaction claimed it and is still open.
     async with db.sessions() as holder:
         claim = await IdempotencyRepository(holder).claim(
-            "busy", f"POST {URL}", "tester", _fingerprint_of(body), "r-1", timedelta(hours=1)
+            KeyedRequest(
+                "busy", f"POST {URL}", "tester", _fingerprint_of(body), "r-1", timedelta(hours=1)
+            )
         )
         assert claim.outcome is ClaimOutcome.CLAIMED
         response = await client.post(
@@ -222,19 +225,16 @@ async def test_an_answer_committed_meanwhile_is_replayed_and_ours_rolled_back(
     complete = IdempotencyRepository.complete
     theirs = (201, {"content-type": "application/json"}, b'{"id": "theirs"}')
 
-    def racing(self: IdempotencyRepository, *args: Any) -> None:
-        key, endpoint, actor, fp, request_id, ttl, _ = args
+    def racing(self: IdempotencyRepository, request: KeyedRequest, answer: Any) -> None:
         other = Database(make_settings(db.url))
 
         async def commit_theirs() -> None:
             async with other.statements() as conn:
-                await IdempotencyRepository(conn).store_answer(
-                    key, endpoint, actor, fp, request_id, ttl, theirs
-                )
+                await IdempotencyRepository(conn).store_answer(request, theirs)
             await other.dispose()
 
         racing.pending = commit_theirs()  # type: ignore[attr-defined]
-        complete(self, *args)
+        complete(self, request, answer)
 
     monkeypatch.setattr(IdempotencyRepository, "complete", racing)
     original_commit = AsyncSession.commit

@@ -71,6 +71,19 @@ class ClaimOutcome(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """An unsafe request under its key: what claims it and what its answer is
+    stored under."""
+
+    key: str
+    endpoint: str
+    actor: str
+    fp: str
+    request_id: str | None
+    ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Stored:
     """What a key row says about the request it was first used with."""
 
@@ -154,27 +167,19 @@ def _answer_upsert(dialect: str) -> Any:
 _ANSWER = {name: _answer_upsert(name) for name in ("postgresql", "sqlite")}
 
 
-def _answer_row(
-    key: str,
-    endpoint: str,
-    actor: str,
-    fp: str,
-    request_id: str | None,
-    ttl: timedelta,
-    answer: tuple[int, dict[str, str], bytes],
-) -> dict[str, Any]:
+def _answer_row(request: KeyedRequest, answer: tuple[int, dict[str, str], bytes]) -> dict[str, Any]:
     status, headers, body = answer
     now = utcnow()
     return {
-        "key": key,
-        "endpoint": endpoint,
-        "actor_id": actor,
-        "fingerprint": fp,
+        "key": request.key,
+        "endpoint": request.endpoint,
+        "actor_id": request.actor,
+        "fingerprint": request.fp,
         "state": "done",
-        "request_id": request_id,
+        "request_id": request.request_id,
         "created_at": now,
         "locked_at": now,
-        "expires_at": now + ttl,
+        "expires_at": now + request.ttl,
         "response_status": status,
         "response_headers": headers,
         "response_body": body,
@@ -187,18 +192,15 @@ class IdempotencyRepository:
         bind = session if isinstance(session, AsyncConnection) else session.get_bind()
         self.dialect: str = bind.dialect.name
 
-    async def claim(
-        self, key: str, endpoint: str, actor: str, fp: str, request_id: str | None, ttl: timedelta
-    ) -> Claim:
+    async def claim(self, request: KeyedRequest) -> Claim:
         """Claim the key inside the caller's transaction, which then holds it
         until it commits or rolls back."""
         now = utcnow()
-        pk = {"pk_key": key, "pk_endpoint": endpoint, "pk_actor": actor}
+        pk = {"pk_key": request.key, "pk_endpoint": request.endpoint, "pk_actor": request.actor}
         if self.dialect == "postgresql":
+            lock_name = f"{request.key}\n{request.endpoint}\n{request.actor}"
             got, taken = (
-                await self.session.execute(
-                    _PG_CLAIM, {**pk, "lock_name": f"{key}\n{endpoint}\n{actor}"}
-                )
+                await self.session.execute(_PG_CLAIM, {**pk, "lock_name": lock_name})
             ).one()
             if not got:
                 return Claim(ClaimOutcome.IN_FLIGHT)
@@ -213,39 +215,21 @@ class IdempotencyRepository:
         if found.expires_at <= now or found.state != "done":
             await self.session.execute(_TAKEOVER, pk)
             return Claim(ClaimOutcome.CLAIMED)
-        if found.fingerprint != fp:
+        if found.fingerprint != request.fp:
             return Claim(ClaimOutcome.MISMATCH, found)
         return Claim(ClaimOutcome.REPLAY, found)
 
-    def complete(
-        self,
-        key: str,
-        endpoint: str,
-        actor: str,
-        fp: str,
-        request_id: str | None,
-        ttl: timedelta,
-        answer: tuple[int, dict[str, str], bytes],
-    ) -> None:
+    def complete(self, request: KeyedRequest, answer: tuple[int, dict[str, str], bytes]) -> None:
         """Store the answer in the claimer's unit of work (written with its
         commit, in the same statement as its other new rows on PostgreSQL)."""
         assert isinstance(self.session, AsyncSession)
-        stage(self.session, KEYS, _answer_row(key, endpoint, actor, fp, request_id, ttl, answer))
+        stage(self.session, KEYS, _answer_row(request, answer))
 
     async def store_answer(
-        self,
-        key: str,
-        endpoint: str,
-        actor: str,
-        fp: str,
-        request_id: str | None,
-        ttl: timedelta,
-        answer: tuple[int, dict[str, str], bytes],
+        self, request: KeyedRequest, answer: tuple[int, dict[str, str], bytes]
     ) -> None:
         """Record a finished answer on its own (autocommit) connection."""
-        await self.session.execute(
-            _ANSWER[self.dialect], _answer_row(key, endpoint, actor, fp, request_id, ttl, answer)
-        )
+        await self.session.execute(_ANSWER[self.dialect], _answer_row(request, answer))
 
     async def purge_expired(self, now: datetime) -> int:
         result: Any = await self.session.execute(_PURGE, {"now": now})
@@ -308,7 +292,7 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
-        request = _Keyed(
+        request = KeyedRequest(
             key=key,
             endpoint=f"{scope['method']} {scope['path']}",
             actor=actor,
@@ -321,7 +305,7 @@ class IdempotencyMiddleware:
         db = app_state.db
         async with db.sessions() as session:
             try:
-                claim = await IdempotencyRepository(session).claim(*request.claim_args)
+                claim = await IdempotencyRepository(session).claim(request)
                 if claim.outcome is not ClaimOutcome.CLAIMED:
                     await session.rollback()
                     await _refuse(claim, scope, receive, send)
@@ -339,14 +323,14 @@ class IdempotencyMiddleware:
             # Another request with this key committed its answer between our
             # claim's read and our commit: ours is rolled back, theirs replayed.
             async with db.sessions() as session:
-                claim = await IdempotencyRepository(session).claim(*request.claim_args)
+                claim = await IdempotencyRepository(session).claim(request)
                 await session.rollback()
             await _refuse(claim, scope, receive, send)
             return
         await _send_all(answer.messages, send)
 
     async def _run_claimed(
-        self, scope: Scope, body: bytes, session: AsyncSession, request: _Keyed
+        self, scope: Scope, body: bytes, session: AsyncSession, request: KeyedRequest
     ) -> _Answer:
         """Run the route on the claimed session and settle the transaction;
         the answer is sent only after that (a client never sees a 201 for a
@@ -370,7 +354,7 @@ class IdempotencyMiddleware:
         status = parts[0]
         skip = scope["state"].get(SKIP_FLAG, False)
         if status < 400 and not skip:
-            IdempotencyRepository(session).complete(*request.claim_args, parts)
+            IdempotencyRepository(session).complete(request, parts)
             try:
                 await session.commit()
                 return answer
@@ -385,24 +369,8 @@ class IdempotencyMiddleware:
             # A domain error: the change is rolled back, the answer is kept.
             db = scope["app"].state.db
             async with db.statements() as conn:
-                await IdempotencyRepository(conn).store_answer(*request.claim_args, parts)
+                await IdempotencyRepository(conn).store_answer(request, parts)
         return answer
-
-
-@dataclass(frozen=True, slots=True)
-class _Keyed:
-    """An unsafe request under its key."""
-
-    key: str
-    endpoint: str
-    actor: str
-    fp: str
-    request_id: str | None
-    ttl: timedelta
-
-    @property
-    def claim_args(self) -> tuple[str, str, str, str, str | None, timedelta]:
-        return self.key, self.endpoint, self.actor, self.fp, self.request_id, self.ttl
 
 
 @dataclass(slots=True)
