@@ -8,11 +8,12 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from b24mw.kit.db import Database
-from b24mw.migrations import downgrade, upgrade
+from b24mw.migrations import alembic_config, downgrade, upgrade
 from b24mw.models.base import Base
 from tests.conftest import make_settings
 from tests.support.postgres import PostgresServer
@@ -128,3 +129,9 @@ async def test_correlation_id_unique_when_present(db: Database) -> None:
     with pytest.raises(IntegrityError):
         async with db.engine.begin() as conn:
             await conn.execute(insert, {"cid": "b24:comment:1"})
+
+
+def test_history_has_exactly_one_head() -> None:
+    # Two heads make plain `alembic upgrade head` fail and leave the next
+    # migration's author guessing its parent.
+    assert len(ScriptDirectory.from_config(alembic_config()).get_heads()) == 1

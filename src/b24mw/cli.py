@@ -49,7 +49,7 @@ def serve(
 
 @app.command()
 def migrate(
-    revision: Annotated[str, typer.Argument(help="target revision")] = "heads",
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
     downgrade: Annotated[bool, typer.Option(help="downgrade to REVISION instead")] = False,
 ) -> None:
     """Apply the Alembic migrations (upgrade to head by default)."""

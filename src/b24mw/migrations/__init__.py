@@ -31,7 +31,7 @@ def _run(connection: Connection, action: str, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "heads") -> None:
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     async with engine.begin() as conn:
         await conn.run_sync(_run, "upgrade", revision)
 
