@@ -109,3 +109,70 @@ def test_format_then_parse_gives_the_order_back(order: ParsedOrder) -> None:
     result = parse_order_text(format_order(order))
     assert result.errors == []
     assert result.order == order
+
+
+# ---------------------------------------------------------------- BBCode
+# What a person's editor stores for the order they see: the same order, however
+# it is decorated.
+
+_INLINE = ["B", "I", "U", "S", "COLOR=#cc0000", "SIZE=14", "FONT=Arial", "URL=https://x.ru"]
+_BLOCK = ["P", "QUOTE", "LEFT", "CENTER"]
+
+
+def _wrap(draw: st.DrawFn, text: str, tags: list[str]) -> str:
+    tag = draw(st.sampled_from(tags))
+    name = tag.split("=", 1)[0]
+    return f"[{tag}]{text}[/{name}]"
+
+
+@st.composite
+def _decorated(draw: st.DrawFn, order: ParsedOrder) -> str:
+    """``format_order(order)`` as an editor might store it: inline markup around
+    cells and lines, paragraphs, the items as a [LIST], [BR] for line breaks."""
+    canonical = format_order(order).split("\n")
+    items, rest = canonical[: len(order.lines)], canonical[len(order.lines) :]
+
+    def cell_markup(line: str) -> str:
+        cells = line.split(" | ")
+        return " | ".join(
+            _wrap(draw, c, _INLINE) if c and draw(st.booleans()) else c for c in cells
+        )
+
+    body = [cell_markup(item.removeprefix("- ")) for item in items]
+    if draw(st.booleans()):
+        as_list = "".join(f"[*]{b}" for b in body)
+        out = [f"[LIST{draw(st.sampled_from(['', '=1']))}]{as_list}[/LIST]"]
+    else:
+        out = [f"- {b}" for b in body]
+    for line in rest:
+        key, value = line.split(": ", 1)
+        if draw(st.booleans()):
+            value = _wrap(draw, value, _INLINE)
+        line = f"{_wrap(draw, key, _INLINE) if draw(st.booleans()) else key}: {value}"
+        out.append(_wrap(draw, line, _BLOCK) if draw(st.booleans()) else line)
+    greeting = draw(st.sampled_from(["", "[B]Заказ[/B] #instant_order", "[USER=5]Анна[/USER]"]))
+    joined = draw(st.sampled_from(["\n", "[BR]", "\r\n"])).join(out)
+    return f"{greeting}\n{joined}" if greeting else joined
+
+
+@given(st.data())
+def test_any_bbcode_decoration_parses_to_the_same_order(data: st.DataObject) -> None:
+    order = data.draw(orders)
+    result = parse_order_text(data.draw(_decorated(order)))
+    assert result.errors == []
+    assert result.order == order
+
+
+def test_list_items_become_order_lines_not_skus_with_markup() -> None:
+    stored = (
+        "[P][B]Заказ[/B][/P][LIST][*]SKU-1 | [I]Чехол[/I] | 2 | 490,00"
+        "[*]- SKU-2 | Кабель &amp; адаптер | 1 | 99[/LIST]"
+        "[P]customer: [USER=17]Иван Петров[/USER][/P]"
+    )
+    result = parse_order_text(stored)
+    assert result.errors == []
+    assert result.order.lines == (
+        OrderLine("SKU-1", "Чехол", 2, Decimal("490.00")),
+        OrderLine("SKU-2", "Кабель & адаптер", 1, Decimal("99.00")),
+    )
+    assert result.order.customer == "Иван Петров"

@@ -12,6 +12,11 @@ the line has the ``|`` separators), optional ``customer:``, ``phone:``,
 a decimal comma or point, spaces between thousands.  Other lines (a greeting,
 the ``#instant_order`` tag) are ignored.
 
+The text is Bitrix24 BBCode; it is read as the person saw it
+(``kit/bbcode.py``): ``[LIST][*]SKU-1 | …`` is an item line, ``[B]`` and
+friends vanish, entities are decoded.  Line numbers in errors count the lines
+the person saw.
+
 Total: any text gives a ``ParsedOrder`` and a list of ``LineError``; every
 malformed line is reported with its number, nothing raises.
 """
@@ -22,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from b24mw.kit.bbcode import escape, to_plain
 from b24mw.kit.phone import normalize_phone
 
 MAX_SKU = 64
@@ -123,13 +129,16 @@ def parse_order_text(text: str) -> ParseResult:
     lines: list[OrderLine] = []
     values: dict[str, str] = {}
     errors: list[LineError] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(to_plain(text).splitlines(), start=1):
         stripped = raw.strip()
         if not stripped:
             continue
         shown = stripped[:200]
         if stripped.startswith(BULLETS):
             body = stripped[1:].strip()
+            if body[:1] in BULLETS and body[1:2].isspace():
+                # A list item whose text starts with its own dash: "[*]- SKU | …".
+                body = body[1:].strip()
             item = _item(number, shown, body, errors)
         else:
             key_line = _KEY_LINE.match(stripped)
@@ -181,11 +190,11 @@ def format_price(price: Decimal) -> str:
 def format_order(order: ParsedOrder) -> str:
     """The canonical text of an order; ``parse_order_text`` reads it back."""
     out = [
-        f"- {line.sku} | {line.name} | {line.qty} | {format_price(line.price)}"
+        f"- {escape(line.sku)} | {escape(line.name)} | {line.qty} | {format_price(line.price)}"
         for line in order.lines
     ]
     for key in ("customer", "phone", "note"):
         value = getattr(order, key)
         if value is not None:
-            out.append(f"{key}: {value}")
+            out.append(f"{key}: {escape(value)}")
     return "\n".join(out)
