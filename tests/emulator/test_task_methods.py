@@ -180,3 +180,27 @@ async def test_user_get_and_current(emu: Emulator) -> None:
     assert one["result"][0]["ID"] == "42"
     assert one["result"][0]["ACTIVE"] is True
     assert (await emu.ok("user.current"))["result"]["ID"] == "1"
+
+
+async def test_hashtags_in_title_and_description_become_tags_like_on_a_portal(
+    emu: Emulator,
+) -> None:
+    task = await emu.add_task(
+        TITLE="#urgent Доставка",
+        DESCRIPTION="Заказ #instant_order, звонить\tзаранее #вечер.\n[B]#bold[/B] a#b #x<y",
+        TAGS=["vip"],
+    )
+    state = (await emu.client.get(f"/_emulator/tasks/{task['id']}")).json()
+    # "[B]#bold" has a bracket before "#", "a#b" no space: neither is a tag.
+    assert state["tags"] == ["vip", "urgent", "instant_order", "вечер.", "x"]
+
+
+async def test_an_update_keeps_the_tags_and_adds_the_texts_hashtags(emu: Emulator) -> None:
+    task = await emu.add_task(TAGS=["vip"], DESCRIPTION="plain")
+    await emu.ok("tasks.task.update", {"taskId": task["id"], "fields": {"TITLE": "now #late"}})
+    state = (await emu.client.get(f"/_emulator/tasks/{task['id']}")).json()
+    assert state["tags"] == ["vip", "late"]
+    # Clearing the tags leaves those the text still carries.
+    await emu.ok("tasks.task.update", {"taskId": task["id"], "fields": {"TAGS": ""}})
+    state = (await emu.client.get(f"/_emulator/tasks/{task['id']}")).json()
+    assert state["tags"] == ["late"]

@@ -175,7 +175,7 @@ async def test_lost_events_are_recovered_by_reconciliation(portal: Portal) -> No
 
     portal.portal.apply_settings({"events_enabled": False})
     first = await portal.create_task(ORDER)
-    untagged = await portal.create_task(ORDER, tags=[])
+    untagged = await portal.create_task(ORDER.replace(", #instant_order", ""), tags=[])
     assert await portal.inbox() == []
 
     assert await reconcile(portal.worker.context) == 1
@@ -377,3 +377,35 @@ async def test_photos_on_a_linked_task_are_recorded_once_per_file(
     assert sorted(p["payload"]["file_id"] for p in photos) == ["f-1", "f-2"]
     comments = [e for e in history if e["payload"].get("source") == "bitrix24"]
     assert [c["payload"]["comment_id"] for c in comments] == [501, 502]
+
+
+async def test_hashtag_typed_in_the_description_tags_the_task_and_makes_an_order(
+    portal: Portal,
+) -> None:
+    # No tag chosen in the form: the portal itself turns "#instant_order" into one.
+    task_id = await portal.create_task(ORDER, tags=[])
+    await portal.settle()
+
+    [order] = await portal.orders()
+    assert (order["task_id_b24"], order["origin"], order["total_amount"]) == (
+        task_id,
+        "b24_task",
+        "2270.50",
+    )
+
+
+async def test_description_in_bbcode_becomes_the_order_a_person_sees(portal: Portal) -> None:
+    stored = (
+        "[P]Клиент на углу[/P][LIST][*][B]SKU-1[/B] | Чехол | 2 | 490,00"
+        "[*]SKU-2 | Зарядка [I]USB-C[/I] | 1 | 1 290.50[/LIST]"
+        "[P]customer: [USER=31]Иван Петров[/USER][BR]phone: 8 912 345-67-89[/P]"
+    )
+    await portal.create_task(stored)
+    await portal.settle()
+
+    [order] = await portal.orders()
+    assert [(i["sku"], i["name"]) for i in order["items"]] == [
+        ("SKU-1", "Чехол"),
+        ("SKU-2", "Зарядка USB-C"),
+    ]
+    assert (order["customer_name"], order["total_amount"]) == ("Иван Петров", "2270.50")

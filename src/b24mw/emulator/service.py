@@ -48,6 +48,16 @@ TRANSITIONS: dict[str, tuple[frozenset[int], int]] = {
 }
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+# The tasks module's own rule (ParseTextTrait::parseTags): `\s#([^\s,\[\]<>]+)`
+# over " " + TITLE and " " + DESCRIPTION, without the /u flag — so only ASCII
+# whitespace separates, and "[B]#tag[/B]" (a bracket before "#") is no tag.
+_ASCII_SPACE = " \t\n\v\f\r"
+_HASHTAG = re.compile(rf"[{_ASCII_SPACE}]#([^{_ASCII_SPACE},\[\]<>]+)")
+
+
+def hashtags(*texts: str) -> list[str]:
+    """The tags a portal takes from ``#words`` in a task's title and description."""
+    return [tag for text in texts for tag in _HASHTAG.findall(" " + text)]
 
 
 def field_name(key: str) -> str:
@@ -301,6 +311,16 @@ class TaskService:
                 changes["tags"] = parse_tags(value)
             else:
                 changes.setdefault("extra", {})[name] = value
+        # Every add and update merges the text's #words into the tags (TAGS
+        # given, else the task's current ones), from the title and description
+        # as they are after this change.
+        text_tags = hashtags(
+            changes.get("title", "" if creating else task.title),
+            changes.get("description", "" if creating else task.description),
+        )
+        if text_tags or not creating:
+            base = changes.get("tags", [] if creating else task.tags)
+            changes["tags"] = parse_tags([*base, *text_tags])
         status = changes.pop("status", None)
         extra = changes.pop("extra", None)
         for attr, value in changes.items():
