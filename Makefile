@@ -21,9 +21,9 @@ $(VENV)/.installed: pyproject.toml
 	@printf 'B24MW_JWT_SECRET=%s\n' "$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))')" > .env
 	@echo "wrote .env with a fresh B24MW_JWT_SECRET"
 
+# The whole product: API + worker + (with no B24MW_B24_URL) the built-in emulator.
 run: install .env
-	$(BIN)/b24mw migrate
-	$(BIN)/b24mw serve --host $(HOST) --port $(PORT)
+	$(BIN)/b24mw run --host $(HOST) --port $(PORT)
 
 # PostgreSQL server binaries for the test harness (it starts its own server).
 postgres:

@@ -9,7 +9,7 @@ import typer
 
 from b24mw.emulator.cli import emulator_command
 from b24mw.outbox import commands as outbox_commands
-from b24mw.settings import SettingsError, get_settings
+from b24mw.settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
     help="b24mw: middleware between Bitrix24, 1C and Walking Warehouse couriers.",
@@ -48,21 +48,63 @@ def serve(
 
 
 @app.command()
-def migrate(
-    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
-    downgrade: Annotated[bool, typer.Option(help="downgrade to REVISION instead")] = False,
+def run(
+    host: Annotated[str, typer.Option(help="interface the API binds")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port of the API")] = 8000,
+    api_workers: Annotated[int, typer.Option(min=1, help="API processes (uvicorn)")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    emulator_port: Annotated[
+        int, typer.Option(help="port of the built-in emulator (used when B24MW_B24_URL is unset)")
+    ] = 8090,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="serve the first worker's queue metrics on this port")
+    ] = None,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="apply migrations before starting")
+    ] = True,
 ) -> None:
-    """Apply the Alembic migrations (upgrade to head by default)."""
+    """Run the whole product: the API, the worker(s) and, without B24MW_B24_URL, a
+    built-in Bitrix24 emulator wired to the API; Ctrl-C stops everything."""
+    import sys
+
+    from b24mw.supervisor import Output, Supervisor, plan_run, port_is_free
+
+    try:
+        settings = get_settings()
+        settings.require_jwt()
+    except SettingsError as exc:
+        _fail(str(exc))
+    wanted = [("--port", host, port)]
+    if settings.b24_url is None:
+        wanted.append(("--emulator-port", "127.0.0.1", emulator_port))
+    if metrics_port:
+        wanted.append(("--metrics-port", "127.0.0.1", metrics_port))
+    for option, address, number in wanted:
+        if not port_is_free(address, number):
+            _fail(f"port {number} is in use: choose another with {option}")
+    if migrate_first:
+        _migrate(settings, "head", downgrade=False)
+    readable = sys.stdout.isatty()
+    plan = plan_run(
+        settings,
+        host=host,
+        port=port,
+        api_workers=api_workers,
+        workers=workers,
+        emulator_port=emulator_port,
+        metrics_port=metrics_port,
+        readable=readable,
+    )
+    code = asyncio.run(Supervisor(plan, Output(readable)).run())
+    raise typer.Exit(code=code)
+
+
+def _migrate(settings: Settings, revision: str, downgrade: bool) -> None:
     from b24mw.kit.db import Database
     from b24mw.migrations import downgrade as run_downgrade
     from b24mw.migrations import upgrade as run_upgrade
 
-    try:
-        settings = get_settings()
-    except SettingsError as exc:
-        _fail(str(exc))
-
-    async def run() -> None:
+    async def apply() -> None:
         db = Database(settings)
         try:
             if downgrade:
@@ -72,7 +114,20 @@ def migrate(
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    asyncio.run(apply())
+
+
+@app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="target revision")] = "head",
+    downgrade: Annotated[bool, typer.Option(help="downgrade to REVISION instead")] = False,
+) -> None:
+    """Apply the Alembic migrations (upgrade to head by default)."""
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+    _migrate(settings, revision, downgrade)
     typer.echo(f"database at {revision} ({'downgraded' if downgrade else 'upgraded'})")
 
 
