@@ -180,3 +180,16 @@ async def test_user_get_and_current(emu: Emulator) -> None:
     assert one["result"][0]["ID"] == "42"
     assert one["result"][0]["ACTIVE"] is True
     assert (await emu.ok("user.current"))["result"]["ID"] == "1"
+
+
+async def test_hashtags_in_title_and_description_become_tags(emu: Emulator) -> None:
+    task = await emu.add_task(
+        TITLE="Street sale #urgent",
+        DESCRIPTION="#instant_order\n- SKU | x | 1 | 1\n[b24mw:0a1b2c3d4e5f]\nissue#5 #a,b",
+        TAGS=["mine"],
+    )
+    stored = emu.portal.store.tasks[int(task["id"])]
+    # A #word after whitespace is a tag; our bracketed marker and "issue#5" are not.
+    assert stored.tags == ["mine", "urgent", "instant_order", "a"]
+    await emu.ok("tasks.task.update", {"taskId": task["id"], "fields": {"DESCRIPTION": "ok #new"}})
+    assert stored.tags == ["mine", "urgent", "instant_order", "a", "new"]

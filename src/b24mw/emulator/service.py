@@ -48,6 +48,9 @@ TRANSITIONS: dict[str, tuple[frozenset[int], int]] = {
 }
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
+# The tasks module turns every #word of TITLE and DESCRIPTION into a tag on add
+# and update, merged with TAGS (BITRIX24.md §2).
+_HASHTAG = re.compile(r"\s#([^\s,\[\]<>]+)")
 
 
 def field_name(key: str) -> str:
@@ -301,6 +304,11 @@ class TaskService:
                 changes["tags"] = parse_tags(value)
             else:
                 changes.setdefault("extra", {})[name] = value
+        if "title" in changes or "description" in changes:
+            title = changes.get("title", task.title)
+            text = f" {title} {changes.get('description', task.description)}"
+            tags = changes.get("tags", task.tags)
+            changes["tags"] = parse_tags([*tags, *_HASHTAG.findall(text)])
         status = changes.pop("status", None)
         extra = changes.pop("extra", None)
         for attr, value in changes.items():
