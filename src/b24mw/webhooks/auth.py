@@ -55,7 +55,6 @@ class Verified:
     # SHA-256 of what identifies the content: the signed material, or the
     # body without ``auth`` for unsigned events.
     digest: str
-    signed: bool
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -115,9 +114,9 @@ class WebhookAuthenticator:
             self._check_token(payload)
         if signed_digest is not None:
             dedupe_key = f"rid:{headers['x-request-id']}"
-            return Verified(payload, ref, dedupe_key, signed_digest, signed=True)
+            return Verified(payload, ref, dedupe_key, signed_digest)
         dedupe_key = f"evt:{uuid.uuid4().hex}"
-        return Verified(payload, ref, dedupe_key, event_digest(payload), signed=False)
+        return Verified(payload, ref, dedupe_key, event_digest(payload))
 
     def _check_signature(self, headers: Mapping[str, str], body: bytes) -> str:
         signature = headers.get("x-signature")
