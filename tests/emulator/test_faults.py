@@ -83,6 +83,16 @@ async def test_late_apply_inside_a_batch(emu: Emulator) -> None:
     assert [t.title for t in emu.portal.store.tasks.values()] == ["x"]
 
 
+async def test_reset_drops_late_writes_not_yet_applied(emu: Emulator) -> None:
+    await _fault(
+        emu, kind="http_500", method="tasks.task.add", count=1, phase="after", apply_delay_s=0.1
+    )
+    await emu.call("tasks.task.add", {"fields": {"TITLE": "x", "RESPONSIBLE_ID": 1}})
+    assert (await emu.client.post("/_emulator/reset")).status_code == 200
+    await emu.portal.join_late()
+    assert emu.portal.store.tasks == {}
+
+
 @pytest.mark.parametrize(
     "spec",
     [

@@ -69,6 +69,8 @@ class Portal:
             self.store.save(self.config.state_file)
 
     def reset(self) -> None:
+        for task in self._late:
+            task.cancel()  # a late write must not land in the fresh portal
         self.store.clear()
         self.calls.clear()
         self.events.clear()
