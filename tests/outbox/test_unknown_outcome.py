@@ -11,6 +11,7 @@ import pytest
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
+from b24mw.outbox import dlq
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.outbox.helpers import comments, job
@@ -131,3 +132,31 @@ async def test_a_write_whose_worker_died_waits_out_a_late_apply(
         "task.commentitem.add",
     ]
     assert len(await emulator.comments(task["id"])) == 1
+
+
+async def test_dlq_replay_of_an_unknown_send_still_waits_then_looks_up(
+    db: Database, outbound_http: httpx.AsyncClient, emulator: EmulatorHandle
+) -> None:
+    settings = outbound_settings_for(db.url, outbox_late_apply_s=0.3)
+    worker = Worker(settings, db, http=outbound_http, worker_id="replayer")
+    try:
+        task = await emulator.create_task()
+        # Every send is lost at the proxy (never ran); each lookup finds nothing.
+        await emulator.fault("html_502", method="task.commentitem.add", count=5)
+        (job_id,) = await comments(db, settings, (task["id"], "through the DLQ"))
+        await drain(worker, settle=True)
+        dead = await job(db, job_id)
+        assert (dead.status, dead.outcome_unknown, dead.attempts) == ("dead", True, 5)
+        assert dead.finished_at is not None
+
+        async with db.unit_of_work() as session:
+            await dlq.replay(session, job_id, "ops")
+        replayed = await job(db, job_id)
+        # The last send may still land: the replay waits for it like a retry.
+        assert replayed.next_attempt_at >= dead.finished_at + timedelta(seconds=0.25)
+        await drain(worker, settle=True)
+        assert len(await emulator.comments(task["id"])) == 1
+        methods = [c["method"] for c in await emulator.calls()]
+        assert methods[-2:] == ["task.commentitem.getlist", "task.commentitem.add"]
+    finally:
+        await worker.aclose()
