@@ -11,10 +11,11 @@ load generator:
 - ``baseline_health``: ``GET /health`` — the framework and middlewares alone;
 - ``accepted``: ``POST /api/v1/webhooks/bitrix24``, a Bitrix24 ``ONTASKADD``
   in its native form encoding, signed (``X-Signature``, ``X-Request-Timestamp``,
-  a fresh ``X-Request-Id`` each) — verify, parse, replay guard, inbox insert,
+  a fresh ``X-Request-Id`` each) — verify, parse, the repeat checks (delivery
+  id, a pending row with the same content, the per-content cap), inbox insert,
   commit, answer;
 - ``duplicates``: the same signed request again and again (a proxy retrying)
-  — answered ``duplicate`` from the replay guard;
+  — answered ``duplicate`` (its delivery id is known);
 - ``rejected``: a wrong signature — 401 and a line on the file SIEM sink.
 
 Afterwards the database is checked: one inbox row per ``accepted``.  Bar:

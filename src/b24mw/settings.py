@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     outbound_timeout_s: float = Field(default=10.0, gt=0, le=120)
     outbox_retry_delays: str = "10,30,120,600"
     outbox_lease_s: float = Field(default=120.0, gt=0, le=3600)
+    # A write whose answer was lost may still be running on the portal (a cloud
+    # request runs up to 60 s): it is looked up (or re-sent) only this long
+    # after it could last have been sent (docs/outbound.md).
+    outbox_late_apply_s: float = Field(default=90.0, ge=0, le=3600)
     outbox_poll_s: float = Field(default=0.1, gt=0, le=0.2)
     outbox_concurrency: int = Field(default=16, ge=1, le=256)
     outbox_metrics_interval_s: float = Field(default=5.0, gt=0, le=3600)

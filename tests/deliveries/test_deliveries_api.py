@@ -69,6 +69,8 @@ async def test_create_stores_delivery_and_queues_the_couriers_task(
         "Товары:",
         "- TV-1 | Remote | 1 × 990.00",
         "- BAT-2 | Battery | 2 × 250.00",
+        # The job's marker: a lost answer is looked up before a second add.
+        f"[{add.payload['marker']}]",
     ]
     [created] = await task_events(db, order_id=body["id"])
     assert (created.type, created.status) == ("status", "NEW")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -104,4 +106,116 @@ async def test_nothing_is_left_undelivered(
     delivery = await create_delivery(client)
     await walk_to(client, f"{DELIVERIES}/{delivery['id']}", S.DONE)
     await drain(worker, settle=True)
+    assert {j.status for j in await jobs(db)} == {"done"}
+
+
+async def _tasks(emulator: EmulatorHandle) -> list[dict[str, Any]]:
+    response = await emulator.control.get("/_emulator/tasks")
+    response.raise_for_status()
+    tasks: list[dict[str, Any]] = response.json()
+    return tasks
+
+
+async def test_lost_task_add_answer_finds_the_task_instead_of_a_second_one(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle, db: Database
+) -> None:
+    # The portal creates the task, then the answer is lost.
+    await emulator.fault("http_500", method="tasks.task.add", count=1, phase="after")
+    delivery = await create_delivery(client)
+    url = f"{DELIVERIES}/{delivery['id']}"
+    await walk_to(client, url, S.PICKED_UP)
+    await drain(worker, settle=True)
+
+    [task] = await _tasks(emulator)
+    stored = (await client.get(url, headers=auth("1c"))).json()
+    # The lookup found it, and the result hook ran as if the answer had come.
+    assert stored["task_id_b24"] == task["id"]
+    assert [text_of(c["text"]) for c in task["comments"]] == [
+        "Заказ ЗК-000123: NEW → READY",
+        "Заказ ЗК-000123: READY → PICKED_UP",
+    ]
+    # The marker is a line people can ignore, and no stray tag.
+    assert task["description"].splitlines()[-1].startswith("[b24mw:")
+    assert task["tags"] == []
+    lookup = [c for c in await emulator.calls() if c["method"] == "tasks.task.list"]
+    assert [c["args"]["filter"]["RESPONSIBLE_ID"] for c in lookup] == [101]
+    assert {j.status for j in await jobs(db)} == {"done"}
+
+
+async def test_task_add_lost_before_the_portal_ran_it_is_sent_again(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle
+) -> None:
+    await emulator.fault("html_502", method="tasks.task.add", count=1)
+    delivery = await create_delivery(client)
+    await drain(worker, settle=True)
+    [task] = await _tasks(emulator)
+    stored = (await client.get(f"{DELIVERIES}/{delivery['id']}", headers=auth("1c"))).json()
+    assert stored["task_id_b24"] == task["id"]
+    assert [c["method"] for c in await emulator.calls()] == [
+        "tasks.task.add",
+        "tasks.task.list",
+        "tasks.task.add",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "method", "b24_status"),
+    [
+        (S.ON_ROUTE, "tasks.task.start", 3),
+        (S.DONE, "tasks.task.complete", 5),
+        (S.FAILED, "tasks.task.defer", 6),
+    ],
+)
+async def test_status_call_whose_answer_was_lost_is_read_back_not_dead_lettered(
+    client: httpx.AsyncClient,
+    worker: Worker,
+    emulator: EmulatorHandle,
+    db: Database,
+    target: S,
+    method: str,
+    b24_status: int,
+) -> None:
+    delivery = await create_delivery(client)
+    await drain(worker, settle=True)
+    # The portal changes the status, then the answer is lost.
+    await emulator.fault("http_500", method=method, count=1, phase="after")
+    await walk_to(client, f"{DELIVERIES}/{delivery['id']}", target)
+    await drain(worker, settle=True)
+
+    [task] = await _tasks(emulator)
+    assert task["status"] == b24_status
+    assert {j.status for j in await jobs(db)} == {"done"}
+    calls = [c["method"] for c in await emulator.calls()]
+    # Sent once, read back once (already in the target status), never re-sent.
+    assert calls.count(method) == 1
+    assert calls[calls.index(method) + 1] == "tasks.task.get"
+
+
+async def test_renew_whose_answer_was_lost_is_read_back(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle, db: Database
+) -> None:
+    delivery = await create_delivery(client)
+    url = f"{DELIVERIES}/{delivery['id']}"
+    await walk_to(client, url, S.FAILED)
+    await drain(worker, settle=True)
+    await emulator.fault("http_500", method="tasks.task.renew", count=1, phase="after")
+    await set_status(client, url, "READY", "admin", "boss")
+    await drain(worker, settle=True)
+    [task] = await _tasks(emulator)
+    assert task["status"] == 2
+    assert {j.status for j in await jobs(db)} == {"done"}
+
+
+async def test_status_call_lost_before_it_ran_is_sent_again(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle, db: Database
+) -> None:
+    delivery = await create_delivery(client)
+    await drain(worker, settle=True)
+    await emulator.fault("html_502", method="tasks.task.start", count=1)
+    await walk_to(client, f"{DELIVERIES}/{delivery['id']}", S.ON_ROUTE)
+    await drain(worker, settle=True)
+    [task] = await _tasks(emulator)
+    assert task["status"] == 3
+    calls = [c["method"] for c in await emulator.calls() if c["method"].startswith("tasks.")]
+    assert calls[-3:] == ["tasks.task.start", "tasks.task.get", "tasks.task.start"]
     assert {j.status for j in await jobs(db)} == {"done"}

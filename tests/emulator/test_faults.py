@@ -46,6 +46,66 @@ async def test_after_phase_runs_the_call_then_loses_the_answer(emu: Emulator) ->
     assert len(emu.portal.store.tasks) == 1
 
 
+async def test_late_apply_loses_the_answer_first_and_writes_afterwards(emu: Emulator) -> None:
+    task = (await emu.ok("tasks.task.add", {"fields": {"TITLE": "t", "RESPONSIBLE_ID": 1}}))[
+        "result"
+    ]["task"]
+    await _fault(
+        emu,
+        kind="http_500",
+        method="task.commentitem.add",
+        count=1,
+        phase="after",
+        apply_delay_s=0.2,
+    )
+    lost = await emu.call("task.commentitem.add", [int(task["id"]), {"POST_MESSAGE": "late"}])
+    assert lost.status_code == 500
+    # Asked right after the failure, the portal has no comment yet...
+    listed = await emu.ok("task.commentitem.getlist", [int(task["id"])])
+    assert listed["result"] == []
+    assert emu.portal.late_pending == 1
+    await emu.portal.join_late()
+    # ...and then it has, with the event a portal fires for it.
+    [comment] = (await emu.ok("task.commentitem.getlist", [int(task["id"])]))["result"]
+    assert comment["POST_MESSAGE"] == "late"
+
+
+async def test_late_apply_inside_a_batch(emu: Emulator) -> None:
+    await _fault(
+        emu, kind="html_502", method="tasks.task.add", count=1, phase="after", apply_delay_s=0.1
+    )
+    response = await emu.call(
+        "batch", {"cmd": {"a": "tasks.task.add?fields[TITLE]=x&fields[RESPONSIBLE_ID]=1"}}
+    )
+    assert response.status_code == 502
+    assert emu.portal.store.tasks == {}
+    await emu.portal.join_late()
+    assert [t.title for t in emu.portal.store.tasks.values()] == ["x"]
+
+
+async def test_reset_drops_late_writes_not_yet_applied(emu: Emulator) -> None:
+    await _fault(
+        emu, kind="http_500", method="tasks.task.add", count=1, phase="after", apply_delay_s=0.1
+    )
+    await emu.call("tasks.task.add", {"fields": {"TITLE": "x", "RESPONSIBLE_ID": 1}})
+    assert (await emu.client.post("/_emulator/reset")).status_code == 200
+    await emu.portal.join_late()
+    assert emu.portal.store.tasks == {}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "http_500", "apply_delay_s": 1},  # phase before: the call never runs
+        {"kind": "latency", "phase": "after", "apply_delay_s": 1},  # the answer is not lost
+        {"kind": "http_500", "phase": "after", "apply_delay_s": -1},
+    ],
+)
+async def test_late_apply_needs_a_lost_answer(emu: Emulator, spec: dict[str, object]) -> None:
+    response = await emu.client.post("/_emulator/faults", json=spec)
+    assert response.status_code == 400
+
+
 async def test_query_and_operation_limit_faults(emu: Emulator) -> None:
     await _fault(emu, kind="query_limit", count=1)
     limited = await emu.call("user.current")

@@ -131,3 +131,27 @@ async def test_list_through_a_get_query_string(emu: Emulator) -> None:
     )
     assert response.status_code == 200
     assert [t["id"] for t in response.json()["result"]["tasks"]] == ["2", "3"]
+
+
+async def test_title_filter_is_a_pattern_and_description_is_not_filterable(emu: Emulator) -> None:
+    await emu.add_task(TITLE="Доставка ЗК-1: Oleg", DESCRIPTION="a [b24mw:aaaa]")
+    await emu.add_task(TITLE="Доставка ЗК-2: Anna", DESCRIPTION="b [b24mw:bbbb]")
+    await emu.add_task(TITLE="доставка зк-1: oleg", DESCRIPTION="c")
+    order = {"order": {"ID": "asc"}}
+    # Without wildcards: the whole title, case-insensitively (MySQL collation).
+    assert await _ids(emu, {**order, "filter": {"TITLE": "Доставка ЗК-1: Oleg"}}) == [1, 3]
+    assert await _ids(emu, {**order, "filter": {"TITLE": "Доставка ЗК-_: %"}}) == [1, 2, 3]
+    assert await _ids(emu, {**order, "filter": {"TITLE": "Доставка"}}) == []
+    # DESCRIPTION is not among the documented filter fields: the portal ignores it.
+    assert await _ids(emu, {**order, "filter": {"DESCRIPTION": "[b24mw:aaaa]"}}) == [1, 2, 3]
+    assert await _ids(emu, {**order, "filter": {"%DESCRIPTION": "aaaa"}}) == [1, 2, 3]
+
+
+async def test_filter_by_created_date_responsible_and_parent(emu: Emulator) -> None:
+    parent = await emu.add_task(RESPONSIBLE_ID=7)
+    emu.clock.advance(60)
+    await emu.add_task(RESPONSIBLE_ID=7, PARENT_ID=parent["id"])
+    await emu.add_task(RESPONSIBLE_ID=8, PARENT_ID=parent["id"])
+    since = {">=CREATED_DATE": "2025-06-15T15:07:00+00:00"}  # 1_750_000_020
+    assert await _ids(emu, {"filter": {**since, "RESPONSIBLE_ID": 7}}) == [2]
+    assert await _ids(emu, {"filter": {"PARENT_ID": parent["id"], "RESPONSIBLE_ID": 8}}) == [3]

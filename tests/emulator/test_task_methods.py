@@ -204,3 +204,16 @@ async def test_an_update_keeps_the_tags_and_adds_the_texts_hashtags(emu: Emulato
     await emu.ok("tasks.task.update", {"taskId": task["id"], "fields": {"TAGS": ""}})
     state = (await emu.client.get(f"/_emulator/tasks/{task['id']}")).json()
     assert state["tags"] == ["late"]
+
+
+async def test_hashtags_in_title_and_description_become_tags(emu: Emulator) -> None:
+    task = await emu.add_task(
+        TITLE="Street sale #urgent",
+        DESCRIPTION="#instant_order\n- SKU | x | 1 | 1\n[b24mw:0a1b2c3d4e5f]\nissue#5 #a,b",
+        TAGS=["mine"],
+    )
+    stored = emu.portal.store.tasks[int(task["id"])]
+    # A #word after whitespace is a tag; our bracketed marker and "issue#5" are not.
+    assert stored.tags == ["mine", "urgent", "instant_order", "a"]
+    await emu.ok("tasks.task.update", {"taskId": task["id"], "fields": {"DESCRIPTION": "ok #new"}})
+    assert stored.tags == ["mine", "urgent", "instant_order", "a", "new"]

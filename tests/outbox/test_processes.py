@@ -41,6 +41,7 @@ def worker_process(
         b24_url=f"{base}/rest/1/emulator/",
         event_sinks=f"file://{log.parent}/events.jsonl",
         outbox_retry_delays="0.05,0.05,0.05,0.05",
+        outbox_late_apply_s="0.05",
         outbox_poll_s="0.02",
         log_level="WARNING",
         **settings,

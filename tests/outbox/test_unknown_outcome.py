@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
 from b24mw.kit.db import Database
+from b24mw.models.base import utcnow
+from b24mw.models.ops import OutboxJob
+from b24mw.outbox import dlq
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.outbox.helpers import comments, job
-from tests.support.outbound import EmulatorHandle, drain
+from tests.support.outbound import EmulatorHandle, drain, outbound_settings_for
 
 
 async def test_lost_answer_is_found_by_marker_and_not_posted_twice(
@@ -61,3 +70,93 @@ async def test_lookup_that_finds_nothing_sends_again_without_spending_an_attempt
     done = await job(db, job_id)
     assert done.status == "done" and done.attempts == 2
     assert len(await emulator.comments(task["id"])) == 1
+
+
+@pytest.fixture
+async def patient_worker(
+    db: Database, outbound_http: httpx.AsyncClient
+) -> AsyncIterator[tuple[Worker, Settings]]:
+    """A worker that waits 1 s for a write to be applied late (in production
+    ``B24MW_OUTBOX_LATE_APPLY_S``, 90 s)."""
+    settings = outbound_settings_for(db.url, outbox_late_apply_s=1.0)
+    w = Worker(settings, db, http=outbound_http, worker_id="patient")
+    yield w, settings
+    await w.aclose()
+
+
+async def test_comment_applied_after_its_answer_was_lost_is_not_posted_twice(
+    db: Database, patient_worker: tuple[Worker, Settings], emulator: EmulatorHandle
+) -> None:
+    worker, settings = patient_worker
+    task = await emulator.create_task()
+    # The answer is lost at once; the portal writes the comment 0.4 s later.
+    await emulator.fault(
+        "http_500", method="task.commentitem.add", count=1, phase="after", apply_delay_s=0.4
+    )
+    (job_id,) = await comments(db, settings, (task["id"], "exactly once, however late"))
+    await drain(worker, settle=True)
+    await emulator.portal.join_late()
+
+    (comment,) = await emulator.comments(task["id"])
+    done = await job(db, job_id)
+    assert done.status == "done" and done.result == comment["id"]
+    # One send, then one lookup after the late write, never a second send.
+    assert [c["method"] for c in await emulator.calls()] == [
+        "task.commentitem.add",
+        "task.commentitem.getlist",
+    ]
+
+
+async def test_a_write_whose_worker_died_waits_out_a_late_apply(
+    db: Database, patient_worker: tuple[Worker, Settings], emulator: EmulatorHandle
+) -> None:
+    worker, settings = patient_worker
+    task = await emulator.create_task()
+    (job_id,) = await comments(db, settings, (task["id"], "sent by a worker that died"))
+    # A worker claimed it and vanished: its lease has just run out.
+    async with db.unit_of_work() as session:
+        held = await session.get(OutboxJob, job_id)
+        assert held is not None
+        held.status, held.leased_by, held.attempts = "in_flight", "dead-worker", 1
+        held.lease_until = utcnow() - timedelta(seconds=0.1)
+    await worker.run_once()
+    waiting = await job(db, job_id)
+    assert (waiting.status, waiting.outcome_unknown, waiting.attempts) == ("pending", True, 1)
+    assert waiting.next_attempt_at >= held.lease_until + timedelta(seconds=0.9)
+    assert await emulator.calls() == []  # nothing sent, nothing looked up yet
+
+    await drain(worker, settle=True)
+    # The lookup found nothing (the dead worker never sent it): sent once now.
+    assert [c["method"] for c in await emulator.calls()] == [
+        "task.commentitem.getlist",
+        "task.commentitem.add",
+    ]
+    assert len(await emulator.comments(task["id"])) == 1
+
+
+async def test_dlq_replay_of_an_unknown_send_still_waits_then_looks_up(
+    db: Database, outbound_http: httpx.AsyncClient, emulator: EmulatorHandle
+) -> None:
+    settings = outbound_settings_for(db.url, outbox_late_apply_s=0.3)
+    worker = Worker(settings, db, http=outbound_http, worker_id="replayer")
+    try:
+        task = await emulator.create_task()
+        # Every send is lost at the proxy (never ran); each lookup finds nothing.
+        await emulator.fault("html_502", method="task.commentitem.add", count=5)
+        (job_id,) = await comments(db, settings, (task["id"], "through the DLQ"))
+        await drain(worker, settle=True)
+        dead = await job(db, job_id)
+        assert (dead.status, dead.outcome_unknown, dead.attempts) == ("dead", True, 5)
+        assert dead.finished_at is not None
+
+        async with db.unit_of_work() as session:
+            await dlq.replay(session, job_id, "ops")
+        replayed = await job(db, job_id)
+        # The last send may still land: the replay waits for it like a retry.
+        assert replayed.next_attempt_at >= dead.finished_at + timedelta(seconds=0.25)
+        await drain(worker, settle=True)
+        assert len(await emulator.comments(task["id"])) == 1
+        methods = [c["method"] for c in await emulator.calls()]
+        assert methods[-2:] == ["task.commentitem.getlist", "task.commentitem.add"]
+    finally:
+        await worker.aclose()

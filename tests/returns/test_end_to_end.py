@@ -128,6 +128,31 @@ async def test_reject_posts_the_decision_and_a_subtask_for_the_courier(
     assert subtask["responsible_id"] == 502
 
 
+async def test_lost_subtask_answer_is_found_not_created_twice(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle, task: int, db: Database
+) -> None:
+    rid = (await _create(client, task, "c-2")).json()["id"]
+    await drain(worker, settle=True)
+    # The portal creates the subtask, then the answer is lost.
+    await emulator.fault("http_500", method="tasks.task.add", count=1, phase="after")
+    await _decide(client, rid, "rejected")
+    await drain(worker, settle=True)
+
+    subtasks = [
+        t for t in (await emulator.control.get("/_emulator/tasks")).json() if t["parent_id"]
+    ]
+    assert [(t["title"], t["parent_id"], t["tags"]) for t in subtasks] == [
+        ("Вернуть товар клиенту", task, [])
+    ]
+    [lookup] = [c for c in await emulator.calls() if c["method"] == "tasks.task.list"]
+    assert (lookup["args"]["filter"]["PARENT_ID"], lookup["args"]["filter"]["RESPONSIBLE_ID"]) == (
+        task,
+        502,
+    )
+    [add] = [j for j in await jobs(db) if j.payload.get("method") == "tasks.task.add"]
+    assert add.status == "done" and add.result["task"]["id"] == str(subtasks[0]["id"])
+
+
 async def test_english_portal_gets_english_texts(
     db: Database, worker: Worker, emulator: EmulatorHandle, task: int
 ) -> None:

@@ -36,7 +36,8 @@ Fixtures (function scope; every one runs on SQLite and PostgreSQL via ``db``):
     ``Settings`` on the test database with ``b24_url`` =
     ``http://b24.test/rest/1/<secret>/``, event sink ``http://sink.test/events``,
     1C at ``http://onec.test/1c``, signing secret ``SIGNING_SECRET``, retry
-    delays of 50 ms, short timeouts and pauses, and a generous quota (100/s).
+    delays and the late-apply wait of 50 ms, short timeouts and pauses, and a
+    generous quota (100/s).
 ``outbound_http``
     The one ``httpx.AsyncClient`` with the three hosts mounted on ASGI apps.
 ``worker``
@@ -204,6 +205,8 @@ def outbound_settings_for(database_url: str, **overrides: Any) -> Settings:
         "onec_url": "http://onec.test/1c",
         "event_signing_secret": SIGNING_SECRET,
         "outbox_retry_delays": "0.05,0.05,0.05,0.05",
+        # The emulator applies a write at once unless told to be late.
+        "outbox_late_apply_s": 0.05,
         "outbox_poll_s": 0.02,
         "outbox_lease_s": 30.0,
         "b24_rps": 100.0,

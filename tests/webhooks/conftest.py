@@ -32,11 +32,16 @@ APP_TOKEN = "jvh9y1ulvt2m6k5or90v9mg8nn32ozas"
 
 
 class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
+    """A clock that moves only when told (``advance``)."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.now = time.time() if now is None else now
 
     def __call__(self) -> float:
         return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass
@@ -130,10 +135,12 @@ def webhook_settings(db: Database, tmp_path: Path, **overrides: object) -> Setti
     return make_settings(db.url, **values)
 
 
-async def open_hook(db: Database, tmp_path: Path, **overrides: object) -> Hook:
+async def open_hook(
+    db: Database, tmp_path: Path, *, clock: Clock | None = None, **overrides: object
+) -> Hook:
     settings = webhook_settings(db, tmp_path, **overrides)
     app = create_app(settings, database=db)
-    clock = Clock()
+    clock = clock or Clock()
     install_runtime(app, build_runtime(settings, clock=clock, siem=open_stream(settings.siem_sink)))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     return Hook(client, tmp_path / "siem.jsonl", clock, settings, app)

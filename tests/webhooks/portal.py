@@ -21,7 +21,7 @@ from b24mw.models.ops import WebhookInbox
 from b24mw.models.orders import InstantOrder
 from b24mw.outbox.worker import Worker
 from tests.conftest import auth
-from tests.webhooks.conftest import APP_TOKEN, SECRET, URL, Hook, open_hook
+from tests.webhooks.conftest import APP_TOKEN, SECRET, URL, Clock, Hook, open_hook
 
 EMULATOR = "http://emulator"
 PERSON = 42  # a manager clicking in the portal; user 1 is our REST user
@@ -35,6 +35,7 @@ class Portal:
     http: httpx.AsyncClient
     worker: Worker
     db: Database
+    clock: Clock | None = None
 
     @property
     def portal(self) -> Any:
@@ -128,8 +129,15 @@ async def add_courier(db: Database, courier_id: str, b24_user_id: int, name: str
 
 
 async def open_portal(
-    db: Database, tmp_path: Path, *, signed: bool = True, **overrides: object
+    db: Database,
+    tmp_path: Path,
+    *,
+    signed: bool = True,
+    clock: Clock | None = None,
+    **overrides: object,
 ) -> Portal:
+    """``clock``: one manual clock for the portal (dates, event ``ts``, signing
+    time) and our timestamp check, so tests decide which second things happen in."""
     settings: dict[str, object] = {
         "b24_url": f"{EMULATOR}/rest/1/emulator/",
         "b24_rps": 200.0,
@@ -139,21 +147,23 @@ async def open_portal(
         "webhook_auth": "hmac" if signed else "token",
     }
     settings.update(overrides)
-    hook = await open_hook(db, tmp_path, **settings)
-    emulator = create_emulator(
-        EmulatorConfig(
-            handler_url=f"http://testserver{URL}",
-            handler_transport=httpx.ASGITransport(app=hook.app),
-            sign_secret=SECRET if signed else None,
-            application_token=APP_TOKEN,
-            rps=1000.0,
-            burst=1000.0,
-        )
+    hook = await open_hook(db, tmp_path, clock=clock, **settings)
+    config = EmulatorConfig(
+        handler_url=f"http://testserver{URL}",
+        handler_transport=httpx.ASGITransport(app=hook.app),
+        sign_secret=SECRET if signed else None,
+        application_token=APP_TOKEN,
+        # The bucket runs on the clock too: off, so a still clock never fills it.
+        rps=0 if clock is not None else 1000.0,
+        burst=1000.0,
     )
+    if clock is not None:
+        config.clock = clock
+    emulator = create_emulator(config)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator), base_url=EMULATOR)
     worker = Worker(hook.settings, db, http=http)
     await add_courier(db, "c-17", COURIER_USER, "Пётр Курьеров")
-    return Portal(hook, emulator, http, worker, db)
+    return Portal(hook, emulator, http, worker, db, clock)
 
 
 async def gather(*aws: Any) -> list[Any]:

@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
+from b24mw.webhooks.service import MAX_ROWS_PER_DIGEST
 from tests.webhooks.conftest import APP_TOKEN, OLD_SECRET, URL, Hook, task_event
 
 GENERIC = "The webhook could not be accepted."
@@ -147,14 +148,73 @@ async def test_known_request_id_with_other_body_is_a_replay(hook: Hook, db: Data
     assert row.task_id_b24 == 10
 
 
-async def test_captured_request_under_a_fresh_request_id_is_a_replay(
+async def mark_read(db: Database) -> None:
+    """The worker has claimed every row: its read is under way."""
+    async with db.unit_of_work() as session:
+        await session.execute(update(WebhookInbox).values(status="processing"))
+
+
+async def test_same_signed_bytes_under_a_new_request_id_join_the_pending_row(
+    hook: Hook, db: Database
+) -> None:
+    # Two changes of one task in one second: byte-identical, signed in the same
+    # second, each under its own request id.  The row still waiting to be read
+    # will see both changes.
+    ts = int(hook.clock())
+    first = await hook.post_signed(task_event(10), request_id="rid-a", timestamp=ts)
+    again = await hook.post_signed(task_event(10), request_id="rid-b", timestamp=ts)
+    assert first.json() == {"status": "accepted"}
+    assert again.json() == {"status": "duplicate"}
+    [row] = await inbox_rows(db)
+    assert (row.request_id, row.status) == ("rid-a", "pending")
+    assert hook.siem_lines() == []
+
+
+async def test_same_signed_bytes_after_the_read_began_open_a_fresh_read(
     hook: Hook, db: Database
 ) -> None:
     ts = int(hook.clock())
-    first = await hook.post_signed(task_event(10), request_id="rid-a", timestamp=ts)
-    assert first.json() == {"status": "accepted"}
+    await hook.post_signed(task_event(10), request_id="rid-a", timestamp=ts)
+    await mark_read(db)  # the read may have run before the second change
     again = await hook.post_signed(task_event(10), request_id="rid-b", timestamp=ts)
-    assert_generic_401(again)
+    assert again.json() == {"status": "accepted"}
+    assert [(r.request_id, r.status) for r in await inbox_rows(db)] == [
+        ("rid-a", "processing"),
+        ("rid-b", "pending"),
+    ]
+    # The second delivery repeated by the proxy is still one delivery.
+    repeat = await hook.post_signed(task_event(10), request_id="rid-b", timestamp=ts)
+    assert repeat.json() == {"status": "duplicate"}
+    assert len(await inbox_rows(db)) == 2
+    assert hook.siem_lines() == []
+
+
+async def test_a_captured_request_replayed_costs_at_most_ten_reads(
+    hook: Hook, db: Database
+) -> None:
+    ts = int(hook.clock())
+    answers = []
+    for n in range(12):
+        await mark_read(db)
+        response = await hook.post_signed(task_event(10), request_id=f"rid-{n}", timestamp=ts)
+        answers.append(response.status_code)
+    assert answers == [200] * MAX_ROWS_PER_DIGEST + [401, 401]
+    assert len(await inbox_rows(db)) == MAX_ROWS_PER_DIGEST
+    assert [line["reason"] for line in hook.siem_lines()] == ["replayed", "replayed"]
+    # With a row waiting, the same bytes fold into it, cap or not.
+    async with db.unit_of_work() as session:
+        await session.execute(update(WebhookInbox).values(status="pending"))
+    folded = await hook.post_signed(task_event(10), request_id="rid-late", timestamp=ts)
+    assert folded.json() == {"status": "duplicate"}
+
+
+async def test_known_request_id_on_other_bytes_is_a_replay_even_after_a_fold(
+    hook: Hook, db: Database
+) -> None:
+    ts = int(hook.clock())
+    await hook.post_signed(task_event(10), request_id="rid-a", timestamp=ts)
+    moved = await hook.post_signed(task_event(10), request_id="rid-a", timestamp=ts + 1)
+    assert_generic_401(moved)
     assert [line["reason"] for line in hook.siem_lines()] == ["replayed"]
     assert len(await inbox_rows(db)) == 1
 
@@ -192,6 +252,21 @@ async def test_token_mode_accepts_the_portal_and_dedupes_by_content(
     other = await token_hook.post_plain(task_event(78))
     assert other.json() == {"status": "accepted"}
     assert [r.task_id_b24 for r in await inbox_rows(db)] == [77, 78]
+
+
+async def test_token_mode_same_content_after_the_read_began_opens_a_fresh_read(
+    token_hook: Hook, db: Database
+) -> None:
+    # Unsigned bodies of two same-second changes are identical: once the first
+    # row is being read, the second change needs a read of its own.
+    assert (await token_hook.post_plain(task_event(77))).json() == {"status": "accepted"}
+    await mark_read(db)
+    assert (await token_hook.post_plain(task_event(77))).json() == {"status": "accepted"}
+    assert [(r.task_id_b24, r.status) for r in await inbox_rows(db)] == [
+        (77, "processing"),
+        (77, "pending"),
+    ]
+    assert token_hook.siem_lines() == []
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from b24mw.kit.db import Database
+from tests.webhooks.conftest import Clock
 from tests.webhooks.portal import COURIER_USER, Portal, add_courier, open_portal
 
 ORDER = """Клиент на углу, #instant_order
@@ -170,14 +172,24 @@ async def test_hundred_duplicate_deliveries_make_one_order_and_one_answer(
     assert len(await portal.comments(task_id)) == 1
 
 
-async def test_lost_events_are_recovered_by_reconciliation(portal: Portal) -> None:
+async def test_lost_events_are_recovered_by_reconciliation(db: Database, tmp_path: Path) -> None:
     from b24mw.webhooks.reconcile import reconcile
 
+    clock = Clock()
+    portal = await open_portal(db, tmp_path, clock=clock)
+    try:
+        await _recovered_by_reconciliation(portal, clock, reconcile)
+    finally:
+        await portal.close()
+
+
+async def _recovered_by_reconciliation(portal: Portal, clock: Clock, reconcile: Any) -> None:
     portal.portal.apply_settings({"events_enabled": False})
     first = await portal.create_task(ORDER)
     untagged = await portal.create_task(ORDER.replace(", #instant_order", ""), tags=[])
     assert await portal.inbox() == []
 
+    clock.advance(2)  # the scan reads the tasks seconds after their change
     assert await reconcile(portal.worker.context) == 1
     await portal.worker.drain(timeout=30)
     [order] = await portal.orders()
@@ -188,6 +200,7 @@ async def test_lost_events_are_recovered_by_reconciliation(portal: Portal) -> No
     # A second scan finds nothing new: the task was read after its change.
     assert await reconcile(portal.worker.context) == 0
     second = await portal.create_task(ORDER.replace("SKU-1", "SKU-9"))
+    clock.advance(2)
     assert await reconcile(portal.worker.context) == 1
     await portal.worker.drain(timeout=30)
     assert sorted(o["task_id_b24"] for o in await portal.orders()) == [first, second]

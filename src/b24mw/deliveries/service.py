@@ -148,10 +148,9 @@ async def create_delivery(
             raise
         raise _duplicate(existing, data.external_id_1c) from None
 
-    outbox.b24_call(
+    outbox.b24_task_add(
         session,
-        "tasks.task.add",
-        {"fields": task_fields(delivery, courier.b24_user_id, locale)},
+        task_fields(delivery, courier.b24_user_id, locale),
         ordering_key=sync_key(delivery.id),
         on_result=TASK_CREATED_HOOK,
         context={"delivery_id": delivery.id},

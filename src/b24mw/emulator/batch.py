@@ -102,6 +102,10 @@ async def _run_command(portal: Portal, method: str, args: Args, now: float) -> O
         error_before = await _command_fault(portal, fault, now)
         if error_before is not None:
             return Outcome(None, error_before, None)
+    if fault is not None and fault.apply_delay_s is not None:
+        # Not now: later, after this batch has answered (or died).
+        portal.apply_late(method, args, fault.apply_delay_s)
+        return Outcome(None, await _command_fault(portal, fault, now), None)
     outcome = portal.execute(method, args, now)
     if fault is not None and fault.phase == "after":
         error_after = await _command_fault(portal, fault, now)

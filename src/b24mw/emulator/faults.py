@@ -25,6 +25,9 @@ class Fault:
     latency_s: float
     phase: str
     created_at: float
+    # phase "after" only: the call runs this long after it arrived instead of
+    # at once (a portal that applies a write after its answer was lost).
+    apply_delay_s: float | None = None
     hits: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -36,6 +39,7 @@ class Fault:
             "expires_at": self.expires_at,
             "latency_s": self.latency_s,
             "phase": self.phase,
+            "apply_delay_s": self.apply_delay_s,
             "hits": self.hits,
         }
 
@@ -57,7 +61,15 @@ class FaultSet:
         self._next_id = 1
 
     def add(self, spec: Mapping[str, Any], now: float) -> Fault:
-        unknown = set(spec) - {"kind", "method", "count", "duration_s", "latency_s", "phase"}
+        unknown = set(spec) - {
+            "kind",
+            "method",
+            "count",
+            "duration_s",
+            "latency_s",
+            "phase",
+            "apply_delay_s",
+        }
         if unknown:
             raise FaultSpecError(f"unknown fault fields: {', '.join(sorted(unknown))}")
         kind = spec.get("kind")
@@ -74,6 +86,11 @@ class FaultSet:
             raise FaultSpecError("count must be at least 1")
         duration = _number(spec, "duration_s")
         latency = _number(spec, "latency_s")
+        apply_delay = _number(spec, "apply_delay_s")
+        if apply_delay is not None and (phase != "after" or kind == "latency"):
+            raise FaultSpecError(
+                "apply_delay_s needs phase 'after' and a kind that loses the answer"
+            )
         fault = Fault(
             id=self._next_id,
             kind=kind,
@@ -83,6 +100,7 @@ class FaultSet:
             latency_s=latency if latency is not None else DEFAULT_LATENCY_S.get(kind, 0.0),
             phase=phase,
             created_at=now,
+            apply_delay_s=apply_delay,
         )
         self._next_id += 1
         self._faults.append(fault)

@@ -52,6 +52,8 @@ class Portal:
         self.service = TaskService(self.store, self.events, self.clock, self.tz)
         self.view = TaskView(self.store, self.tz)
         self.ctx = MethodContext(self.service, self.view, self.store, self.tz, config.rest_user)
+        # Writes applied after their answer was lost (faults with apply_delay_s).
+        self._late: set[asyncio.Task[None]] = set()
 
     def _event_settings(self) -> EventSettings:
         s = self.settings
@@ -67,6 +69,8 @@ class Portal:
             self.store.save(self.config.state_file)
 
     def reset(self) -> None:
+        for task in self._late:
+            task.cancel()  # a late write must not land in the fresh portal
         self.store.clear()
         self.calls.clear()
         self.events.clear()
@@ -118,6 +122,28 @@ class Portal:
         processing = time.perf_counter() - began
         self.operating.add(method, start, processing + self.settings.cost_for(method))
         return Outcome(result, error, self.time_block(method, start, processing))
+
+    def apply_late(self, method: str, args: Args, delay_s: float) -> None:
+        """Run ``method`` ``delay_s`` from now, as the portal finishing a request
+        whose answer the client never got (its changes and events happen then)."""
+
+        async def run() -> None:
+            await asyncio.sleep(delay_s)
+            self.execute(method, args, self.clock())
+            self.persist()
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"b24-late-{method}")
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    @property
+    def late_pending(self) -> int:
+        return len(self._late)
+
+    async def join_late(self) -> None:
+        """Wait until every late write has been applied."""
+        while self._late:
+            await asyncio.gather(*list(self._late), return_exceptions=True)
 
     def fault_error(self, fault: Fault, now: float) -> B24Error | None:
         """The Bitrix24 error an injected fault stands for (None for latency and aborts)."""
@@ -198,6 +224,9 @@ class Portal:
             except AbortRequest as abort:
                 replaced = await self.apply_fault(abort.fault, start)
                 return replaced or Reply(502, html=BAD_GATEWAY_HTML)
+        elif fault is not None and fault.apply_delay_s is not None:
+            self.apply_late(method, args, fault.apply_delay_s)
+            return await self.apply_fault(fault, start) or Reply(502, html=BAD_GATEWAY_HTML)
         else:
             reply = self._single(method, args, start)
         if fault is not None and fault.phase == "after":
@@ -219,5 +248,8 @@ class Portal:
         return Reply(200, payload)
 
     async def aclose(self) -> None:
+        for task in list(self._late):
+            task.cancel()
+        await asyncio.gather(*list(self._late), return_exceptions=True)
         self.persist()
         await self.events.aclose()

@@ -51,10 +51,15 @@ class WebhookInbox(Base):
         CheckConstraint(in_list("status", values(InboxStatus)), name="status"),
         Index("ix_webhook_inbox_status_next", "status", "next_attempt_at"),
         Index("ix_webhook_inbox_task_id_b24", "task_id_b24"),
+        Index("ix_webhook_inbox_digest", "digest"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     dedupe_key: Mapped[str] = mapped_column(String(160), unique=True)
+    # SHA-256 of what identifies the event's content: the signed material
+    # (hmac) or the body without ``auth`` (token).  Identical content is how
+    # two changes of one task in one second look; see ``webhooks.service``.
+    digest: Mapped[str | None] = mapped_column(String(64))
     event: Mapped[str] = mapped_column(String(64))
     task_id_b24: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)

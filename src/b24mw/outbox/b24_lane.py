@@ -13,6 +13,7 @@ import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,14 +27,12 @@ from b24mw.kit.request_context import current_request_id, set_request_id
 from b24mw.kit.staging import savepoint
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
-from b24mw.outbox import metrics, states
+from b24mw.outbox import metrics, states, verify
 from b24mw.outbox.hooks import get_hook
 from b24mw.outbox.lane import Lane, epoch_to_dt, is_transient_db_error, log
 from b24mw.outbox.repository import OutboxRepository
 from b24mw.settings import Settings
 
-COMMENT_ADD = "task.commentitem.add"
-COMMENT_LIST = "task.commentitem.getlist"
 _METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 
@@ -44,6 +43,8 @@ class Plan:
     method: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
+    # verify: what recognises the write's effect in the lookup's answer.
+    check: verify.Check | None = None
 
     @property
     def key(self) -> str:
@@ -63,13 +64,6 @@ class Decision:
     not_before: float | None = None
     unknown: bool = False
     exchange: CommandResult | None = None
-
-
-def _task_id(params: dict[str, Any]) -> Any:
-    for key in ("TASKID", "taskId", "TASK_ID", "taskid"):
-        if key in params:
-            return params[key]
-    return None
 
 
 def plan(job: OutboxJob) -> Plan:
@@ -92,31 +86,20 @@ def plan(job: OutboxJob) -> Plan:
     if job.result is not None and hook:
         # Replayed after its hook failed: the call itself already succeeded.
         return Plan(job, "hook", method, params)
-    marker = payload.get("marker")
-    if job.outcome_unknown and marker and method.lower() == COMMENT_ADD:
-        task_id = _task_id(params)
-        if task_id is not None:
-            return Plan(job, "verify", COMMENT_LIST, {"TASKID": task_id, "ORDER": {"ID": "desc"}})
+    if job.outcome_unknown:
+        # The last send may have run: look for its effect before sending again.
+        check = verify.check_for(method)
+        lookup = check.lookup(job) if check is not None else None
+        if check is not None and lookup is not None:
+            return Plan(job, "verify", lookup.method, lookup.params, check=check)
     return Plan(job, "send", method, params)
-
-
-def _find_marker(comments: Any, marker: str) -> Any:
-    if isinstance(comments, dict):
-        comments = list(comments.values())
-    if not isinstance(comments, list):
-        return None
-    for item in comments:
-        if isinstance(item, dict) and marker in str(item.get("POST_MESSAGE") or ""):
-            raw = item.get("ID")
-            return int(raw) if isinstance(raw, str) and raw.isdigit() else raw
-    return None
 
 
 def decide(step: Plan, item: CommandResult) -> Decision:
     error = item.error
     if error is None:
-        if step.action == "verify":
-            found = _find_marker(item.result, str(step.job.payload.get("marker")))
+        if step.action == "verify" and step.check is not None:
+            found = step.check.found(step.job, item.result)
             if found is None:
                 return Decision("recheck", exchange=item)
             return Decision("done", result=found, exchange=item)
@@ -151,6 +134,7 @@ class B24Lane(Lane):
         self.throttle = throttle
         self.batch_max = settings.b24_batch_max
         self.max_wait = settings.b24_max_wait_s
+        self.settle_s = settings.outbox_late_apply_s
 
     async def round(self) -> int:
         hint = await self.throttle.wait_hint()
@@ -220,6 +204,12 @@ class B24Lane(Lane):
             blocked = await self.throttle.blocked_methods(session)
             for job in await OutboxRepository(session).claim(self.kinds, now, self.batch_max):
                 method = job.payload.get("method") if isinstance(job.payload, dict) else None
+                settled = self._settled_at(job)
+                if settled is not None and settled > now:
+                    # Its worker died holding it and may have sent it just before
+                    # the lease ran out: wait out a late apply, then look it up.
+                    states.defer(job, settled, claimed=False)
+                    continue
                 if isinstance(method, str) and method in blocked:
                     # OPERATION_TIME_LIMIT blocks this method only; its jobs wait for the
                     # reset without spending an attempt, the others go ahead.
@@ -230,6 +220,13 @@ class B24Lane(Lane):
 
         await self.persist(work, deadline_s=5.0)
         return claimed
+
+    def _settled_at(self, job: OutboxJob) -> datetime | None:
+        """For a job reclaimed from a lost lease: when a send made under that
+        lease can no longer be applied late."""
+        if job.status != states.IN_FLIGHT or job.lease_until is None:
+            return None
+        return job.lease_until + timedelta(seconds=self.settle_s)
 
     async def _send(self, wire: list[Plan]) -> tuple[Reply, dict[str, CommandResult]]:
         if len(wire) == 1:
@@ -319,7 +316,14 @@ class B24Lane(Lane):
             states.dead(job, entry)
             return states.DEAD
         not_before = epoch_to_dt(decision.not_before) if decision.not_before else None
-        return states.fail(job, entry, self.retry, not_before=not_before, unknown=decision.unknown)
+        return states.fail(
+            job,
+            entry,
+            self.retry,
+            not_before=not_before,
+            unknown=decision.unknown,
+            settle_s=self.settle_s,
+        )
 
     async def _run_hook(self, session: AsyncSession, job: OutboxJob, result: Any) -> str | None:
         name = job.payload.get("on_result") if isinstance(job.payload, dict) else None

@@ -1,8 +1,9 @@
 """Job builders.  Payload shapes (the worker's contract):
 
 - ``b24.call``: ``{"method", "params", "marker"?, "on_result"?, "context"?}``.
-  ``marker`` is a unique text embedded in a comment so a retry after a timeout
-  can look for it before writing the comment again.
+  ``marker`` is a unique text embedded in a comment or a new task's
+  description, so a retry after a lost answer can look for it before writing
+  again (``outbox.verify``).
 - ``event.publish``: ``{"sink", "event"}``; ``event`` is a CloudEvents 1.0
   structured-mode JSON object, built once so retries send the same ``id``.
 - ``onec.push``: ``{"url", "body", "idempotency_key"}``.
@@ -24,6 +25,17 @@ from b24mw.outbox.repository import OutboxRepository
 from b24mw.settings import Settings
 
 DEFAULT_EVENT_SINK = "file://./var/events.jsonl"
+
+
+def new_marker() -> str:
+    """``b24mw:<12 hex>``: written as ``[b24mw:...]`` on a line of its own.
+    No ``#`` (a portal turns ``#word`` into a tag) and no BBCode tag a person
+    would see rendered."""
+    return f"b24mw:{uuid.uuid4().hex[:12]}"
+
+
+def with_marker(text: str, marker: str) -> str:
+    return f"{text}\n[{marker}]"
 
 
 def task_key(task_id_b24: int | None) -> str | None:
@@ -90,8 +102,8 @@ class Outbox:
         """A task comment carrying a job marker, so retries never post it twice.
         ``ordering_key`` defaults to the task's; a delivery whose task does not
         exist yet passes its own (and no task id)."""
-        marker = f"b24mw:{uuid.uuid4().hex[:12]}"
-        fields: dict[str, Any] = {"POST_MESSAGE": f"{text}\n[{marker}]"}
+        marker = new_marker()
+        fields: dict[str, Any] = {"POST_MESSAGE": with_marker(text, marker)}
         if author_id:
             fields["AUTHOR_ID"] = author_id
         return self.b24_call(
@@ -100,6 +112,32 @@ class Outbox:
             {"TASKID": task_id_b24, "FIELDS": fields},
             ordering_key=ordering_key or task_key(task_id_b24),
             marker=marker,
+        )
+
+    def b24_task_add(
+        self,
+        session: AsyncSession,
+        fields: dict[str, Any],
+        *,
+        ordering_key: str | None,
+        on_result: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> StagedRow:
+        """``tasks.task.add`` whose description carries a job marker: if the
+        answer is lost, the task is looked for before it is created again."""
+        marker = new_marker()
+        marked = {
+            **fields,
+            "DESCRIPTION": with_marker(str(fields.get("DESCRIPTION") or ""), marker),
+        }
+        return self.b24_call(
+            session,
+            "tasks.task.add",
+            {"fields": marked},
+            ordering_key=ordering_key,
+            marker=marker,
+            on_result=on_result,
+            context=context,
         )
 
     def event(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import exc as sa_exc
@@ -56,6 +56,10 @@ class Lane:
         self.worker_id = worker_id
         self.retry = RetryPolicy.from_settings(settings)
         self.lease_s = settings.outbox_lease_s
+        # How long after a send that may have run its job waits before the
+        # next attempt (a lookup, or a resend).  Lanes whose receivers
+        # deduplicate (Idempotency-Key) need no wait.
+        self.settle_s = 0.0
 
     async def round(self) -> int:
         """One claim-and-process round; the number of jobs whose outcome was recorded."""
@@ -104,6 +108,8 @@ class Lane:
     async def give_back(self, jobs: Collection[OutboxJob], *, until: datetime, sent: bool) -> None:
         """Release held jobs (shutdown, no request slot): no attempt spent unless sent."""
         ids = [job.id for job in jobs]
+        if sent:
+            until = max(until, utcnow() + timedelta(seconds=self.settle_s))
 
         async def work(session: AsyncSession) -> None:
             for job in await OutboxRepository(session).held(ids, self.worker_id):

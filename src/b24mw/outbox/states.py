@@ -95,16 +95,27 @@ def fail(
     *,
     not_before: datetime | None = None,
     unknown: bool = False,
+    settle_s: float = 0.0,
 ) -> str:
-    """A retryable failure: the next step of the schedule, or the DLQ when spent."""
+    """A retryable failure: the next step of the schedule, or the DLQ when spent.
+
+    ``unknown``: this send may have run.  The portal may still be running it,
+    so the next attempt (the lookup) waits ``settle_s`` from now at least; a
+    job that dies here keeps that time for a DLQ replay.
+    """
+    now = utcnow()
     if unknown:
         job.outcome_unknown = True
+        settled = now + timedelta(seconds=settle_s)
+        not_before = settled if not_before is None else max(not_before, settled)
     delay = policy.delay_after(job.attempts)
     if delay is None:
         entry["error"] = f"{entry['error']} (gave up after {job.attempts} attempts)"
+        if unknown and not_before is not None:
+            job.next_attempt_at = not_before
         dead(job, entry)
         return DEAD
-    at = utcnow() + timedelta(seconds=delay)
+    at = now + timedelta(seconds=delay)
     if not_before is not None and not_before > at:
         at = not_before
     entry["outcome"] = "retry"
@@ -125,11 +136,13 @@ def recheck(job: OutboxJob) -> None:
 
 
 def replay(job: OutboxJob, actor: str) -> None:
-    """Out of the DLQ as a fresh job; history stays."""
-    _append(job, {"at": utcnow().isoformat(), "event": "replayed", "by": actor})
+    """Out of the DLQ as a fresh job; history stays.  A job whose last send
+    may have run keeps the earliest time it may be looked up (``fail``)."""
+    now = utcnow()
+    _append(job, {"at": now.isoformat(), "event": "replayed", "by": actor})
     job.status = PENDING
     job.attempts = 0
-    job.next_attempt_at = utcnow()
+    job.next_attempt_at = max(now, job.next_attempt_at) if job.outcome_unknown else now
     job.finished_at = None
     job.lease_until = None
     job.leased_by = None

@@ -238,9 +238,4 @@ def _tell_bitrix24(
         "RESPONSIBLE_ID": courier.b24_user_id,
         "DEADLINE": deadline.isoformat(),
     }
-    ann.outbox.b24_call(
-        session,
-        "tasks.task.add",
-        {"fields": fields},
-        ordering_key=task_key(ret.task_id_b24),
-    )
+    ann.outbox.b24_task_add(session, fields, ordering_key=task_key(ret.task_id_b24))

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,9 +49,12 @@ class WebhookRejected(Exception):
 class Verified:
     payload: dict[str, Any]
     ref: EventRef
+    # ``rid:<X-Request-Id>`` for signed events (a repeat of one delivery has
+    # it again); unsigned events have no delivery id, so each gets its own.
     dedupe_key: str
-    # SHA-256 of the signed material; None for unsigned (token) events.
-    signed_digest: str | None
+    # SHA-256 of what identifies the content: the signed material, or the
+    # body without ``auth`` for unsigned events.
+    digest: str
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -109,8 +113,10 @@ class WebhookAuthenticator:
         if self.mode in ("token", "both"):
             self._check_token(payload)
         if signed_digest is not None:
-            return Verified(payload, ref, f"rid:{headers['x-request-id']}", signed_digest)
-        return Verified(payload, ref, f"evt:{event_digest(payload)}", None)
+            dedupe_key = f"rid:{headers['x-request-id']}"
+            return Verified(payload, ref, dedupe_key, signed_digest)
+        dedupe_key = f"evt:{uuid.uuid4().hex}"
+        return Verified(payload, ref, dedupe_key, event_digest(payload))
 
     def _check_signature(self, headers: Mapping[str, str], body: bytes) -> str:
         signature = headers.get("x-signature")

@@ -60,9 +60,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def receive_bitrix24_event(request: Request) -> Response:
     """Accept a Bitrix24 event: authenticate it, store it in the inbox, answer at once.
 
-    200 `{"status": "accepted"}` the first time, `{"status": "duplicate"}` for a
-    repeat (processed once). Every authentication failure is the same 401; its
-    reason goes to the SIEM stream. Processing happens in the worker.
+    200 `{"status": "accepted"}` when stored, `{"status": "duplicate"}` for a
+    repeat of a delivery, or for content a stored event still waiting to be
+    read already covers (processed once). Every authentication failure is the
+    same 401; its reason goes to the SIEM stream. Processing happens in the
+    worker.
     """
     runtime = runtime_of(request.app)
     request_id = current_request_id() or new_request_id()
@@ -71,7 +73,7 @@ async def receive_bitrix24_event(request: Request) -> Response:
         verified = runtime.authenticator.authenticate(
             request.headers, body, request.headers.get("content-type")
         )
-        outcome = await service.ingest(
+        ingested = await service.ingest(
             get_database(request),
             verified,
             pg_inbox=runtime.pg_inbox,
@@ -81,5 +83,5 @@ async def receive_bitrix24_event(request: Request) -> Response:
         )
     except WebhookRejected as exc:
         raise runtime.reject(request.scope, exc.reason) from None
-    metrics.count(outcome.value)
-    return Response(_ANSWERS[outcome], media_type="application/json")
+    metrics.count(ingested.outcome.value, ingested.reason)
+    return Response(_ANSWERS[ingested.outcome], media_type="application/json")

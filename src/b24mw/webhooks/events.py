@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 UNDEFINED = "undefined"
+# Bitrix24 ids are positive BIGINTs; the columns that hold them are signed 64-bit.
+MAX_ID = 2**63 - 1
+_EVENT_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_ABSENT = (None, "", UNDEFINED)
 TASK_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE"})
 COMMENT_EVENTS = frozenset({"ONTASKCOMMENTADD", "ONTASKCOMMENTUPDATE"})
 # Secrets Bitrix24 puts into ``auth``: never stored, never logged.
@@ -19,15 +24,36 @@ SECRET_AUTH_KEYS = frozenset({"application_token", "access_token", "refresh_toke
 
 
 def as_int(value: Any) -> int | None:
+    """A non-negative id that fits the database (``0..2**63-1``), else ``None``."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if 0 <= value <= MAX_ID else None
     if isinstance(value, str):
         text = value.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 18:
-            return int(text)
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            number = int(text)
+            return number if number <= MAX_ID else None
     return None
+
+
+class _BadId(Exception):
+    pass
+
+
+def _event_id(value: Any) -> int | None:
+    """An id field of an event: absent (``undefined``) or a storable integer.
+
+    Anything else cannot come from Bitrix24, and storing it would fail (a
+    number past 64 bits) or mislead (a negative id): the caller rejects the
+    event as malformed.
+    """
+    if value is None or (isinstance(value, str) and value.strip() in _ABSENT):
+        return None
+    number = as_int(value)
+    if number is None:
+        raise _BadId
+    return number
 
 
 def _section(data: Any, name: str) -> dict[str, Any]:
@@ -52,23 +78,30 @@ class EventRef:
 
 
 def read_event(payload: dict[str, Any]) -> EventRef | None:
-    """The event's name and ids, or ``None`` when the payload is no event at all."""
+    """The event's name and ids, or ``None`` when the payload is no event at all
+    (no name, a name that is not a Bitrix24 event name, an id that is neither
+    ``undefined`` nor a 64-bit integer)."""
     name = payload.get("event")
-    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+    if not isinstance(name, str):
         return None
     name = name.strip().upper()
+    if not _EVENT_NAME.fullmatch(name):
+        return None
     data = payload.get("data")
     after = _section(data, "FIELDS_AFTER")
     before = _section(data, "FIELDS_BEFORE")
-    if name in COMMENT_EVENTS:
-        task_id = as_int(after.get("TASK_ID")) or as_int(before.get("TASK_ID"))
-        return EventRef(
-            name,
-            task_id,
-            comment_id=as_int(after.get("ID")) or None,
-            message_id=as_int(after.get("MESSAGE_ID")),
-        )
-    task_id = as_int(after.get("ID")) or as_int(before.get("ID"))
+    try:
+        if name in COMMENT_EVENTS:
+            task_id = _event_id(after.get("TASK_ID")) or _event_id(before.get("TASK_ID"))
+            return EventRef(
+                name,
+                task_id,
+                comment_id=_event_id(after.get("ID")) or None,
+                message_id=_event_id(after.get("MESSAGE_ID")),
+            )
+        task_id = _event_id(after.get("ID")) or _event_id(before.get("ID"))
+    except _BadId:
+        return None
     return EventRef(name, task_id)
 
 

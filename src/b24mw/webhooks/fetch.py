@@ -8,8 +8,10 @@ for up to 50 commands); each answer is parsed defensively into a snapshot.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from b24mw.bitrix24.client import CommandResult
@@ -145,6 +147,17 @@ def parse_comment(result: Any, task_id: int) -> CommentSnapshot | None:
         post_date=_str_or_none(result.get("POST_DATE")),
         attachments=_attachments(result.get("ATTACHED_OBJECTS")),
     )
+
+
+def portal_time(item: CommandResult | None) -> datetime | None:
+    """When the portal ran a command: its ``time.start`` (unix seconds)."""
+    start = (item.time or {}).get("start") if item is not None else None
+    if isinstance(start, int | float) and not isinstance(start, bool) and math.isfinite(start):
+        try:
+            return datetime.fromtimestamp(start, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
 
 
 def ok(result: CommandResult | None) -> Any:

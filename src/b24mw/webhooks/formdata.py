@@ -5,11 +5,18 @@ by the rules of PHP's ``parse_str``: ``a[]`` appends the next integer key, a
 key with broken brackets stays whole, a later nested key replaces an earlier
 scalar.  Total: any bytes give a dict or ``None`` (undecodable, or over the
 limits PHP itself applies), never an exception.
+
+JSON is held to what a database can store and RFC 8259 calls interoperable:
+``NaN``/``Infinity`` (and numbers that overflow to them), strings with lone
+surrogates and nesting deeper than PHP allows give ``None`` too, because
+the JSON column and the UTF-8 text around it would refuse them later, after
+the sender had been told nothing.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,12 +42,49 @@ def parse_form(body: bytes) -> dict[str, Any] | None:
     return phpform.nest(pairs, max_depth=MAX_DEPTH)
 
 
+class _NotStorable(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotStorable(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStorable(f"{text[:20]} overflows")
+    return value
+
+
+def _storable(value: Any) -> bool:
+    """No string (key or value) that UTF-8 cannot encode, no nesting past ``MAX_DEPTH``."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return False
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                stack.append((key, depth))
+                stack.append((child, depth + 1))
+    return True
+
+
 def parse_json(body: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(body)
+        value = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError):
         return None
-    return value if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not _storable(value):
+        return None
+    return value
 
 
 def parse_body(body: bytes, content_type: str | None) -> dict[str, Any] | None:

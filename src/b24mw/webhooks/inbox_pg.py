@@ -7,16 +7,17 @@ costs BEGIN, the statement, COMMIT and the SQLAlchemy machinery around them;
 the shared pool's pre-ping adds three more round trips per checkout on
 asyncpg (BEGIN, ``;``, ROLLBACK).  Together that is four times the CPU of
 the insert.  A single statement is atomic on its own, so it is the whole
-unit of work: the signature is remembered only when the inbox row was
-inserted, and nothing needs rolling back on a replay.  Instead of pinging, a
-statement that meets a dropped connection (database restart) is sent once
-more on a fresh one — safe, because it is idempotent.  SQLite keeps the
+unit of work, and nothing needs rolling back on a replay.  Instead of
+pinging, a statement that meets a dropped connection (database restart) is
+sent once more on a fresh one — safe: had the first one committed, the
+second finds its row (a repeat, or a pending row to fold into).  SQLite keeps the
 ordinary unit of work (``service.ingest``).
 
-One race is accepted: the same signed bytes sent concurrently under two
-request ids can both be stored (neither sees the other's signature yet).
-The event is authentic and processing is idempotent, so the cost is a
-second read, not a second effect.
+The decision (``webhooks.service``) is read from what the statement saw:
+the delivery id already taken (and by which content), a pending row with the
+same content to fold into, or the content's row count at its cap.  Two
+identical events arriving at the same instant may both open a row (neither
+sees the other yet): the cost is a second read, never a second effect.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
@@ -40,39 +42,53 @@ _DROPPED = (
 )
 
 _COLUMNS = (
-    "dedupe_key, event, task_id_b24, payload, status, attempts,"
+    "dedupe_key, digest, event, task_id_b24, payload, status, attempts,"
     " next_attempt_at, errors, request_id, source_ip, received_at"
 )
 # $1 dedupe_key, $2 event, $3 task_id_b24, $4 payload, $5 request_id,
-# $6 source_ip, $7 received_at
-_VALUES = "$1::varchar, $2::varchar, $3::bigint, $4::json, 'pending', 0, $7, '[]'::json, $5, $6, $7"
+# $6 source_ip, $7 received_at, $8 digest, $9 rows allowed per digest
+_VALUES = (
+    "$1::varchar, $8::varchar, $2::varchar, $3::bigint, $4::json, 'pending', 0, $7,"
+    " '[]'::json, $5, $6, $7"
+)
 
-ACCEPT_SIGNED = f"""
-WITH seen AS (
-    SELECT request_id FROM webhook_signatures WHERE digest = $8
+ACCEPT = f"""
+WITH known AS (
+    SELECT digest FROM webhook_inbox WHERE dedupe_key = $1
+), waiting AS (
+    SELECT id FROM webhook_inbox WHERE digest = $8 AND status = 'pending' LIMIT 1
+), used AS (
+    SELECT count(*) AS n FROM webhook_inbox WHERE digest = $8
 ), row AS (
     INSERT INTO webhook_inbox ({_COLUMNS})
     SELECT {_VALUES}
-    WHERE NOT EXISTS (SELECT 1 FROM seen)
+    WHERE NOT EXISTS (SELECT 1 FROM known)
+      AND NOT EXISTS (SELECT 1 FROM waiting)
+      AND (SELECT n FROM used) < $9
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id
-), sig AS (
-    INSERT INTO webhook_signatures (digest, request_id, seen_at)
-    SELECT $8, $5, $7 WHERE EXISTS (SELECT 1 FROM row)
-    ON CONFLICT (digest) DO NOTHING
-    RETURNING 1
 )
 SELECT (SELECT id FROM row) AS inbox_id,
-       (SELECT request_id FROM seen) AS seen_request_id,
-       (SELECT count(*) FROM sig) AS remembered
+       EXISTS (SELECT 1 FROM known) AS known,
+       (SELECT digest FROM known) AS known_digest,
+       EXISTS (SELECT 1 FROM waiting) AS waiting
 """
-SIGNATURE_OWNER = "SELECT request_id FROM webhook_signatures WHERE digest = $1"
-ACCEPT_UNSIGNED = f"""
-INSERT INTO webhook_inbox ({_COLUMNS})
-VALUES ({_VALUES})
-ON CONFLICT (dedupe_key) DO NOTHING
-RETURNING id
-"""
+# After a conflict on the delivery id: who took it (a concurrent identical
+# delivery, or other bytes under the same id)?
+KNOWN_DIGEST = "SELECT digest FROM webhook_inbox WHERE dedupe_key = $1"
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an accepted event went; ``webhooks.service`` answers from it."""
+
+    # The new row, when one was opened.
+    inbox_id: int | None = None
+    # The delivery id was taken already, by content with this digest.
+    known: bool = False
+    known_digest: str | None = None
+    # A pending row with the same content will read the task for it.
+    waiting: bool = False
 
 
 async def _no_reset(_: asyncpg.Connection) -> None:
@@ -122,39 +138,35 @@ class PgInbox:
             values["dedupe_key"],
             values["event"],
             values["task_id_b24"],
-            json.dumps(values["payload"], ensure_ascii=False, separators=(",", ":")),
+            # ASCII with escapes: a NUL or any other code point is stored as
+            # ``\uXXXX`` (the json type keeps escapes as written) and never
+            # reaches PostgreSQL's text, which refuses NUL.
+            json.dumps(values["payload"], ensure_ascii=True, separators=(",", ":")),
             values["request_id"],
             values["source_ip"],
             values["received_at"],
+            values["digest"],
         ]
 
-    async def add_signed(
-        self, values: dict[str, Any], digest: str
-    ) -> tuple[int | None, str | None]:
-        """``(inbox id, None)`` when stored; ``(None, request id)`` when the
-        signed bytes were seen before under that request id (``None`` when the
-        request id is taken by other bytes)."""
-        args = [*self._args(values), digest]
+    async def add(self, values: dict[str, Any], max_rows: int) -> Placement:
+        """Open a row for the event unless its delivery id is known, a pending
+        row has the same content, or the content has ``max_rows`` rows."""
+        args = [*self._args(values), max_rows]
 
-        async def work(conn: asyncpg.Connection) -> tuple[int | None, str | None]:
-            row = await conn.fetchrow(ACCEPT_SIGNED, *args)
+        async def work(conn: asyncpg.Connection) -> Placement:
+            row = await conn.fetchrow(ACCEPT, *args)
             assert row is not None
-            if row["inbox_id"] is not None:
-                return row["inbox_id"], None
-            owner = row["seen_request_id"]
-            if owner is None:
-                # Either the request id belongs to other bytes, or an identical
-                # request committed while this one ran: ask again, now.
-                owner = await conn.fetchval(SIGNATURE_OWNER, digest)
-            return None, owner
-
-        return await self._run(work)
-
-    async def add_unsigned(self, values: dict[str, Any]) -> int | None:
-        args = self._args(values)
-
-        async def work(conn: asyncpg.Connection) -> int | None:
-            inbox_id: int | None = await conn.fetchval(ACCEPT_UNSIGNED, *args)
-            return inbox_id
+            if row["inbox_id"] is not None or row["known"] or row["waiting"]:
+                return Placement(
+                    inbox_id=row["inbox_id"],
+                    known=row["known"],
+                    known_digest=row["known_digest"],
+                    waiting=row["waiting"],
+                )
+            taken = await conn.fetchrow(KNOWN_DIGEST, values["dedupe_key"])
+            if taken is not None:
+                # An identical delivery committed while this one ran.
+                return Placement(known=True, known_digest=taken["digest"])
+            return Placement()
 
         return await self._run(work)

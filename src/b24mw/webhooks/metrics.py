@@ -6,7 +6,8 @@ from prometheus_client import Counter
 
 WEBHOOKS = Counter(
     "b24mw_webhooks_total",
-    "Inbound webhooks by outcome (accepted, duplicate, rejected) and rejection reason",
+    "Inbound webhooks by outcome (accepted, duplicate, rejected) and reason"
+    " (a rejection's, or 'coalesced' for a duplicate folded into a pending row)",
     ["outcome", "reason"],
 )
 INBOX_PROCESSED = Counter(

@@ -1,4 +1,4 @@
-"""Tables only the webhook flow uses (migration 0005)."""
+"""Tables only the webhook flow uses (migrations 0005, 0007)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,6 @@ from sqlalchemy import BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from b24mw.models.base import Base, utcnow
-
-
-class WebhookSignature(Base):
-    """Signed material seen in the last minutes.  The signature does not cover
-    ``X-Request-Id``, so without this a captured request could be replayed
-    under a fresh id inside the ±300 s window."""
-
-    __tablename__ = "webhook_signatures"
-    __table_args__ = (Index("ix_webhook_signatures_seen_at", "seen_at"),)
-
-    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(128))
-    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SyncCursor(Base):
@@ -43,3 +30,7 @@ class TaskRead(Base):
     task_id_b24: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     changed_date: Mapped[str] = mapped_column(String(40))
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the read ran, by the portal's clock (the answer's ``time.start``).
+    # ``CHANGED_DATE`` has whole seconds: a read inside that second does not
+    # prove that nothing changed later in it.
+    portal_read_at: Mapped[datetime | None]

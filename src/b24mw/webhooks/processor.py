@@ -25,7 +25,6 @@ from b24mw.models.enums import InboxStatus
 from b24mw.outbox.schedulers import WorkerContext, scheduler
 from b24mw.settings import Settings
 from b24mw.webhooks import fetch, flows
-from b24mw.webhooks.auth import MAX_SKEW_S
 from b24mw.webhooks.events import COMMENT_EVENTS, EventRef, read_event
 from b24mw.webhooks.metrics import INBOX_PROCESSED
 from b24mw.webhooks.repository import WebhookRepository
@@ -170,8 +169,11 @@ async def _decide(
         return flows.Result.note("ignored", f"{ref.name}: nothing to do")
     task = fetch.parse_task(_answer(answers, f"t{ref.task_id}"), _tags(answers, ref.task_id))
     if task is not None and task.changed_date:
-        # What reconciliation compares against: this change has been seen.
-        await WebhookRepository(session).remember_read(task.id, task.changed_date, utcnow())
+        # What reconciliation compares against: this change has been seen, by
+        # a read that ran at this portal time.
+        await WebhookRepository(session).remember_read(
+            task.id, task.changed_date, utcnow(), fetch.portal_time(answers.get(f"t{ref.task_id}"))
+        )
     if ref.name in ORDER_EVENTS:
         if task is None:
             return flows.Result.note("task_not_found", "the task is gone or not visible")
@@ -215,12 +217,8 @@ async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
 
 
 @scheduler("webhooks.housekeeping", interval_s=60.0, drain=False)
-async def forget_old_signatures(ctx: WorkerContext) -> int:
-    """A signature older than twice the allowed skew can only come back stale;
-    a task read older than reconciliation's first look-back is never asked for."""
-    now = utcnow()
+async def forget_old_reads(ctx: WorkerContext) -> int:
+    """A task read older than reconciliation's first look-back is never asked for."""
     async with ctx.db.unit_of_work() as session:
-        repo = WebhookRepository(session)
-        await repo.purge_signatures(now - timedelta(seconds=2 * MAX_SKEW_S + 60))
-        await repo.purge_reads(now - READS_KEPT)
+        await WebhookRepository(session).purge_reads(utcnow() - READS_KEPT)
     return 0

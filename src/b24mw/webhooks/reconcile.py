@@ -4,10 +4,14 @@ feeds the ones processing has not seen into the inbox, where they take the
 same path as a delivered ``ONTASKUPDATE``.
 
 "Seen" means an inbox row for the task is still waiting (it will read the
-task), or processing last read the task at this ``CHANGED_DATE`` or later.
-The scan overlaps the previous one by a minute, so a task changed while the
-last page was read is not skipped; the seen check keeps the overlap (and
-every event that did arrive) from costing a second read.
+task), or processing last read the task after this change: at a later
+``CHANGED_DATE``, or at the same one by a read the portal ran in a later
+second.  ``CHANGED_DATE`` has whole seconds, so a read inside that second
+does not prove that nothing changed later in it (two changes 0.6 s apart
+show one date): such a task is read once more.  The scan overlaps the
+previous one by a minute, so a task changed while the last page was read is
+not skipped; the seen check keeps the overlap (and every event that did
+arrive) from costing a second read.
 """
 
 from __future__ import annotations
@@ -64,7 +68,8 @@ async def reconcile(ctx: WorkerContext) -> int:
     tag = ctx.settings.webhook_order_tag
     fed = 0
     start = 0
-    set_request_id(new_request_id())
+    run = new_request_id()
+    set_request_id(run)
     try:
         for _ in range(MAX_PAGES):
             reply = await ctx.b24.call(
@@ -88,7 +93,7 @@ async def reconcile(ctx: WorkerContext) -> int:
                     newest = max(newest, changed)
                     if await _seen(repo, task_id, changed):
                         continue
-                    fed += await _feed(repo, task_id, task["changedDate"], now)
+                    fed += await _feed(repo, task_id, task["changedDate"], now, run)
                 await repo.set_cursor(CURSOR, newest.isoformat(), utcnow())
             if reply.next is None:
                 break
@@ -101,14 +106,25 @@ async def reconcile(ctx: WorkerContext) -> int:
 async def _seen(repo: WebhookRepository, task_id: int, changed: datetime) -> bool:
     if await repo.waiting(task_id):
         return True
-    read = parse_b24_date(await repo.last_read(task_id))
-    return read is not None and read >= changed
+    last = await repo.last_read(task_id)
+    read = parse_b24_date(last.changed_date) if last is not None else None
+    if last is None or read is None or read < changed:
+        return False
+    if read > changed:
+        return True
+    # The same CHANGED_DATE: proof only if the read ran after that second.
+    second_over = changed.replace(microsecond=0) + timedelta(seconds=1)
+    return last.portal_read_at is not None and last.portal_read_at >= second_over
 
 
-async def _feed(repo: WebhookRepository, task_id: int, changed: str, now: datetime) -> int:
+async def _feed(
+    repo: WebhookRepository, task_id: int, changed: str, now: datetime, run: str
+) -> int:
     inserted = await repo.add_if_new(
         {
-            "dedupe_key": f"recon:{task_id}:{changed}"[:160],
+            # Per run: a task read inside its change's second is fed again by
+            # the next scan, under the same CHANGED_DATE.
+            "dedupe_key": f"recon:{task_id}:{changed}:{run}"[:160],
             "event": "ONTASKUPDATE",
             "task_id_b24": task_id,
             "payload": {

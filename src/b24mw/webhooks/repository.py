@@ -1,5 +1,5 @@
-"""The only place the webhook flow builds SQL: the inbox, the replay guard
-and the sync cursors."""
+"""The only place the webhook flow builds SQL: the inbox, task reads and the
+sync cursors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from b24mw.models.enums import InboxStatus, TaskEventType
 from b24mw.models.history import TaskEvent
 from b24mw.models.ops import WebhookInbox
 from b24mw.models.orders import Delivery, InstantOrder
-from b24mw.webhooks.models import SyncCursor, TaskRead, WebhookSignature
+from b24mw.webhooks.models import SyncCursor, TaskRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +33,12 @@ class Link:
 
 
 @dataclass(frozen=True, slots=True)
-class SignedInsert:
-    fresh_signature: bool
-    inbox_id: int | None
+class LastRead:
+    changed_date: str
+    portal_read_at: datetime | None
 
 
 _INBOX = cast(Table, WebhookInbox.__table__)
-_SIGNATURES = cast(Table, WebhookSignature.__table__)
 # Core statements built once: the ORM insert path costs more than the work.
 _PG_INBOX_INSERT = (
     pg_insert(_INBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_INBOX.c.id)
@@ -48,16 +47,6 @@ _SQLITE_INBOX_INSERT = (
     sqlite_insert(_INBOX)
     .on_conflict_do_nothing(index_elements=["dedupe_key"])
     .returning(_INBOX.c.id)
-)
-_PG_SIGNATURE_INSERT = (
-    pg_insert(_SIGNATURES)
-    .on_conflict_do_nothing(index_elements=["digest"])
-    .returning(_SIGNATURES.c.digest)
-)
-_SQLITE_SIGNATURE_INSERT = (
-    sqlite_insert(_SIGNATURES)
-    .on_conflict_do_nothing(index_elements=["digest"])
-    .returning(_SIGNATURES.c.digest)
 )
 
 
@@ -77,29 +66,22 @@ class WebhookRepository:
         table = _PG_INBOX_INSERT if self._is_postgres else _SQLITE_INBOX_INSERT
         return (await self.session.execute(table, values)).scalar_one_or_none()
 
-    async def add_signed(self, values: dict[str, Any], digest: str) -> SignedInsert:
-        """Record the signed material and, if it is new, the inbox row (the
-        caller's transaction rolls both back on a replay)."""
-        signature = {
-            "digest": digest,
-            "request_id": values["request_id"],
-            "seen_at": values["received_at"],
-        }
-        insert = _PG_SIGNATURE_INSERT if self._is_postgres else _SQLITE_SIGNATURE_INSERT
-        fresh = (await self.session.execute(insert, signature)).first()
-        if fresh is None:
-            return SignedInsert(False, None)
-        return SignedInsert(True, await self.add_if_new(values))
+    async def digest_of(self, dedupe_key: str) -> tuple[bool, str | None]:
+        """Whether a row holds this delivery id, and that row's content digest."""
+        stmt = select(WebhookInbox.digest).where(WebhookInbox.dedupe_key == dedupe_key)
+        row = (await self.session.execute(stmt)).first()
+        return (row is not None, row[0] if row is not None else None)
 
-    async def signature_request_id(self, digest: str) -> str | None:
-        stmt = select(WebhookSignature.request_id).where(WebhookSignature.digest == digest)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def purge_signatures(self, before: datetime) -> int:
-        result: Any = await self.session.execute(
-            delete(WebhookSignature).where(WebhookSignature.seen_at < before)
+    async def waiting_with_digest(self, digest: str) -> int | None:
+        """A row with this content whose read has not started yet."""
+        stmt = select(WebhookInbox.id).where(
+            WebhookInbox.digest == digest, WebhookInbox.status == InboxStatus.PENDING.value
         )
-        return int(result.rowcount or 0)
+        return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
+
+    async def rows_with_digest(self, digest: str) -> int:
+        stmt = select(func.count()).where(WebhookInbox.digest == digest)
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> Sequence[int]:
         """Take due rows for this worker: pending ones, and rows of a worker
@@ -189,17 +171,20 @@ class WebhookRepository:
         )
         return (await self.session.execute(stmt.limit(1))).first() is not None
 
-    async def last_read(self, task_id_b24: int) -> str | None:
-        row = await self.session.get(TaskRead, task_id_b24)
-        return row.changed_date if row is not None else None
+    async def last_read(self, task_id_b24: int) -> LastRead | None:
+        row = await self.session.get(TaskRead, task_id_b24, populate_existing=True)
+        return LastRead(row.changed_date, row.portal_read_at) if row is not None else None
 
-    async def remember_read(self, task_id_b24: int, changed_date: str, now: datetime) -> None:
-        stmt = self._insert(TaskRead).values(
-            task_id_b24=task_id_b24, changed_date=changed_date, read_at=now
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["task_id_b24"], set_={"changed_date": changed_date, "read_at": now}
-        )
+    async def remember_read(
+        self,
+        task_id_b24: int,
+        changed_date: str,
+        now: datetime,
+        portal_read_at: datetime | None = None,
+    ) -> None:
+        values = {"changed_date": changed_date, "read_at": now, "portal_read_at": portal_read_at}
+        stmt = self._insert(TaskRead).values(task_id_b24=task_id_b24, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=["task_id_b24"], set_=values)
         await self.session.execute(stmt)
 
     async def purge_reads(self, before: datetime) -> int:

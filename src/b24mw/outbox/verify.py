@@ -1,0 +1,190 @@
+"""Did a write whose answer was lost happen?  One read per Bitrix24 method.
+
+Bitrix24 has no idempotency for writes (BITRIX24.md §4): a write whose answer
+was lost (timeout, 5xx, a proxy's HTML page, a worker that died holding it)
+may have run.  Before such a job is sent again the worker makes the read
+this module names for its method; what the read finds decides:
+
+- found: the write happened, the job is done with the found result, and
+  its result hook runs as if the answer had arrived (a delivery stores the
+  id of the task found);
+- not found: it did not happen, and it is sent again at once.
+
+The read is made only after ``B24MW_OUTBOX_LATE_APPLY_S`` has passed since
+the write could last have been sent (``outbox.states``): a portal may still
+be executing a request whose answer we gave up on, and a read before it
+finishes would find nothing and cause the duplicate it exists to prevent.
+
+- ``task.commentitem.add``: the job's marker in the text of one of the
+  task's comments (``task.commentitem.getlist``);
+- ``tasks.task.add``: the job's marker in the ``DESCRIPTION`` of a task that
+  ``tasks.task.list`` finds by documented filters — ``RESPONSIBLE_ID``,
+  ``TITLE``, ``>=CREATED_DATE`` (and ``PARENT_ID`` for a subtask);
+  ``DESCRIPTION`` itself is not filterable;
+- ``tasks.task.start``, ``complete``, ``defer``, ``renew``, ``pause``...: the
+  task's status (``tasks.task.get``) is one the method leads to
+  (``STATUS_AFTER``).
+
+Methods not listed are re-sent without a read: ``tasks.task.update`` sets
+fields to values, so doing it twice leaves what doing it once does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+COMMENT_ADD = "task.commentitem.add"
+COMMENT_LIST = "task.commentitem.getlist"
+TASK_ADD = "tasks.task.add"
+TASK_LIST = "tasks.task.list"
+TASK_GET = "tasks.task.get"
+
+# The statuses a task is in once each status method has run (1 new, 2 pending,
+# 3 in progress, 4 awaiting control, 5 completed, 6 deferred).  ``complete``
+# leaves a task under control "awaiting control" when the one completing it
+# is not its creator.  Issue 12 grows this into Bitrix24's full transition
+# table, planned from the task's current status.
+STATUS_AFTER: Mapping[str, frozenset[int]] = {
+    "tasks.task.start": frozenset({3}),
+    "tasks.task.pause": frozenset({2}),
+    "tasks.task.complete": frozenset({4, 5}),
+    "tasks.task.defer": frozenset({6}),
+    "tasks.task.renew": frozenset({2}),
+    "tasks.task.approve": frozenset({5}),
+    "tasks.task.disapprove": frozenset({2}),
+}
+# How far before the job's creation a task found by the lookup may have been
+# created: covers clock skew between our database and the portal.
+CREATED_SKEW = timedelta(hours=1)
+TASK_FIELDS = ["ID", "TITLE", "DESCRIPTION", "RESPONSIBLE_ID", "PARENT_ID", "CREATED_DATE"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    method: str
+    params: dict[str, Any]
+
+
+class Job(Protocol):
+    """What a check needs of an outbox job."""
+
+    payload: Any
+    created_at: datetime
+
+
+class Check(Protocol):
+    def lookup(self, job: Job) -> Lookup | None: ...
+
+    def found(self, job: Job, result: Any) -> Any | None: ...
+
+
+def _task_id(params: Mapping[str, Any]) -> Any:
+    for key in ("TASKID", "taskId", "TASK_ID", "taskid"):
+        if key in params:
+            return params[key]
+    return None
+
+
+def _params(job: Job) -> dict[str, Any]:
+    params = job.payload.get("params") if isinstance(job.payload, dict) else None
+    return params if isinstance(params, dict) else {}
+
+
+def _marker(job: Job) -> str | None:
+    marker = job.payload.get("marker") if isinstance(job.payload, dict) else None
+    return marker if isinstance(marker, str) and marker else None
+
+
+def _items(value: Any) -> list[Any]:
+    # PHP sends a list, or a map when its keys are not 0..n-1.
+    if isinstance(value, dict):
+        return list(value.values())
+    return value if isinstance(value, list) else []
+
+
+def _as_id(raw: Any) -> Any:
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else raw
+
+
+class CommentByMarker:
+    def lookup(self, job: Job) -> Lookup | None:
+        task_id = _task_id(_params(job))
+        if _marker(job) is None or task_id is None:
+            return None
+        # Positional: TASKID, then ORDER.
+        return Lookup(COMMENT_LIST, {"TASKID": task_id, "ORDER": {"ID": "desc"}})
+
+    def found(self, job: Job, result: Any) -> Any | None:
+        marker = _marker(job)
+        for item in _items(result):
+            if isinstance(item, dict) and marker and marker in str(item.get("POST_MESSAGE") or ""):
+                return _as_id(item.get("ID"))
+        return None
+
+
+def title_pattern(title: str) -> str:
+    """``TITLE`` filters with SQL ``LIKE`` (``%``/``_`` are wildcards, and a
+    backslash escapes): a backslash becomes ``_``, so the pattern still matches
+    the title, and ``%``/``_`` in it only match more."""
+    return title.replace("\\", "_")
+
+
+class TaskByMarker:
+    def lookup(self, job: Job) -> Lookup | None:
+        fields = _params(job).get("fields")
+        if _marker(job) is None or not isinstance(fields, dict):
+            return None
+        title, responsible = fields.get("TITLE"), fields.get("RESPONSIBLE_ID")
+        if not isinstance(title, str) or not title.strip() or responsible is None:
+            return None
+        since = job.created_at - CREATED_SKEW
+        flt: dict[str, Any] = {
+            "RESPONSIBLE_ID": responsible,
+            "TITLE": title_pattern(title.strip()),
+            ">=CREATED_DATE": since.isoformat(timespec="seconds"),
+        }
+        if fields.get("PARENT_ID") is not None:
+            flt["PARENT_ID"] = fields["PARENT_ID"]
+        return Lookup(TASK_LIST, {"filter": flt, "select": TASK_FIELDS, "order": {"ID": "asc"}})
+
+    def found(self, job: Job, result: Any) -> Any | None:
+        marker = _marker(job)
+        tasks = result.get("tasks") if isinstance(result, dict) else None
+        for task in _items(tasks):
+            if isinstance(task, dict) and marker and marker in str(task.get("description") or ""):
+                # The shape tasks.task.add answers with, for its result hook.
+                return {"task": task}
+        return None
+
+
+class TaskInStatus:
+    def __init__(self, statuses: frozenset[int]) -> None:
+        self.statuses = statuses
+
+    def lookup(self, job: Job) -> Lookup | None:
+        task_id = _task_id(_params(job))
+        if task_id is None:
+            return None
+        return Lookup(TASK_GET, {"taskId": task_id, "select": ["ID", "STATUS", "REAL_STATUS"]})
+
+    def found(self, job: Job, result: Any) -> Any | None:
+        task = result.get("task") if isinstance(result, dict) else None
+        if not isinstance(task, dict):
+            return None  # gone or not visible: sending again gets the real error
+        status = task.get("status", task.get("realStatus"))
+        number = int(status) if isinstance(status, int | str) and str(status).isdigit() else None
+        return {"task": task} if number in self.statuses else None
+
+
+CHECKS: dict[str, Check] = {
+    COMMENT_ADD: CommentByMarker(),
+    TASK_ADD: TaskByMarker(),
+    **{method: TaskInStatus(statuses) for method, statuses in STATUS_AFTER.items()},
+}
+
+
+def check_for(method: str) -> Check | None:
+    return CHECKS.get(method.lower())
