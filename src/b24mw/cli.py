@@ -33,7 +33,9 @@ def serve(
     import uvicorn
 
     try:
-        get_settings().require_jwt()
+        settings = get_settings()
+        settings.require_jwt()
+        settings.require_bitrix24()
     except SettingsError as exc:
         _fail(str(exc))
     uvicorn.run(
