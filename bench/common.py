@@ -325,10 +325,14 @@ async def deployment(
         emulator_port, api_port = free_port(), free_port()
         emulator = f"http://127.0.0.1:{emulator_port}"
         api = f"http://127.0.0.1:{api_port}"
-        settings = {"b24_url": f"{emulator}{REST}/", "siem_sink": f"file://{root}/siem.jsonl"}
+        settings = {
+            "b24_url": f"{emulator}{REST}/",
+            "siem_sink": f"file://{root}/siem.jsonl",
+            # serve and worker refuse a Bitrix24 setup without webhook secrets.
+            "webhook_secrets": webhook_secret or "bench-webhook-secret-unused",
+        }
         emulator_args = ["emulator", "--port", str(emulator_port)]
         if webhook_secret is not None:
-            settings["webhook_secrets"] = webhook_secret
             hook = f"{api}/api/v1/webhooks/bitrix24"
             emulator_args += ["--handler-url", hook, "--sign-secret", webhook_secret]
         env = api_env(url, root, **settings)

@@ -14,6 +14,9 @@ from fastapi import APIRouter, FastAPI
 
 from b24mw import __version__
 from b24mw.admin.endpoints import router as admin_router
+from b24mw.b24app.endpoints import admin_router as b24app_admin_router
+from b24mw.b24app.endpoints import router as b24app_router
+from b24mw.b24app.runtime import close_runtime as close_b24app
 from b24mw.couriers.endpoints import router as couriers_router
 from b24mw.deliveries.endpoints import router as deliveries_router
 from b24mw.kit.auth import TokenVerifier
@@ -49,6 +52,8 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     deliveries_router,
     couriers_router,
     admin_router,
+    b24app_admin_router,
+    b24app_router,
     system_router,
 )
 
@@ -63,6 +68,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         await close_webhooks(app)
+        await close_b24app(app)
         if owns_database:
             await app.state.db.dispose()
 

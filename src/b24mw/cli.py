@@ -33,7 +33,9 @@ def serve(
     import uvicorn
 
     try:
-        get_settings().require_jwt()
+        settings = get_settings()
+        settings.require_jwt()
+        settings.require_bitrix24()
     except SettingsError as exc:
         _fail(str(exc))
     uvicorn.run(
@@ -67,15 +69,16 @@ def run(
     built-in Bitrix24 emulator wired to the API; Ctrl-C stops everything."""
     import sys
 
-    from b24mw.supervisor import Output, Supervisor, plan_run, port_is_free
+    from b24mw.supervisor import Output, Supervisor, plan_run, port_is_free, uses_builtin_emulator
 
     try:
         settings = get_settings()
         settings.require_jwt()
+        settings.require_bitrix24()
     except SettingsError as exc:
         _fail(str(exc))
     wanted = [("--port", host, port)]
-    if settings.b24_url is None:
+    if uses_builtin_emulator(settings):
         wanted.append(("--emulator-port", "127.0.0.1", emulator_port))
     if metrics_port:
         wanted.append(("--metrics-port", "127.0.0.1", metrics_port))

@@ -7,13 +7,18 @@ value stops the process with one line that names the setting (see
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///./var/b24mw.db"
+DEFAULT_OAUTH_SERVER = "https://oauth.bitrix.info/oauth/token/"
+# An incoming webhook: https://PORTAL/rest/<user id>/<secret>/ (BITRIX24.md §2).
+_WEBHOOK_URL = re.compile(r"https?://[^/\s?#]+/rest/[0-9]+/[^/\s?#]+/?")
 
 
 class SettingsError(Exception):
@@ -43,9 +48,20 @@ class Settings(BaseSettings):
     b24_rps: float = Field(default=2.0, gt=0, le=1000)
     b24_rpm: int = Field(default=120, ge=1, le=100_000)
     b24_burst: int = Field(default=2, ge=1, le=1000)
-    # Outbound engine (issue 4; docs/outbound.md).  OAuth mode: portal base + access token.
-    b24_oauth_portal: str | None = None
-    b24_oauth_token: SecretStr | None = None
+    # How calls authenticate: an incoming webhook (B24MW_B24_URL), or b24mw as a
+    # local application whose OAuth tokens live in the database (b24app/).
+    b24_auth: Literal["webhook", "oauth"] = "webhook"
+    b24_portal_url: str | None = None
+    b24_client_id: str | None = None
+    b24_client_secret: SecretStr | None = None
+    b24_oauth_server: str = DEFAULT_OAUTH_SERVER
+    b24_oauth_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Refresh an access token this long before it expires, so no call meets expired_token.
+    b24_token_margin_s: float = Field(default=60.0, ge=0, le=1800)
+    # Where Bitrix24 reaches b24mw (https://host[:port]); the local application
+    # binds its event handlers under it.  Unset: taken from the install request.
+    public_url: str | None = None
+    # Outbound engine (issue 4; docs/outbound.md).
     b24_rate_floor: float = Field(default=0.2, gt=0, le=1000)
     b24_window_margin_s: float = Field(default=0.02, ge=0, le=5)
     b24_pause_s: float = Field(default=1.0, ge=0, le=600)
@@ -109,6 +125,35 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("b24_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not _WEBHOOK_URL.fullmatch(value.strip()):
+            raise ValueError(
+                "must be an incoming webhook URL, https://PORTAL/rest/<user id>/<secret>/"
+            )
+        return value.strip() if value else value
+
+    @field_validator("b24_portal_url", "public_url")
+    @classmethod
+    def _site_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError("must be an address like https://host[:port]")
+        if parts.path.strip("/"):
+            raise ValueError("must be the site address only, without a path")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @field_validator("b24_oauth_server")
+    @classmethod
+    def _oauth_server(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be the OAuth token URL, e.g. {DEFAULT_OAUTH_SERVER}")
+        return value.strip()
+
     @field_validator("siem_sink")
     @classmethod
     def _siem_sink(cls, value: str) -> str:
@@ -148,6 +193,60 @@ class Settings(BaseSettings):
     @property
     def outbox_retry_delay_list(self) -> list[float]:
         return [float(part) for part in _split_csv(self.outbox_retry_delays)]
+
+    @property
+    def b24_configured(self) -> bool:
+        """Whether this deployment talks to Bitrix24 at all.  One that sets none
+        of the Bitrix24 settings (an API-only trial, ``make run``) is left alone."""
+        return (
+            self.b24_auth == "oauth"
+            or bool(self.b24_url)
+            or bool(self.webhook_secret_list)
+            or bool(self.webhook_app_token_list)
+            or "webhook_auth" in self.model_fields_set
+        )
+
+    def require_bitrix24(self) -> None:
+        """Refuse a Bitrix24 configuration that cannot work (``serve``, ``worker``).
+
+        Each rule names the setting to fix; the first one that fails is reported.
+        """
+        if self.b24_auth == "oauth":
+            self._require_oauth()
+        if not self.b24_configured:
+            return
+        mode = self.webhook_auth
+        if mode in ("hmac", "both") and not self.webhook_secret_list:
+            raise SettingsError(
+                f"B24MW_WEBHOOK_SECRETS: missing (B24MW_WEBHOOK_AUTH={mode} checks the "
+                "HMAC signature of every event against them)"
+            )
+        if mode in ("token", "both") and not self.webhook_app_token_list:
+            if self.b24_auth != "oauth":
+                raise SettingsError(
+                    f"B24MW_WEBHOOK_APP_TOKENS: missing (B24MW_WEBHOOK_AUTH={mode} compares "
+                    "every event's auth[application_token] with them; with "
+                    "B24MW_B24_AUTH=oauth the installed application provides one)"
+                )
+
+    def _require_oauth(self) -> None:
+        why = "required with B24MW_B24_AUTH=oauth"
+        if not self.b24_portal_url:
+            raise SettingsError(f"B24MW_B24_PORTAL_URL: missing ({why}: https://PORTAL)")
+        if not (self.b24_client_id or "").strip():
+            raise SettingsError(
+                f"B24MW_B24_CLIENT_ID: missing ({why}: the local application's client id)"
+            )
+        secret = self.b24_client_secret.get_secret_value() if self.b24_client_secret else ""
+        if not secret.strip():
+            raise SettingsError(
+                f"B24MW_B24_CLIENT_SECRET: missing ({why}: the local application's secret)"
+            )
+        if self.b24_url:
+            raise SettingsError(
+                "B24MW_B24_URL: not used with B24MW_B24_AUTH=oauth (calls go to the "
+                "installed application's endpoint); unset it or use B24MW_B24_AUTH=webhook"
+            )
 
     def require_jwt(self) -> None:
         """The API cannot authenticate anyone without a key: refuse to start."""

@@ -79,6 +79,11 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def uses_builtin_emulator(settings: Settings) -> bool:
+    """No portal configured (neither an incoming webhook nor an application)."""
+    return settings.b24_url is None and settings.b24_auth != "oauth"
+
+
 def _b24mw(*args: str) -> list[str]:
     return [sys.executable, "-m", "b24mw", *args]
 
@@ -108,7 +113,7 @@ def plan_run(
         f"  metrics    {api}/metrics"
         + (f"   worker queues http://127.0.0.1:{metrics_port}/metrics" if metrics_port else ""),
     ]
-    if settings.b24_url is None:
+    if uses_builtin_emulator(settings):
         portal = f"http://127.0.0.1:{emulator_port}"
         rest_secret = secrets.token_urlsafe(12)
         emulator_args = [
@@ -138,6 +143,8 @@ def plan_run(
             f"             act as a person: POST {portal}/_emulator/person/tasks"
             " (docs/emulator.md)",
         ]
+    elif settings.b24_auth == "oauth":
+        banner.append(f"  portal     {settings.b24_portal_url} (b24mw as its local application)")
     else:
         banner.append("  portal     B24MW_B24_URL (a real Bitrix24 portal)")
     serve = ["serve", "--host", host, "--port", str(port), "--workers", str(api_workers)]

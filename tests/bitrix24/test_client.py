@@ -122,21 +122,6 @@ async def test_302_is_re_posted_to_location(db: Any, emulator: EmulatorHandle) -
     assert [c["text"] for c in await emulator.comments(task["id"])] == ["hi"]
 
 
-async def test_oauth_mode_posts_to_rest_method_with_the_token(
-    db: Any, outbound_http: httpx.AsyncClient, emulator: EmulatorHandle
-) -> None:
-    settings = outbound_settings_for(
-        db.url, b24_url=None, b24_oauth_portal="http://b24.test", b24_oauth_token="tok-1"
-    )
-    target = Target.from_settings(settings)
-    assert target is not None and target.portal == "b24.test"
-    reply = await Bitrix24Client(settings, outbound_http, target).call("user.current", {})
-    # The emulator issues no OAuth tokens: it answers NO_AUTH_FOUND, which is final.
-    assert reply.error is not None and reply.error.code == "NO_AUTH_FOUND"
-    (call,) = await emulator.calls("user.current")
-    assert call["args"]["auth"] == "tok-1"
-
-
 async def test_batch_maps_each_command_and_isolates_failures(
     client: Bitrix24Client, emulator: EmulatorHandle
 ) -> None:

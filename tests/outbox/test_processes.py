@@ -39,6 +39,8 @@ def worker_process(
     env = b24mw_env(
         database_url=db.url,
         b24_url=f"{base}/rest/1/emulator/",
+        # A worker refuses to start with Bitrix24 half configured (README §8).
+        webhook_secrets="proc-webhook-secret",
         event_sinks=f"file://{log.parent}/events.jsonl",
         outbox_retry_delays="0.05,0.05,0.05,0.05",
         outbox_late_apply_s="0.05",

@@ -93,7 +93,10 @@ field_text = st.text(
 prices = st.decimals(min_value=0, max_value=Decimal("9999999999.99"), places=2).map(
     lambda d: d.quantize(Decimal("0.01"))
 )
-lines = st.builds(OrderLine, field_text, field_text, st.integers(1, 1_000_000), prices)
+# "- - A | …" reads as a list item with its own dash ("[*]- A | …"): a SKU that
+# starts with a bullet and a space cannot be written unambiguously.
+skus = field_text.filter(lambda s: not (s[:1] in "-–—*•" and s[1:2].isspace()))
+lines = st.builds(OrderLine, skus, field_text, st.integers(1, 1_000_000), prices)
 phones = st.from_regex(r"\+7[0-9]{10}", fullmatch=True)
 orders = st.builds(
     ParsedOrder,
@@ -161,6 +164,13 @@ def test_any_bbcode_decoration_parses_to_the_same_order(data: st.DataObject) -> 
     result = parse_order_text(data.draw(_decorated(order)))
     assert result.errors == []
     assert result.order == order
+
+
+def test_a_sku_that_is_a_bullet_character_is_kept() -> None:
+    # Found by the property test above: "- * | …" is the SKU "*", not a second bullet.
+    result = parse_order_text("- * | 0 | 1 | 0.00\ncustomer: 0")
+    assert result.errors == []
+    assert result.order.lines == (OrderLine("*", "0", 1, Decimal("0.00")),)
 
 
 def test_list_items_become_order_lines_not_skus_with_markup() -> None:

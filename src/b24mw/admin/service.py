@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.admin.schemas import ThrottleState
-from b24mw.bitrix24.client import Target
+from b24mw.bitrix24.client import rate_limit_key
 from b24mw.bitrix24.limiter import LimiterConfig
 from b24mw.bitrix24.throttle import SharedThrottle
 from b24mw.kit.db import Database
@@ -13,14 +13,14 @@ from b24mw.settings import Settings
 
 
 async def throttle_state(session: AsyncSession, db: Database, settings: Settings) -> ThrottleState:
-    target = Target.from_settings(settings)
+    portal = rate_limit_key(settings)
     config = LimiterConfig.from_settings(settings)
-    if target is None:
+    if portal is None:
         return ThrottleState(
             configured=False,
             configured_rps=config.rps,
             configured_rpm=config.rpm,
             burst=config.burst,
         )
-    snapshot = await SharedThrottle(db, config, target.portal).snapshot(session)
+    snapshot = await SharedThrottle(db, config, portal).snapshot(session)
     return ThrottleState(configured=True, **snapshot)

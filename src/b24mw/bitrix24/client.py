@@ -10,11 +10,12 @@ the limit is shared by every process (SPEC §6).
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -29,26 +30,89 @@ _SNIPPET = 500
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """Where calls go: an incoming-webhook base, or a portal plus an OAuth token."""
+class Credentials:
+    """How one request authenticates: the REST base the method is appended to
+    and, for an installed application, the access token sent as ``auth``."""
 
     base_url: str
-    oauth_token: str | None = None
+    token: str | None = None
+    # Which token this is: a rejected call asks for one newer than it used.
+    version: int = 0
+
+
+class PortalAuth(Protocol):
+    """Where and how calls authenticate: the seam between the client and the
+    incoming webhook (``Target``) or the installed application (``b24app``)."""
 
     @property
     def portal(self) -> str:
         """The rate-limit key: Bitrix24 limits per portal."""
+        ...
+
+    @property
+    def user_id(self) -> int | None:
+        """The Bitrix24 user the calls act as, when known."""
+        ...
+
+    async def credentials(self) -> Credentials | CallError:
+        """What the next call carries, or why no call can be made now."""
+        ...
+
+    async def renewed(self, rejected: Credentials) -> Credentials | CallError | None:
+        """After Bitrix24 refused ``rejected`` as expired or invalid: newer
+        credentials for one retry, an error saying why there are none, or
+        ``None`` when these credentials cannot expire (a webhook)."""
+        ...
+
+    async def ready(self) -> bool:
+        """False while no call can be authorised (not installed, refused): work
+        that needs Bitrix24 waits instead of spending attempts."""
+        ...
+
+
+_REST_USER = re.compile(r"/rest/([0-9]+)/")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An incoming webhook: the URL itself is the credential."""
+
+    base_url: str
+
+    @property
+    def portal(self) -> str:
         return urlsplit(self.base_url).netloc or self.base_url
+
+    @property
+    def user_id(self) -> int | None:
+        match = _REST_USER.search(self.base_url)
+        return int(match.group(1)) if match else None
+
+    async def credentials(self) -> Credentials:
+        return Credentials(self.base_url)
+
+    async def renewed(self, rejected: Credentials) -> None:
+        return None
+
+    async def ready(self) -> bool:
+        return True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Target | None:
-        if settings.b24_url:
-            base = settings.b24_url if settings.b24_url.endswith("/") else settings.b24_url + "/"
-            return cls(base_url=base)
-        if settings.b24_oauth_portal and settings.b24_oauth_token is not None:
-            base = settings.b24_oauth_portal.rstrip("/") + "/rest/"
-            return cls(base_url=base, oauth_token=settings.b24_oauth_token.get_secret_value())
-        return None
+        """The incoming webhook of ``B24MW_B24_URL`` (``None`` in oauth mode or unset)."""
+        if settings.b24_auth != "webhook" or not settings.b24_url:
+            return None
+        base = settings.b24_url if settings.b24_url.endswith("/") else settings.b24_url + "/"
+        return cls(base_url=base)
+
+
+def rate_limit_key(settings: Settings) -> str | None:
+    """The portal every process draws its quota under, or ``None`` when
+    Bitrix24 is not configured."""
+    if settings.b24_auth == "oauth":
+        return urlsplit(settings.b24_portal_url).netloc if settings.b24_portal_url else None
+    target = Target.from_settings(settings)
+    return target.portal if target is not None else None
 
 
 @dataclass(slots=True)
@@ -98,8 +162,12 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+# A token Bitrix24 refused as stale: renew it once and repeat the call.
+RENEWABLE = frozenset({"expired_token", "invalid_token"})
+
+
 class Bitrix24Client:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, target: Target) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, target: PortalAuth) -> None:
         self.http = http
         self.target = target
         self.timeout = httpx.Timeout(settings.b24_timeout_s, connect=settings.b24_connect_timeout_s)
@@ -109,9 +177,6 @@ class Bitrix24Client:
     @property
     def portal(self) -> str:
         return self.target.portal
-
-    def url(self, method: str) -> str:
-        return urljoin(self.target.base_url, method)
 
     async def call(
         self, method: str, params: Mapping[str, Any] | None = None, *, request_id: str | None = None
@@ -165,10 +230,32 @@ class Bitrix24Client:
         return outcome
 
     async def _exchange(self, reply: Reply, body: dict[str, Any]) -> None:
-        if self.target.oauth_token:
-            body = {**body, "auth": self.target.oauth_token}
+        """One call; an OAuth token refused as expired or invalid is renewed
+        (or another process's newer one picked up) and the call repeated once,
+        so the caller sees only the outcome of the call itself."""
+        credentials = await self.target.credentials()
+        if isinstance(credentials, CallError):
+            reply.error = credentials
+            return
+        await self._send(reply, body, credentials)
+        if reply.error is None or reply.error.code not in RENEWABLE or not credentials.token:
+            return
+        renewed = await self.target.renewed(credentials)
+        if isinstance(renewed, CallError):
+            reply.error = renewed
+        elif renewed is not None:
+            spent = reply.duration_s
+            await self._send(reply, body, renewed)
+            reply.duration_s += spent
+
+    async def _send(self, reply: Reply, body: dict[str, Any], credentials: Credentials) -> None:
+        reply.http_status = reply.result = reply.time = reply.total = reply.next = None
+        reply.body = reply.error = None
+        if credentials.token:
+            # Added here only: what is logged (``reply.params``) never holds the token.
+            body = {**body, "auth": credentials.token}
         headers = {"X-Request-Id": reply.request_id, "Accept": "application/json"}
-        url = self.url(reply.method)
+        url = urljoin(credentials.base_url, reply.method)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.deadline_s):

@@ -30,9 +30,10 @@ _RETRYABLE_CODES = frozenset(
         "INTERNAL_SERVER_ERROR",
         "ERROR_UNEXPECTED_ANSWER",
         "OVERLOAD_LIMIT",
-        # No refresh token in the settings pair: keep the jobs until the operator
-        # installs a fresh token rather than dead-lettering everything.
+        # OAuth: the client renews the token and repeats the call once; if the
+        # token is refused again, a later attempt gets a newer one.
         "expired_token",
+        "invalid_token",
         "HTTP_TIMEOUT",
         "NETWORK_ERROR",
         "HTML_RESPONSE",

@@ -61,6 +61,16 @@ class Bitrix24Gateway:
         self.client = client
         self.throttle = throttle
 
+    async def ready(self) -> bool:
+        """False while no call can be authorised (the local application is not
+        installed, or its tokens were refused): work waits instead of failing."""
+        return await self.client.target.ready()
+
+    @property
+    def user_id(self) -> int | None:
+        """The Bitrix24 user our calls act as, when known."""
+        return self.client.target.user_id
+
     async def call(
         self,
         method: str,

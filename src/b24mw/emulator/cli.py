@@ -9,6 +9,8 @@ import typer
 
 from b24mw.emulator.config import (
     DEFAULT_APPLICATION_TOKEN,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
     DEFAULT_PORT,
     DEFAULT_REST_SECRET,
     EmulatorConfig,
@@ -66,6 +68,15 @@ def emulator_command(
     events_enabled: Annotated[
         bool, typer.Option(help="Deliver events; --no-events-enabled loses them all.")
     ] = True,
+    client_id: Annotated[
+        str, typer.Option(help="client_id of the local application (OAuth).")
+    ] = DEFAULT_CLIENT_ID,
+    client_secret: Annotated[
+        str, typer.Option(help="client_secret of the local application (OAuth).")
+    ] = DEFAULT_CLIENT_SECRET,
+    access_token_lifetime_s: Annotated[
+        float, typer.Option(help="Lifetime of an OAuth access token, seconds.", min=1)
+    ] = 3600.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Bitrix24 portal: REST methods, limits, faults and outgoing events."""
@@ -89,6 +100,9 @@ def emulator_command(
         domain=domain,
         member_id=member_id,
         events_enabled=events_enabled,
+        oauth_client_id=client_id,
+        oauth_client_secret=client_secret,
+        access_token_lifetime_s=access_token_lifetime_s,
     )
     app = create_app(config)
     typer.echo(

@@ -13,6 +13,8 @@ import httpx
 DEFAULT_PORT = 8090
 DEFAULT_REST_SECRET = "emulator"
 DEFAULT_APPLICATION_TOKEN = "emulator-application-token"
+DEFAULT_CLIENT_ID = "local.b24mw0emulator.00000001"
+DEFAULT_CLIENT_SECRET = "emulator-client-secret"
 OAUTH_SERVER_ENDPOINT = "https://oauth.bitrix.info/rest/"
 
 
@@ -24,6 +26,10 @@ class EmulatorConfig:
     rest_secret: str = DEFAULT_REST_SECRET
     handler_url: str | None = None
     application_token: str = DEFAULT_APPLICATION_TOKEN
+    # The local application (emulator/oauth.py): its keys and token lifetime.
+    oauth_client_id: str = DEFAULT_CLIENT_ID
+    oauth_client_secret: str = DEFAULT_CLIENT_SECRET
+    access_token_lifetime_s: float = 3600.0
     sign_secret: str | None = None
     rps: float = 2.0
     burst: float = 50.0

@@ -44,6 +44,12 @@ class _Pending:
     url: str
     sign_secret: str | None
     application_token: str
+    # An installed application's handler: its own auth block (emulator/oauth.py).
+    auth: dict[str, Any] | None = None
+
+
+# (handler URL, auth block) of every application handler bound to an event.
+AppTargets = Callable[[str], list[tuple[str, dict[str, Any]]]]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -57,10 +63,13 @@ class EventDispatcher:
         config: EmulatorConfig,
         settings: Callable[[], EventSettings],
         clock: Callable[[], float],
+        *,
+        app_targets: AppTargets | None = None,
     ) -> None:
         self._config = config
         self._settings = settings
         self._clock = clock
+        self._app_targets = app_targets
         self.log: deque[dict[str, Any]] = deque(maxlen=config.max_events)
         self._seq = 0
         self._queue: asyncio.Queue[_Pending] | None = None
@@ -69,7 +78,12 @@ class EventDispatcher:
         self._client: httpx.AsyncClient | None = None
 
     def form_pairs(
-        self, event: str, data: dict[str, Any], application_token: str, ts: int
+        self,
+        event: str,
+        data: dict[str, Any],
+        application_token: str,
+        ts: int,
+        auth: dict[str, Any] | None = None,
     ) -> list[tuple[str, str]]:
         config = self._config
         envelope: dict[str, Any] = {
@@ -77,7 +91,8 @@ class EventDispatcher:
             "event_handler_id": config.event_handler_id,
             "data": data,
             "ts": ts,
-            "auth": {
+            "auth": auth
+            or {
                 "domain": config.portal_domain,
                 "client_endpoint": config.client_endpoint,
                 "server_endpoint": OAUTH_SERVER_ENDPOINT,
@@ -87,27 +102,52 @@ class EventDispatcher:
         }
         return flatten(envelope)
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Queue an event; must be called from the running event loop."""
+    def emit(self, event: str, data: dict[str, Any], *, app_only: bool = False) -> None:
+        """Queue an event for the outgoing webhook (unless ``app_only``: an
+        application's own event) and for every handler the installed
+        application bound to it; must be called from the running loop."""
+        if not app_only:
+            self._emit_webhook(event, data)
+        for url, auth in self._app_targets(event) if self._app_targets else ():
+            settings = self._settings()
+            self._seq += 1
+            if not settings.events_enabled:
+                self._lost(event, data, url, settings, "events_disabled", auth)
+                continue
+            self._ensure_worker().put_nowait(
+                _Pending(self._seq, event, data, url, settings.sign_secret, "", auth=auth)
+            )
+
+    def _lost(
+        self,
+        event: str,
+        data: dict[str, Any],
+        url: str | None,
+        settings: EventSettings,
+        reason: str,
+        auth: dict[str, Any] | None = None,
+    ) -> None:
+        ts = int(self._clock())
+        self.log.append(
+            {
+                "seq": self._seq,
+                "event": event,
+                "url": url,
+                "form": dict(self.form_pairs(event, data, settings.application_token, ts, auth)),
+                "headers": {},
+                "status": None,
+                "error": reason,
+                "delivered": False,
+                "t": self._clock(),
+            }
+        )
+
+    def _emit_webhook(self, event: str, data: dict[str, Any]) -> None:
         settings = self._settings()
         self._seq += 1
         if not settings.events_enabled or not settings.handler_url:
             reason = "events_disabled" if not settings.events_enabled else "no_handler_url"
-            self.log.append(
-                {
-                    "seq": self._seq,
-                    "event": event,
-                    "url": settings.handler_url,
-                    "form": dict(
-                        self.form_pairs(event, data, settings.application_token, int(self._clock()))
-                    ),
-                    "headers": {},
-                    "status": None,
-                    "error": reason,
-                    "delivered": False,
-                    "t": self._clock(),
-                }
-            )
+            self._lost(event, data, settings.handler_url, settings, reason)
             return
         queue = self._ensure_worker()
         queue.put_nowait(
@@ -156,7 +196,7 @@ class EventDispatcher:
 
     async def _deliver(self, item: _Pending) -> None:
         ts = int(self._clock())
-        pairs = self.form_pairs(item.event, item.data, item.application_token, ts)
+        pairs = self.form_pairs(item.event, item.data, item.application_token, ts, item.auth)
         body = urlencode(pairs).encode()
         headers = {
             "content-type": "application/x-www-form-urlencoded",

@@ -13,7 +13,7 @@ from typing import Any
 from b24mw.emulator import errors
 from b24mw.emulator.batch import run_batch
 from b24mw.emulator.calls import CallLog
-from b24mw.emulator.config import EmulatorConfig
+from b24mw.emulator.config import OAUTH_SERVER_ENDPOINT, EmulatorConfig
 from b24mw.emulator.dates import iso, portal_tz
 from b24mw.emulator.errors import B24Error
 from b24mw.emulator.events import EventDispatcher, EventSettings
@@ -21,6 +21,7 @@ from b24mw.emulator.faults import Fault, FaultSet
 from b24mw.emulator.limits import LeakyBucket, OperatingTracker
 from b24mw.emulator.methodkit import Args, MethodContext, MethodResult
 from b24mw.emulator.methods import METHODS
+from b24mw.emulator.oauth import CALLER, LocalApp
 from b24mw.emulator.replies import (
     BAD_GATEWAY_HTML,
     GATEWAY_TIMEOUT_HTML,
@@ -48,7 +49,16 @@ class Portal:
         self.operating = OperatingTracker(config.operating_limit_s, config.operating_window_s)
         self.faults = FaultSet()
         self.calls = CallLog(config.max_calls)
-        self.events = EventDispatcher(config, self._event_settings, self.clock)
+        self.app = LocalApp(
+            config.oauth_client_id,
+            config.oauth_client_secret,
+            config.access_token_lifetime_s,
+            self.clock,
+        )
+        self.app_methods = self.app.methods()
+        self.events = EventDispatcher(
+            config, self._event_settings, self.clock, app_targets=self._app_targets
+        )
         self.service = TaskService(self.store, self.events, self.clock, self.tz)
         self.view = TaskView(self.store, self.tz)
         self.ctx = MethodContext(self.service, self.view, self.store, self.tz, config.rest_user)
@@ -58,6 +68,31 @@ class Portal:
     def _event_settings(self) -> EventSettings:
         s = self.settings
         return EventSettings(s.handler_url, s.events_enabled, s.sign_secret, s.application_token)
+
+    def _app_targets(self, event: str) -> list[tuple[str, dict[str, Any]]]:
+        """The installed application's handlers for ``event``, with the auth block
+        Bitrix24 sends an application (tokens of the acting user, not for uninstall)."""
+        app = self.app
+        if not app.installed:
+            return []
+        targets = []
+        for url in app.targets(event):
+            auth: dict[str, Any] = {
+                "domain": self.config.portal_domain,
+                "client_endpoint": self.config.client_endpoint,
+                "server_endpoint": OAUTH_SERVER_ENDPOINT,
+                "member_id": self.config.portal_member_id,
+                "application_token": app.application_token,
+            }
+            if event != "ONAPPUNINSTALL":
+                auth.update(
+                    access_token=app.event_token(),
+                    expires_in=str(int(app.access_token_lifetime_s)),
+                    scope=app.scope,
+                    status="L",
+                )
+            targets.append((url, auth))
+        return targets
 
     def apply_settings(self, changes: dict[str, Any]) -> None:
         self.settings.update(changes)
@@ -99,7 +134,7 @@ class Portal:
 
     def execute(self, method: str, args: Args, start: float) -> Outcome:
         """Run one method (top level or inside a batch) and charge its operating time."""
-        handler = METHODS.get(method)
+        handler = METHODS.get(method) or self.app_methods.get(method)
         if handler is None:
             return Outcome(None, errors.method_not_found(), None)
         blocked_until = self.operating.blocked_until(method, start)
@@ -178,11 +213,12 @@ class Portal:
     async def handle(
         self,
         method: str,
-        credentials: tuple[str, str] | None,
+        credentials: tuple[str, str] | str | None,
         args: Args | None,
         headers: dict[str, str],
         parse_error: B24Error | None = None,
     ) -> Reply:
+        """``credentials``: the webhook's (user, secret), an OAuth access token, or none."""
         start = self.clock()
         call = self.calls.open(method, args, start, headers)
         try:
@@ -199,15 +235,22 @@ class Portal:
         self,
         call: dict[str, Any],
         method: str,
-        credentials: tuple[str, str] | None,
+        credentials: tuple[str, str] | str | None,
         args: Args | None,
         parse_error: B24Error | None,
         start: float,
     ) -> Reply:
-        if credentials is None:
+        if not credentials:
             return error_reply(errors.no_auth_found())
-        if not self.credentials_ok(*credentials):
+        if isinstance(credentials, str):
+            refused = self.app.check(credentials)
+            if refused is not None:
+                return error_reply(refused)
+            CALLER.set("app")
+        elif not self.credentials_ok(*credentials):
             return error_reply(errors.invalid_credentials())
+        else:
+            CALLER.set("webhook")
         if parse_error is not None or args is None:
             return error_reply(parse_error or errors.invalid_request("Bad request"))
         # The bucket rejects before anything runs, so a 503 is always safe to retry.

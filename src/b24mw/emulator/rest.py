@@ -101,5 +101,15 @@ async def webhook_call(request: Request) -> Response:
 
 
 async def oauth_call(request: Request) -> Response:
-    """`/rest/{method}` needs an OAuth token the emulator does not issue."""
-    return await _call(request, None)
+    """`/rest/{method}` with `auth=<access token>` (query or body), as a local
+    application calls; the token is checked by `emulator/oauth.py`."""
+    portal: Portal = request.app.state.portal
+    method = method_name(request.path_params["method"])
+    headers = dict(request.headers.items())
+    args, error = await read_args(request)
+    token: str | None = None
+    if isinstance(args, dict):
+        raw = args.pop("auth", None)
+        token = raw if isinstance(raw, str) else None
+    reply = await portal.handle(method, token, args, headers, error)
+    return render(reply)

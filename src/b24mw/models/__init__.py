@@ -1,6 +1,7 @@
 """All tables.  Importing this package registers every model on ``Base.metadata``
 (Alembic's env and the tests rely on that)."""
 
+from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import Base
 from b24mw.models.couriers import Courier
 from b24mw.models.history import IntegrationLog, TaskEvent
@@ -15,6 +16,7 @@ from b24mw.models.orders import Delivery, DeliveryLine, InstantOrder, InstantOrd
 from b24mw.models.returns import Return, ReturnLine
 
 __all__ = [
+    "AppInstallation",
     "ArchiveManifest",
     "Base",
     "Courier",

@@ -136,7 +136,15 @@ class B24Lane(Lane):
         self.max_wait = settings.b24_max_wait_s
         self.settle_s = settings.outbox_late_apply_s
 
+    async def due(self) -> bool:
+        # Nothing is due while no call can be authorised (see ``round``).
+        return await self.client.target.ready() and await super().due()
+
     async def round(self) -> int:
+        if not await self.client.target.ready():
+            # OAuth: not installed or refused.  The jobs wait, unclaimed, without
+            # spending attempts, until the application is installed again.
+            return 0
         hint = await self.throttle.wait_hint()
         if hint > self.max_wait:
             return 0  # the limiter is far off: leave the jobs for a later round

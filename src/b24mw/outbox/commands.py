@@ -69,6 +69,10 @@ def worker_command(
 ) -> None:
     """Run the outbox dispatcher and the schedulers until SIGTERM/SIGINT."""
     settings = _settings()
+    try:
+        settings.require_bitrix24()
+    except SettingsError as exc:
+        _fail(str(exc))
     configure_logging(settings.log_level, settings.log_json)
     asyncio.run(
         run_worker(

@@ -18,7 +18,8 @@ import uuid
 import httpx
 import structlog
 
-from b24mw.bitrix24.client import Bitrix24Client, Target
+from b24mw.b24app.session import AppSession
+from b24mw.bitrix24.client import Bitrix24Client, PortalAuth, Target, rate_limit_key
 from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.bitrix24.limiter import LimiterConfig
 from b24mw.bitrix24.throttle import SharedThrottle
@@ -74,10 +75,10 @@ class Worker:
         self.lanes: list[Lane] = []
         self.throttle: SharedThrottle | None = None
         gateway: Bitrix24Gateway | None = None
-        target = Target.from_settings(settings)
-        if target is not None:
-            client = Bitrix24Client(settings, self.http, target)
-            self.throttle = SharedThrottle(db, LimiterConfig.from_settings(settings), target.portal)
+        portal = rate_limit_key(settings)
+        if portal is not None:
+            self.throttle = SharedThrottle(db, LimiterConfig.from_settings(settings), portal)
+            client = Bitrix24Client(settings, self.http, self._portal_auth(self.throttle))
             gateway = Bitrix24Gateway(db, client, self.throttle)
             self.lanes.append(B24Lane(settings, db, self.worker_id, client, self.throttle))
         else:
@@ -101,6 +102,15 @@ class Worker:
             drain=False,
         )
         self._last_run: dict[str, float] = {}
+
+    def _portal_auth(self, throttle: SharedThrottle) -> PortalAuth:
+        """The incoming webhook, or the installed application's tokens (oauth)."""
+        if self.settings.b24_auth == "oauth":
+            return AppSession(self.settings, self.db, self.http, throttle=throttle)
+        target = Target.from_settings(self.settings)
+        if target is None:
+            raise ValueError("B24MW_B24_URL is not set")
+        return target
 
     def add_scheduler(
         self, name: str, fn: SchedulerFn, *, interval_s: float, drain: bool = True

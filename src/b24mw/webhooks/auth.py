@@ -82,10 +82,13 @@ class WebhookAuthenticator:
         domain: str | None = None,
         max_skew_s: int = MAX_SKEW_S,
         clock: Callable[[], float] = time.time,
+        installed_tokens: Callable[[], Sequence[str]] = tuple,
     ) -> None:
         self.mode = mode
         self.secrets = list(secrets)
         self.app_tokens = list(app_tokens)
+        # The installed local application's token (B24MW_B24_AUTH=oauth), read live.
+        self.installed_tokens = installed_tokens
         self.member_id = member_id
         self.domain = domain
         self.max_skew_s = max_skew_s
@@ -144,7 +147,8 @@ class WebhookAuthenticator:
         if not isinstance(auth, dict):
             raise WebhookRejected(Reason.BAD_TOKEN)
         token = auth.get("application_token")
-        ok = isinstance(token, str) and _matches_any(token, self.app_tokens)
+        allowed = [*self.app_tokens, *self.installed_tokens()]
+        ok = isinstance(token, str) and _matches_any(token, allowed)
         for expected, key in ((self.member_id, "member_id"), (self.domain, "domain")):
             if expected is not None:
                 given = auth.get(key)

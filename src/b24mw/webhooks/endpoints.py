@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -8,8 +10,8 @@ from b24mw.kit.request_context import current_request_id, new_request_id
 from b24mw.kit.schemas import problem_responses
 from b24mw.models.base import utcnow
 from b24mw.webhooks import metrics, service
-from b24mw.webhooks.auth import Reason, WebhookRejected
-from b24mw.webhooks.runtime import runtime_of
+from b24mw.webhooks.auth import Reason, Verified, WebhookRejected
+from b24mw.webhooks.runtime import WebhookRuntime, runtime_of
 from b24mw.webhooks.schemas import IngestOutcome, WebhookAck
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -51,6 +53,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+async def _authenticate(runtime: WebhookRuntime, request: Request, body: bytes) -> Verified:
+    content_type = request.headers.get("content-type")
+    try:
+        return runtime.authenticator.authenticate(request.headers, body, content_type)
+    except WebhookRejected as exc:
+        if exc.reason is not Reason.BAD_TOKEN or runtime.installed is None:
+            raise
+        # The local application may have been installed through another process
+        # a moment ago: look at the stored token once more before refusing.
+        refused_at = time.monotonic()
+        await runtime.installed.reload(get_database(request), refused_at=refused_at)
+        return runtime.authenticator.authenticate(request.headers, body, content_type)
+
+
 @router.post(
     "/bitrix24",
     response_model=WebhookAck,
@@ -70,9 +86,7 @@ async def receive_bitrix24_event(request: Request) -> Response:
     request_id = current_request_id() or new_request_id()
     try:
         body = await _read_body(request, runtime.max_body_bytes)
-        verified = runtime.authenticator.authenticate(
-            request.headers, body, request.headers.get("content-type")
-        )
+        verified = await _authenticate(runtime, request, body)
         ingested = await service.ingest(
             get_database(request),
             verified,

@@ -136,8 +136,9 @@ def parse_order_text(text: str) -> ParseResult:
         shown = stripped[:200]
         if stripped.startswith(BULLETS):
             body = stripped[1:].strip()
-            if body[:1] in BULLETS and body[1:2].isspace():
-                # A list item whose text starts with its own dash: "[*]- SKU | …".
+            if body[:1] in BULLETS and body[1:2].isspace() and body[1:].strip()[:1] != "|":
+                # A list item whose text starts with its own dash: "[*]- SKU | …"
+                # (but "- * | …" is the SKU "*").
                 body = body[1:].strip()
             item = _item(number, shown, body, errors)
         else:

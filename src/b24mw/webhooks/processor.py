@@ -18,6 +18,7 @@ import structlog
 
 from b24mw.bitrix24.client import CommandResult
 from b24mw.bitrix24.errors import Bitrix24Error, Outcome
+from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
@@ -38,10 +39,13 @@ ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
 _REST_USER = re.compile(r"/rest/(\d+)/")
 
 
-def self_user_id(settings: Settings) -> int | None:
-    """Our own Bitrix24 user: the one in the incoming-webhook URL, unless set."""
+def self_user_id(settings: Settings, b24: Bitrix24Gateway | None = None) -> int | None:
+    """Our own Bitrix24 user: the one in the incoming-webhook URL (or the one
+    the installed application's tokens act as), unless set."""
     if settings.webhook_self_user_id is not None:
         return settings.webhook_self_user_id
+    if b24 is not None and b24.user_id is not None:
+        return b24.user_id
     match = _REST_USER.search(settings.b24_url or "")
     return int(match.group(1)) if match else None
 
@@ -81,7 +85,7 @@ def _reads(job: Job) -> dict[str, tuple[str, dict[str, Any]]]:
 @scheduler("webhooks.inbox", interval_s=0.2)
 async def process_inbox(ctx: WorkerContext) -> int:
     """One round: up to ``ROWS_PER_ROUND`` due rows; the number handled."""
-    if ctx.b24 is None:
+    if ctx.b24 is None or not await ctx.b24.ready():
         return 0
     async with ctx.db.unit_of_work() as session:
         ids = await WebhookRepository(session).claim_due(utcnow(), ROWS_PER_ROUND, LEASE)
@@ -159,7 +163,7 @@ async def _decide(
         outbox=ctx.outbox,
         locale=ctx.settings.locale,
         order_tag=ctx.settings.webhook_order_tag,
-        self_user_id=self_user_id(ctx.settings),
+        self_user_id=self_user_id(ctx.settings, ctx.b24),
     )
     if ref.name in COMMENT_EVENTS and ref.is_new_card_comment:
         return await flows.on_new_card_comment(session, ref.name, ref.task_id, ref.message_id)

@@ -46,7 +46,7 @@ def parse_b24_date(value: Any) -> datetime | None:
 async def reconcile_when_due(ctx: WorkerContext) -> int:
     """Every ``B24MW_WEBHOOK_RECONCILE_INTERVAL_S``, across all workers: the
     cursor row's ``updated_at`` says when any worker last ran it."""
-    if ctx.b24 is None:
+    if ctx.b24 is None or not await ctx.b24.ready():
         return 0
     async with ctx.db.reader() as session:
         last = await WebhookRepository(session).cursor_updated_at(CURSOR)

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from b24mw.b24app.tokens import InstalledTokens
 from b24mw.kit.errors import AppError
 from b24mw.settings import Settings
 from b24mw.siem import SecurityEvent, SiemStream, open_stream
@@ -38,6 +39,8 @@ class WebhookRuntime:
     max_body_bytes: int
     # PostgreSQL only: the ingest path's own small pool (see inbox_pg).
     pg_inbox: PgInbox | None = None
+    # B24MW_B24_AUTH=oauth: the installed application's token, accepted in token mode.
+    installed: InstalledTokens | None = None
 
     async def aclose(self) -> None:
         if self.pg_inbox is not None:
@@ -57,6 +60,7 @@ def build_runtime(
     clock: Callable[[], float] = time.time,
     siem: SiemStream | None = None,
 ) -> WebhookRuntime:
+    installed = InstalledTokens() if settings.b24_auth == "oauth" else None
     authenticator = WebhookAuthenticator(
         settings.webhook_auth,
         secrets=settings.webhook_secret_list,
@@ -64,9 +68,11 @@ def build_runtime(
         member_id=settings.webhook_member_id,
         domain=settings.webhook_domain,
         clock=clock,
+        installed_tokens=installed.current if installed is not None else tuple,
     )
     return WebhookRuntime(
         authenticator=authenticator,
+        installed=installed,
         siem=siem or open_stream(settings.siem_sink),
         max_body_bytes=settings.webhook_max_body_bytes,
         pg_inbox=(
