@@ -219,3 +219,24 @@ async def test_status_call_lost_before_it_ran_is_sent_again(
     calls = [c["method"] for c in await emulator.calls() if c["method"].startswith("tasks.")]
     assert calls[-3:] == ["tasks.task.start", "tasks.task.get", "tasks.task.start"]
     assert {j.status for j in await jobs(db)} == {"done"}
+
+
+async def test_hashes_in_1c_text_make_no_tags_on_the_task(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle
+) -> None:
+    delivery = await create_delivery(
+        client,
+        external_id_1c="#77",
+        address="Tverskaya 1 #5, entrance #2",
+        notes="#instant_order is not ours to set",
+        items=[{"sku": "#A", "name": "Case #1", "qty": 1, "price": "10"}],
+    )
+    await drain(worker, settle=True)
+
+    stored = (await client.get(f"{DELIVERIES}/{delivery['id']}", headers=auth("1c"))).json()
+    task = await emulator.task(stored["task_id_b24"])
+    assert task["tags"] == []
+    # People still read the text as 1C wrote it (an invisible joiner before "#").
+    seen = task["description"].replace("\u2060", "")
+    assert "Tverskaya 1 #5, entrance #2" in seen
+    assert "- #A | Case #1 | 1 × 10.00" in seen

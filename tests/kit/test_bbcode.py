@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b24mw.kit.bbcode import escape, to_plain
+from b24mw.emulator.service import hashtags
+from b24mw.kit.bbcode import escape, to_plain, without_hashtags
 
 
 @pytest.mark.parametrize(
@@ -56,3 +57,10 @@ def test_any_text_gives_text(text: str) -> None:
 def test_escaped_text_reads_back_as_written(text: str) -> None:
     plain = text.replace("\r\n", "\n").replace("\r", "\n")
     assert to_plain(escape(text)) == plain
+
+
+@given(st.text(max_size=300))
+def test_text_without_hashtags_makes_no_tag_on_a_portal_and_reads_the_same(text: str) -> None:
+    written = without_hashtags(text)
+    assert hashtags(written) == []
+    assert written.replace("\u2060", "") == text.replace("\u2060", "")

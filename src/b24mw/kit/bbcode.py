@@ -46,6 +46,18 @@ _CELL_SEPARATOR = " | "
 _ITEM_MARKER = "- "
 
 
+# A portal turns " #word" in a task's title or description into a tag (the
+# pattern wants ASCII whitespace, or the start, right before "#").  An
+# invisible WORD JOINER there keeps the text as people read it and no tag.
+_HASH_AFTER_SPACE = re.compile(r"(^|[ \t\n\v\f\r])#")
+_WORD_JOINER = "\u2060"
+
+
+def without_hashtags(text: str) -> str:
+    """``text`` for a task title or description that the portal makes no tags of."""
+    return _HASH_AFTER_SPACE.sub(rf"\1{_WORD_JOINER}#", text)
+
+
 def escape(text: str) -> str:
     """``text`` written so that ``to_plain`` (and the portal) shows it as is."""
     return text.replace("&", "&amp;").replace("[", "&#91;").replace("]", "&#93;")

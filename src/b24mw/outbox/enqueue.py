@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.bbcode import without_hashtags
 from b24mw.kit.request_context import current_request_id
 from b24mw.kit.staging import StagedRow
 from b24mw.models.base import utcnow
@@ -124,12 +125,16 @@ class Outbox:
         context: dict[str, Any] | None = None,
     ) -> StagedRow:
         """``tasks.task.add`` whose description carries a job marker: if the
-        answer is lost, the task is looked for before it is created again."""
+        answer is lost, the task is looked for before it is created again.
+
+        Our texts (1C's addresses and notes, item names) may hold "#5": the
+        portal would make tags of them, so the title and description go out
+        without hashtags."""
         marker = new_marker()
-        marked = {
-            **fields,
-            "DESCRIPTION": with_marker(str(fields.get("DESCRIPTION") or ""), marker),
-        }
+        description = without_hashtags(str(fields.get("DESCRIPTION") or ""))
+        marked = {**fields, "DESCRIPTION": with_marker(description, marker)}
+        if "TITLE" in fields:
+            marked["TITLE"] = without_hashtags(str(fields["TITLE"]))
         return self.b24_call(
             session,
             "tasks.task.add",
