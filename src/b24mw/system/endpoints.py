@@ -7,10 +7,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from b24mw.kit import metrics
 from b24mw.kit.db import DatabaseDep
 from b24mw.kit.errors import ServiceUnavailable
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import problem_responses
 
-root_router = APIRouter(tags=["system"])
-router = APIRouter(prefix="/system", tags=["system"], responses=problem_responses(500, 503))
+root_router = APIRouter(route_class=ApiRoute, tags=["system"])
+router = APIRouter(
+    route_class=ApiRoute, prefix="/system", tags=["system"], responses=problem_responses(500, 503)
+)
 
 
 @root_router.get("/health")
