@@ -4,12 +4,19 @@ Metrics and logs are labelled by template, never by raw path (bounded label
 cardinality).  FastAPI keeps included routers as objects, so the matched route
 only knows its path inside its own router; the full template comes from the
 app's effective route contexts, indexed once.
+
+``match_route`` finds the route before FastAPI does, for the middleware that
+must know it first (idempotency scopes a key by template and parsed path
+parameters, and its own answers are metered by template).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.routing import Match
 from starlette.types import Scope
 
 UNMATCHED = "<unmatched>"
@@ -40,3 +47,52 @@ def route_template(scope: Scope) -> str:
         if state is not None:
             state.route_templates = index
     return index.get(id(route), getattr(route, "path", UNMATCHED))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedRoute:
+    """The route a request will reach, with its path parameters parsed the way
+    the endpoint declares them (``"0156"`` → ``156``); a parameter that does
+    not parse keeps its text (the request will fail validation anyway)."""
+
+    route: Any
+    template: str
+    params: dict[str, Any]
+
+    def canonical(self) -> str:
+        """Template and parameters as one stable string."""
+        if not self.params:
+            return self.template
+        values = json.dumps(self.params, sort_keys=True, default=str, ensure_ascii=False)
+        return f"{self.template} {values}"
+
+
+def _contexts(app: Any) -> list[Any]:
+    state = getattr(app, "state", None)
+    cached: list[Any] | None = getattr(state, "route_contexts", None)
+    if cached is None:
+        cached = [
+            context
+            for route in getattr(app, "routes", ())
+            for context in getattr(route, "effective_route_contexts", lambda: ())()
+            if getattr(context, "dependant", None) is not None
+        ]
+        if state is not None:
+            state.route_contexts = cached
+    return cached
+
+
+def match_route(scope: Scope) -> MatchedRoute | None:
+    """The route that fully matches (path and method), or None (404/405)."""
+    for context in _contexts(scope.get("app")):
+        match, child = context.matches(scope)
+        if match is not Match.FULL:
+            continue
+        raw: dict[str, Any] = child.get("path_params", {})
+        params: dict[str, Any] = {}
+        for field in context.dependant.path_params:
+            value = raw.get(field.alias)
+            parsed, errors = field.validate(value, {}, loc=("path", field.alias))
+            params[field.alias] = value if errors else parsed
+        return MatchedRoute(context.original_route, context.path_format, params)
+    return None
