@@ -37,6 +37,8 @@ async def ping(db: DatabaseDep) -> dict[str, str]:
             await session.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
         raise ServiceUnavailable(
-            "The database is unreachable.", code="dependency.database_unavailable"
+            "The database is unreachable.",
+            code="dependency.database_unavailable",
+            headers={"Retry-After": "1"},
         ) from exc
     return {"status": "ok", "database": "ok"}
