@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
-import pytest
 
 from b24mw.app import create_app
 from b24mw.kit.db import Database
@@ -22,20 +20,8 @@ from tests.support.postgres import PostgresServer
 URL = "/api/v1/ww/couriers"
 
 
-@pytest.fixture
-async def own_server() -> AsyncIterator[PostgresServer]:
-    server = await asyncio.to_thread(PostgresServer.start)
-    try:
-        await asyncio.to_thread(server.createdb, "outage")
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
 async def _connect(server: PostgresServer) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        host="127.0.0.1", port=server.port, user="b24mw", database="outage"
-    )
+    return await asyncpg.connect(host="127.0.0.1", port=server.port, user="b24mw", database="own")
 
 
 async def _until_refused_as_shutting_down(server: PostgresServer) -> None:
@@ -56,9 +42,9 @@ def assert_unavailable(response: httpx.Response) -> None:
 
 
 async def test_shutting_down_is_503_then_the_same_app_recovers(
-    own_server: PostgresServer,
+    own_pg_server: PostgresServer,
 ) -> None:
-    url = own_server.url("outage")
+    url = own_pg_server.url("own")
     migrator = Database(make_settings(url))
     await upgrade(migrator.engine)
     await migrator.dispose()
@@ -69,9 +55,9 @@ async def test_shutting_down_is_503_then_the_same_app_recovers(
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         # A session that stays open keeps a smart shutdown in its "shutting
         # down" state: every new connection is refused with SQLSTATE 57P03.
-        holder = await _connect(own_server)
-        await asyncio.to_thread(own_server.begin_shutdown)
-        await _until_refused_as_shutting_down(own_server)
+        holder = await _connect(own_pg_server)
+        await asyncio.to_thread(own_pg_server.begin_shutdown)
+        await _until_refused_as_shutting_down(own_pg_server)
 
         assert_unavailable(await client.get(URL, headers=auth("admin")))
         body = {"id": "c-1", "display_name": "Anna"}
@@ -80,8 +66,8 @@ async def test_shutting_down_is_503_then_the_same_app_recovers(
         assert_unavailable(await client.get("/api/v1/system/ping"))
 
         await holder.close()
-        await asyncio.to_thread(own_server.finish_shutdown)
-        await asyncio.to_thread(own_server.start_again)
+        await asyncio.to_thread(own_pg_server.finish_shutdown)
+        await asyncio.to_thread(own_pg_server.start_again)
 
         # The same app, the same key: the write was never stored, so it runs now.
         again = await client.post(URL, headers=auth("admin", key="during"), json=body)
@@ -89,10 +75,10 @@ async def test_shutting_down_is_503_then_the_same_app_recovers(
         assert "idempotent-replayed" not in again.headers
 
         # An administrator ends the app's pooled connections (SQLSTATE 57P01).
-        admin = await _connect(own_server)
+        admin = await _connect(own_pg_server)
         await admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = 'outage' AND pid <> pg_backend_pid()"
+            " WHERE datname = 'own' AND pid <> pg_backend_pid()"
         )
         await admin.close()
         first = await client.get(URL, headers=auth("admin"))

@@ -130,16 +130,13 @@ class PostgresServer:
         """Restart in place (same port and data)."""
         self._pg_ctl("-l", str(self.root / "server.log"), "-m", "fast", "-w", "-t", "60", "restart")
 
+    def running(self) -> bool:
+        status = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "status"]
+        return subprocess.run(self._cmd(*status), capture_output=True, timeout=60).returncode == 0
+
     def stop(self) -> None:
         try:
-            self._run(
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            )
+            if self.running():  # a test may have shut it down already
+                self._pg_ctl("-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
