@@ -58,6 +58,8 @@ def storable(text: str) -> str:
 # A row id we generated (BIGINT identity), as a path parameter: "0156" and
 # "156" are the same order, anything outside 1..2^63-1 cannot exist.
 RowId = Annotated[int, Field(ge=1, lt=INT64_LIMIT)]
+
+
 def as_row_id(text: str) -> int | None:
     """``text`` as a BIGINT id when it is one ("0156" is), else None: search
     text that happens to be digits ("²" is a digit to ``str.isdigit``, and 30
