@@ -21,6 +21,7 @@ from b24mw.kit.body_limit import BodyLimitMiddleware
 from b24mw.kit.db import Database
 from b24mw.kit.idempotency import IdempotencyMiddleware
 from b24mw.kit.logging import configure_logging
+from b24mw.kit.openapi import install_openapi
 from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
 from b24mw.kit.routing import PARAMETER_CHECKS
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router, prefix=API_PREFIX, dependencies=checks)
 
     app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
+    install_openapi(app, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit: oversized webhooks get a SIEM line (webhooks/guard.py).
     app.add_middleware(WebhookBodyGuard)

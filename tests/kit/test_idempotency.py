@@ -392,3 +392,17 @@ async def test_unknown_route_is_404_before_the_key_is_asked_for(
     del headers["Idempotency-Key"]
     response = await client.post("/api/v1/nothing-here", headers=headers, json={})
     assert_problem(response, 404, "not_found")
+
+
+async def test_openapi_declares_the_key_on_every_unsafe_operation(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            unsafe = method.upper() in {"POST", "PUT", "PATCH", "DELETE"}
+            expected = unsafe and not path.startswith("/api/v1/webhooks/")
+            assert ("Idempotency-Key" in names) is expected, (method, path)
+            if path.startswith("/api/v1/") and not path.startswith("/api/v1/webhooks/"):
+                assert "503" in operation["responses"], (method, path)
