@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.routing import Match
+from starlette._utils import get_route_path
 from starlette.types import Scope
 
 UNMATCHED = "<unmatched>"
@@ -67,31 +67,38 @@ class MatchedRoute:
         return f"{self.template} {values}"
 
 
-def _contexts(app: Any) -> list[Any]:
+def _candidates(app: Any, method: str) -> list[Any]:
+    """The API route contexts that take ``method``, in routing order; built
+    once per app and method (this runs on every unsafe request)."""
     state = getattr(app, "state", None)
-    cached: list[Any] | None = getattr(state, "route_contexts", None)
-    if cached is None:
-        cached = [
+    cache: dict[str, list[Any]] | None = getattr(state, "route_candidates", None)
+    if cache is None:
+        cache = {}
+        if state is not None:
+            state.route_candidates = cache
+    found = cache.get(method)
+    if found is None:
+        found = cache[method] = [
             context
             for route in getattr(app, "routes", ())
             for context in getattr(route, "effective_route_contexts", lambda: ())()
             if getattr(context, "dependant", None) is not None
+            and getattr(context, "path_regex", None) is not None
+            and method in (context.methods or ())
         ]
-        if state is not None:
-            state.route_contexts = cached
-    return cached
+    return found
 
 
 def match_route(scope: Scope) -> MatchedRoute | None:
     """The route that fully matches (path and method), or None (404/405)."""
-    for context in _contexts(scope.get("app")):
-        match, child = context.matches(scope)
-        if match is not Match.FULL:
+    path = get_route_path(scope)
+    for context in _candidates(scope.get("app"), scope["method"]):
+        found = context.path_regex.match(path)
+        if found is None:
             continue
-        raw: dict[str, Any] = child.get("path_params", {})
         params: dict[str, Any] = {}
         for field in context.dependant.path_params:
-            value = raw.get(field.alias)
+            value = context.param_convertors[field.alias].convert(found[field.alias])
             parsed, errors = field.validate(value, {}, loc=("path", field.alias))
             params[field.alias] = value if errors else parsed
         return MatchedRoute(context.original_route, context.path_format, params)
