@@ -39,6 +39,17 @@ def pg_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+@pytest.fixture
+def own_pg_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the test's own, for tests that shut it down."""
+    server = PostgresServer.start()
+    try:
+        server.createdb("own")
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

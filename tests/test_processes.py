@@ -165,3 +165,30 @@ async def test_database_restart_gives_503_then_recovers_never_500(
     await db.dispose()
     assert statuses[-1] == 201
     assert set(statuses) <= {201, 503}
+
+
+async def test_every_line_of_serve_is_json_uvicorns_and_the_pools_too(
+    pg_server: PostgresServer, pg_url: str
+) -> None:
+    assert run_cli("migrate", database_url=pg_url).returncode == 0
+    env = {"database_url": pg_url, "jwt_secret": JWT_SECRET, "log_level": "INFO"}
+    with b24mw_process("serve", health="/health", **env) as (base, proc):
+        async with httpx.AsyncClient(timeout=10) as client:
+            await client.get(f"{base}{URL}", headers=auth("admin"))
+            await asyncio.to_thread(pg_server.restart)
+            for _ in range(3):
+                await client.get(f"{base}{URL}", headers=auth("admin"))
+        # Not HTTP at all: uvicorn logs a warning of its own.
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"NOT HTTP\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+        writer.close()
+        await asyncio.sleep(0.2)
+        proc.terminate()
+        proc.wait(timeout=10)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+    lines = [line for line in out.splitlines() if line.strip()]
+    events = [json.loads(line).get("event") for line in lines]  # raises on plain text
+    assert "Invalid HTTP request received." in events

@@ -24,8 +24,10 @@ from b24mw.kit.body_limit import BodyLimitMiddleware
 from b24mw.kit.db import Database
 from b24mw.kit.idempotency import IdempotencyMiddleware
 from b24mw.kit.logging import configure_logging
+from b24mw.kit.openapi import install_openapi
 from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
+from b24mw.kit.routing import PARAMETER_CHECKS
 from b24mw.outbox import Outbox
 from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
@@ -86,9 +88,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     app.include_router(system_root_router)
     for router in API_ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        # Webhooks read their raw body and query themselves (signatures).
+        checks = [] if router is webhooks_router else PARAMETER_CHECKS
+        app.include_router(router, prefix=API_PREFIX, dependencies=checks)
 
     app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
+    install_openapi(app, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit: oversized webhooks get a SIEM line (webhooks/guard.py).
     app.add_middleware(WebhookBodyGuard)

@@ -46,6 +46,9 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="warning",
+        # uvicorn's own records propagate to the root logger, which the app
+        # renders as JSON (kit.logging), instead of uvicorn's plain format.
+        log_config=None,
     )
 
 

@@ -111,3 +111,11 @@ async def test_role_matrix(client: httpx.AsyncClient, method, url, expected, rol
     assert response.status_code == expected[role], response.text
     anonymous = await client.request(method.upper(), url, **kwargs)
     assert anonymous.status_code == 401
+
+
+async def test_q_searches_literally(client: httpx.AsyncClient) -> None:
+    for cid, name in (("c-1", "100% Anna"), ("c_2", "Boris"), ("c-3", "Vera")):
+        assert (await create(client, cid, name)).status_code == 201
+    for q, expected in (("%", ["c-1"]), ("_", ["c_2"]), ("c-", ["c-1", "c-3"])):
+        response = await client.get(URL, params={"q": q}, headers=auth("admin"))
+        assert [c["id"] for c in response.json()["items"]] == expected, q

@@ -295,3 +295,20 @@ async def test_openapi_declares_the_routes_and_their_problems(client: httpx.Asyn
         responses = paths[path][method]["responses"]
         assert {"401", "403", "404", "409", "422"} <= responses.keys(), path
         assert "Problem" in str(responses["422"])
+
+
+async def test_q_searches_1c_ids_literally(client: httpx.AsyncClient) -> None:
+    for external in ("ZK-1%", "ZK_2", "ZK-3"):
+        await create_delivery(client, external_id_1c=external)
+    for q, expected in (("%", ["ZK-1%"]), ("_", ["ZK_2"]), ("zk-", ["ZK-3", "ZK-1%"])):
+        response = await client.get(DELIVERIES, params={"q": q}, headers=auth("admin"))
+        assert [d["external_id_1c"] for d in response.json()["items"]] == expected, q
+
+
+async def test_delivery_total_beyond_numeric_12_2_is_422(client: httpx.AsyncClient) -> None:
+    lines = [{"sku": "S", "name": "N", "qty": 1, "price": "9999999999.99"}]
+    body = delivery_body(items=lines, delivery_price="0.01", cod_amount="0")
+    problem = assert_problem(
+        await client.post(DELIVERIES, headers=auth("1c", "erp"), json=body), 422
+    )
+    assert [e["field"] for e in problem["errors"]] == ["items"]

@@ -160,3 +160,13 @@ def test_python_dash_m_serves_and_a_restart_keeps_tasks(tmp_path: Path) -> None:
             assert got.json()["result"]["task"]["title"] == "survives"
         finally:
             _stop(process)
+
+
+def test_the_start_banner_masks_the_rest_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    secret = "s3cr3t-webhook-password"
+    result = CliRunner().invoke(_cli(), ["emulator", "--rest-secret", secret])
+    assert result.exit_code == 0, result.output
+    assert "Bitrix24 emulator on http://127.0.0.1:" in result.output
+    assert secret not in result.output and secret[2:8] not in result.output
+    assert "/rest/1/s3******/" in result.output

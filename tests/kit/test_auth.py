@@ -123,3 +123,29 @@ async def test_a_remembered_token_still_expires_and_waits_for_nbf(db: Database) 
 
         early = make_token("admin", "a", nbf=time.time() + 60)
         assert_problem(await c.get(URL, headers=bearer(early)), 401)
+
+
+@pytest.mark.parametrize(
+    "sub",
+    ["", " ", "\t\n", " alice", "alice ", "a\x00b", "a\x7fb", "x" * 65, "\ud800"],
+    ids=["empty", "space", "whitespace", "leading", "trailing", "nul", "del", "65", "surrogate"],
+)
+async def test_unusable_subject_is_401_everywhere(client: httpx.AsyncClient, sub: str) -> None:
+    token = jwt.encode(
+        {"sub": sub, "role": "admin", "exp": int(time.time()) + 600}, JWT_SECRET, "HS256"
+    )
+    read = await client.get(URL, headers=bearer(token))
+    assert_problem(read, 401, "auth.invalid_token")
+    write = await client.post(
+        URL,
+        headers=bearer(token) | {"Idempotency-Key": "k"},
+        json={"id": "c-1", "display_name": "A"},
+    )
+    assert_problem(write, 401, "auth.invalid_token")
+    listing = await client.get(URL, headers=bearer(make_token("admin", "alice")))
+    assert listing.json()["total_items"] == 0
+
+
+async def test_64_character_subject_is_accepted(client: httpx.AsyncClient) -> None:
+    response = await client.get(URL, headers=bearer(make_token("admin", "é" * 64)))
+    assert response.status_code == 200

@@ -27,6 +27,8 @@ from tests.conftest import auth, make_settings
 from tests.kit.test_problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
+# How a key's actor is recorded for auth("admin"): the sub and its roles.
+ADMIN = "tester [admin]"
 
 
 def courier(cid: str = "c-1", name: str = "Anna") -> dict[str, object]:
@@ -145,7 +147,7 @@ async def test_in_flight_key_is_409_with_retry_after(
     async with db.sessions() as holder:
         claim = await IdempotencyRepository(holder).claim(
             KeyedRequest(
-                "busy", f"POST {URL}", "tester", _fingerprint_of(body), "r-1", timedelta(hours=1)
+                "busy", f"POST {URL}", ADMIN, _fingerprint_of(body), "r-1", timedelta(hours=1)
             )
         )
         assert claim.outcome is ClaimOutcome.CLAIMED
@@ -177,7 +179,7 @@ async def test_key_left_in_flight_by_a_dead_request_is_taken_over(
             IdempotencyKey(
                 key="orphan",
                 endpoint=f"POST {URL}",
-                actor_id="tester",
+                actor_id=ADMIN,
                 fingerprint=_fingerprint_of(body),
                 state="in_flight",
                 locked_at=utcnow(),
@@ -290,3 +292,117 @@ def test_parse_key_accepts_only_the_rule(value: str) -> None:
     assert 1 <= len(parsed) <= 128
     assert all(0x20 <= ord(c) <= 0x7E for c in parsed)
     assert parsed.strip()
+
+
+async def test_same_sub_with_other_roles_gets_403_not_the_stored_answer(
+    client: httpx.AsyncClient,
+) -> None:
+    admin = await client.post(URL, headers=auth("admin", "boss", key="k-boss"), json=courier())
+    assert admin.status_code == 201
+    # A courier token whose sub equals the admin's: the key is theirs alone.
+    same = await client.post(URL, headers=auth("courier", "boss", key="k-boss"), json=courier())
+    assert_problem(same, 403, "auth.forbidden")
+    assert "idempotent-replayed" not in same.headers
+    # Another body does not reveal (409) that the admin used the key.
+    other = await client.post(
+        URL, headers=auth("courier", "boss", key="k-boss"), json=courier("c-2")
+    )
+    assert_problem(other, 403, "auth.forbidden")
+    # The admin still gets their own answer.
+    again = await client.post(URL, headers=auth("admin", "boss", key="k-boss"), json=courier())
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_scope_is_the_route_and_its_parsed_parameters(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    from tests.lifecycle.helpers import add_couriers, create_order
+
+    await add_couriers(db)
+    order = await create_order(client, courier_id="c1")
+    body = {"status": "PICKING"}
+    padded = f"/api/v1/ww/orders/{order['id']:04d}/status"
+    first = await client.post(padded, headers=auth("admin", key="move-1"), json=body)
+    assert first.status_code == 200, first.text
+    plain = f"/api/v1/ww/orders/{order['id']}/status"
+    retry = await client.post(plain, headers=auth("admin", key="move-1"), json=body)
+    # The retry spelled differently is the same request: replayed, not run again
+    # (which would be a 422 PICKING -> PICKING).
+    assert retry.status_code == 200
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.json() == first.json()
+    other = await client.post(plain, headers=auth("admin", key="move-1"), json={"status": "READY"})
+    assert_problem(other, 409, "conflict.idempotency")
+
+
+async def test_uuid_path_parameters_are_one_scope_in_any_case(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    from tests.lifecycle.helpers import add_couriers
+
+    await add_couriers(db)
+    line = {"sku": "S-1", "qty": 1, "quality": "new", "reason_code": "broken"}
+    created = await client.post(
+        "/api/v1/returns",
+        headers=auth("admin"),
+        json={"source": "widget", "courier_id": "c1", "items": [line]},
+    )
+    rid = created.json()["id"]
+    body = {"comment": "checked"}
+    first = await client.patch(
+        f"/api/v1/returns/{rid}", headers=auth("admin", key="r-1"), json=body
+    )
+    assert first.status_code == 200
+    upper = await client.patch(
+        f"/api/v1/returns/{rid.upper()}", headers=auth("admin", key="r-1"), json=body
+    )
+    assert upper.headers["idempotent-replayed"] == "true"
+
+
+async def test_long_text_path_parameter_is_scoped_without_a_500(
+    client: httpx.AsyncClient,
+) -> None:
+    path = f"{URL}/{'x' * 2000}"
+    first = await client.patch(path, headers=auth("admin", key="long"), json={"display_name": "A"})
+    assert_problem(first, 404, "not_found")
+    again = await client.patch(path, headers=auth("admin", key="long"), json={"display_name": "A"})
+    assert again.headers["idempotent-replayed"] == "true"
+
+
+async def test_answers_of_the_idempotency_layer_are_metered_by_route(
+    client: httpx.AsyncClient,
+) -> None:
+    from b24mw.kit.metrics import HTTP_REQUESTS
+
+    def count(route: str, status: str) -> float:
+        return HTTP_REQUESTS.labels("POST", route, status)._value.get()
+
+    before = count(URL, "409"), count("<unmatched>", "409")
+    await client.post(URL, headers=auth("admin", key="metered"), json=courier())
+    mismatch = await client.post(URL, headers=auth("admin", key="metered"), json=courier("c-2"))
+    assert mismatch.status_code == 409
+    assert count(URL, "409") == before[0] + 1
+    assert count("<unmatched>", "409") == before[1]
+
+
+async def test_unknown_route_is_404_before_the_key_is_asked_for(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = auth("admin")
+    del headers["Idempotency-Key"]
+    response = await client.post("/api/v1/nothing-here", headers=headers, json={})
+    assert_problem(response, 404, "not_found")
+
+
+async def test_openapi_declares_the_key_on_every_unsafe_operation(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            unsafe = method.upper() in {"POST", "PUT", "PATCH", "DELETE"}
+            expected = unsafe and not path.startswith("/api/v1/webhooks/")
+            assert ("Idempotency-Key" in names) is expected, (method, path)
+            if path.startswith("/api/v1/") and not path.startswith("/api/v1/webhooks/"):
+                assert "503" in operation["responses"], (method, path)

@@ -30,3 +30,15 @@ def test_log_lines_are_json_with_phones_masked(capsys: pytest.CaptureFixture[str
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["event"] == "sms" and "level" in line and "timestamp" in line
     assert "3456789" not in json.dumps(line)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["batch-521b8891-0471-458a-bab0-7ddfbd5182df", "521b8891-0471-458a", "id a89123456789b"],
+)
+def test_ids_that_contain_phone_like_digits_are_left_alone(text: str) -> None:
+    assert mask_phones(text) == text
+
+
+def test_a_phone_after_punctuation_is_still_masked() -> None:
+    assert mask_phones("tel:89123456789, (+79123456789)") == "tel:+7******67**, (+7******67**)"

@@ -21,4 +21,4 @@ async def test_returns_routes_and_errors_are_documented(client: httpx.AsyncClien
     assert "line_id" in schemas["ReturnLineRead"]["properties"]
     assert schemas["ReturnCreate"]["additionalProperties"] is False
     photo = schemas["ReturnLineCreate"]["properties"]["photos"]["items"]
-    assert {"type": "integer", "exclusiveMinimum": 0} in photo["anyOf"]
+    assert {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 2**63} in photo["anyOf"]

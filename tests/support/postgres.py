@@ -81,25 +81,38 @@ class PostgresServer:
             "--encoding=UTF8",
             "--no-sync",
         )
+        server.start_again()
+        return server
+
+    def start_again(self) -> None:
+        """Start the (stopped) server on its data directory and port."""
         options = (
-            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
             "-c max_connections=300 -c shared_buffers=64MB"
         )
-        server._run(
-            str(server.bindir / "pg_ctl"),
-            "-D",
-            str(server.datadir),
-            "-o",
-            options,
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
+        self._pg_ctl("-o", options, "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+
+    def begin_shutdown(self) -> None:
+        """A smart shutdown that does not wait: while any session stays open,
+        the server refuses new connections as "shutting down" (SQLSTATE 57P03)."""
+        self._pg_ctl("-m", "smart", "-W", "stop")
+
+    def finish_shutdown(self) -> None:
+        """Stop now (a fast shutdown ends the remaining sessions), keep the data."""
+        self._pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
+
+    def _pg_ctl(self, *args: str) -> None:
+        # The server's output goes to its log file, never to our pipes, or the
+        # call would wait for the server.
+        subprocess.run(
+            self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *args),
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
         )
-        return server
 
     def createdb(self, name: str) -> None:
         self._run(
@@ -114,39 +127,16 @@ class PostgresServer:
         )
 
     def restart(self) -> None:
-        """Restart in place (same port and data); the server's output goes to its
-        log file, never to our pipes, or the call would wait for the server."""
-        subprocess.run(
-            self._cmd(
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-l",
-                str(self.root / "server.log"),
-                "-m",
-                "fast",
-                "-w",
-                "-t",
-                "60",
-                "restart",
-            ),
-            check=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=120,
-        )
+        """Restart in place (same port and data)."""
+        self._pg_ctl("-l", str(self.root / "server.log"), "-m", "fast", "-w", "-t", "60", "restart")
+
+    def running(self) -> bool:
+        status = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "status"]
+        return subprocess.run(self._cmd(*status), capture_output=True, timeout=60).returncode == 0
 
     def stop(self) -> None:
         try:
-            self._run(
-                str(self.bindir / "pg_ctl"),
-                "-D",
-                str(self.datadir),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            )
+            if self.running():  # a test may have shut it down already
+                self._pg_ctl("-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

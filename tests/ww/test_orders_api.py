@@ -233,3 +233,35 @@ async def test_events_list_the_order_history(client: httpx.AsyncClient) -> None:
     assert items[1]["actor_id"] == "boss" and items[1]["ts"].endswith("Z")
     assert items[2]["payload"] == {"lat": 55.75, "lon": 37.62}
     assert items[1]["request_id"] is not None
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [("%", ["100% cotton"]), ("_", ["snake_case"]), ("/", ["a/b"]), ("\\", ["back\\slash"])],
+)
+async def test_q_searches_literally(client: httpx.AsyncClient, q: str, expected: list[str]) -> None:
+    for title in ("100% cotton", "snake_case", "a/b", "back\\slash", "plain"):
+        await create_order(client, courier_id="c1", title=title)
+    response = await client.get(ORDERS, params={"q": q}, headers=auth("admin"))
+    assert [o["title"] for o in response.json()["items"]] == expected
+
+
+async def test_order_total_beyond_numeric_12_2_is_422(client: httpx.AsyncClient) -> None:
+    # Each line fits; their total does not fit numeric(12, 2).
+    lines = [{"sku": f"S{n}", "name": "N", "qty": 1000, "price": "9999999.99"} for n in range(2)]
+    response = await client.post(
+        ORDERS, headers=auth("admin"), json=order_body(courier_id="c1", items=lines)
+    )
+    problem = assert_problem(response, 422)
+    assert [e["field"] for e in problem["errors"]] == ["items"]
+    listing = await client.get(ORDERS, headers=auth("admin"))
+    assert listing.json()["total_items"] == 0
+    # The largest total that fits is stored exactly.
+    fits = [{"sku": "S", "name": "N", "qty": 1, "price": "9999999999.99"}]
+    created = await create_order(client, courier_id="c1", items=fits)
+    assert created["total_amount"] == "9999999999.99"
+    order = created["id"]
+    patch = await client.patch(
+        f"{ORDERS}/{order}", headers=auth("admin"), json={"items": fits + fits}
+    )
+    assert [e["field"] for e in assert_problem(patch, 422)["errors"]] == ["items"]

@@ -9,11 +9,13 @@ from b24mw.admin.schemas import OutboxJobRead, OutboxJobSummary, OutboxState, Th
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import DatabaseDep, ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.types import RowId
 from b24mw.outbox import dlq
 from b24mw.settings import Settings
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON_ERRORS)
+router = APIRouter(route_class=ApiRoute, prefix="/admin", tags=["admin"], responses=COMMON_ERRORS)
 
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 JobKind = Literal["b24.call", "event.publish", "onec.push"]
@@ -41,19 +43,19 @@ async def list_dead_jobs(
 
 
 @router.get("/dlq/{job_id}", response_model=OutboxJobRead)
-async def show_dead_job(job_id: int, session: ReadSession, _: Admin) -> OutboxJobRead:
+async def show_dead_job(job_id: RowId, session: ReadSession, _: Admin) -> OutboxJobRead:
     """One job with its payload and every attempt's error and request id."""
     return OutboxJobRead.model_validate(await dlq.get(session, job_id))
 
 
 @router.post("/dlq/{job_id}/replay", response_model=OutboxJobRead)
-async def replay_dead_job(job_id: int, session: Session, actor: Admin) -> OutboxJobRead:
+async def replay_dead_job(job_id: RowId, session: Session, actor: Admin) -> OutboxJobRead:
     """Put a dead job back in the queue as new attempts; its history stays. 409 if not dead."""
     return OutboxJobRead.model_validate(await dlq.replay(session, job_id, actor.sub))
 
 
 @router.post("/dlq/{job_id}/discard", response_model=OutboxJobRead)
-async def discard_dead_job(job_id: int, session: Session, actor: Admin) -> OutboxJobRead:
+async def discard_dead_job(job_id: RowId, session: Session, actor: Admin) -> OutboxJobRead:
     """Close a dead job without delivering it; it stays on record. 409 if not dead."""
     return OutboxJobRead.model_validate(await dlq.discard(session, job_id, actor.sub))
 

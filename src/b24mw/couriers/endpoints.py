@@ -9,9 +9,13 @@ from b24mw.couriers.schemas import CourierCreate, CourierRead, CourierUpdate
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.types import QueryFlag, QueryId
 
-router = APIRouter(prefix="/ww/couriers", tags=["couriers"], responses=COMMON_ERRORS)
+router = APIRouter(
+    route_class=ApiRoute, prefix="/ww/couriers", tags=["couriers"], responses=COMMON_ERRORS
+)
 
 Reader = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
@@ -23,8 +27,8 @@ async def list_couriers(
     actor: Reader,
     page: Pagination,
     q: Annotated[str | None, Query(max_length=100, description="search id, name, phone")] = None,
-    b24_user_id: Annotated[int | None, Query(gt=0)] = None,
-    is_active: bool | None = None,
+    b24_user_id: Annotated[QueryId | None, Query()] = None,
+    is_active: Annotated[QueryFlag | None, Query(description="true or false")] = None,
 ) -> Paginated[CourierRead]:
     """List couriers. A courier sees only their own record."""
     return await service.search(

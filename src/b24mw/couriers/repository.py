@@ -34,12 +34,13 @@ class CourierRepository:
     ) -> tuple[Sequence[Courier], int]:
         stmt = select(Courier)
         if q:
-            pattern = f"%{q.lower()}%"
+            # autoescape: the text is searched literally, "%" and "_" included.
+            text = q.lower()
             stmt = stmt.where(
                 or_(
-                    func.lower(Courier.id).like(pattern),
-                    func.lower(Courier.display_name).like(pattern),
-                    Courier.phone.like(f"%{q}%"),
+                    func.lower(Courier.id).contains(text, autoescape=True),
+                    func.lower(Courier.display_name).contains(text, autoescape=True),
+                    Courier.phone.contains(q, autoescape=True),
                 )
             )
         if only_id is not None:

@@ -5,15 +5,18 @@ from typing import Annotated
 from pydantic import Field
 
 from b24mw.kit.schemas import Phone, ReadModel, StrictInput, UtcOut
+from b24mw.kit.types import INT64_LIMIT, Flag
 
 CourierId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
-B24UserId = Annotated[int, Field(gt=0, description="Bitrix24 user id (RESPONSIBLE_ID)")]
+B24UserId = Annotated[
+    int, Field(strict=True, gt=0, lt=INT64_LIMIT, description="Bitrix24 user id (RESPONSIBLE_ID)")
+]
 
 
 class CourierBase(StrictInput):
     display_name: Annotated[str, Field(min_length=1, max_length=200)]
     phone: Phone | None = None
-    is_active: bool = True
+    is_active: Flag = True
     b24_user_id: B24UserId | None = None
 
 
@@ -24,7 +27,7 @@ class CourierCreate(CourierBase):
 class CourierUpdate(StrictInput):
     display_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     phone: Phone | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None
     b24_user_id: B24UserId | None = None
 
 

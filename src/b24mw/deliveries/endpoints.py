@@ -9,12 +9,16 @@ from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.types import RowId
 from b24mw.lifecycle.deps import Locale, order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.outbox import OutboxDep
 
-router = APIRouter(prefix="/deliveries", tags=["deliveries"], responses=COMMON_ERRORS)
+router = APIRouter(
+    route_class=ApiRoute, prefix="/deliveries", tags=["deliveries"], responses=COMMON_ERRORS
+)
 
 Writer = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 # Couriers carry deliveries: the matrix gives them the moves from pick-up on,
@@ -54,14 +58,16 @@ async def create_delivery(
 
 
 @router.get("/{delivery_id}", response_model=DeliveryRead)
-async def get_delivery(delivery_id: int, session: ReadSession, actor: Participant) -> DeliveryRead:
+async def get_delivery(
+    delivery_id: RowId, session: ReadSession, actor: Participant
+) -> DeliveryRead:
     """One delivery."""
     return DeliveryRead.model_validate(await service.get_delivery(session, actor, delivery_id))
 
 
 @router.post("/{delivery_id}/status", response_model=DeliveryRead)
 async def change_status(
-    delivery_id: int,
+    delivery_id: RowId,
     body: StatusChange,
     session: Session,
     outbox: OutboxDep,
@@ -76,7 +82,7 @@ async def change_status(
 
 @router.get("/{delivery_id}/events", response_model=Paginated[TaskEventRead])
 async def delivery_events(
-    delivery_id: int, session: ReadSession, actor: Participant, page: Pagination
+    delivery_id: RowId, session: ReadSession, actor: Participant, page: Pagination
 ) -> Paginated[TaskEventRead]:
     """The delivery's task history (`task_events`), oldest first."""
     return await service.events(session, actor, delivery_id, page)

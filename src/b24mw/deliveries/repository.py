@@ -7,6 +7,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import utcnow
 from b24mw.models.enums import OutboxStatus
@@ -51,15 +52,16 @@ class DeliveryRepository:
         if f.created_to is not None:
             stmt = stmt.where(Delivery.created_at < f.created_to)
         if f.q:
-            pattern = f"%{f.q.lower()}%"
+            # autoescape: the text is searched literally, "%" and "_" included.
+            text = f.q.lower()
             conditions: list[ColumnElement[bool]] = [
-                func.lower(Delivery.external_id_1c).like(pattern),
-                func.lower(Delivery.title).like(pattern),
-                func.lower(Delivery.customer_name).like(pattern),
-                Delivery.client_phone.like(f"%{f.q}%"),
+                func.lower(Delivery.external_id_1c).contains(text, autoescape=True),
+                func.lower(Delivery.title).contains(text, autoescape=True),
+                func.lower(Delivery.customer_name).contains(text, autoescape=True),
+                Delivery.client_phone.contains(f.q, autoescape=True),
             ]
-            if f.q.isdigit():
-                conditions += [Delivery.id == int(f.q), Delivery.task_id_b24 == int(f.q)]
+            if (number := as_row_id(f.q)) is not None:
+                conditions += [Delivery.id == number, Delivery.task_id_b24 == number]
             stmt = stmt.where(or_(*conditions))
         return stmt
 

@@ -21,7 +21,6 @@ from b24mw.kit.staging import savepoint
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import Transition
 from b24mw.lifecycle.schemas import (
-    CENT,
     OrderFilter,
     StatusChange,
     TaskEventRead,
@@ -111,7 +110,7 @@ async def create_delivery(
     courier = await _courier_with_b24_user(session, data.courier_id)
     assert courier.b24_user_id is not None
     # The customer pays the goods and the delivery: that is the order's total.
-    total = (lines_total(data.items) + data.delivery_price).quantize(CENT)
+    total = lines_total(data.items, plus=data.delivery_price)
     check_supplied_total(data.total_amount, total)
     repo = DeliveryRepository(session)
     existing = await repo.id_by_external(data.external_id_1c)

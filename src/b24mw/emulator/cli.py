@@ -17,6 +17,11 @@ from b24mw.emulator.config import (
 )
 
 
+def masked(secret: str) -> str:
+    """Enough of a secret to tell which one it is, not enough to use it."""
+    return secret[:2] + "*" * 6 if len(secret) >= 8 else "*" * 6
+
+
 def emulator_command(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port to listen on.")] = DEFAULT_PORT,
@@ -105,8 +110,9 @@ def emulator_command(
         access_token_lifetime_s=access_token_lifetime_s,
     )
     app = create_app(config)
+    # The secret is the webhook's password: terminals and CI logs keep what is printed.
     typer.echo(
-        f"Bitrix24 emulator on http://{host}:{port}/rest/{rest_user}/{rest_secret}/ "
+        f"Bitrix24 emulator on http://{host}:{port}/rest/{rest_user}/{masked(rest_secret)}/ "
         f"(control API: http://{host}:{port}/_emulator/)",
         err=True,
     )

@@ -5,7 +5,6 @@ Not part of Bitrix24. Plain JSON in snake_case; errors are `{"error", "detail"}`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
@@ -16,6 +15,7 @@ from starlette.routing import Route
 
 from b24mw.emulator.errors import B24Error
 from b24mw.emulator.faults import FaultSpecError
+from b24mw.emulator.jsonbody import decode_json
 from b24mw.emulator.portal import Portal
 from b24mw.emulator.settings import SettingsError
 
@@ -31,7 +31,8 @@ class ControlError(Exception):
 
 
 def guarded(endpoint: Endpoint) -> Endpoint:
-    """Map control and Bitrix24 errors to JSON; every change is persisted afterwards."""
+    """Map control and Bitrix24 errors to JSON; a change is persisted afterwards
+    (a read never writes the state file)."""
 
     @wraps(endpoint)
     async def wrapper(request: Request) -> Response:
@@ -45,7 +46,8 @@ def guarded(endpoint: Endpoint) -> Endpoint:
                 {"error": exc.code, "detail": exc.description.removesuffix("<br>")}, 400
             )
         finally:
-            portal.persist()
+            if request.method != "GET":
+                portal.persist()
 
     return wrapper
 
@@ -60,9 +62,9 @@ async def json_object(request: Request) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        data = json.loads(body)
+        data = decode_json(body)
     except ValueError as exc:
-        raise ControlError(400, "bad_request", "body is not valid JSON") from exc
+        raise ControlError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ControlError(400, "bad_request", "body must be a JSON object")
     return data

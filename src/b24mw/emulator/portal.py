@@ -100,8 +100,16 @@ class Portal:
         self.operating.limit_s = self.settings.operating_limit_s
 
     def persist(self) -> None:
-        if self.config.state_file is not None and self.store.dirty:
+        """Write the state file if something changed since the last write.
+
+        A write that fails (disk full...) is logged and tried again after the
+        next change; it never fails the request that made the change."""
+        if self.config.state_file is None or not self.store.dirty:
+            return
+        try:
             self.store.save(self.config.state_file)
+        except (OSError, ValueError):
+            log.exception("emulator state not saved to %s", self.config.state_file)
 
     def reset(self) -> None:
         for task in self._late:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from b24mw.emulator.errors import B24Error, invalid_request
+from b24mw.emulator.jsonbody import decode_json
 from b24mw.emulator.methodkit import Args
 from b24mw.emulator.phpquery import parse_pairs, parse_query
 from b24mw.emulator.portal import Portal
@@ -46,8 +47,10 @@ async def read_args(request: Request) -> tuple[Args | None, B24Error | None]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type.endswith("json") or (not content_type and body.lstrip()[:1] in b"{["):
         try:
-            data = json.loads(body)
+            data = decode_json(body)
         except ValueError:
+            # PHP's json_decode fails on an unpaired surrogate escape too
+            # (JSON_ERROR_UTF16), so the portal cannot read the body either.
             return None, invalid_request("Request body is not valid JSON")
         if not isinstance(data, dict | list):
             return None, invalid_request("Request body must be a JSON object")

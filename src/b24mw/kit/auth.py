@@ -43,6 +43,28 @@ class Actor:
 
 
 VERIFIED_CACHE_SIZE = 10_000
+# The longest actor id the tables record (``task_events.actor_id``); a
+# courier's ``sub`` is their courier id, at most 64 characters too.
+MAX_SUBJECT_LENGTH = 64
+
+
+def subject_problem(sub: object) -> str | None:
+    """Why ``sub`` cannot name an actor, or None.  Rows are attributed to it,
+    so it must be visible text a column can hold: not blank, no surrounding
+    whitespace, no control characters (NUL included), valid Unicode."""
+    if not isinstance(sub, str) or not sub.strip():
+        return "is blank"
+    if sub != sub.strip():
+        return "has surrounding whitespace"
+    if len(sub) > MAX_SUBJECT_LENGTH:
+        return f"is longer than {MAX_SUBJECT_LENGTH} characters"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in sub):
+        return "contains control characters"
+    try:
+        sub.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode"
+    return None
 
 
 class TokenVerifier:
@@ -91,20 +113,22 @@ class TokenVerifier:
             raise Unauthorized("The token has expired.") from None
         except jwt.PyJWTError:
             raise Unauthorized("The token is missing, malformed or not valid here.") from None
-        actor = Actor(sub=str(claims["sub"]), roles=_roles_from(claims))
+        if subject_problem(claims["sub"]) is not None:
+            raise Unauthorized("The token's subject (sub) is not a usable actor id.")
+        actor = Actor(sub=claims["sub"], roles=_roles_from(claims))
         if len(self._verified) >= VERIFIED_CACHE_SIZE:
             self._verified.clear()
         not_before = float(claims.get("nbf", 0)) - self.leeway
         self._verified[token] = (actor, not_before, float(claims["exp"]) + self.leeway)
         return actor
 
-    def try_subject(self, authorization: str | None) -> str | None:
-        """The verified ``sub`` or None; used where a bad token must not fail yet."""
+    def try_actor(self, authorization: str | None) -> Actor | None:
+        """The verified actor or None; used where a bad token must not fail yet."""
         token = bearer_token(authorization)
         if token is None:
             return None
         try:
-            return self.verify(token).sub
+            return self.verify(token)
         except Unauthorized:
             return None
 

@@ -29,8 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from b24mw.kit.auth import Actor
 from b24mw.kit.db import REQUEST_SESSION
 from b24mw.kit.errors import AppError, BadRequest, FieldError, IdempotencyConflict
+from b24mw.kit.routes import MatchedRoute, match_route
 from b24mw.kit.staging import stage
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.ops import IdempotencyKey
@@ -61,6 +63,30 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
         digest.update(part + b"\n")
     digest.update(body)
     return digest.hexdigest()
+
+
+# The key's ``endpoint`` column is 255 characters; a scope past that (long
+# text path parameters) is stored as the template plus a digest.
+ENDPOINT_LENGTH = 255
+
+
+def endpoint_scope(method: str, route: MatchedRoute) -> str:
+    """What a key is scoped to besides its actor: the method, the route
+    template and the parsed path parameters, so ``/ww/orders/0156/status``
+    and ``/ww/orders/156/status`` are one scope."""
+    scope = f"{method} {route.canonical()}"
+    if len(scope) <= ENDPOINT_LENGTH:
+        return scope
+    digest = hashlib.sha256(scope.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{method} {route.template} sha256:{digest}"[:ENDPOINT_LENGTH]
+
+
+def actor_scope(actor: Actor) -> str:
+    """The actor a key belongs to: the subject *and* its roles.  A token that
+    shares an admin's ``sub`` but not the admin's roles has its own keys, so
+    it can neither replay the admin's answers nor learn from a 409 that a key
+    was used; its request runs and meets the route's authorization."""
+    return f"{actor.sub} [{','.join(sorted(role.value for role in actor.roles))}]"
 
 
 class ClaimOutcome(Enum):
@@ -263,9 +289,18 @@ class IdempotencyMiddleware:
             return
         from b24mw.kit.problems import problem_response
 
+        route = match_route(scope)
+        if route is None:
+            # No route takes this method and path: FastAPI answers 404/405,
+            # and there is nothing to claim a key for.
+            await self.app(scope, receive, send)
+            return
+        # Known before FastAPI routes the request, so the answers given here
+        # (replays, 409s, a 503) are metered by template, not as unmatched.
+        scope["route"] = route.route
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         app_state = scope["app"].state
-        actor = app_state.verifier.try_subject(headers.get("authorization"))
+        actor = app_state.verifier.try_actor(headers.get("authorization"))
         if actor is None:
             # Who-are-you comes first: the route answers 401, which is never
             # stored (its Session is a unit of work that writes nothing).
@@ -292,12 +327,13 @@ class IdempotencyMiddleware:
             return
 
         body = await _read_body(receive)
+        endpoint = endpoint_scope(scope["method"], route)
         request = KeyedRequest(
             key=key,
-            endpoint=f"{scope['method']} {scope['path']}",
-            actor=actor,
+            endpoint=endpoint,
+            actor=actor_scope(actor),
             fp=fingerprint(
-                scope["method"], scope["path"], scope.get("query_string", b"").decode(), body
+                scope["method"], endpoint, scope.get("query_string", b"").decode("latin-1"), body
             ),
             request_id=scope.get("state", {}).get("request_id"),
             ttl=timedelta(hours=app_state.settings.idempotency_ttl_hours),

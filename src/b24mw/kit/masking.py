@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# +7XXXXXXXXXX, 8XXXXXXXXXX and formatted variants such as +7 (912) 345-67-89.
-_PHONE = re.compile(r"(?<!\d)(\+7|8)([\s\-()]*\d){10}(?!\d)")
+# +7XXXXXXXXXX, 8XXXXXXXXXX and formatted variants such as +7 (912) 345-67-89;
+# not glued to letters or digits, so ids (a UUID's "…b8891-0471-458a…") stay intact.
+_PHONE = re.compile(r"(?<![0-9A-Za-z])(\+7|8)([\s\-()]*\d){10}(?![0-9A-Za-z])")
 # Keys whose whole value is personal: masked whatever their content.
 _PERSONAL_KEYS = frozenset(
     {"address", "customer_name", "client_phone", "phone", "customer", "imei", "serial"}

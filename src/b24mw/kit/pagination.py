@@ -11,6 +11,9 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 T = TypeVar("T")
+# Deeper pages are refused (422), so ``page * page_size`` is a plain OFFSET on
+# both engines; lists that deep are narrowed with filters (dates, status).
+MAX_PAGE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,7 @@ class PageParams:
 
 
 async def _page_params(
-    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)

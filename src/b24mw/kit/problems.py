@@ -48,7 +48,11 @@ def problem_body(error: AppError, request_id: str | None) -> dict[str, Any]:
 
 
 def problem_bytes(error: AppError, request_id: str | None) -> bytes:
-    return json.dumps(problem_body(error, request_id), ensure_ascii=False).encode()
+    # "replace": a field name may echo a client's unpaired surrogate (a JSON
+    # key), which UTF-8 cannot encode; the answer must still go out.
+    return json.dumps(problem_body(error, request_id), ensure_ascii=False).encode(
+        "utf-8", "replace"
+    )
 
 
 def problem_response(error: AppError, request_id: str | None = None) -> Response:
@@ -74,7 +78,12 @@ def validation_error_from(exc: RequestValidationError) -> AppError:
     field_errors: list[FieldError] = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
-            return MalformedBody("The request body is not valid JSON.")
+            reason = (err.get("ctx") or {}).get("error")
+            return MalformedBody(
+                f"The request body is not valid JSON: {reason}."
+                if reason
+                else "The request body is not valid JSON."
+            )
         kind = err.get("type", "")
         code = "validation.required" if kind == "missing" else "validation.format"
         field_errors.append(FieldError(_loc_to_field(err.get("loc", ())), err.get("msg", ""), code))
@@ -86,14 +95,44 @@ def validation_error_from(exc: RequestValidationError) -> AppError:
     )
 
 
+# SQLSTATE classes that say "the server cannot serve you now", not "your
+# statement is wrong": 08 connection exception, 53 insufficient resources
+# (too many connections), 57 operator intervention (shutting down, starting
+# up: asyncpg's CannotConnectNowError, AdminShutdownError, ...).
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a driver error, wrapped by SQLAlchemy or not."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the error, SQLAlchemy's .orig, the driver's cause
+        if seen is None:
+            return None
+        code = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost, refused or not-now database connection (or an exhausted pool):
+    worth retrying later, unlike an error in the statement itself."""
+    if isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    ):
+        return True
+    # PoolTimeout: every connection busy past pool_timeout (overload).
+    if isinstance(exc, ConnectionError | TimeoutError | PoolTimeout):
+        return True
+    code = _sqlstate(exc)
+    return code is not None and code.startswith(UNAVAILABLE_SQLSTATE_CLASSES)
+
+
 def database_unavailable(exc: BaseException) -> AppError | None:
     """A lost or refused database connection is a 503, not a 500: the request
     may be retried, and the pool has already thrown the dead connections away."""
-    lost = isinstance(exc, DBAPIError) and (
-        exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
-    )
-    # PoolTimeout: every connection busy past pool_timeout (overload).
-    if lost or isinstance(exc, ConnectionError | TimeoutError | PoolTimeout):
+    if is_database_unavailable(exc):
         return ServiceUnavailable(
             "The database is unreachable; retry shortly.",
             code="dependency.database_unavailable",

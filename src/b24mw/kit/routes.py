@@ -4,12 +4,19 @@ Metrics and logs are labelled by template, never by raw path (bounded label
 cardinality).  FastAPI keeps included routers as objects, so the matched route
 only knows its path inside its own router; the full template comes from the
 app's effective route contexts, indexed once.
+
+``match_route`` finds the route before FastAPI does, for the middleware that
+must know it first (idempotency scopes a key by template and parsed path
+parameters, and its own answers are metered by template).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
+from starlette._utils import get_route_path
 from starlette.types import Scope
 
 UNMATCHED = "<unmatched>"
@@ -40,3 +47,59 @@ def route_template(scope: Scope) -> str:
         if state is not None:
             state.route_templates = index
     return index.get(id(route), getattr(route, "path", UNMATCHED))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedRoute:
+    """The route a request will reach, with its path parameters parsed the way
+    the endpoint declares them (``"0156"`` → ``156``); a parameter that does
+    not parse keeps its text (the request will fail validation anyway)."""
+
+    route: Any
+    template: str
+    params: dict[str, Any]
+
+    def canonical(self) -> str:
+        """Template and parameters as one stable string."""
+        if not self.params:
+            return self.template
+        values = json.dumps(self.params, sort_keys=True, default=str, ensure_ascii=False)
+        return f"{self.template} {values}"
+
+
+def _candidates(app: Any, method: str) -> list[Any]:
+    """The API route contexts that take ``method``, in routing order; built
+    once per app and method (this runs on every unsafe request)."""
+    state = getattr(app, "state", None)
+    cache: dict[str, list[Any]] | None = getattr(state, "route_candidates", None)
+    if cache is None:
+        cache = {}
+        if state is not None:
+            state.route_candidates = cache
+    found = cache.get(method)
+    if found is None:
+        found = cache[method] = [
+            context
+            for route in getattr(app, "routes", ())
+            for context in getattr(route, "effective_route_contexts", lambda: ())()
+            if getattr(context, "dependant", None) is not None
+            and getattr(context, "path_regex", None) is not None
+            and method in (context.methods or ())
+        ]
+    return found
+
+
+def match_route(scope: Scope) -> MatchedRoute | None:
+    """The route that fully matches (path and method), or None (404/405)."""
+    path = get_route_path(scope)
+    for context in _candidates(scope.get("app"), scope["method"]):
+        found = context.path_regex.match(path)
+        if found is None:
+            continue
+        params: dict[str, Any] = {}
+        for field in context.dependant.path_params:
+            value = context.param_convertors[field.alias].convert(found[field.alias])
+            parsed, errors = field.validate(value, {}, loc=("path", field.alias))
+            params[field.alias] = value if errors else parsed
+        return MatchedRoute(context.original_route, context.path_format, params)
+    return None

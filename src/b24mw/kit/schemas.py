@@ -6,9 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from b24mw.kit.phone import normalize_phone
+from b24mw.kit.types import storable
 
 # Money travels as a decimal string with two places (SPEC §3).
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
@@ -28,9 +29,19 @@ Phone = Annotated[str, BeforeValidator(_phone)]
 
 
 class StrictInput(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped, and
+    no text field takes what the database cannot store (``kit.types``)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        # One rule for every string of every body, nested models included
+        # (they are StrictInput too); the error names the field.
+        if isinstance(value, str):
+            storable(value)
+        return value
 
 
 class ReadModel(BaseModel):
@@ -78,4 +89,4 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-COMMON_ERRORS = problem_responses(400, 401, 403, 404, 405, 409, 413, 422, 500)
+COMMON_ERRORS = problem_responses(400, 401, 403, 404, 405, 409, 413, 422, 500, 503)

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from pydantic import AwareDatetime
 
+from b24mw.kit.types import Rfc3339
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.enums import OrderStatus
 from b24mw.settings import Settings
@@ -20,8 +20,6 @@ async def _locale(request: Request) -> str:
 
 # The language of what is written into Bitrix24 (``B24MW_LOCALE``).
 Locale = Annotated[str, Depends(_locale)]
-# List filters take RFC 3339 with an offset; a naive time is ambiguous.
-Rfc3339 = AwareDatetime
 
 
 def order_filter(q_help: str) -> Callable[..., Awaitable[OrderFilter]]:

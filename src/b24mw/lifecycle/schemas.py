@@ -13,10 +13,11 @@ from pydantic import Field, model_validator
 
 from b24mw.kit.errors import FieldError, ValidationFailed
 from b24mw.kit.schemas import MoneyOut, ReadModel, StrictInput, UtcOut
+from b24mw.kit.types import CENT, MONEY_MAX, Latitude, Longitude, Money, Quantity
 from b24mw.models.enums import OrderStatus
 
-CENT = Decimal("0.01")
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+__all__ = ["CENT", "Money"]
+
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
 
 
@@ -34,7 +35,7 @@ class OrderFilter:
 class LineIn(StrictInput):
     sku: Annotated[str, Field(min_length=1, max_length=64)]
     name: Annotated[str, Field(min_length=1, max_length=255)]
-    qty: Annotated[int, Field(gt=0, le=1_000_000)]
+    qty: Quantity
     price: Money
 
 
@@ -49,8 +50,8 @@ class LineRead(ReadModel):
 class StatusChange(StrictInput):
     status: OrderStatus
     note: Annotated[str, Field(max_length=2000)] | None = None
-    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
-    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
 
     @model_validator(mode="after")
     def _both_coordinates(self) -> Self:
@@ -75,8 +76,16 @@ class _Line(Protocol):
     price: Decimal
 
 
-def lines_total(lines: Iterable[_Line]) -> Decimal:
-    return sum((line.price * line.qty for line in lines), Decimal("0")).quantize(CENT)
+def lines_total(lines: Iterable[_Line], *, plus: Decimal = Decimal("0")) -> Decimal:
+    """The order total: the lines (and ``plus``, e.g. a delivery price), refused
+    with a 422 naming ``items`` when it exceeds what ``numeric(12, 2)`` holds."""
+    total = (sum((line.price * line.qty for line in lines), Decimal("0")) + plus).quantize(CENT)
+    if total > MONEY_MAX:
+        raise ValidationFailed(
+            f"The order total {total:.2f} exceeds the largest amount, {MONEY_MAX}.",
+            errors=[FieldError("items", f"the total of the lines must not exceed {MONEY_MAX}")],
+        )
+    return total
 
 
 def check_supplied_total(supplied: Decimal | None, computed: Decimal) -> None:

@@ -24,6 +24,7 @@ from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.bitrix24.limiter import LimiterConfig
 from b24mw.bitrix24.throttle import SharedThrottle
 from b24mw.kit.db import Database
+from b24mw.kit.problems import is_database_unavailable
 from b24mw.models.base import utcnow
 from b24mw.outbox import metrics
 from b24mw.outbox.b24_lane import B24Lane
@@ -42,6 +43,54 @@ from b24mw.outbox.schedulers import (
 from b24mw.settings import Settings
 
 log = structlog.get_logger("b24mw.worker")
+# While something keeps failing (the database is down), a loop waits twice as
+# long after each failure, up to this: a handful of attempts a minute, not
+# several tracebacks a second.
+MAX_BACKOFF_S = 5.0
+
+
+class DatabaseOutage:
+    """The worker's view of the database: one warning when it becomes
+    unavailable, one when it is back, however many loops notice in between."""
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None
+
+    def failed(self, exc: BaseException, where: str) -> bool:
+        """Record a failure; True when it is the database being unavailable."""
+        if not is_database_unavailable(exc):
+            return False
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.warning("database_unavailable", where=where, error=str(exc)[:300])
+        return True
+
+    def succeeded(self) -> None:
+        """A round that used the database went through."""
+        if self.down_since is not None:
+            down_s = round(time.monotonic() - self.down_since, 1)
+            self.down_since = None
+            log.warning("database_available", down_s=down_s)
+
+
+class Backoff:
+    """A retry delay that doubles on each failure, bounded, reset by a success."""
+
+    def __init__(self, base_s: float, max_s: float = MAX_BACKOFF_S) -> None:
+        self.base_s = base_s
+        self.max_s = max(max_s, base_s)
+        self.delay_s = base_s
+        self.failures = 0
+
+    def failed(self) -> float:
+        self.failures += 1
+        if self.failures > 1:
+            self.delay_s = min(self.delay_s * 2, self.max_s)
+        return self.delay_s
+
+    def succeeded(self) -> None:
+        self.failures = 0
+        self.delay_s = self.base_s
 
 
 def default_worker_id() -> str:
@@ -102,6 +151,10 @@ class Worker:
             drain=False,
         )
         self._last_run: dict[str, float] = {}
+        # Per scheduler: its backoff and when it may run again after failing.
+        self._scheduler_backoff: dict[str, Backoff] = {}
+        self._not_before: dict[str, float] = {}
+        self.outage = DatabaseOutage()
 
     def _portal_auth(self, throttle: SharedThrottle) -> PortalAuth:
         """The incoming webhook, or the installed application's tokens (oauth)."""
@@ -177,27 +230,42 @@ class Worker:
                 continue
             if not drain_only and now - self._last_run.get(entry.name, -1e9) < entry.interval_s:
                 continue
+            if not drain_only and now < self._not_before.get(entry.name, 0.0):
+                continue
             self._last_run[entry.name] = now
+            backoff = self._scheduler_backoff.setdefault(entry.name, Backoff(entry.interval_s))
             try:
                 handled += await entry.fn(self.context) or 0
-            except Exception:
-                # One broken scheduler must not stop the outbox or the others.
-                log.exception("scheduler_failed", scheduler=entry.name)
+            except Exception as exc:
+                # One broken scheduler must not stop the outbox or the others;
+                # a failing one is retried later and later (bounded).
+                self._not_before[entry.name] = time.monotonic() + backoff.failed()
+                if not self.outage.failed(exc, entry.name):
+                    log.exception("scheduler_failed", scheduler=entry.name)
+            else:
+                # Not evidence that the database is back: a scheduler may
+                # have had nothing to do without asking it (the lanes tell).
+                backoff.succeeded()
+                self._not_before.pop(entry.name, None)
         return handled
 
     async def _lane_loop(self, lane: Lane, stop: asyncio.Event) -> None:
-        backoff = self.poll_s
+        backoff = Backoff(self.poll_s)
         while not stop.is_set():
             try:
                 processed = await lane.round()
-                backoff = self.poll_s
             except Exception as exc:
-                # Database restart, network trouble: keep the process, try again.
-                log.warning("lane_round_failed", lane=type(lane).__name__, error=str(exc)[:300])
-                processed = 0
-                backoff = min(backoff * 2, 5.0)
+                # Database restart, network trouble: keep the process, try
+                # again later and later; the outage is logged once.
+                name = type(lane).__name__
+                if not self.outage.failed(exc, name):
+                    log.warning("lane_round_failed", lane=name, error=str(exc)[:300])
+                await _wait(stop, backoff.failed())
+                continue
+            backoff.succeeded()
+            self.outage.succeeded()
             if processed == 0:
-                await _wait(stop, backoff)
+                await _wait(stop, self.poll_s)
 
     async def _scheduler_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

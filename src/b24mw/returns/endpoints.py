@@ -4,19 +4,22 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.types import Rfc3339
 from b24mw.models.enums import ReturnStatus
 from b24mw.returns import service
 from b24mw.returns.flows import API_PATH, Announcer
 from b24mw.returns.schemas import ReturnCreate, ReturnRead, ReturnReplace, ReturnUpdate
 
-router = APIRouter(prefix="/returns", tags=["returns"], responses=COMMON_ERRORS)
+router = APIRouter(
+    route_class=ApiRoute, prefix="/returns", tags=["returns"], responses=COMMON_ERRORS
+)
 
 Lister = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 Creator = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
@@ -46,8 +49,8 @@ async def list_returns(
         list[ReturnStatus], Query(alias="status", description="repeat for several")
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
     courier_id: Annotated[CourierId | None, Query()] = None,
-    created_from: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
-    created_to: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
+    created_from: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
+    created_to: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
 ) -> Paginated[ReturnRead]:
     """Returns, newest first. For 1C and administrators."""
     return await service.search(

@@ -14,6 +14,7 @@ from pydantic import (
 
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.schemas import ReadModel, StrictInput, UtcOut
+from b24mw.kit.types import INT64_LIMIT, BodyId, Quantity
 from b24mw.models.enums import ItemQuality, ReturnSource, ReturnStatus
 
 ReturnId = uuid.UUID
@@ -49,20 +50,19 @@ def _file_id(value: Any) -> Any:
 Imei = Annotated[str, AfterValidator(_imei)]
 B24FileId = Annotated[
     int,
-    Field(strict=True, gt=0),
+    Field(strict=True, gt=0, lt=INT64_LIMIT),
     BeforeValidator(_file_id),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "integer", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": r"^\s*[0-9]+\s*$"},
+                {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": INT64_LIMIT},
+                {"type": "string", "pattern": r"^\s*[0-9]{1,19}\s*$"},
             ],
             "description": "Bitrix24 disk file id: a positive integer or a numeric string;"
             " always answered as an integer",
         }
     ),
 ]
-Quantity = Annotated[int, Field(strict=True, ge=1, le=1_000_000, description="whole units")]
 NonBlank64 = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -81,7 +81,7 @@ class ReturnCreate(StrictInput):
     source: ReturnSource
     courier_id: CourierId
     order_id_1c: NonBlank64 | None = None
-    task_id_b24: Annotated[int, Field(gt=0, description="linked Bitrix24 task")] | None = None
+    task_id_b24: Annotated[BodyId, Field(description="linked Bitrix24 task")] | None = None
     comment: Annotated[str, Field(max_length=4000)] | None = None
     items: Annotated[list[ReturnLineCreate], Field(min_length=1, max_length=200)]
 

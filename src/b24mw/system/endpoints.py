@@ -7,10 +7,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from b24mw.kit import metrics
 from b24mw.kit.db import DatabaseDep
 from b24mw.kit.errors import ServiceUnavailable
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import problem_responses
 
-root_router = APIRouter(tags=["system"])
-router = APIRouter(prefix="/system", tags=["system"], responses=problem_responses(500, 503))
+root_router = APIRouter(route_class=ApiRoute, tags=["system"])
+router = APIRouter(
+    route_class=ApiRoute, prefix="/system", tags=["system"], responses=problem_responses(500, 503)
+)
 
 
 @root_router.get("/health")
@@ -34,6 +37,8 @@ async def ping(db: DatabaseDep) -> dict[str, str]:
             await session.execute(text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
         raise ServiceUnavailable(
-            "The database is unreachable.", code="dependency.database_unavailable"
+            "The database is unreachable.",
+            code="dependency.database_unavailable",
+            headers={"Retry-After": "1"},
         ) from exc
     return {"status": "ok", "database": "ok"}

@@ -7,14 +7,18 @@ from fastapi import APIRouter, Depends, Response, status
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.types import RowId
 from b24mw.lifecycle.deps import Locale, order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.outbox import OutboxDep
 from b24mw.ww import service
 from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
 
-router = APIRouter(prefix="/ww/orders", tags=["ww orders"], responses=COMMON_ERRORS)
+router = APIRouter(
+    route_class=ApiRoute, prefix="/ww/orders", tags=["ww orders"], responses=COMMON_ERRORS
+)
 
 CourierOrAdmin = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 StatusActor = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN, Role.ONEC))]
@@ -49,14 +53,14 @@ async def create_order(
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: int, session: ReadSession, actor: CourierOrAdmin) -> OrderRead:
+async def get_order(order_id: RowId, session: ReadSession, actor: CourierOrAdmin) -> OrderRead:
     """One order."""
     return OrderRead.model_validate(await service.get_order(session, actor, order_id))
 
 
 @router.patch("/{order_id}", response_model=OrderRead)
 async def update_order(
-    order_id: int, body: OrderUpdate, session: Session, actor: CourierOrAdmin
+    order_id: RowId, body: OrderUpdate, session: Session, actor: CourierOrAdmin
 ) -> OrderRead:
     """Replace the lines (the whole list) and/or the notes while the order is NEW."""
     return OrderRead.model_validate(await service.update_order(session, actor, order_id, body))
@@ -64,7 +68,7 @@ async def update_order(
 
 @router.post("/{order_id}/assign", response_model=OrderRead)
 async def assign_order(
-    order_id: int,
+    order_id: RowId,
     body: OrderAssign,
     session: Session,
     outbox: OutboxDep,
@@ -79,7 +83,7 @@ async def assign_order(
 
 @router.post("/{order_id}/status", response_model=OrderRead)
 async def change_status(
-    order_id: int,
+    order_id: RowId,
     body: StatusChange,
     session: Session,
     outbox: OutboxDep,
@@ -95,7 +99,7 @@ async def change_status(
 
 @router.get("/{order_id}/events", response_model=Paginated[TaskEventRead])
 async def order_events(
-    order_id: int, session: ReadSession, actor: CourierOrAdmin, page: Pagination
+    order_id: RowId, session: ReadSession, actor: CourierOrAdmin, page: Pagination
 ) -> Paginated[TaskEventRead]:
     """The order's task history (`task_events`), oldest first."""
     return await service.events(session, actor, order_id, page)

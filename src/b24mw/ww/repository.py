@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.history import TaskEvent
@@ -111,14 +112,15 @@ class OrderRepository:
         if f.created_to is not None:
             stmt = stmt.where(InstantOrder.created_at < f.created_to)
         if f.q:
-            pattern = f"%{f.q.lower()}%"
+            # autoescape: the text is searched literally, "%" and "_" included.
+            text = f.q.lower()
             conditions: list[ColumnElement[bool]] = [
-                func.lower(InstantOrder.title).like(pattern),
-                func.lower(InstantOrder.customer_name).like(pattern),
-                InstantOrder.client_phone.like(f"%{f.q}%"),
+                func.lower(InstantOrder.title).contains(text, autoescape=True),
+                func.lower(InstantOrder.customer_name).contains(text, autoescape=True),
+                InstantOrder.client_phone.contains(f.q, autoescape=True),
             ]
-            if f.q.isdigit():
-                conditions += [InstantOrder.id == int(f.q), InstantOrder.task_id_b24 == int(f.q)]
+            if (number := as_row_id(f.q)) is not None:
+                conditions += [InstantOrder.id == number, InstantOrder.task_id_b24 == number]
             stmt = stmt.where(or_(*conditions))
         return stmt
 

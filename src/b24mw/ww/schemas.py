@@ -6,10 +6,11 @@ from pydantic import Field
 
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.schemas import MoneyOut, Phone, ReadModel, StrictInput, UtcOut
+from b24mw.kit.types import BodyId, Flag
 from b24mw.lifecycle.schemas import CurrencyCode, LineIn, LineRead, Money
 from b24mw.models.enums import OrderOrigin, OrderStatus
 
-TaskId = Annotated[int, Field(gt=0, description="Bitrix24 task id")]
+TaskId = Annotated[BodyId, Field(description="Bitrix24 task id")]
 Lines = Annotated[list[LineIn], Field(min_length=1, max_length=500)]
 
 
@@ -39,7 +40,7 @@ class OrderUpdate(StrictInput):
 
 class OrderAssign(StrictInput):
     courier_id: CourierId | None = Field(description="the new courier, or null to unassign")
-    decline: bool = Field(
+    decline: Flag = Field(
         default=False, description="the current courier refused the order (recorded)"
     )
 
