@@ -101,6 +101,9 @@ class _Writer:
             sheet.set_column(col, col, width)
         sheet.write_row(0, 0, REPORT_COLUMNS, self.header)
         sheet.freeze_panes(1, 0)
+        sheet.set_landscape()
+        sheet.fit_to_pages(1, 0)
+        sheet.repeat_rows(0)
         self.sheets.append(sheet)
         self.row = 0
 
@@ -157,8 +160,11 @@ class _Writer:
 
     def _summary(self, totals: Totals, filters: str) -> None:
         sheet = self.summary_sheet
-        sheet.set_column(0, 0, 22)
-        sheet.set_column(1, 1, 16)
+        sheet.set_landscape()
+        sheet.fit_to_pages(1, 0)
+        sheet.set_column(0, 0, 30)
+        for amount_col in (1, 2, 6, 10):
+            sheet.set_column(amount_col, amount_col, 16)
         sheet.set_column(4, 4, 24)
         sheet.set_column(8, 8, 16)
         sheet.write_string(0, 0, self.title, self.bold)
@@ -232,8 +238,8 @@ class _Writer:
         per_day.combine(amount_line)
         per_day.set_title({"name": "Orders and amount per day"})
         per_day.set_x_axis({"date_axis": True, "num_format": "dd.mm"})
-        per_day.set_y_axis({"name": "Orders"})
-        amount_line.set_y2_axis({"name": "Amount"})
+        per_day.set_y_axis({"name": "Orders", "min": 0})
+        amount_line.set_y2_axis({"name": "Amount", "min": 0})
         per_day.set_legend({"position": "bottom"})
         sheet.insert_chart("D1", per_day, {"x_scale": 1.6, "y_scale": 1.2})
 
@@ -243,6 +249,7 @@ class _Writer:
             {"name": "Amount", "categories": cells(4, couriers), "values": cells(6, couriers)}
         )
         per_courier.set_title({"name": "Amount per courier"})
+        per_courier.set_x_axis({"min": 0})
         per_courier.set_legend({"none": True})
         sheet.insert_chart("A20", per_courier, {"x_scale": 1.1, "y_scale": 1.0})
 
@@ -252,6 +259,7 @@ class _Writer:
             {"name": "Orders", "categories": cells(8, statuses), "values": cells(9, statuses)}
         )
         per_status.set_title({"name": "Orders per status"})
+        per_status.set_y_axis({"min": 0})
         per_status.set_legend({"none": True})
         sheet.insert_chart("I20", per_status, {"x_scale": 1.1, "y_scale": 1.0})
 
