@@ -213,10 +213,9 @@ async def change_horizon(conn: AsyncConnection) -> int:
     return int(value)
 
 
-async def feed_page(
-    conn: AsyncConnection, position: Position, horizon: int, limit: int
-) -> Sequence[Row[Any]]:
-    """Up to ``limit`` changed orders after ``position``, below ``horizon``."""
+def feed_statement(position: Position, horizon: int, limit: int) -> CompoundSelect[Any]:
+    """Up to ``limit`` changed orders after ``position``, below ``horizon``: each
+    kind walks its ``(change_seq, id)`` index, and the two are merged."""
     parts = []
     for kind in ReportKind:
         part = _feed_select(kind, position, horizon)
@@ -224,8 +223,13 @@ async def feed_page(
         parts.append(part.order_by(columns.change_seq, columns.id).limit(limit).subquery())
     stmt = union_all(*(select(p) for p in parts))
     columns = stmt.selected_columns
-    ordered = stmt.order_by(columns.change_seq, columns.kind, columns.id).limit(limit)
-    return (await conn.execute(ordered)).all()
+    return stmt.order_by(columns.change_seq, columns.kind, columns.id).limit(limit)
+
+
+async def feed_page(
+    conn: AsyncConnection, position: Position, horizon: int, limit: int
+) -> Sequence[Row[Any]]:
+    return (await conn.execute(feed_statement(position, horizon, limit))).all()
 
 
 async def feed_count(conn: AsyncConnection, position: Position, horizon: int) -> int:
