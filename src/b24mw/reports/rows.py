@@ -20,15 +20,22 @@ ZERO = Decimal("0.00")
 
 
 def rfc3339(value: datetime) -> str:
-    """As the API writes timestamps everywhere (``kit.schemas.UtcOut``)."""
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """As the API writes timestamps everywhere (``kit.schemas.UtcOut``), from
+    a UTC value; ``isoformat`` is several times cheaper than ``strftime``."""
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def duration_tenths(row: Any) -> int | None:
+def duration_tenths(
+    status: str,
+    created_at: datetime,
+    updated_at: datetime,
+    first_event_at: datetime | None,
+    final_at: datetime | None,
+) -> int | None:
     """Tenths of a minute from the order's first history event to its final
     status; None while it is open.
 
@@ -36,10 +43,10 @@ def duration_tenths(row: Any) -> int | None:
     period) the order's own timestamps stand in: it was created in the same
     transaction as its first event, and a final order is not changed again.
     """
-    if row.status not in FINAL_STATUSES:
+    if status not in FINAL_STATUSES:
         return None
-    started = row.first_event_at or row.created_at
-    ended = row.final_at or row.updated_at
+    started = first_event_at or created_at
+    ended = final_at or updated_at
     return max(0, round((ended - started).total_seconds() / 6))
 
 
@@ -64,22 +71,37 @@ class ReportRow:
 
 
 def report_rows(raw: Sequence[Any]) -> list[ReportRow]:
+    """Rows of ``repository.report_batches`` (columns in its order)."""
     return [
         ReportRow(
-            r.order_id,
-            r.kind,
-            r.courier_id,
-            r.courier_name,
-            r.status,
-            r.title,
-            r.customer_name,
-            r.total_amount,
-            r.currency_code,
-            r.created_at,
-            r.updated_at,
-            duration_tenths(r),
+            order_id,
+            kind,
+            courier_id,
+            courier_name,
+            status,
+            title,
+            customer_name,
+            amount,
+            currency,
+            created,
+            updated,
+            duration_tenths(status, created, updated, first, final),
         )
-        for r in raw
+        for (
+            order_id,
+            kind,
+            courier_id,
+            courier_name,
+            status,
+            title,
+            customer_name,
+            amount,
+            currency,
+            created,
+            updated,
+            first,
+            final,
+        ) in raw
     ]
 
 

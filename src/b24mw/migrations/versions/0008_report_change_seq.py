@@ -1,4 +1,5 @@
-"""reports: the change sequence of both order tables, for the KMP4 export cursor
+"""reports: the change sequence of both order tables, for the KMP4 export
+cursor; an order's history indexed in time order, for the report's durations
 
 Every insert and update of ``instant_orders`` and ``orders`` stamps the row's
 ``change_seq`` in a trigger, so no write path can forget it:
@@ -9,6 +10,11 @@ Every insert and update of ``instant_orders`` and ``orders`` stamps the row's
   that was already handed out (``reports/changes.py``).
 - SQLite: a counter bumped in the write transaction; writers are serialised
   (``BEGIN IMMEDIATE``), so counter order is commit order.
+
+The single-column indexes of ``task_events`` on ``instant_order_id`` and
+``order_id`` become ``(..., ts)`` with ``type`` and ``status`` included (on
+PostgreSQL): the same lookups, plus an index-only answer to "first event and
+final status of this order".
 
 Revision ID: 0008
 Revises: 0006
@@ -64,6 +70,16 @@ def upgrade() -> None:
         op.add_column(table, sa.Column("change_seq", sa.BigInteger(), nullable=True))
         op.create_index(f"ix_{table}_change_seq", table, ["change_seq", "id"], unique=False)
 
+    with op.batch_alter_table("task_events", schema=None) as batch_op:
+        for column in ("instant_order_id", "order_id"):
+            batch_op.drop_index(f"ix_task_events_{column}")
+            batch_op.create_index(
+                f"ix_task_events_{column.removesuffix('_id')}_ts",
+                [column, "ts"],
+                unique=False,
+                postgresql_include=["type", "status"],
+            )
+
     if op.get_bind().dialect.name == "postgresql":
         op.execute(PG_FUNCTION)
         for table in TABLES:
@@ -104,3 +120,7 @@ def downgrade() -> None:
     if postgres:
         op.execute("DROP FUNCTION b24mw_stamp_change_seq()")
     op.drop_table("change_counter")
+    with op.batch_alter_table("task_events", schema=None) as batch_op:
+        for column in ("instant_order_id", "order_id"):
+            batch_op.drop_index(f"ix_task_events_{column.removesuffix('_id')}_ts")
+            batch_op.create_index(f"ix_task_events_{column}", [column], unique=False)
