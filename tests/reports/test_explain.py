@@ -142,4 +142,3 @@ async def test_kmp4_page_uses_the_change_index(big_db: Database) -> None:
     text_plan = await plan(big_db, stmt)
     assert_no_seq_scan(text_plan)
     assert "ix_instant_orders_change_seq" in text_plan and "ix_orders_change_seq" in text_plan
-

@@ -57,8 +57,8 @@ DateOrTime = Annotated[
 CSV_EXAMPLE = (
     "\ufefforder_id,kind,courier_id,courier_name,status,title,customer_name,total_amount,"
     "currency_code,created_at,updated_at,duration_min\r\n"
-    '17,instant,c-101,Ivan Petrov,DONE,"Case, charger",Anna Smirnova,2271.00,RUB,'
-    "2025-03-03T09:12:44.120000Z,2025-03-03T10:05:12.004000Z,52.5\r\n"
+    '1,instant,c-101,Ivan Petrov,DONE,"Case, charger",Anna Smirnova,2271.00,RUB,'
+    "2025-03-03T09:12:44.120000Z,2025-03-03T10:05:12.002000Z,52.5\r\n"
     "TOTALS,1,,,,,,2271.00,RUB,,,52.5\r\n"
 )
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
