@@ -45,16 +45,15 @@ async def test_batches_are_bounded_and_cover_every_row_once_in_order(
     expected = sorted(by_title.values())
 
     async with db.read_engine.connect() as conn:
-        batches = [
-            batch
-            async for batch in repository.report_batches(
-                conn, ReportQuery(), server_cursor=not db.is_sqlite
-            )
-        ]
-    assert all(1 <= len(b) <= small_batches for b in batches)
-    assert len(batches) >= len(expected) // small_batches
-    got = [(r.created_at, r.kind, r.order_id) for b in batches for r in b]
-    assert got == expected
+        typed = [b async for b in repository.report_batches(conn, ReportQuery(), typed=True)]
+        text = [b async for b in repository.report_batches(conn, ReportQuery())]
+    for batches in (typed, text):
+        assert all(1 <= len(b) <= small_batches for b in batches)
+        assert len(batches) >= len(expected) // small_batches
+    assert [(r.created_at, r.kind, r.order_id) for b in typed for r in b] == expected
+    assert [(r.created_at, r.kind, r.order_id) for b in text for r in b] == [
+        (f"{at:%Y-%m-%dT%H:%M:%S.%f}Z", kind, i) for at, kind, i in expected
+    ]
 
 
 @pytest.mark.usefixtures("couriers")
@@ -63,13 +62,7 @@ async def test_one_kind_and_a_courier_stream_alike(db: Database, small_batches: 
     ids = await seed(db, *seeds)
     query = ReportQuery(kinds=(ReportKind.DELIVERY,), courier_id="c1")
     async with db.read_engine.connect() as conn:
-        got = [
-            r.order_id
-            async for batch in repository.report_batches(
-                conn, query, server_cursor=not db.is_sqlite
-            )
-            for r in batch
-        ]
+        got = [r.order_id async for batch in repository.report_batches(conn, query) for r in batch]
     assert got == [i for n, i in enumerate(ids) if n % 2]
 
 

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from b24mw.reports import kmp4
-from b24mw.reports.rows import ReportRow, Totals, money, rfc3339
+from b24mw.reports.rows import Totals, money
 
 BOM = "\ufeff"
 TOTALS_LABEL = "TOTALS"
@@ -58,20 +58,22 @@ class _Lines:
         return data
 
 
-def _report_line(row: ReportRow) -> tuple[Any, ...]:
+def _report_line(row: Sequence[Any]) -> tuple[Any, ...]:
+    (order_id, kind, courier_id, courier_name, status, title, customer, amount, currency,
+     created, updated, tenths) = row  # fmt: skip
     return (
-        row.order_id,
-        row.kind,
-        neutralise(row.courier_id),
-        neutralise(row.courier_name),
-        row.status,
-        neutralise(row.title),
-        neutralise(row.customer_name),
-        money(row.total_amount),
-        row.currency_code,
-        rfc3339(row.created_at),
-        rfc3339(row.updated_at),
-        "" if row.duration_tenths is None else f"{row.duration_tenths / 10:.1f}",
+        order_id,
+        kind,
+        neutralise(courier_id),
+        neutralise(courier_name),
+        status,
+        neutralise(title),
+        neutralise(customer),
+        amount,
+        currency,
+        created,
+        updated,
+        "" if tenths is None else f"{tenths / 10:.1f}",
     )
 
 
@@ -92,7 +94,7 @@ def totals_line(totals: Totals) -> tuple[Any, ...]:
 
 
 async def report_csv(
-    batches: AsyncIterator[Sequence[ReportRow]], totals: Totals
+    batches: AsyncIterator[Sequence[Sequence[Any]]], totals: Totals
 ) -> AsyncGenerator[bytes, None]:
     lines = _Lines()
     lines.writer.writerow(REPORT_COLUMNS)

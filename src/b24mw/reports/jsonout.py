@@ -5,33 +5,36 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any
 
-from b24mw.reports.rows import ReportRow, Totals, money, rfc3339
+from b24mw.reports.rows import TENTHS, Totals, minutes
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _item(row: ReportRow) -> str:
-    return _encode(
-        {
-            "order_id": row.order_id,
-            "kind": row.kind,
-            "courier_id": row.courier_id,
-            "courier_name": row.courier_name,
-            "status": row.status,
-            "title": row.title,
-            "customer_name": row.customer_name,
-            "total_amount": money(row.total_amount),
-            "currency_code": row.currency_code,
-            "created_at": rfc3339(row.created_at),
-            "updated_at": rfc3339(row.updated_at),
-            "duration_min": row.duration_min,
-        }
-    )
+KEYS = (
+    "order_id",
+    "kind",
+    "courier_id",
+    "courier_name",
+    "status",
+    "title",
+    "customer_name",
+    "total_amount",
+    "currency_code",
+    "created_at",
+    "updated_at",
+)
+
+
+def _item(row: Sequence[Any]) -> str:
+    item = dict(zip(KEYS, row, strict=False))
+    item["duration_min"] = minutes(row[TENTHS])
+    return _encode(item)
 
 
 async def report_json(
-    batches: AsyncIterator[Sequence[ReportRow]], totals: Totals
+    batches: AsyncIterator[Sequence[Sequence[Any]]], totals: Totals
 ) -> AsyncGenerator[bytes, None]:
     separator = ""
     yield b'{"items":['

@@ -123,22 +123,23 @@ def decode(cursor: str | None) -> Position:
 
 
 def item(row: Any) -> dict[str, Any]:
-    """A feed row as a KMP4 item (the CSV columns first, then what JSON adds)."""
-    from b24mw.reports.rows import money, rfc3339
-
+    """A feed row (``repository.feed_page``) as a KMP4 item: the CSV columns
+    first, then what JSON adds."""
+    (kind, order_id, title, customer_name, status, amount, currency, courier_id, notes,
+     created, updated, version, external_id_1c, _) = row  # fmt: skip
     return {
-        "order_id": export_id(row.kind, row.id),
-        "title": row.title,
-        "customer_name": row.customer_name,
-        "status_code": status_code(row.status),
-        "total_amount": money(row.total_amount),
-        "currency_code": row.currency_code,
-        "courier_id": row.courier_id,
-        "notes": row.notes,
-        "created_at": rfc3339(row.created_at),
-        "updated_at": rfc3339(row.updated_at),
-        "kind": row.kind,
-        "id": row.id,
-        "external_id_1c": row.external_id_1c,
-        "version": row.version,
+        "order_id": f"{ID_PREFIX[kind]}-{order_id}",
+        "title": title,
+        "customer_name": customer_name,
+        "status_code": _CODE_OF[status],
+        "total_amount": amount,
+        "currency_code": currency,
+        "courier_id": courier_id,
+        "notes": notes,
+        "created_at": created,
+        "updated_at": updated,
+        "kind": kind,
+        "id": order_id,
+        "external_id_1c": external_id_1c,
+        "version": version,
     }

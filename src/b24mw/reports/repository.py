@@ -1,20 +1,27 @@
 """Every statement of the reports: the report rows of both kinds of order, and
 the KMP4 change feed.
 
-Report rows come ordered by ``(created_at, kind, id)``.  On PostgreSQL they
-stream from one server-side cursor; on SQLite they come in keyset chunks, each
+Report rows come oldest first, ``(created_at, kind, id)``: each kind is read
+in ``(created_at, id)`` order (its own index serves it, nothing is sorted
+before the first row) and the two are merged here.  On PostgreSQL each kind
+streams from a server-side cursor; on SQLite it comes in keyset chunks, each
 its own short read (a long read would hold the WAL back from checkpoints).
-Either way the process holds one batch at a time.
+Either way the process holds a batch per kind at a time.
+
+Rows are either *text* rows for CSV and JSON — timestamps, amounts and
+durations already written by the database, so a million rows cost the API
+little more than copying them — or *typed* rows for the workbook (datetimes
+and decimals).  The duration is computed by the database in both.
 
 The filters always name the statuses (all of them when none is asked for), so
-both tables answer from their ``(status, created_at)`` and ``(courier_id,
-status, created_at)`` indexes instead of a scan.
+a filtered report answers from the ``(status, created_at)`` and
+``(courier_id, status, created_at)`` indexes instead of a scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,9 +29,13 @@ from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
     DateTime,
+    Integer,
     Select,
+    String,
     Table,
+    Text,
     case,
+    cast,
     func,
     literal,
     null,
@@ -55,20 +66,33 @@ ALL_STATUSES = values(OrderStatus)
 # Beyond any id or change sequence either engine hands out.
 FAR = 2**62
 
-# Rows per batch: what the process holds at a time.
+# Rows per batch and kind: what the process holds at a time.
 STREAM_BATCH = 2000
 SQLITE_CHUNK = 1000
+# Positions in a report row (both shapes).
+CREATED, KIND, ORDER_ID = 9, 1, 0
+RFC3339_PG = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
 def _event_link(kind: ReportKind) -> ColumnElement[Any]:
     return EVENTS.c.instant_order_id if kind is ReportKind.INSTANT else EVENTS.c.order_id
 
 
-def _report_select(kind: ReportKind, q: ReportQuery, *, native_times: bool) -> Select[Any]:
+def _rfc3339(column: Any, postgres: bool) -> Any:
+    if postgres:
+        return func.to_char(func.timezone("UTC", column), RFC3339_PG)
+    # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' (models.base.UtcDateTime).
+    return func.replace(type_coerce(column, String), " ", "T").concat("Z")
+
+
+def _duration_tenths(kind: ReportKind, postgres: bool) -> Any:
+    """Tenths of a minute from the order's first history event to the event of
+    its final status; NULL while it is open.  When the history is gone
+    (archived after the retention period) the order's own timestamps stand
+    in: it is created in the transaction that writes its first event, and a
+    final order is not changed again."""
     orders = TABLES[kind]
     link = _event_link(kind)
-    closed = orders.c.status.in_(FINAL_STATUSES)
-    # Only a closed order has a duration: an open one is not looked up at all.
     first_event = select(func.min(EVENTS.c.ts)).where(link == orders.c.id).scalar_subquery()
     final_event = (
         select(func.max(EVENTS.c.ts))
@@ -79,12 +103,36 @@ def _report_select(kind: ReportKind, q: ReportQuery, *, native_times: bool) -> S
         )
         .scalar_subquery()
     )
+    started = func.coalesce(first_event, orders.c.created_at)
+    ended = func.coalesce(final_event, orders.c.updated_at)
+    if postgres:
+        seconds = func.extract("epoch", ended - started)
+        tenths: Any = cast(func.greatest(0, func.round(seconds / 6)), BigInteger)
+    else:
+        days = func.julianday(ended) - func.julianday(started)
+        tenths = func.max(0, cast(func.round(days * 14400), Integer))
+    # CASE: an open order's history is not looked up at all.
+    return case((orders.c.status.in_(FINAL_STATUSES), tenths), else_=null())
 
-    def when(value: Any) -> Any:
-        # asyncpg hands back aware UTC datetimes already: no per-value
-        # conversion through ``UtcDateTime`` for a million rows.
-        return type_coerce(value, DateTime(timezone=True)) if native_times else value
 
+def _report_select(kind: ReportKind, q: ReportQuery, *, postgres: bool, typed: bool) -> Select[Any]:
+    orders = TABLES[kind]
+    if typed:
+        # asyncpg hands back aware UTC datetimes: no per-value conversion
+        # through ``UtcDateTime`` on PostgreSQL.
+        def when(column: Any) -> Any:
+            return type_coerce(column, DateTime(timezone=True)) if postgres else column
+
+        amount: Any = orders.c.total_amount
+        created, updated = when(orders.c.created_at), when(orders.c.updated_at)
+    else:
+        amount = (
+            cast(orders.c.total_amount, Text)
+            if postgres
+            else func.printf("%.2f", orders.c.total_amount)
+        )
+        created = _rfc3339(orders.c.created_at, postgres)
+        updated = _rfc3339(orders.c.updated_at, postgres)
     stmt = (
         select(
             orders.c.id.label("order_id"),
@@ -94,12 +142,11 @@ def _report_select(kind: ReportKind, q: ReportQuery, *, native_times: bool) -> S
             orders.c.status,
             orders.c.title,
             orders.c.customer_name,
-            orders.c.total_amount,
+            amount.label("total_amount"),
             orders.c.currency_code,
-            when(orders.c.created_at).label("created_at"),
-            when(orders.c.updated_at).label("updated_at"),
-            when(case((closed, first_event), else_=null())).label("first_event_at"),
-            when(case((closed, final_event), else_=null())).label("final_at"),
+            created.label("created_at"),
+            updated.label("updated_at"),
+            _duration_tenths(kind, postgres).label("duration_tenths"),
         )
         .select_from(orders.outerjoin(COURIERS, COURIERS.c.id == orders.c.courier_id))
         .where(orders.c.status.in_(q.statuses or ALL_STATUSES))
@@ -110,69 +157,105 @@ def _report_select(kind: ReportKind, q: ReportQuery, *, native_times: bool) -> S
         stmt = stmt.where(orders.c.created_at >= q.created_from)
     if q.created_before is not None:
         stmt = stmt.where(orders.c.created_at < q.created_before)
-    return stmt
+    return stmt.order_by(orders.c.created_at, orders.c.id)
 
 
-def report_statement(q: ReportQuery) -> CompoundSelect[Any] | Select[Any]:
-    """The whole report, ordered; what the PostgreSQL cursor runs (and what the
-    EXPLAIN test plans)."""
-    parts = [_report_select(kind, q, native_times=True) for kind in q.kinds]
-    stmt: CompoundSelect[Any] | Select[Any] = parts[0] if len(parts) == 1 else union_all(*parts)
-    columns = stmt.selected_columns
-    return stmt.order_by(columns.created_at, columns.kind, columns.order_id)
+def report_statement(
+    q: ReportQuery, kind: ReportKind, *, postgres: bool = True, typed: bool = False
+) -> Select[Any]:
+    """One kind's report rows in ``(created_at, id)`` order; what the
+    PostgreSQL cursor runs (and what the EXPLAIN test plans)."""
+    return _report_select(kind, q, postgres=postgres, typed=typed)
 
 
-def _after(kind: ReportKind, mark: tuple[datetime, str, int]) -> ColumnElement[bool]:
-    """This kind's rows after ``(created_at, kind, id)`` in report order."""
-    created = TABLES[kind].c.created_at
-    at, after_kind, after_id = mark
-    bound = literal(at, UtcDateTime())
-    if kind.value == after_kind:
-        return tuple_(created, TABLES[kind].c.id) > tuple_(bound, literal(after_id))
-    return created >= bound if kind.value > after_kind else created > bound
+def _as_datetime(value: datetime | str) -> datetime:
+    """A row's ``created_at`` as a bound for the next chunk (text rows carry it
+    as written, to the microsecond)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.removesuffix("Z")).replace(tzinfo=UTC)
 
 
-def _report_chunk(q: ReportQuery, mark: tuple[datetime, str, int] | None) -> Any:
-    parts = []
-    for kind in q.kinds:
-        part = _report_select(kind, q, native_times=False)
-        if mark is not None:
-            part = part.where(_after(kind, mark))
-        columns = part.selected_columns
-        parts.append(
-            part.order_by(columns.created_at, columns.order_id).limit(SQLITE_CHUNK).subquery()
-        )
-    if len(parts) == 1:
-        return select(parts[0]).order_by(parts[0].c.created_at, parts[0].c.order_id)
-    stmt = union_all(*(select(p) for p in parts))
-    columns = stmt.selected_columns
-    return stmt.order_by(columns.created_at, columns.kind, columns.order_id).limit(SQLITE_CHUNK)
-
-
-async def report_batches(
-    conn: AsyncConnection, q: ReportQuery, *, server_cursor: bool
+async def _kind_batches(
+    conn: AsyncConnection, q: ReportQuery, kind: ReportKind, *, postgres: bool, typed: bool
 ) -> AsyncGenerator[Sequence[Row[Any]], None]:
-    """The report's rows in order, a batch at a time."""
-    if server_cursor:
-        # A year is a costly plan, and compiling it (JIT) costs more than it
-        # saves on these per-row lookups.
-        await conn.execute(text("SET LOCAL jit = off"))
-        stmt = report_statement(q).execution_options(yield_per=STREAM_BATCH)
-        result = await conn.stream(stmt)
+    stmt = _report_select(kind, q, postgres=postgres, typed=typed)
+    if postgres:
+        result = await conn.stream(stmt.execution_options(yield_per=STREAM_BATCH))
         async for batch in result.partitions():
             yield batch
         return
-    mark = None
+    orders = TABLES[kind]
+    mark: tuple[datetime, int] | None = None
     while True:
-        rows = (await conn.execute(_report_chunk(q, mark))).all()
+        chunk = stmt
+        if mark is not None:
+            bound = literal(mark[0], UtcDateTime())
+            chunk = stmt.where(tuple_(orders.c.created_at, orders.c.id) > tuple_(bound, mark[1]))
+        rows = (await conn.execute(chunk.limit(SQLITE_CHUNK))).all()
         # Each chunk its own read: end it before the rows go out.
         await conn.rollback()
         if rows:
             yield rows
         if len(rows) < SQLITE_CHUNK:
             return
-        last = rows[-1]
-        mark = (last.created_at, last.kind, last.order_id)
+        mark = (_as_datetime(rows[-1][CREATED]), rows[-1][ORDER_ID])
+
+
+async def _merge(
+    streams: list[AsyncIterator[Sequence[Row[Any]]]],
+) -> AsyncGenerator[Sequence[Row[Any]], None]:
+    """Two ordered streams of batches as one, by ``(created_at, kind)`` (ids
+    are ordered within a kind already)."""
+    if len(streams) == 1:
+        async for batch in streams[0]:
+            yield batch
+        return
+    a_stream, b_stream = streams
+    a, b = await anext(a_stream, None), await anext(b_stream, None)
+    i = j = 0
+    out: list[Row[Any]] = []
+    while a is not None and b is not None:
+        ra, rb = a[i], b[j]
+        if (ra[CREATED], ra[KIND]) <= (rb[CREATED], rb[KIND]):
+            out.append(ra)
+            i += 1
+            if i == len(a):
+                a, i = await anext(a_stream, None), 0
+        else:
+            out.append(rb)
+            j += 1
+            if j == len(b):
+                b, j = await anext(b_stream, None), 0
+        if len(out) >= STREAM_BATCH:
+            yield out
+            out = []
+    if out:
+        yield out
+    rest, position, stream = (a, i, a_stream) if a is not None else (b, j, b_stream)
+    if rest is not None:
+        yield rest[position:]
+    async for batch in stream:
+        yield batch
+
+
+async def report_batches(
+    conn: AsyncConnection, q: ReportQuery, *, typed: bool = False
+) -> AsyncGenerator[Sequence[Row[Any]], None]:
+    """The report's rows in order, a batch at a time: text rows, or ``typed``
+    rows (datetimes, decimals) for the workbook."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        # A year is a costly plan, and compiling it (JIT) costs more than it
+        # saves on these per-row lookups.
+        await conn.execute(text("SET LOCAL jit = off"))
+    streams = [_kind_batches(conn, q, kind, postgres=postgres, typed=typed) for kind in q.kinds]
+    try:
+        async for batch in _merge(streams):  # type: ignore[arg-type]
+            yield batch
+    finally:
+        for stream in streams:
+            await stream.aclose()
 
 
 # --- the KMP4 change feed ------------------------------------------------------
@@ -186,27 +269,40 @@ def _feed_where(kind: ReportKind, position: Position, horizon: int) -> list[Colu
         after_id = position.id
     else:
         after_id = -1 if kind.value > position.kind else FAR
+    seq = literal(position.change_seq, BigInteger())
     return [
-        tuple_(orders.c.change_seq, orders.c.id) > tuple_(literal(position.change_seq), after_id),
+        # The plain bound lets the planner estimate the range from its
+        # statistics (it cannot for the row comparison alone).
+        orders.c.change_seq >= seq,
+        tuple_(orders.c.change_seq, orders.c.id) > tuple_(seq, after_id),
         orders.c.change_seq < literal(horizon, BigInteger()),
     ]
 
 
-def _feed_select(kind: ReportKind, position: Position, horizon: int) -> Select[Any]:
+def _feed_select(
+    kind: ReportKind, position: Position, horizon: int, *, postgres: bool
+) -> Select[Any]:
+    """A kind's changed orders as text rows (the database writes the amount and
+    the timestamps, as for the report)."""
     orders = TABLES[kind]
     external = orders.c.external_id_1c if kind is ReportKind.DELIVERY else null()
+    amount = (
+        cast(orders.c.total_amount, Text)
+        if postgres
+        else func.printf("%.2f", orders.c.total_amount)
+    )
     return select(
         literal(kind.value).label("kind"),
         orders.c.id,
         orders.c.title,
         orders.c.customer_name,
         orders.c.status,
-        orders.c.total_amount,
+        amount.label("total_amount"),
         orders.c.currency_code,
         orders.c.courier_id,
         orders.c.notes,
-        orders.c.created_at,
-        orders.c.updated_at,
+        _rfc3339(orders.c.created_at, postgres).label("created_at"),
+        _rfc3339(orders.c.updated_at, postgres).label("updated_at"),
         orders.c.version,
         external.label("external_id_1c"),
         orders.c.change_seq,
@@ -223,12 +319,14 @@ async def change_horizon(conn: AsyncConnection) -> int:
     return int(value)
 
 
-def feed_statement(position: Position, horizon: int, limit: int) -> CompoundSelect[Any]:
+def feed_statement(
+    position: Position, horizon: int, limit: int, *, postgres: bool = True
+) -> CompoundSelect[Any]:
     """Up to ``limit`` changed orders after ``position``, below ``horizon``: each
     kind walks its ``(change_seq, id)`` index, and the two are merged."""
     parts = []
     for kind in ReportKind:
-        part = _feed_select(kind, position, horizon)
+        part = _feed_select(kind, position, horizon, postgres=postgres)
         columns = part.selected_columns
         parts.append(part.order_by(columns.change_seq, columns.id).limit(limit).subquery())
     stmt = union_all(*(select(p) for p in parts))
@@ -239,7 +337,12 @@ def feed_statement(position: Position, horizon: int, limit: int) -> CompoundSele
 async def feed_page(
     conn: AsyncConnection, position: Position, horizon: int, limit: int
 ) -> Sequence[Row[Any]]:
-    return (await conn.execute(feed_statement(position, horizon, limit))).all()
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        # A guessed-large range must not make the planner compile (JIT).
+        await conn.execute(text("SET LOCAL jit = off"))
+    stmt = feed_statement(position, horizon, limit, postgres=postgres)
+    return (await conn.execute(stmt)).all()
 
 
 async def feed_count(conn: AsyncConnection, position: Position, horizon: int) -> int:

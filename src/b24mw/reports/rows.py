@@ -1,8 +1,12 @@
-"""A report row: what the database gives, its duration, and the running totals.
+"""Report rows as the renderings see them, and the running totals.
 
-Every rendering consumes the same ``ReportRow`` batches and one ``Totals``
-accumulated while they stream, so the TOTALS line always adds up to the rows
-above it.
+A row is the tuple ``repository.report_batches`` reads: ``order_id, kind,
+courier_id, courier_name, status, title, customer_name, total_amount,
+currency_code, created_at, updated_at, duration_tenths``.  In text rows (CSV,
+JSON) the amount and the timestamps are already strings; in typed rows (the
+workbook) they are a decimal and datetimes.  Every rendering adds its rows to
+one ``Totals`` while they stream, so the TOTALS line always adds up to the
+rows above it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from b24mw.reports.schemas import FINAL_STATUSES
-
 ZERO = Decimal("0.00")
+AMOUNT, CURRENCY, TENTHS = 7, 8, 11
 
 
 def rfc3339(value: datetime) -> str:
@@ -29,80 +32,8 @@ def money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def duration_tenths(
-    status: str,
-    created_at: datetime,
-    updated_at: datetime,
-    first_event_at: datetime | None,
-    final_at: datetime | None,
-) -> int | None:
-    """Tenths of a minute from the order's first history event to its final
-    status; None while it is open.
-
-    The history is the source; when it is gone (archived after the retention
-    period) the order's own timestamps stand in: it was created in the same
-    transaction as its first event, and a final order is not changed again.
-    """
-    if status not in FINAL_STATUSES:
-        return None
-    started = first_event_at or created_at
-    ended = final_at or updated_at
-    return max(0, round((ended - started).total_seconds() / 6))
-
-
-@dataclass(slots=True)
-class ReportRow:
-    order_id: int
-    kind: str
-    courier_id: str | None
-    courier_name: str | None
-    status: str
-    title: str
-    customer_name: str
-    total_amount: Decimal
-    currency_code: str
-    created_at: datetime
-    updated_at: datetime
-    duration_tenths: int | None
-
-    @property
-    def duration_min(self) -> float | None:
-        return None if self.duration_tenths is None else self.duration_tenths / 10
-
-
-def report_rows(raw: Sequence[Any]) -> list[ReportRow]:
-    """Rows of ``repository.report_batches`` (columns in its order)."""
-    return [
-        ReportRow(
-            order_id,
-            kind,
-            courier_id,
-            courier_name,
-            status,
-            title,
-            customer_name,
-            amount,
-            currency,
-            created,
-            updated,
-            duration_tenths(status, created, updated, first, final),
-        )
-        for (
-            order_id,
-            kind,
-            courier_id,
-            courier_name,
-            status,
-            title,
-            customer_name,
-            amount,
-            currency,
-            created,
-            updated,
-            first,
-            final,
-        ) in raw
-    ]
+def minutes(tenths: int | None) -> float | None:
+    return None if tenths is None else tenths / 10
 
 
 @dataclass(slots=True)
@@ -112,13 +43,16 @@ class Totals:
     duration_tenths: int = 0
     by_currency: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
 
-    def add(self, rows: Sequence[ReportRow]) -> None:
+    def add(self, rows: Sequence[Sequence[Any]]) -> None:
         self.orders += len(rows)
+        by_currency = self.by_currency
+        tenths = 0
         for row in rows:
-            self.amount += row.total_amount
-            self.by_currency[row.currency_code] += row.total_amount
-            if row.duration_tenths is not None:
-                self.duration_tenths += row.duration_tenths
+            by_currency[row[CURRENCY]] += Decimal(row[AMOUNT])
+            if row[TENTHS] is not None:
+                tenths += row[TENTHS]
+        self.duration_tenths += tenths
+        self.amount = sum(by_currency.values(), ZERO)
 
     @property
     def duration_min(self) -> float:

@@ -23,7 +23,7 @@ from b24mw.lifecycle.scope import own_courier_id
 from b24mw.reports import kmp4, repository
 from b24mw.reports.csvout import kmp4_csv, report_csv
 from b24mw.reports.jsonout import report_json
-from b24mw.reports.rows import ReportRow, Totals, report_rows
+from b24mw.reports.rows import Totals
 from b24mw.reports.schemas import (
     CSV_TYPE,
     JSON_TYPE,
@@ -34,7 +34,7 @@ from b24mw.reports.schemas import (
 )
 from b24mw.reports.xlsx import report_xlsx
 
-Render = Callable[[AsyncIterator[Sequence[ReportRow]], Totals], AsyncGenerator[bytes, None]]
+Render = Callable[[AsyncIterator[Sequence[Sequence[Any]]], Totals], AsyncGenerator[bytes, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +58,10 @@ def describe(q: ReportQuery) -> str:
 
 
 async def _produce(
-    db: Database, q: ReportQuery, render: Render, *, early_start: bool
+    db: Database, q: ReportQuery, render: Render, *, typed: bool, early_start: bool
 ) -> AsyncGenerator[bytes, None]:
     async with db.read_engine.connect() as conn:
-        raw = repository.report_batches(conn, q, server_cursor=not db.is_sqlite)
+        raw = repository.report_batches(conn, q, typed=typed)
         async with aclosing(raw):
             first = await anext(raw, None)
             if early_start:
@@ -69,11 +69,11 @@ async def _produce(
                 # ``streaming.start_stream``).
                 yield b""
 
-            async def batches() -> AsyncIterator[Sequence[ReportRow]]:
+            async def batches() -> AsyncIterator[Sequence[Any]]:
                 if first is not None:
-                    yield report_rows(first)
+                    yield first
                 async for batch in raw:
-                    yield report_rows(batch)
+                    yield batch
 
             async with aclosing(render(batches(), Totals())) as chunks:
                 async for chunk in chunks:
@@ -86,19 +86,20 @@ def deliveries_report(db: Database, actor: Actor, q: ReportQuery, fmt: ReportFor
     mine = own_courier_id(actor, q.courier_id, "A courier reports only their own orders.")
     q = replace(q, courier_id=mine)
     if fmt is ReportFormat.CSV:
-        chunks = _produce(db, q, report_csv, early_start=True)
+        chunks = _produce(db, q, report_csv, typed=False, early_start=True)
         return Rendered(chunks, CSV_TYPE, f"{q.filename_stem}.csv")
     if fmt is ReportFormat.XLSX:
 
         def workbook(
-            batches: AsyncIterator[Sequence[ReportRow]], totals: Totals
+            batches: AsyncIterator[Sequence[Sequence[Any]]], totals: Totals
         ) -> AsyncGenerator[bytes, None]:
             return report_xlsx(batches, totals, "Deliveries report", describe(q))
 
         # No early start: a workbook that fails half-way is a problem answer.
-        chunks = _produce(db, q, workbook, early_start=False)
+        chunks = _produce(db, q, workbook, typed=True, early_start=False)
         return Rendered(chunks, XLSX_TYPE, f"{q.filename_stem}.xlsx")
-    return Rendered(_produce(db, q, report_json, early_start=True), JSON_TYPE, None)
+    chunks = _produce(db, q, report_json, typed=False, early_start=True)
+    return Rendered(chunks, JSON_TYPE, None)
 
 
 # --- KMP4 ----------------------------------------------------------------------

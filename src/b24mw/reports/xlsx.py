@@ -19,7 +19,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from b24mw.models.enums import OrderStatus
 from b24mw.reports.csvout import REPORT_COLUMNS, TOTALS_LABEL
-from b24mw.reports.rows import ZERO, ReportRow, Totals
+from b24mw.reports.rows import ZERO, Totals
 
 SUMMARY, DATA = "Summary", "Orders"
 # Excel's last row is 1,048,576: a header, the rows, a totals row.
@@ -56,10 +56,10 @@ class _Summary:
     couriers: defaultdict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
     statuses: defaultdict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
 
-    def add(self, row: ReportRow) -> None:
-        self.days[row.created_at.date()].add(row.total_amount)
-        self.couriers[row.courier_name or row.courier_id or UNASSIGNED].add(row.total_amount)
-        self.statuses[row.status].add(row.total_amount)
+    def add(self, created: datetime, courier: str, status: str, amount: Decimal) -> None:
+        self.days[created.date()].add(amount)
+        self.couriers[courier].add(amount)
+        self.statuses[status].add(amount)
 
 
 class _Writer:
@@ -110,27 +110,29 @@ class _Writer:
     def _close_data_sheet(self) -> None:
         self.sheets[-1].autofilter(0, 0, max(self.row, 1), len(REPORT_COLUMNS) - 1)
 
-    def rows(self, rows: Sequence[ReportRow]) -> None:
-        for r in rows:
+    def rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        for row in rows:
+            (order_id, kind, courier_id, courier_name, status, title, customer, amount,
+             currency, created, updated, tenths) = row  # fmt: skip
             if self.row == MAX_DATA_ROWS:
                 self._close_data_sheet()
                 self._new_data_sheet()
             self.row += 1
             n, sheet = self.row, self.sheets[-1]
-            sheet.write_number(n, 0, r.order_id)
-            sheet.write_string(n, 1, r.kind)
-            self._text(sheet, n, 2, r.courier_id)
-            self._text(sheet, n, 3, r.courier_name)
-            sheet.write_string(n, 4, r.status)
-            sheet.write_string(n, 5, r.title)
-            sheet.write_string(n, 6, r.customer_name)
-            sheet.write_number(n, 7, float(r.total_amount), self.money)
-            sheet.write_string(n, 8, r.currency_code)
-            sheet.write_datetime(n, 9, r.created_at, self.datetime)
-            sheet.write_datetime(n, 10, r.updated_at, self.datetime)
-            if r.duration_tenths is not None:
-                sheet.write_number(n, 11, r.duration_tenths / 10, self.duration)
-            self.summary.add(r)
+            sheet.write_number(n, 0, order_id)
+            sheet.write_string(n, 1, kind)
+            self._text(sheet, n, 2, courier_id)
+            self._text(sheet, n, 3, courier_name)
+            sheet.write_string(n, 4, status)
+            sheet.write_string(n, 5, title)
+            sheet.write_string(n, 6, customer)
+            sheet.write_number(n, 7, float(amount), self.money)
+            sheet.write_string(n, 8, currency)
+            sheet.write_datetime(n, 9, created, self.datetime)
+            sheet.write_datetime(n, 10, updated, self.datetime)
+            if tenths is not None:
+                sheet.write_number(n, 11, tenths / 10, self.duration)
+            self.summary.add(created, courier_name or courier_id or UNASSIGNED, status, amount)
 
     @staticmethod
     def _text(sheet: Worksheet, row: int, col: int, value: str | None) -> None:
@@ -265,7 +267,7 @@ class _Writer:
 
 
 async def report_xlsx(
-    batches: AsyncIterator[Sequence[ReportRow]], totals: Totals, title: str, filters: str
+    batches: AsyncIterator[Sequence[Sequence[Any]]], totals: Totals, title: str, filters: str
 ) -> AsyncGenerator[bytes, None]:
     """The workbook, built in a temporary directory and then streamed; the
     directory is removed when the stream ends, however it ends."""
