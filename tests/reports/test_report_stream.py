@@ -15,6 +15,7 @@ from starlette.types import Message
 from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.reports import repository
+from b24mw.reports.repository import Shape
 from b24mw.reports.schemas import ReportKind, ReportQuery
 from b24mw.reports.streaming import start_stream
 from tests.conftest import auth, make_settings
@@ -45,8 +46,8 @@ async def test_batches_are_bounded_and_cover_every_row_once_in_order(
     expected = sorted(by_title.values())
 
     async with db.read_engine.connect() as conn:
-        typed = [b async for b in repository.report_batches(conn, ReportQuery(), typed=True)]
-        text = [b async for b in repository.report_batches(conn, ReportQuery())]
+        typed = [b async for b in repository.report_batches(conn, ReportQuery(), Shape.TYPED)]
+        text = [b async for b in repository.report_batches(conn, ReportQuery(), Shape.CSV)]
     for batches in (typed, text):
         assert all(1 <= len(b) <= small_batches for b in batches)
         assert len(batches) >= len(expected) // small_batches
@@ -62,7 +63,11 @@ async def test_one_kind_and_a_courier_stream_alike(db: Database, small_batches: 
     ids = await seed(db, *seeds)
     query = ReportQuery(kinds=(ReportKind.DELIVERY,), courier_id="c1")
     async with db.read_engine.connect() as conn:
-        got = [r.order_id async for batch in repository.report_batches(conn, query) for r in batch]
+        got = [
+            r.order_id
+            async for batch in repository.report_batches(conn, query, Shape.JSON)
+            for r in batch
+        ]
     assert got == [i for n, i in enumerate(ids) if n % 2]
 
 

@@ -35,6 +35,7 @@ REPORT_COLUMNS = (
     "duration_min",
 )
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+LINE = len(REPORT_COLUMNS)
 
 
 def neutralise(value: str | None) -> str:
@@ -56,25 +57,6 @@ class _Lines:
         self.buffer.seek(0)
         self.buffer.truncate()
         return data
-
-
-def _report_line(row: Sequence[Any]) -> tuple[Any, ...]:
-    (order_id, kind, courier_id, courier_name, status, title, customer, amount, currency,
-     created, updated, tenths) = row  # fmt: skip
-    return (
-        order_id,
-        kind,
-        neutralise(courier_id),
-        neutralise(courier_name),
-        status,
-        neutralise(title),
-        neutralise(customer),
-        amount,
-        currency,
-        created,
-        updated,
-        "" if tenths is None else f"{tenths / 10:.1f}",
-    )
 
 
 def totals_line(totals: Totals) -> tuple[Any, ...]:
@@ -101,7 +83,8 @@ async def report_csv(
     yield (BOM.encode() + lines.take())
     async for rows in batches:
         totals.add(rows)
-        lines.writer.writerows(_report_line(row) for row in rows)
+        # The database wrote and neutralised the cells (repository.Shape.CSV).
+        lines.writer.writerows(row[:LINE] for row in rows)
         yield lines.take()
     lines.writer.writerow(totals_line(totals))
     yield lines.take()

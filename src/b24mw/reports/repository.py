@@ -20,8 +20,11 @@ a filtered report answers from the ``(status, created_at)`` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from bisect import bisect_right
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +56,7 @@ from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderStatus, TaskEventType, values
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import Delivery, InstantOrder
+from b24mw.reports.csvout import FORMULA_TRIGGERS
 from b24mw.reports.kmp4 import Position
 from b24mw.reports.schemas import FINAL_STATUSES, ReportKind, ReportQuery
 
@@ -69,8 +73,10 @@ FAR = 2**62
 # Rows per batch and kind: what the process holds at a time.
 STREAM_BATCH = 2000
 SQLITE_CHUNK = 1000
-# Positions in a report row (both shapes).
+# Positions in a report row (every shape), and the order of the rows.
 CREATED, KIND, ORDER_ID = 9, 1, 0
+MERGE_KEY = itemgetter(CREATED, KIND)
+ROW_ORDER = itemgetter(CREATED, KIND, ORDER_ID)
 RFC3339_PG = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
@@ -115,9 +121,35 @@ def _duration_tenths(kind: ReportKind, postgres: bool) -> Any:
     return case((orders.c.status.in_(FINAL_STATUSES), tenths), else_=null())
 
 
-def _report_select(kind: ReportKind, q: ReportQuery, *, postgres: bool, typed: bool) -> Select[Any]:
+class Shape(StrEnum):
+    """What a report row carries (positions in ``rows.py``)."""
+
+    CSV = "csv"  # text, ready for the file: text cells neutralised, duration written
+    JSON = "json"  # text as stored, duration in tenths
+    TYPED = "typed"  # datetimes and decimals, for the workbook
+
+
+def _neutralised(column: Any, postgres: bool) -> Any:
+    """The CSV's formula neutralising (``csvout.neutralise``) done by the
+    database (PostgreSQL text cannot hold NUL: nothing to look for there)."""
+    triggers = [t for t in FORMULA_TRIGGERS if not (postgres and t == "\0")]
+    first = func.substr(column, 1, 1)
+    return case((first.in_(triggers), literal("'").concat(column)), else_=column)
+
+
+def _report_select(
+    kind: ReportKind, q: ReportQuery, *, postgres: bool, shape: Shape
+) -> Select[Any]:
     orders = TABLES[kind]
-    if typed:
+    tenths = _duration_tenths(kind, postgres)
+    text_cells: list[Any] = [
+        orders.c.courier_id,
+        COURIERS.c.display_name,
+        orders.c.title,
+        orders.c.customer_name,
+    ]
+    extra: list[Any] = []
+    if shape is Shape.TYPED:
         # asyncpg hands back aware UTC datetimes: no per-value conversion
         # through ``UtcDateTime`` on PostgreSQL.
         def when(column: Any) -> Any:
@@ -125,6 +157,7 @@ def _report_select(kind: ReportKind, q: ReportQuery, *, postgres: bool, typed: b
 
         amount: Any = orders.c.total_amount
         created, updated = when(orders.c.created_at), when(orders.c.updated_at)
+        duration: Any = tenths
     else:
         amount = (
             cast(orders.c.total_amount, Text)
@@ -133,20 +166,33 @@ def _report_select(kind: ReportKind, q: ReportQuery, *, postgres: bool, typed: b
         )
         created = _rfc3339(orders.c.created_at, postgres)
         updated = _rfc3339(orders.c.updated_at, postgres)
+        duration = tenths
+        if shape is Shape.CSV:
+            text_cells = [_neutralised(c, postgres) for c in text_cells]
+            written = (
+                func.to_char(tenths / 10.0, "FM9999999990.0")
+                if postgres
+                else func.printf("%.1f", tenths / 10.0)
+            )
+            # Empty while open (SQLite's printf would write NULL as 0.0).
+            duration = case((orders.c.status.in_(FINAL_STATUSES), written), else_="")
+            extra = [tenths.label("duration_tenths")]
+    courier_id, courier_name, title, customer_name = text_cells
     stmt = (
         select(
             orders.c.id.label("order_id"),
             literal(kind.value).label("kind"),
-            orders.c.courier_id,
-            COURIERS.c.display_name.label("courier_name"),
+            courier_id.label("courier_id"),
+            courier_name.label("courier_name"),
             orders.c.status,
-            orders.c.title,
-            orders.c.customer_name,
+            title.label("title"),
+            customer_name.label("customer_name"),
             amount.label("total_amount"),
             orders.c.currency_code,
             created.label("created_at"),
             updated.label("updated_at"),
-            _duration_tenths(kind, postgres).label("duration_tenths"),
+            duration.label("duration_min" if shape is Shape.CSV else "duration_tenths"),
+            *extra,
         )
         .select_from(orders.outerjoin(COURIERS, COURIERS.c.id == orders.c.courier_id))
         .where(orders.c.status.in_(q.statuses or ALL_STATUSES))
@@ -161,11 +207,11 @@ def _report_select(kind: ReportKind, q: ReportQuery, *, postgres: bool, typed: b
 
 
 def report_statement(
-    q: ReportQuery, kind: ReportKind, *, postgres: bool = True, typed: bool = False
+    q: ReportQuery, kind: ReportKind, *, postgres: bool = True, shape: Shape = Shape.CSV
 ) -> Select[Any]:
     """One kind's report rows in ``(created_at, id)`` order; what the
     PostgreSQL cursor runs (and what the EXPLAIN test plans)."""
-    return _report_select(kind, q, postgres=postgres, typed=typed)
+    return _report_select(kind, q, postgres=postgres, shape=shape)
 
 
 def _as_datetime(value: datetime | str) -> datetime:
@@ -177,9 +223,9 @@ def _as_datetime(value: datetime | str) -> datetime:
 
 
 async def _kind_batches(
-    conn: AsyncConnection, q: ReportQuery, kind: ReportKind, *, postgres: bool, typed: bool
+    conn: AsyncConnection, q: ReportQuery, kind: ReportKind, *, postgres: bool, shape: Shape
 ) -> AsyncGenerator[Sequence[Row[Any]], None]:
-    stmt = _report_select(kind, q, postgres=postgres, typed=typed)
+    stmt = _report_select(kind, q, postgres=postgres, shape=shape)
     if postgres:
         result = await conn.stream(stmt.execution_options(yield_per=STREAM_BATCH))
         async for batch in result.partitions():
@@ -203,10 +249,12 @@ async def _kind_batches(
 
 
 async def _merge(
-    streams: list[AsyncIterator[Sequence[Row[Any]]]],
+    streams: list[AsyncGenerator[Sequence[Row[Any]], None]],
 ) -> AsyncGenerator[Sequence[Row[Any]], None]:
-    """Two ordered streams of batches as one, by ``(created_at, kind)`` (ids
-    are ordered within a kind already)."""
+    """Two streams of batches, each ordered, as one ordered by ``(created_at,
+    kind, id)``.  Each round takes from both batches every row up to the
+    smaller of their last keys, and lets ``sorted`` (two runs: one linear
+    merge in C) interleave them; the batch that ended is refilled."""
     if len(streams) == 1:
         async for batch in streams[0]:
             yield batch
@@ -214,24 +262,16 @@ async def _merge(
     a_stream, b_stream = streams
     a, b = await anext(a_stream, None), await anext(b_stream, None)
     i = j = 0
-    out: list[Row[Any]] = []
     while a is not None and b is not None:
-        ra, rb = a[i], b[j]
-        if (ra[CREATED], ra[KIND]) <= (rb[CREATED], rb[KIND]):
-            out.append(ra)
-            i += 1
-            if i == len(a):
-                a, i = await anext(a_stream, None), 0
-        else:
-            out.append(rb)
-            j += 1
-            if j == len(b):
-                b, j = await anext(b_stream, None), 0
-        if len(out) >= STREAM_BATCH:
-            yield out
-            out = []
-    if out:
-        yield out
+        limit = min(MERGE_KEY(a[-1]), MERGE_KEY(b[-1]))
+        a_end = bisect_right(a, limit, lo=i, key=MERGE_KEY)
+        b_end = bisect_right(b, limit, lo=j, key=MERGE_KEY)
+        yield sorted([*a[i:a_end], *b[j:b_end]], key=ROW_ORDER)
+        i, j = a_end, b_end
+        if i == len(a):
+            a, i = await anext(a_stream, None), 0
+        if j == len(b):
+            b, j = await anext(b_stream, None), 0
     rest, position, stream = (a, i, a_stream) if a is not None else (b, j, b_stream)
     if rest is not None:
         yield rest[position:]
@@ -240,16 +280,15 @@ async def _merge(
 
 
 async def report_batches(
-    conn: AsyncConnection, q: ReportQuery, *, typed: bool = False
+    conn: AsyncConnection, q: ReportQuery, shape: Shape
 ) -> AsyncGenerator[Sequence[Row[Any]], None]:
-    """The report's rows in order, a batch at a time: text rows, or ``typed``
-    rows (datetimes, decimals) for the workbook."""
+    """The report's rows in order, a batch at a time, in ``shape``."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         # A year is a costly plan, and compiling it (JIT) costs more than it
         # saves on these per-row lookups.
         await conn.execute(text("SET LOCAL jit = off"))
-    streams = [_kind_batches(conn, q, kind, postgres=postgres, typed=typed) for kind in q.kinds]
+    streams = [_kind_batches(conn, q, kind, postgres=postgres, shape=shape) for kind in q.kinds]
     try:
         async for batch in _merge(streams):  # type: ignore[arg-type]
             yield batch

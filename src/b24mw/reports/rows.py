@@ -2,8 +2,10 @@
 
 A row is the tuple ``repository.report_batches`` reads: ``order_id, kind,
 courier_id, courier_name, status, title, customer_name, total_amount,
-currency_code, created_at, updated_at, duration_tenths``.  In text rows (CSV,
-JSON) the amount and the timestamps are already strings; in typed rows (the
+currency_code, created_at, updated_at``, then ``duration_tenths`` — except in
+CSV rows, whose twelfth column is the duration as the file writes it and the
+tenths come thirteenth, so the first twelve are the line.  In CSV and JSON rows
+the amount and the timestamps are already strings; in typed rows (the
 workbook) they are a decimal and datetimes.  Every rendering adds its rows to
 one ``Totals`` while they stream, so the TOTALS line always adds up to the
 rows above it.
@@ -19,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 ZERO = Decimal("0.00")
-AMOUNT, CURRENCY, TENTHS = 7, 8, 11
+AMOUNT, CURRENCY, TENTHS, CSV_TENTHS = 7, 8, 11, 12
 
 
 def rfc3339(value: datetime) -> str:
@@ -38,6 +40,7 @@ def minutes(tenths: int | None) -> float | None:
 
 @dataclass(slots=True)
 class Totals:
+    tenths_at: int = TENTHS
     orders: int = 0
     amount: Decimal = ZERO
     duration_tenths: int = 0
@@ -45,12 +48,12 @@ class Totals:
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         self.orders += len(rows)
-        by_currency = self.by_currency
+        by_currency, at = self.by_currency, self.tenths_at
         tenths = 0
         for row in rows:
             by_currency[row[CURRENCY]] += Decimal(row[AMOUNT])
-            if row[TENTHS] is not None:
-                tenths += row[TENTHS]
+            if row[at] is not None:
+                tenths += row[at]
         self.duration_tenths += tenths
         self.amount = sum(by_currency.values(), ZERO)
 

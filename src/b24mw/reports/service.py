@@ -23,7 +23,8 @@ from b24mw.lifecycle.scope import own_courier_id
 from b24mw.reports import kmp4, repository
 from b24mw.reports.csvout import kmp4_csv, report_csv
 from b24mw.reports.jsonout import report_json
-from b24mw.reports.rows import Totals
+from b24mw.reports.repository import Shape
+from b24mw.reports.rows import CSV_TENTHS, TENTHS, Totals
 from b24mw.reports.schemas import (
     CSV_TYPE,
     JSON_TYPE,
@@ -58,10 +59,10 @@ def describe(q: ReportQuery) -> str:
 
 
 async def _produce(
-    db: Database, q: ReportQuery, render: Render, *, typed: bool, early_start: bool
+    db: Database, q: ReportQuery, render: Render, *, shape: Shape, early_start: bool
 ) -> AsyncGenerator[bytes, None]:
     async with db.read_engine.connect() as conn:
-        raw = repository.report_batches(conn, q, typed=typed)
+        raw = repository.report_batches(conn, q, shape)
         async with aclosing(raw):
             first = await anext(raw, None)
             if early_start:
@@ -75,7 +76,8 @@ async def _produce(
                 async for batch in raw:
                     yield batch
 
-            async with aclosing(render(batches(), Totals())) as chunks:
+            totals = Totals(tenths_at=CSV_TENTHS if shape is Shape.CSV else TENTHS)
+            async with aclosing(render(batches(), totals)) as chunks:
                 async for chunk in chunks:
                     yield chunk
 
@@ -86,7 +88,7 @@ def deliveries_report(db: Database, actor: Actor, q: ReportQuery, fmt: ReportFor
     mine = own_courier_id(actor, q.courier_id, "A courier reports only their own orders.")
     q = replace(q, courier_id=mine)
     if fmt is ReportFormat.CSV:
-        chunks = _produce(db, q, report_csv, typed=False, early_start=True)
+        chunks = _produce(db, q, report_csv, shape=Shape.CSV, early_start=True)
         return Rendered(chunks, CSV_TYPE, f"{q.filename_stem}.csv")
     if fmt is ReportFormat.XLSX:
 
@@ -96,9 +98,9 @@ def deliveries_report(db: Database, actor: Actor, q: ReportQuery, fmt: ReportFor
             return report_xlsx(batches, totals, "Deliveries report", describe(q))
 
         # No early start: a workbook that fails half-way is a problem answer.
-        chunks = _produce(db, q, workbook, typed=True, early_start=False)
+        chunks = _produce(db, q, workbook, shape=Shape.TYPED, early_start=False)
         return Rendered(chunks, XLSX_TYPE, f"{q.filename_stem}.xlsx")
-    chunks = _produce(db, q, report_json, typed=False, early_start=True)
+    chunks = _produce(db, q, report_json, shape=Shape.JSON, early_start=True)
     return Rendered(chunks, JSON_TYPE, None)
 
 
