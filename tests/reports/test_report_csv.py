@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -164,3 +165,23 @@ async def test_libreoffice_reads_it_back_as_text_not_formulas(
     last = next(sheet.iter_rows(min_row=len(texts) + 2))
     assert last[0].value == "TOTALS"
     assert last[7].value == 100 * len(texts)
+
+
+async def test_totals_add_up_to_the_column_above(client: httpx.AsyncClient, db: Database) -> None:
+    await seed(
+        db,
+        *(
+            Seed(
+                status="DONE" if n % 3 else "READY",
+                created_at=T0 + timedelta(minutes=n),
+                amount=f"{n * 7.35:.2f}",
+                history=[(0, "NEW"), (n * 1.37 + 0.05, "DONE" if n % 3 else "READY")],
+            )
+            for n in range(1, 20)
+        ),
+    )
+    *rows, totals = parse((await get_csv(client)).content)[1:]
+    assert Decimal(totals[7]) == sum(Decimal(r[7]) for r in rows)
+    assert Decimal(totals[11]) == sum(Decimal(r[11]) for r in rows if r[11])
+    assert int(totals[1]) == len(rows) == 19
+    assert sum(1 for r in rows if r[11] == "") == 6  # the open ones

@@ -15,6 +15,7 @@ import openpyxl
 import pytest
 
 from b24mw.kit.db import Database
+from b24mw.reports import xlsx
 from b24mw.reports.csvout import REPORT_COLUMNS
 from b24mw.reports.schemas import XLSX_TYPE
 from tests.conftest import auth
@@ -158,3 +159,20 @@ async def test_an_empty_range_says_so_without_charts(client: httpx.AsyncClient) 
     assert book["Orders"].max_row == 2  # the header and TOTALS
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert not [n for n in archive.namelist() if n.startswith("xl/charts/")]
+
+
+async def test_rows_past_a_sheet_continue_on_the_next(
+    client: httpx.AsyncClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx, "MAX_DATA_ROWS", 3)
+    await seed(db, *(Seed(created_at=T0 + timedelta(minutes=n), title=f"o{n}") for n in range(7)))
+    book = openpyxl.load_workbook(io.BytesIO(await workbook_bytes(client)))
+    assert book.sheetnames == ["Summary", "Orders", "Orders (2)", "Orders (3)"]
+    titles = [
+        row[5].value for name in book.sheetnames[1:] for row in book[name].iter_rows(min_row=2)
+    ]
+    assert titles == [f"o{n}" for n in range(7)] + [None]  # the TOTALS row closes the last
+    last = book["Orders (3)"]
+    assert last["A3"].value == "TOTALS" and last["B3"].value == 7
+    assert last["H3"].value == 700  # a value: a SUBTOTAL would see one sheet only
+    assert all(book[name].freeze_panes == "A2" for name in book.sheetnames[1:])
