@@ -18,10 +18,11 @@ The three figures of the bar, each beside a baseline measured in the same run:
   (bar: ≥ 50,000 rows/s, < 200 MB); baseline ``COPY (the same query) TO
   STDOUT`` straight from PostgreSQL;
 - ``kmp4_day``: after a day of changes (``--day-changes`` orders updated, 200
-  to a transaction), ``GET /ww/export/kmp4`` pages of 1,000 from the cursor
-  1C held the evening before until ``has_more`` is false: rows/s (bar:
-  ≥ 20,000 rows/s); baseline ``COPY`` of the same rows.  The first export of
-  everything (pages of 10,000) is measured too: it gives that cursor.
+  to a transaction), ``GET /ww/export/kmp4`` pages of the default size (5,000)
+  from the cursor 1C held the evening before until ``has_more`` is false:
+  rows/s (bar: ≥ 20,000 rows/s); baseline ``COPY`` of the same rows.  Then the
+  same day again in pages of 1,000.  The first export of everything (pages of
+  10,000) is measured too: it gives that cursor.
 
 Prints one JSON document.
 """
@@ -186,11 +187,15 @@ async def csv_phase(client: httpx.AsyncClient, rss: RssSampler) -> dict[str, Any
     }
 
 
-async def kmp4_pages(client: httpx.AsyncClient, cursor: str | None, limit: int) -> dict[str, Any]:
+async def kmp4_pages(
+    client: httpx.AsyncClient, cursor: str | None, limit: int | None
+) -> dict[str, Any]:
+    """Pages from ``cursor`` until ``has_more`` is false (``limit`` None: the
+    API's default page size)."""
     rows = pages = 0
     started = time.perf_counter()
     while True:
-        params: dict[str, Any] = {"limit": limit}
+        params: dict[str, Any] = {} if limit is None else {"limit": limit}
         if cursor is not None:
             params["after"] = cursor
         response = await client.get("/api/v1/ww/export/kmp4", params=params)
@@ -205,7 +210,7 @@ async def kmp4_pages(client: httpx.AsyncClient, cursor: str | None, limit: int) 
     return {
         "rows": rows,
         "pages": pages,
-        "page_size": limit,
+        "page_size": limit or "default (5000)",
         "seconds": round(seconds, 2),
         "rows_per_s": round(rows / seconds) if seconds else None,
         "cursor": cursor,
@@ -258,10 +263,14 @@ async def main(orders: int, day_changes: int, json_requests: int) -> dict[str, A
                 day_s = await change_day(url, year, day_changes)
                 copy_day = await copy_out(url, FEED_SQL.format(after=evening))
                 mark = time.monotonic()
-                day = await kmp4_pages(export, everything.pop("cursor"), 1000)
+                evening_cursor = everything.pop("cursor")
+                day = await kmp4_pages(export, evening_cursor, None)
                 day["api_rss"] = rss.peak_mb(mark)
                 day.pop("cursor")
                 day["changes_made_s"] = round(day_s, 1)
+                # The same day again in pages of 1,000 (the cursor is reusable).
+                day_1000 = await kmp4_pages(export, evening_cursor, 1000)
+                day_1000.pop("cursor")
             whole_run = rss.peak_mb(0)
     return {
         "benchmark": "report",
@@ -283,6 +292,7 @@ async def main(orders: int, day_changes: int, json_requests: int) -> dict[str, A
         "kmp4_everything": everything,
         "baseline_copy_day": copy_day,
         "kmp4_day": day,
+        "kmp4_day_pages_of_1000": day_1000,
         "targets": TARGETS,
         "met": {
             "json_p95": bool(report["p95_ms"] and report["p95_ms"] <= TARGETS["json_p95_ms"]),

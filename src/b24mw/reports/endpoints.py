@@ -192,7 +192,15 @@ async def export_kmp4(
             "after it was delivered comes again (with a higher `version`).",
         ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="orders per page")] = 1000,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=10_000,
+            description="orders per page; each page counts what is still waiting (`total`), "
+            "so a large backlog goes faster in large pages",
+        ),
+    ] = 5000,
     fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.JSON,
 ) -> Response:
     """Orders of both kinds for 1C's KMP4 processing, in the order they changed."""

@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    CompoundSelect,
     DateTime,
     Integer,
     Select,
@@ -46,7 +45,6 @@ from sqlalchemy import (
     text,
     tuple_,
     type_coerce,
-    union_all,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -358,36 +356,44 @@ async def change_horizon(conn: AsyncConnection) -> int:
     return int(value)
 
 
-def feed_statement(
+def feed_statements(
     position: Position, horizon: int, limit: int, *, postgres: bool = True
-) -> CompoundSelect[Any]:
-    """Up to ``limit`` changed orders after ``position``, below ``horizon``: each
-    kind walks its ``(change_seq, id)`` index, and the two are merged."""
-    parts = []
+) -> list[Select[Any]]:
+    """Per kind, up to ``limit`` changed orders after ``position``, below
+    ``horizon``, walking its ``(change_seq, id)`` index.  ``feed_page`` merges
+    them here rather than in a sort by the database (which would compare the
+    kind under the database's collation, slowly)."""
+    statements = []
     for kind in ReportKind:
         part = _feed_select(kind, position, horizon, postgres=postgres)
-        columns = part.selected_columns
-        parts.append(part.order_by(columns.change_seq, columns.id).limit(limit).subquery())
-    stmt = union_all(*(select(p) for p in parts))
-    columns = stmt.selected_columns
-    return stmt.order_by(columns.change_seq, columns.kind, columns.id).limit(limit)
+        statements.append(part.order_by(TABLES[kind].c.change_seq, TABLES[kind].c.id).limit(limit))
+    return statements
+
+
+FEED_ORDER = itemgetter(13, 0, 1)  # change_seq, kind, id
 
 
 async def feed_page(
     conn: AsyncConnection, position: Position, horizon: int, limit: int
-) -> Sequence[Row[Any]]:
+) -> list[Row[Any]]:
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         # A guessed-large range must not make the planner compile (JIT).
         await conn.execute(text("SET LOCAL jit = off"))
-    stmt = feed_statement(position, horizon, limit, postgres=postgres)
-    return (await conn.execute(stmt)).all()
+    rows: list[Row[Any]] = []
+    for stmt in feed_statements(position, horizon, limit, postgres=postgres):
+        rows += (await conn.execute(stmt)).all()
+    return sorted(rows, key=FEED_ORDER)[:limit]
 
 
 async def feed_count(conn: AsyncConnection, position: Position, horizon: int) -> int:
-    total = 0
-    for kind in ReportKind:
-        where = _feed_where(kind, position, horizon)
-        counted = select(func.count()).select_from(TABLES[kind]).where(*where)
-        total += int(await conn.scalar(counted) or 0)
-    return total
+    """Changed orders after ``position``, below ``horizon``, both kinds, in one
+    round trip."""
+    counts = [
+        select(func.count())
+        .select_from(TABLES[kind])
+        .where(*_feed_where(kind, position, horizon))
+        .scalar_subquery()
+        for kind in ReportKind
+    ]
+    return int(await conn.scalar(select(counts[0] + counts[1])) or 0)
