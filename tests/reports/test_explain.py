@@ -16,7 +16,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from b24mw.kit.db import Database
 from b24mw.migrations import upgrade
-from b24mw.reports import kmp4, repository
+from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.schemas import ReportKind, ReportQuery
 from tests.conftest import BACKENDS, make_settings
 from tests.support.postgres import PostgresServer
@@ -136,10 +136,10 @@ async def test_filtered_report_uses_the_indexes(big_db: Database, name: str) -> 
 
 async def test_kmp4_page_uses_the_change_index(big_db: Database) -> None:
     async with big_db.engine.connect() as conn:
-        horizon = await repository.change_horizon(conn)
+        horizon = await feed_repository.change_horizon(conn)
         last = (await conn.execute(text("SELECT max(change_seq) FROM orders"))).scalar_one()
     position = kmp4.Position(int(last), "delivery", 1000)
-    statements = repository.feed_statements(position, horizon, 1000)
+    statements = feed_repository.feed_statements(position, horizon, 1000)
     plans = [await plan(big_db, stmt) for stmt in statements]
     for text_plan, index in zip(
         plans, ("ix_instant_orders_change_seq", "ix_orders_change_seq"), strict=True

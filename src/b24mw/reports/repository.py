@@ -1,5 +1,5 @@
-"""Every statement of the reports: the report rows of both kinds of order, and
-the KMP4 change feed.
+"""The report's statements: the rows of both kinds of order (the KMP4 change
+feed is ``feed_repository``).
 
 Report rows come oldest first, ``(created_at, kind, id)``: each kind is read
 in ``(created_at, id)`` order (its own index serves it, nothing is sorted
@@ -55,7 +55,6 @@ from b24mw.models.enums import OrderStatus, TaskEventType, values
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.reports.csvout import FORMULA_TRIGGERS
-from b24mw.reports.kmp4 import Position
 from b24mw.reports.schemas import FINAL_STATUSES, ReportKind, ReportQuery
 
 TABLES: dict[ReportKind, Table] = {
@@ -82,7 +81,7 @@ def _event_link(kind: ReportKind) -> ColumnElement[Any]:
     return EVENTS.c.instant_order_id if kind is ReportKind.INSTANT else EVENTS.c.order_id
 
 
-def _rfc3339(column: Any, postgres: bool) -> Any:
+def rfc3339_text(column: Any, postgres: bool) -> Any:
     if postgres:
         return func.to_char(func.timezone("UTC", column), RFC3339_PG)
     # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' (models.base.UtcDateTime).
@@ -162,8 +161,8 @@ def _report_select(
             if postgres
             else func.printf("%.2f", orders.c.total_amount)
         )
-        created = _rfc3339(orders.c.created_at, postgres)
-        updated = _rfc3339(orders.c.updated_at, postgres)
+        created = rfc3339_text(orders.c.created_at, postgres)
+        updated = rfc3339_text(orders.c.updated_at, postgres)
         duration = tenths
         if shape is Shape.CSV:
             text_cells = [_neutralised(c, postgres) for c in text_cells]
@@ -293,107 +292,3 @@ async def report_batches(
     finally:
         for stream in streams:
             await stream.aclose()
-
-
-# --- the KMP4 change feed ------------------------------------------------------
-
-
-def _feed_where(kind: ReportKind, position: Position, horizon: int) -> list[ColumnElement[bool]]:
-    orders = TABLES[kind]
-    # Row order is (change_seq, kind, id): at the cursor's own change_seq,
-    # this kind continues after the cursor's id, or not at all, or wholly.
-    if kind.value == position.kind:
-        after_id = position.id
-    else:
-        after_id = -1 if kind.value > position.kind else FAR
-    seq = literal(position.change_seq, BigInteger())
-    return [
-        # The plain bound lets the planner estimate the range from its
-        # statistics (it cannot for the row comparison alone).
-        orders.c.change_seq >= seq,
-        tuple_(orders.c.change_seq, orders.c.id) > tuple_(seq, after_id),
-        orders.c.change_seq < literal(horizon, BigInteger()),
-    ]
-
-
-def _feed_select(
-    kind: ReportKind, position: Position, horizon: int, *, postgres: bool
-) -> Select[Any]:
-    """A kind's changed orders as text rows (the database writes the amount and
-    the timestamps, as for the report)."""
-    orders = TABLES[kind]
-    external = orders.c.external_id_1c if kind is ReportKind.DELIVERY else null()
-    amount = (
-        cast(orders.c.total_amount, Text)
-        if postgres
-        else func.printf("%.2f", orders.c.total_amount)
-    )
-    return select(
-        literal(kind.value).label("kind"),
-        orders.c.id,
-        orders.c.title,
-        orders.c.customer_name,
-        orders.c.status,
-        amount.label("total_amount"),
-        orders.c.currency_code,
-        orders.c.courier_id,
-        orders.c.notes,
-        _rfc3339(orders.c.created_at, postgres).label("created_at"),
-        _rfc3339(orders.c.updated_at, postgres).label("updated_at"),
-        orders.c.version,
-        external.label("external_id_1c"),
-        orders.c.change_seq,
-    ).where(*_feed_where(kind, position, horizon))
-
-
-async def change_horizon(conn: AsyncConnection) -> int:
-    """The feed's upper bound: on PostgreSQL the oldest transaction still
-    running (every smaller id has finished, and a new one gets a larger id);
-    on SQLite none (what is committed is all there is)."""
-    if conn.dialect.name != "postgresql":
-        return FAR
-    value = await conn.scalar(text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
-    return int(value)
-
-
-def feed_statements(
-    position: Position, horizon: int, limit: int, *, postgres: bool = True
-) -> list[Select[Any]]:
-    """Per kind, up to ``limit`` changed orders after ``position``, below
-    ``horizon``, walking its ``(change_seq, id)`` index.  ``feed_page`` merges
-    them here rather than in a sort by the database (which would compare the
-    kind under the database's collation, slowly)."""
-    statements = []
-    for kind in ReportKind:
-        part = _feed_select(kind, position, horizon, postgres=postgres)
-        statements.append(part.order_by(TABLES[kind].c.change_seq, TABLES[kind].c.id).limit(limit))
-    return statements
-
-
-FEED_ORDER = itemgetter(13, 0, 1)  # change_seq, kind, id
-
-
-async def feed_page(
-    conn: AsyncConnection, position: Position, horizon: int, limit: int
-) -> list[Row[Any]]:
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        # A guessed-large range must not make the planner compile (JIT).
-        await conn.execute(text("SET LOCAL jit = off"))
-    rows: list[Row[Any]] = []
-    for stmt in feed_statements(position, horizon, limit, postgres=postgres):
-        rows += (await conn.execute(stmt)).all()
-    return sorted(rows, key=FEED_ORDER)[:limit]
-
-
-async def feed_count(conn: AsyncConnection, position: Position, horizon: int) -> int:
-    """Changed orders after ``position``, below ``horizon``, both kinds, in one
-    round trip."""
-    counts = [
-        select(func.count())
-        .select_from(TABLES[kind])
-        .where(*_feed_where(kind, position, horizon))
-        .scalar_subquery()
-        for kind in ReportKind
-    ]
-    return int(await conn.scalar(select(counts[0] + counts[1])) or 0)

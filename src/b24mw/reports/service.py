@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from b24mw.kit.auth import Actor
 from b24mw.kit.db import Database
 from b24mw.lifecycle.scope import own_courier_id
-from b24mw.reports import kmp4, repository
+from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.csvout import kmp4_csv, report_csv
 from b24mw.reports.jsonout import report_json
 from b24mw.reports.repository import Shape
@@ -133,9 +133,9 @@ async def kmp4_page(conn: AsyncConnection, after: str | None, limit: int) -> Kmp
     """The orders changed after the cursor ``after`` (all of them without one),
     oldest change first; the cursor of the last one comes back as ``next_cursor``."""
     position = kmp4.decode(after)
-    horizon = await repository.change_horizon(conn)
-    rows = await repository.feed_page(conn, position, horizon, limit)
-    total = await repository.feed_count(conn, position, horizon)
+    horizon = await feed_repository.change_horizon(conn)
+    rows = await feed_repository.feed_page(conn, position, horizon, limit)
+    total = await feed_repository.feed_count(conn, position, horizon)
     if rows:
         last = rows[-1]
         position = kmp4.Position(last.change_seq, last.kind, last.id)
