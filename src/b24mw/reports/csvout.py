@@ -35,7 +35,6 @@ REPORT_COLUMNS = (
     "duration_min",
 )
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
-LINE = len(REPORT_COLUMNS)
 
 
 def neutralise(value: str | None) -> str:
@@ -84,7 +83,7 @@ async def report_csv(
     async for rows in batches:
         totals.add(rows)
         # The database wrote and neutralised the cells (repository.Shape.CSV).
-        lines.writer.writerows(row[:LINE] for row in rows)
+        lines.writer.writerows(rows)
         yield lines.take()
     lines.writer.writerow(totals_line(totals))
     yield lines.take()

@@ -145,7 +145,6 @@ def _report_select(
         orders.c.title,
         orders.c.customer_name,
     ]
-    extra: list[Any] = []
     if shape is Shape.TYPED:
         # asyncpg hands back aware UTC datetimes: no per-value conversion
         # through ``UtcDateTime`` on PostgreSQL.
@@ -171,9 +170,9 @@ def _report_select(
                 if postgres
                 else func.printf("%.1f", tenths / 10.0)
             )
-            # Empty while open (SQLite's printf would write NULL as 0.0).
+            # Empty while open (SQLite's printf would write NULL as 0.0).  The
+            # tenths are not selected besides: the lookups would run twice.
             duration = case((orders.c.status.in_(FINAL_STATUSES), written), else_="")
-            extra = [tenths.label("duration_tenths")]
     courier_id, courier_name, title, customer_name = text_cells
     stmt = (
         select(
@@ -189,7 +188,6 @@ def _report_select(
             created.label("created_at"),
             updated.label("updated_at"),
             duration.label("duration_min" if shape is Shape.CSV else "duration_tenths"),
-            *extra,
         )
         .select_from(orders.outerjoin(COURIERS, COURIERS.c.id == orders.c.courier_id))
         .where(orders.c.status.in_(q.statuses or ALL_STATUSES))

@@ -2,9 +2,9 @@
 
 A row is the tuple ``repository.report_batches`` reads: ``order_id, kind,
 courier_id, courier_name, status, title, customer_name, total_amount,
-currency_code, created_at, updated_at``, then ``duration_tenths`` — except in
-CSV rows, whose twelfth column is the duration as the file writes it and the
-tenths come thirteenth, so the first twelve are the line.  In CSV and JSON rows
+currency_code, created_at, updated_at, duration_tenths`` — except in CSV rows,
+whose last column is the duration as the file writes it (``52.5``), so a row
+is its line.  In CSV and JSON rows
 the amount and the timestamps are already strings; in typed rows (the
 workbook) they are a decimal and datetimes.  Every rendering adds its rows to
 one ``Totals`` while they stream, so the TOTALS line always adds up to the
@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 ZERO = Decimal("0.00")
-AMOUNT, CURRENCY, TENTHS, CSV_TENTHS = 7, 8, 11, 12
+AMOUNT, CURRENCY, TENTHS = 7, 8, 11
 
 
 def rfc3339(value: datetime) -> str:
@@ -40,7 +40,7 @@ def minutes(tenths: int | None) -> float | None:
 
 @dataclass(slots=True)
 class Totals:
-    tenths_at: int = TENTHS
+    written: bool = False  # CSV rows: the duration is text, "52.5"
     orders: int = 0
     amount: Decimal = ZERO
     duration_tenths: int = 0
@@ -48,12 +48,16 @@ class Totals:
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         self.orders += len(rows)
-        by_currency, at = self.by_currency, self.tenths_at
+        by_currency, written = self.by_currency, self.written
         tenths = 0
         for row in rows:
             by_currency[row[CURRENCY]] += Decimal(row[AMOUNT])
-            if row[at] is not None:
-                tenths += row[at]
+            duration = row[TENTHS]
+            if written:
+                # One decimal always: "52.5" is 525 tenths.
+                tenths += int(duration.replace(".", "")) if duration else 0
+            elif duration is not None:
+                tenths += duration
         self.duration_tenths += tenths
         self.amount = sum(by_currency.values(), ZERO)
 

@@ -24,7 +24,7 @@ from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.csvout import kmp4_csv, report_csv
 from b24mw.reports.jsonout import report_json
 from b24mw.reports.repository import Shape
-from b24mw.reports.rows import CSV_TENTHS, TENTHS, Totals
+from b24mw.reports.rows import Totals
 from b24mw.reports.schemas import (
     CSV_TYPE,
     JSON_TYPE,
@@ -76,7 +76,7 @@ async def _produce(
                 async for batch in raw:
                     yield batch
 
-            totals = Totals(tenths_at=CSV_TENTHS if shape is Shape.CSV else TENTHS)
+            totals = Totals(written=shape is Shape.CSV)
             async with aclosing(render(batches(), totals)) as chunks:
                 async for chunk in chunks:
                     yield chunk
