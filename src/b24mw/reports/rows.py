@@ -16,18 +16,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 ZERO = Decimal("0.00")
 AMOUNT, CURRENCY, TENTHS = 7, 8, 11
-
-
-def rfc3339(value: datetime) -> str:
-    """As the API writes timestamps everywhere (``kit.schemas.UtcOut``), from
-    a UTC value; ``isoformat`` is several times cheaper than ``strftime``."""
-    return value.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def money(value: Decimal) -> str:
