@@ -29,6 +29,7 @@ from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
 from b24mw.kit.routing import PARAMETER_CHECKS
 from b24mw.outbox import Outbox
+from b24mw.reports.endpoints import router as reports_router
 from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
 from b24mw.system.endpoints import root_router as system_root_router
@@ -53,6 +54,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     returns_router,
     deliveries_router,
     couriers_router,
+    reports_router,
     admin_router,
     b24app_admin_router,
     b24app_router,

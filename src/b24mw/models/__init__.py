@@ -12,13 +12,20 @@ from b24mw.models.ops import (
     RateLimitState,
     WebhookInbox,
 )
-from b24mw.models.orders import Delivery, DeliveryLine, InstantOrder, InstantOrderLine
+from b24mw.models.orders import (
+    ChangeCounter,
+    Delivery,
+    DeliveryLine,
+    InstantOrder,
+    InstantOrderLine,
+)
 from b24mw.models.returns import Return, ReturnLine
 
 __all__ = [
     "AppInstallation",
     "ArchiveManifest",
     "Base",
+    "ChangeCounter",
     "Courier",
     "Delivery",
     "DeliveryLine",

@@ -12,6 +12,10 @@ from b24mw.models.couriers import PHONE_CHECK
 from b24mw.models.enums import OrderOrigin, OrderStatus, values
 
 STATUS_CHECK = in_list("status", values(OrderStatus))
+# Set by database triggers on every insert and update (migration 0009), never
+# by the application: the position of the row's last change in the KMP4
+# export feed (``reports/changes.py`` explains the two engines).
+CHANGE_SEQ_DOC = "position of the last change in the export feed (trigger-maintained)"
 
 
 class InstantOrder(TimestampMixin, Base):
@@ -25,6 +29,7 @@ class InstantOrder(TimestampMixin, Base):
         Index("uq_instant_orders_task_courier", "task_id_b24", "courier_id", unique=True),
         Index("ix_instant_orders_status_created", "status", "created_at"),
         Index("ix_instant_orders_courier_status_created", "courier_id", "status", "created_at"),
+        Index("ix_instant_orders_change_seq", "change_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -39,6 +44,7 @@ class InstantOrder(TimestampMixin, Base):
     notes: Mapped[str | None] = mapped_column(Text)
     origin: Mapped[str] = mapped_column(String(16), default=OrderOrigin.API.value)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, doc=CHANGE_SEQ_DOC)
 
     lines: Mapped[list[InstantOrderLine]] = relationship(
         back_populates="order",
@@ -85,6 +91,7 @@ class Delivery(TimestampMixin, Base):
         Index("ix_orders_status_created", "status", "created_at"),
         Index("ix_orders_courier_status_created", "courier_id", "status", "created_at"),
         Index("ix_orders_task_id_b24", "task_id_b24"),
+        Index("ix_orders_change_seq", "change_seq", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -102,6 +109,7 @@ class Delivery(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default=OrderStatus.NEW.value)
     notes: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, doc=CHANGE_SEQ_DOC)
 
     lines: Mapped[list[DeliveryLine]] = relationship(
         back_populates="delivery",
@@ -130,3 +138,13 @@ class DeliveryLine(Base):
     price: Mapped[Decimal]
 
     delivery: Mapped[Delivery] = relationship(back_populates="lines")
+
+
+class ChangeCounter(Base):
+    """SQLite's change sequence for ``change_seq`` (one row, bumped by the
+    triggers); PostgreSQL stamps the writing transaction's id instead."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
