@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Table
+from sqlalchemy.types import TypeDecorator
 
 FORMAT = "b24mw-archive/1"
 # Level 1 compresses task history about 6:1 at several times the speed of the
@@ -81,7 +82,10 @@ _PY_KINDS: dict[type, str] = {
 def column_kind(column: Any) -> str:
     if isinstance(column.type, JSON):
         return "json"
-    python_type = column.type.python_type
+    sql_type = column.type
+    if isinstance(sql_type, TypeDecorator):
+        sql_type = sql_type.impl_instance
+    python_type = sql_type.python_type
     for base, kind in _PY_KINDS.items():
         if issubclass(python_type, base):
             return kind
