@@ -22,6 +22,7 @@ without writing anything ("re-seal").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -150,27 +151,56 @@ class Archiver:
             skip = await repo.restored_ranges(table.name, day)
         for manifest in restored:
             await self._reseal(table, schema, manifest, report)
-        after_id = 0
-        while True:
-            async with self.db.reader() as session:
-                repo = RetentionRepository(session)
-                rows = await repo.batch(
-                    table, start, end, after_id=after_id, limit=self.batch_rows, skip=skip
+        async with self.db.reader() as session:
+            part_no = await RetentionRepository(session).next_part(table.name, day)
+
+        def fetch(after_id: int) -> asyncio.Task[tuple[list[int], Part] | None]:
+            return asyncio.create_task(
+                self._fetch(
+                    table, schema, start, end, after_id=after_id, limit=self.batch_rows, skip=skip
                 )
-                part_no = await repo.next_part(table.name, day) if rows else 0
-            if not rows:
-                return
-            ids = [row.id for row in rows]
-            part = await asyncio.to_thread(_encode, schema, rows, ids)
-            del rows
-            stem = part_key("", table.name, day, part_no)
-            await self._store_and_verify(schema, day, part_no, stem, part)
-            await self._commit(table, day, part_no, stem, part, ids)
-            report.rows += part.row_count
-            report.parts += 1
-            report.bytes += part.size_bytes
-            self.progress.advance(part.row_count)
-            after_id = ids[-1]
+            )
+
+        # The next batch is read and compressed while this one is uploaded,
+        # read back and deleted: the database and this process work side by side.
+        pending = fetch(0)
+        try:
+            while (fetched := await pending) is not None:
+                ids, part = fetched
+                pending = fetch(ids[-1])
+                stem = part_key("", table.name, day, part_no)
+                await self._store_and_verify(schema, day, part_no, stem, part)
+                await self._commit(table, day, part_no, stem, part, ids)
+                report.rows += part.row_count
+                report.parts += 1
+                report.bytes += part.size_bytes
+                self.progress.advance(part.row_count)
+                part_no += 1
+        finally:
+            if not pending.done():
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+
+    async def _fetch(
+        self, table: Table, schema: Schema, start: datetime, end: datetime, **where: Any
+    ) -> tuple[list[int], Part] | None:
+        """The next rows of a day as a compressed part (None when there are none).
+        Encoding and compression run in a thread: the worker's loop keeps going."""
+        kinds = [kind for _, kind, _ in schema.columns]
+        async with self.db.reader() as session:
+            repo = RetentionRepository(session)
+            if self.db.is_sqlite:
+                rows = await repo.rows(table, start, end, **where)
+            else:
+                rows = await repo.rows_as_json(table, kinds, start, end, **where)
+        if not rows:
+            return None
+        ids = [row.id for row in rows]
+        if self.db.is_sqlite:
+            return ids, await asyncio.to_thread(_encode, schema, rows, ids)
+        lines = [row.line.encode() for row in rows]
+        return ids, await asyncio.to_thread(build_part, lines, ids)
 
     async def _store_and_verify(
         self, schema: Schema, day: date, part_no: int, stem: str, part: Part
@@ -228,12 +258,10 @@ class Archiver:
     ) -> None:
         """Delete restored rows again when they are byte-for-byte their part."""
         start = day_start(manifest.day)
-        async with self.db.reader() as session:
-            rows = await RetentionRepository(session).rows_between_ids(
-                table, start, start + DAY, manifest.first_id, manifest.last_id
-            )
-        ids = [row.id for row in rows]
-        part = await asyncio.to_thread(_encode, schema, rows, ids) if rows else None
+        fetched = await self._fetch(
+            table, schema, start, start + DAY, ids_between=(manifest.first_id, manifest.last_id)
+        )
+        ids, part = fetched if fetched is not None else ([], None)
         if part is not None and part.sha256 != manifest.sha256:
             # Changed or partly deleted since the restore: the archive no longer
             # says what the table holds, so the rows stay (and are not re-archived).
