@@ -15,7 +15,7 @@ from b24mw.models.base import utcnow
 from b24mw.outbox.schedulers import WorkerContext, load_plugins, registered_schedulers
 from b24mw.retention.lease import JOB, RunLease
 from b24mw.retention.repository import LEASES, RetentionRepository
-from b24mw.retention.scheduler import daily_retention
+from b24mw.retention.scheduler import daily_retention, run_when_due, running
 from b24mw.retention.storage import StorageError
 from b24mw.settings import Settings
 from tests.retention.helpers import (
@@ -35,6 +35,22 @@ def _ctx(settings: Settings, db: Database, worker: str) -> WorkerContext:
 async def test_the_worker_finds_the_daily_run() -> None:
     load_plugins()
     assert "retention.daily" in {s.name for s in registered_schedulers()}
+
+
+async def test_the_scheduler_starts_the_run_beside_the_other_schedulers(
+    db: Database, tmp_path: Path
+) -> None:
+    await seed_history(db, {old_day(120): 300})
+    settings = retention_settings(db, tmp_path)
+    ctx = _ctx(settings, db, "w1")
+
+    assert await daily_retention(ctx) == 0  # returns at once; the run goes on
+    task = running("w1")
+    assert task is not None and not task.done()
+    assert await daily_retention(ctx) == 0  # one run per worker at a time
+    assert running("w1") is task
+    assert await task == 450  # 300 task_events and 150 integration_log rows
+    assert await snapshot(db) == {}
 
 
 async def test_two_runs_at_once_one_runs_the_other_steps_aside(
@@ -72,15 +88,15 @@ async def test_the_daily_run_runs_once_a_day_across_workers(db: Database, tmp_pa
     await seed_history(db, {old_day(120): 20})
     settings = retention_settings(db, tmp_path)
 
-    first = await daily_retention(_ctx(settings, db, "a"))
+    first = await run_when_due(_ctx(settings, db, "a"))
     await seed_history(db, {old_day(110): 5})
-    second = await daily_retention(_ctx(settings, db, "b"))
+    second = await run_when_due(_ctx(settings, db, "b"))
 
     assert (first, second) == (30, 0)  # 20 task_events and 10 integration_log rows
     assert len(await snapshot(db)) == 5
     async with db.unit_of_work() as session:
         await session.execute(update(LEASES).values(last_started_at=utcnow() - timedelta(hours=25)))
-    assert await daily_retention(_ctx(settings, db, "b")) == 5 + 3
+    assert await run_when_due(_ctx(settings, db, "b")) == 5 + 3
     async with db.reader() as session:
         job = await RetentionRepository(session).job(JOB)
     assert job is not None and job.holder is None and job.last_success_at is not None
@@ -96,7 +112,7 @@ async def test_after_a_failure_the_daily_run_retries_within_hours(
     await seed_history(db, {old_day(120): 20})
     broken = retention_settings(db, tmp_path, archive_url="s3://")  # no bucket
     try:
-        await daily_retention(_ctx(broken, db, "a"))
+        await run_when_due(_ctx(broken, db, "a"))
     except Exception as exc:
         assert "s3://" in str(exc)
     else:
@@ -108,10 +124,10 @@ async def test_after_a_failure_the_daily_run_retries_within_hours(
     assert REGISTRY.get_sample_value("b24mw_retention_last_failure_timestamp_seconds")
     settings = retention_settings(db, tmp_path)
 
-    assert await daily_retention(_ctx(settings, db, "b")) == 0  # an hour has not passed
+    assert await run_when_due(_ctx(settings, db, "b")) == 0  # an hour has not passed
     async with db.unit_of_work() as session:
         await session.execute(update(LEASES).values(last_started_at=utcnow() - timedelta(hours=2)))
-    assert await daily_retention(_ctx(settings, db, "b")) == 30
+    assert await run_when_due(_ctx(settings, db, "b")) == 30
 
 
 async def test_a_storage_failure_is_recorded_on_the_lease_row(db: Database, tmp_path: Path) -> None:
