@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.outbox.schedulers import WorkerContext, load_plugins, registered_schedulers
+from b24mw.retention import scheduler
 from b24mw.retention.lease import JOB, RunLease
 from b24mw.retention.repository import LEASES, RetentionRepository
 from b24mw.retention.scheduler import daily_retention, run_when_due, running
@@ -38,17 +41,21 @@ async def test_the_worker_finds_the_daily_run() -> None:
 
 
 async def test_the_scheduler_starts_the_run_beside_the_other_schedulers(
-    db: Database, tmp_path: Path
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await seed_history(db, {old_day(120): 300})
     settings = retention_settings(db, tmp_path)
-    ctx = _ctx(settings, db, "w1")
+    worker = f"w-{uuid.uuid4().hex[:8]}"
+    ctx = _ctx(settings, db, worker)
+    assert await daily_retention(ctx) == 0
+    assert running(worker) is None  # a worker that just started waits a minute
+    monkeypatch.setattr(scheduler, "WARM_UP_S", 0.0)
 
     assert await daily_retention(ctx) == 0  # returns at once; the run goes on
-    task = running("w1")
+    task = running(worker)
     assert task is not None and not task.done()
     assert await daily_retention(ctx) == 0  # one run per worker at a time
-    assert running("w1") is task
+    assert running(worker) is task
     assert await task == 450  # 300 task_events and 150 integration_log rows
     assert await snapshot(db) == {}
 

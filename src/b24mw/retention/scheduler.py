@@ -13,6 +13,7 @@ and reconciliation schedulers of the same worker keep their pace.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 from b24mw.models.base import utcnow
@@ -24,13 +25,21 @@ from b24mw.retention.runner import RunOptions, run_retention
 EVERY = timedelta(days=1)
 AFTER_FAILURE = timedelta(hours=1)
 
+# A worker starts looking only after this long: a crash-looping or short-lived
+# worker (tests, one-off maintenance) never starts a run.
+WARM_UP_S = 60.0
+
 # The run started by each worker (by worker id), while it lasts.
 _running: dict[str, asyncio.Task[int]] = {}
+_first_seen: dict[str, float] = {}
 
 
 @scheduler("retention.daily", interval_s=300.0, drain=False)
 async def daily_retention(ctx: WorkerContext) -> int:
     """Start ``run_when_due`` beside the other schedulers (not when one is running)."""
+    first_seen = _first_seen.setdefault(ctx.worker_id, time.monotonic())
+    if time.monotonic() - first_seen < WARM_UP_S:
+        return 0
     task = _running.get(ctx.worker_id)
     if task is None or task.done():
         task = asyncio.create_task(run_when_due(ctx), name=f"retention:{ctx.worker_id}")
