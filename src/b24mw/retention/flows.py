@@ -152,7 +152,11 @@ class Archiver:
         for manifest in restored:
             await self._reseal(table, schema, manifest, report)
         async with self.db.reader() as session:
-            part_no = await RetentionRepository(session).next_part(table.name, day)
+            repo = RetentionRepository(session)
+            part_no = await repo.next_part(table.name, day)
+            first_id = await repo.first_id(table, start, end)
+        if first_id is None:
+            return
 
         def fetch(after_id: int) -> asyncio.Task[tuple[list[int], Part] | None]:
             return asyncio.create_task(
@@ -163,7 +167,7 @@ class Archiver:
 
         # The next batch is read and compressed while this one is uploaded,
         # read back and deleted: the database and this process work side by side.
-        pending = fetch(0)
+        pending = fetch(first_id - 1)
         try:
             while (fetched := await pending) is not None:
                 ids, part = fetched

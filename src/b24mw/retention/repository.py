@@ -87,6 +87,14 @@ class RetentionRepository:
             value = table.c.ts.type.process_result_value(value, self.session.get_bind().dialect)  # type: ignore[attr-defined]
         return value
 
+    async def first_id(self, table: Table, start: datetime, end: datetime) -> int | None:
+        """The smallest id of a day, found through the ``ts`` index.  (``id + 0``
+        keeps PostgreSQL from walking the primary key instead, through the
+        index entries of every row an earlier day's parts just deleted.)"""
+        stmt = select(func.min(table.c.id + 0)).where(table.c.ts >= start, table.c.ts < end)
+        value = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if value is None else int(value)
+
     async def count_between(self, table: Table, start: datetime, end: datetime) -> int:
         stmt = select(func.count()).select_from(table).where(table.c.ts >= start, table.c.ts < end)
         return int((await self.session.execute(stmt)).scalar_one())
