@@ -181,10 +181,10 @@ class Archiver:
                 self.progress.advance(part.row_count)
                 part_no += 1
         finally:
-            if not pending.done():
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
+            # A batch read ahead of a failed part is dropped, its rows untouched.
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
 
     async def _fetch(
         self, table: Table, schema: Schema, start: datetime, end: datetime, **where: Any
