@@ -21,7 +21,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal_column,
     not_,
     select,
     text,
@@ -49,13 +48,6 @@ def _json_value(column: Any, kind: str) -> Any:
     if kind == "bytes":
         return func.translate(func.encode(column, "base64"), "\n", "")
     return column
-
-
-def _json_line(table: Table, kinds: Sequence[str]) -> Any:
-    pairs: list[Any] = []
-    for column, kind in zip(table.columns, kinds, strict=True):
-        pairs += [literal_column(f"'{column.name}'"), _json_value(column, kind)]
-    return cast(func.json_build_object(*pairs), Text).label("line")
 
 
 class RetentionRepository:
@@ -130,10 +122,16 @@ class RetentionRepository:
         self, table: Table, kinds: Sequence[str], start: datetime, end: datetime, **where: Any
     ) -> Sequence[Row[Any]]:
         """PostgreSQL only: ``rows`` as ``(id, line)``, each line built by the
-        server (``json_build_object``): a JSON column's text is carried as
-        stored, and the run spends no Python time per value."""
-        line = _json_line(table, kinds)
-        stmt = self._rows([table.c.id, line], table, start, end, **where)
+        server (``row_to_json`` of the row with its values as the Python
+        encoder writes them): a JSON column's text is carried as stored, and
+        the run spends no Python time per value."""
+        values = [
+            _json_value(column, kind).label(column.name)
+            for column, kind in zip(table.columns, kinds, strict=True)
+        ]
+        batch = self._rows(values, table, start, end, **where).subquery("r")
+        line = cast(func.row_to_json(batch.table_valued()), Text).label("line")
+        stmt = select(batch.c.id, line).order_by(batch.c.id)
         return (await self.session.execute(stmt)).all()
 
     async def delete_ids(self, table: Table, ids: Sequence[int]) -> int:
