@@ -145,7 +145,7 @@ async def assert_each_row_once(
             archived[row_id] = line
     assert not set(in_table) & set(archived), "rows both in the table and archived"
     assert set(in_table) | set(archived) == set(before), "rows lost or invented"
-    # Compared as values: PostgreSQL builds archive lines itself (other spacing).
+    # Compared as values: PostgreSQL builds archive lines itself (other formatting).
     decode = Schema.of(table).decoder()
     for row_id, line in {**in_table, **archived}.items():
         assert decode(line) == decode(before[row_id]), f"id {row_id} changed"
