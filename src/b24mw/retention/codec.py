@@ -163,7 +163,11 @@ class Part:
 
 
 def build_part(lines: Iterable[bytes], ids: Sequence[int]) -> Part:
-    raw = b"".join(line + b"\n" for line in lines)
+    return compress_lines(b"\n".join(lines) + b"\n", ids)
+
+
+def compress_lines(raw: bytes, ids: Sequence[int]) -> Part:
+    """``raw``: the lines, each ending in a newline."""
     data = gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)
     return Part(data, len(ids), ids[0], ids[-1], hashlib.sha256(data).hexdigest())
 

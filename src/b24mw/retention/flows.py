@@ -43,6 +43,7 @@ from b24mw.retention.codec import (
     Schema,
     build_part,
     check_part,
+    compress_lines,
     dump_manifest,
     manifest_doc,
     part_key,
@@ -203,8 +204,8 @@ class Archiver:
         ids = [row.id for row in rows]
         if self.db.is_sqlite:
             return ids, await asyncio.to_thread(_encode, schema, rows, ids)
-        lines = [row.line.encode() for row in rows]
-        return ids, await asyncio.to_thread(build_part, lines, ids)
+        raw = ("\n".join([row.line for row in rows]) + "\n").encode()
+        return ids, await asyncio.to_thread(compress_lines, raw, ids)
 
     async def _store_and_verify(
         self, schema: Schema, day: date, part_no: int, stem: str, part: Part
