@@ -142,3 +142,39 @@ async def test_each_delete_writes_a_siem_line(db: Database, tmp_path: Path) -> N
     assert deletes[0]["first_id"] == parts[0].first_id
     assert deletes[0]["sha256"] == parts[0].sha256
     assert deletes[0]["object"].endswith(parts[0].object_key) and deletes[0]["actor"] == "test"
+
+
+async def test_json_written_across_lines_stays_one_archive_line(
+    db: Database, tmp_path: Path
+) -> None:
+    """JSON stored by another writer with line breaks (PostgreSQL keeps a json
+    value's text as given) must not split a row over two archive lines."""
+    from sqlalchemy import text
+
+    day = old_day(100)
+    ts = f"'{day.isoformat()} 10:00:00{'' if db.is_sqlite else '+00'}'"
+    async with db.unit_of_work() as session:
+        await session.execute(
+            text(
+                "INSERT INTO task_events (ts, type, payload_json, actor_id)"
+                f" VALUES ({ts}, 'comment', :payload, :actor)"
+            ),
+            {
+                "payload": '{\n  "text": "line one\\nline two",\r\n  "n": [1,\n 2]\n}',
+                "actor": "someone",
+            },
+        )
+    storage = LocalStorage(tmp_path / "archive")
+    await run(retention_settings(db, tmp_path), db, storage=storage, tables=["task_events"])
+
+    [part] = await manifests(db)
+    assert part.row_count == 1
+    from b24mw.retention.lease import RunLease
+    from b24mw.retention.restore import restore
+
+    await restore(db, storage, RunLease(db, "r", 60), "task_events", day, day)
+    async with db.reader() as session:
+        from sqlalchemy import select
+
+        payload = (await session.execute(select(EVENTS.c.payload_json))).scalar_one()
+    assert payload == {"text": "line one\nline two", "n": [1, 2]}

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,6 +48,11 @@ def _json_value(column: Any, kind: str) -> Any:
         return cast(column, Text)
     if kind == "bytes":
         return func.translate(func.encode(column, "base64"), "\n", "")
+    if kind == "json":
+        # A json value keeps its text, line breaks included; outside strings
+        # (inside, PostgreSQL only accepts them escaped) they are mere
+        # whitespace, and a raw one would split the archive line in two.
+        return cast(func.translate(cast(column, Text), "\r\n", "  "), PG_JSON)
     return column
 
 
