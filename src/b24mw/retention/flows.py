@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -340,7 +339,3 @@ async def dry_run(db: Database, tables: Sequence[str], boundary: datetime) -> li
                 out.append({"table": name, "day": start.date().isoformat(), "rows": rows})
                 since = start + DAY
     return out
-
-
-def elapsed_since(started: float) -> float:
-    return round(time.perf_counter() - started, 3)
