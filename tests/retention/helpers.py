@@ -39,6 +39,9 @@ def retention_settings(db: Database, tmp_path: Path, **overrides: Any) -> Settin
         "siem_sink": f"file://{tmp_path}/siem.jsonl",
         "archive_batch_rows": 100,
         "archive_lease_s": 60,
+        # One day at a time unless a test says otherwise: faults injected at
+        # the n-th storage call then hit a known part.
+        "archive_parallel_days": 1,
     }
     values.update(overrides)
     return make_settings(db.url, **values)

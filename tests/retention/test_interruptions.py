@@ -52,12 +52,13 @@ FAULTS: dict[str, tuple[tuple[str, int], BaseException, int]] = {
 }
 
 
+@pytest.mark.parametrize("parallel_days", [1, 2])
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_a_storage_failure_at_any_step_loses_and_duplicates_nothing(
-    db: Database, tmp_path: Path, fault: str
+    db: Database, tmp_path: Path, fault: str, parallel_days: int
 ) -> None:
     before = await _seeded(db)
-    settings = retention_settings(db, tmp_path)
+    settings = retention_settings(db, tmp_path, archive_parallel_days=parallel_days)
     inner = LocalStorage(tmp_path / "archive")
     call, error, done = FAULTS[fault]
 
@@ -65,7 +66,9 @@ async def test_a_storage_failure_at_any_step_loses_and_duplicates_nothing(
         await run(settings, db, storage=FaultyStorage(inner, call, error), tables=["task_events"])
 
     kept, archived = await assert_each_row_once(db, inner, before)
-    assert (kept, archived) == (ROWS - done, done)
+    if parallel_days == 1 or db.is_sqlite:  # two days at once: whichever got there first
+        assert (kept, archived) == (ROWS - done, done)
+    assert kept > 0
     report = await run(settings, db, storage=inner, holder="again", tables=["task_events"])
     assert report is not None
     assert await assert_each_row_once(db, inner, before) == (0, ROWS)

@@ -118,6 +118,7 @@ class Archiver:
     batch_rows: int
     revision: str
     progress: RunProgress = field(default_factory=Silent)
+    parallel_days: int = 1
 
     async def archive(self, name: str, boundary: datetime) -> TableReport:
         table = ARCHIVED_TABLES[name]
@@ -128,18 +129,31 @@ class Archiver:
                 table, datetime.min.replace(tzinfo=UTC), boundary
             )
         self.progress.start(name, total)
+        days: list[date] = []
         since = datetime.min.replace(tzinfo=UTC)
-        while True:
-            async with self.db.reader() as session:
-                oldest = await RetentionRepository(session).oldest_ts(
-                    table, before=boundary, since=since
-                )
-            if oldest is None:
-                return report
-            day = oldest.astimezone(UTC).date()
-            await self._day(table, schema, day, report)
-            report.days.append(day.isoformat())
-            since = day_start(day) + DAY
+        async with self.db.reader() as session:
+            repo = RetentionRepository(session)
+            while (oldest := await repo.oldest_ts(table, before=boundary, since=since)) is not None:
+                days.append(oldest.astimezone(UTC).date())
+                since = day_start(days[-1]) + DAY
+        # Days are independent (each has its own parts), so a few go at once:
+        # the database reads one day's batch while this process compresses
+        # and checks another's.  A failure in one day cancels the others.
+        gate = asyncio.Semaphore(1 if self.db.is_sqlite else self.parallel_days)
+
+        async def one_day(day: date) -> None:
+            async with gate:
+                await self._day(table, schema, day, report)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for day in days:
+                    group.create_task(one_day(day))
+        except BaseExceptionGroup as failed:
+            # The first failure is the run's error, as with one day at a time.
+            raise failed.exceptions[0] from None
+        report.days = [d.isoformat() for d in days]
+        return report
 
     async def _day(self, table: Table, schema: Schema, day: date, report: TableReport) -> None:
         start, end = day_start(day), day_start(day) + DAY

@@ -88,6 +88,7 @@ async def run_retention(
             batch_rows=settings.archive_batch_rows,
             revision=revision,
             progress=progress,
+            parallel_days=settings.archive_parallel_days,
         )
         for name in options.tables:
             table_report = await archiver.archive(name, report.boundary)
