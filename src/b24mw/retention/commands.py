@@ -23,6 +23,7 @@ import typer
 from b24mw.kit.db import Database
 from b24mw.kit.logging import configure_logging
 from b24mw.models.base import utcnow
+from b24mw.retention.cpu import lower_priority
 from b24mw.retention.flows import ARCHIVED_TABLES, boundary_for, dry_run
 from b24mw.retention.lease import RunLease
 from b24mw.retention.progress import ConsoleProgress
@@ -125,6 +126,8 @@ def run_command(
         plan = _run(settings, lambda db: dry_run(db, [t for t in tables if t], boundary))
         _emit({"dry_run": True, "archived_before": boundary.isoformat(), "days": plan})
         return
+    # A batch job: the API and the worker on this machine go first.
+    lower_priority(settings.archive_nice, whole_process=True)
     options = RunOptions(
         holder=_holder(), older_than_days=days, tables=[t for t in tables if t], purge=not table
     )
@@ -204,6 +207,8 @@ def restore_command(
     assert name is not None and first is not None and last is not None
     if last < first:
         _fail("--to is before --from")
+
+    lower_priority(settings.archive_nice, whole_process=True)
 
     async def work(db: Database) -> dict[str, Any]:
         lease = RunLease(db, _holder(), settings.archive_lease_s)

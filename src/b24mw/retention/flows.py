@@ -47,6 +47,7 @@ from b24mw.retention.codec import (
     manifest_doc,
     part_key,
 )
+from b24mw.retention.cpu import CpuPool
 from b24mw.retention.lease import RunLease
 from b24mw.retention.progress import RunProgress, Silent
 from b24mw.retention.repository import RetentionRepository
@@ -119,6 +120,7 @@ class Archiver:
     revision: str
     progress: RunProgress = field(default_factory=Silent)
     parallel_days: int = 1
+    cpu: CpuPool = field(default_factory=lambda: CpuPool(nice=0))
 
     async def archive(self, name: str, boundary: datetime) -> TableReport:
         table = ARCHIVED_TABLES[name]
@@ -216,9 +218,9 @@ class Archiver:
             return None
         ids = [row.id for row in rows]
         if self.db.is_sqlite:
-            return ids, await asyncio.to_thread(_encode, schema, rows, ids)
+            return ids, await self.cpu.run(_encode, schema, rows, ids)
         raw = ("\n".join([row.line for row in rows]) + "\n").encode()
-        return ids, await asyncio.to_thread(compress_lines, raw, ids)
+        return ids, await self.cpu.run(compress_lines, raw, ids)
 
     async def _store_and_verify(
         self, schema: Schema, day: date, part_no: int, stem: str, part: Part
@@ -228,7 +230,7 @@ class Archiver:
         await self.storage.put(key, part.data)
         await self.storage.put(manifest_key(stem), dump_manifest(doc))
         back = await self.storage.get(key)
-        await asyncio.to_thread(
+        await self.cpu.run(
             check_part,
             back,
             sha256=part.sha256,
@@ -293,7 +295,7 @@ class Archiver:
             report.kept_restored_rows += len(ids)
             return
         back = await self.storage.get(manifest.object_key)
-        await asyncio.to_thread(
+        await self.cpu.run(
             check_part,
             back,
             sha256=manifest.sha256,

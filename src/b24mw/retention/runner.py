@@ -15,6 +15,7 @@ import structlog
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.retention import metrics
+from b24mw.retention.cpu import CpuPool
 from b24mw.retention.flows import ARCHIVED_TABLES, Archiver, TableReport, boundary_for
 from b24mw.retention.lease import RunLease
 from b24mw.retention.progress import RunProgress, Silent
@@ -77,6 +78,7 @@ async def run_retention(
     started = time.perf_counter()
     now = utcnow()
     report = RunReport(boundary_for(now, options.older_than_days))
+    cpu = CpuPool(settings.archive_nice)
     try:
         async with db.reader() as session:
             revision = await RetentionRepository(session).schema_revision()
@@ -89,6 +91,7 @@ async def run_retention(
             revision=revision,
             progress=progress,
             parallel_days=settings.archive_parallel_days,
+            cpu=cpu,
         )
         for name in options.tables:
             table_report = await archiver.archive(name, report.boundary)
@@ -103,6 +106,7 @@ async def run_retention(
         await _release(lease, f"{type(exc).__name__}: {exc}")
         raise
     finally:
+        cpu.close()
         progress.stop()
         if own_audit:
             audit.close()
