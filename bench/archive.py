@@ -1,6 +1,6 @@
 """``b24mw archive run`` on PostgreSQL: 2,000,000 task_events rows, against a raw COPY.
 
-    python bench/archive.py [--rows 2000000] [--days 20] [--rate 40]
+    python bench/archive.py [--rows 2000000] [--days 20] [--rate 40] [--parallel-days 1]
 
 Starts a throw-away PostgreSQL (as the tests do, pinned to core 1), migrates
 it and seeds, with ``COPY``, ``--rows`` task_events rows spread over
@@ -233,7 +233,7 @@ async def archive_under_load(
 
 
 async def main(
-    rows: int, days: int, rate: float, duration: float, pin_archive: bool
+    rows: int, days: int, rate: float, duration: float, pin_archive: bool, parallel_days: int
 ) -> dict[str, Any]:
     load_at_start = os.getloadavg()[0]
     now = datetime.now(UTC)
@@ -270,6 +270,7 @@ async def main(
             tmp,
             archive_url=f"file://{archive}",
             archive_batch_rows=str(BATCH_ROWS),
+            archive_parallel_days=str(parallel_days),
             siem_sink=f"file://{tmp}/siem.jsonl",
         )
         with pinned_api(url, tmp) as port:
@@ -306,6 +307,7 @@ async def main(
         "rows": rows,
         "days": days,
         "batch_rows": BATCH_ROWS,
+        "parallel_days": parallel_days,
         "seed_copy_s": round(seed_s, 1),
         "baseline_copy": {
             "seconds": round(copy_s, 2),
@@ -353,8 +355,11 @@ if __name__ == "__main__":
         action="store_true",
         help="pin the archive process to core 1 with PostgreSQL (default: the OS schedules it)",
     )
+    parser.add_argument("--parallel-days", type=int, default=1, help="B24MW_ARCHIVE_PARALLEL_DAYS")
     args = parser.parse_args()
     pin_self()
-    result = asyncio.run(main(args.rows, args.days, args.rate, args.duration, args.pin_archive))
+    result = asyncio.run(
+        main(args.rows, args.days, args.rate, args.duration, args.pin_archive, args.parallel_days)
+    )
     print_json(result)
     sys.exit(0)

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     s3_secret_access_key: SecretStr | None = None
     archive_batch_rows: int = Field(default=20_000, ge=100, le=200_000)
     archive_lease_s: float = Field(default=300.0, ge=1, le=86_400)
-    archive_parallel_days: int = Field(default=2, ge=1, le=8)
+    archive_parallel_days: int = Field(default=1, ge=1, le=8)
     archive_nice: int = Field(default=10, ge=0, le=19)
     purge_inbox_after_days: int = Field(default=7, ge=1, le=3650)
     purge_outbox_done_after_days: int = Field(default=7, ge=1, le=3650)

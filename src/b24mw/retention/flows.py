@@ -138,9 +138,9 @@ class Archiver:
             while (oldest := await repo.oldest_ts(table, before=boundary, since=since)) is not None:
                 days.append(oldest.astimezone(UTC).date())
                 since = day_start(days[-1]) + DAY
-        # Days are independent (each has its own parts), so a few go at once:
-        # the database reads one day's batch while this process compresses
-        # and checks another's.  A failure in one day cancels the others.
+        # Days are independent (each has its own parts), so several may go at
+        # once (B24MW_ARCHIVE_PARALLEL_DAYS).  A failure in one day cancels
+        # the others.
         gate = asyncio.Semaphore(1 if self.db.is_sqlite else self.parallel_days)
 
         async def one_day(day: date) -> None:
