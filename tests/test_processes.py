@@ -96,7 +96,7 @@ def test_serve_without_jwt_key_refuses_to_start() -> None:
 
 
 def test_placeholder_commands_say_they_are_not_built() -> None:
-    result = run_cli("archive")
+    result = run_cli("demo")
     assert result.returncode == 2 and "not built yet" in result.stderr
 
 

@@ -9,6 +9,7 @@ import typer
 
 from b24mw.emulator.cli import emulator_command
 from b24mw.outbox import commands as outbox_commands
+from b24mw.retention.commands import archive_app
 from b24mw.settings import Settings, SettingsError, get_settings
 
 app = typer.Typer(
@@ -171,4 +172,4 @@ def _placeholder(name: str, what: str, owner: str) -> None:
 app.command("worker")(outbox_commands.worker_command)
 app.add_typer(outbox_commands.dlq_app, name="dlq")
 _placeholder("demo", "emulator + API + worker running the three flows", "no issue yet")
-_placeholder("archive", "task-history archive run/list/restore", "no issue yet")
+app.add_typer(archive_app, name="archive")

@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     archive_url: str = "file://./var/archive"
     s3_endpoint_url: str | None = None
     retention_days: int = Field(default=90, ge=1, le=3650)
+    # Retention (issue 14; docs/retention.md).  S3 credentials left unset fall
+    # back to boto3's standard chain (AWS_* variables, ~/.aws, instance role).
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    archive_batch_rows: int = Field(default=20_000, ge=100, le=200_000)
+    archive_lease_s: float = Field(default=300.0, ge=1, le=86_400)
+    archive_parallel_days: int = Field(default=1, ge=1, le=8)
+    archive_nice: int = Field(default=10, ge=0, le=19)
+    purge_inbox_after_days: int = Field(default=7, ge=1, le=3650)
+    purge_outbox_done_after_days: int = Field(default=7, ge=1, le=3650)
+    purge_dlq_discarded_after_days: int = Field(default=30, ge=1, le=3650)
     locale: Literal["ru", "en"] = "ru"
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)

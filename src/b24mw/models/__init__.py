@@ -8,6 +8,7 @@ from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import (
     ArchiveManifest,
     IdempotencyKey,
+    JobLease,
     OutboxJob,
     RateLimitState,
     WebhookInbox,
@@ -33,6 +34,7 @@ __all__ = [
     "InstantOrder",
     "InstantOrderLine",
     "IntegrationLog",
+    "JobLease",
     "OutboxJob",
     "RateLimitState",
     "Return",

@@ -126,17 +126,44 @@ class RateLimitState(Base):
 
 
 class ArchiveManifest(Base):
+    """One verified archive part (retention, SPEC §8; migration 0010).  The row
+    is written in the transaction that deletes the part's rows, so a row here
+    means "these ids are gone from the table and readable in ``object_key``"."""
+
     __tablename__ = "archive_manifest"
     __table_args__ = (
-        UniqueConstraint("table_name", "day"),
-        CheckConstraint(in_list("status", ("written", "verified", "restored")), name="status"),
+        UniqueConstraint("table_name", "day", "part"),
+        CheckConstraint(in_list("status", ("verified", "restored")), name="status"),
+        Index("ix_archive_manifest_day", "day"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     table_name: Mapped[str] = mapped_column(String(64))
     day: Mapped[date] = mapped_column(Date)
+    part: Mapped[int] = mapped_column(Integer)
     object_key: Mapped[str] = mapped_column(String(512))
     row_count: Mapped[int] = mapped_column(Integer)
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="written")
+    schema_revision: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="verified")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    verified_at: Mapped[datetime | None]
+    restored_at: Mapped[datetime | None]
+
+
+class JobLease(Base):
+    """A job that must run once at a time across every worker and machine
+    (the daily retention run): whoever holds an unexpired lease runs it."""
+
+    __tablename__ = "job_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None]
+    last_started_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
