@@ -65,9 +65,11 @@ class Portal:
     async def comment(
         self, task_id: int, text: str, *, author_id: int, new_card: bool = False
     ) -> None:
+        if new_card:
+            self.portal.apply_settings({"task_card": "new"})
         response = await self.http.post(
             f"/_emulator/person/tasks/{task_id}/comments",
-            json={"author_id": author_id, "text": text, "new_card": new_card},
+            json={"author_id": author_id, "text": text},
         )
         assert response.status_code == 201, response.text
 
