@@ -46,6 +46,8 @@ def test_help_lists_the_documented_options() -> None:
         "--state",
         "--domain",
         "--member-id",
+        "--task-card",
+        "--webhook-scope",
     ):
         assert option in result.output
 
@@ -84,6 +86,10 @@ def test_options_reach_the_portal_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
             str(tmp_path / "s.json"),
             "--domain",
             "demo.bitrix24.local",
+            "--task-card",
+            "new",
+            "--webhook-scope",
+            "task,user",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -99,6 +105,13 @@ def test_options_reach_the_portal_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert (config.rps, config.burst, config.operating_limit_s) == (0.0, 250.0, 60.0)
     assert config.state_file == tmp_path / "s.json"
     assert config.client_endpoint == "https://demo.bitrix24.local/rest/"
+    assert (portal.settings.task_card, portal.settings.webhook_scope) == ("new", "task,user")
+
+
+def test_an_unknown_task_card_is_refused() -> None:
+    result = CliRunner().invoke(_cli(), ["emulator", "--task-card", "v3"])
+    assert result.exit_code != 0
+    assert "v3" in result.output
 
 
 def _free_port() -> int:

@@ -133,15 +133,3 @@ async def test_getlist_with_filter_in_the_order_slot_fails(emu: Emulator) -> Non
     )
     bad_prefix = await emu.call("task.commentitem.getlist", [task_id, {}, {"%POST_DATE": "x"}])
     assert "Param #2 (arFilter)" in bad_prefix.json()["error_description"]
-
-
-async def test_new_card_messages_are_invisible_to_commentitem(emu: Emulator) -> None:
-    task_id = int((await emu.add_task())["id"])
-    response = await emu.client.post(
-        f"/_emulator/person/tasks/{task_id}/comments",
-        json={"author_id": 7, "text": "#instant_order", "new_card": True},
-    )
-    assert response.status_code == 201
-    assert response.json()["message_id"] == 1
-    listing = await emu.ok("task.commentitem.getlist", {"TASKID": task_id})
-    assert listing["result"] == []

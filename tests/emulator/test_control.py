@@ -58,8 +58,10 @@ async def test_task_state_view(emu: Emulator) -> None:
             "post_date": state["created_date"],
             "new_card": False,
             "message_id": None,
+            "files": [],
         }
     ]
+    assert (state["chat_id"], state["messages"]) == (None, [])
     assert (await emu.client.get("/_emulator/tasks/2")).status_code == 404
 
 

@@ -100,19 +100,6 @@ async def test_person_api_fires_the_same_events(hooked: Emulator, receiver: Rece
     assert [f["event"] for f in forms] == ADD_UPDATE_START_COMMENT_DELETE
 
 
-async def test_new_card_comment_event_has_id_zero(hooked: Emulator, receiver: Receiver) -> None:
-    await hooked.add_task()
-    await hooked.client.post(
-        "/_emulator/person/tasks/1/comments", json={"author_id": 7, "text": "x", "new_card": True}
-    )
-    forms = await _delivered(hooked, receiver)
-    comment = forms[-1]
-    assert comment["event"] == "ONTASKCOMMENTADD"
-    assert comment["data[FIELDS_AFTER][ID]"] == "0"
-    assert comment["data[FIELDS_AFTER][TASK_ID]"] == "1"
-    assert comment["data[FIELDS_AFTER][MESSAGE_ID]"] == "1"
-
-
 async def test_sign_mode_adds_a_verifiable_hmac(
     make_hooked: EmulatorFactory, receiver: Receiver
 ) -> None:

@@ -17,9 +17,8 @@ async def test_state_file_round_trip(make_emulator: EmulatorFactory, tmp_path: P
     first = await make_emulator(state_file=path)
     await first.add_task(TAGS=["instant_order"], UF_CRM_TASK=["D_1"])
     await first.ok("task.commentitem.add", {"TASKID": 1, "FIELDS": {"POST_MESSAGE": "kept"}})
-    await first.client.post(
-        "/_emulator/person/tasks/1/comments", json={"text": "chat", "new_card": True}
-    )
+    first.portal.apply_settings({"task_card": "new"})
+    await first.client.post("/_emulator/person/tasks/1/comments", json={"text": "chat"})
     assert json.loads(path.read_text())["version"] == 1
     assert not list(path.parent.glob(".*.tmp"))
 
@@ -27,14 +26,16 @@ async def test_state_file_round_trip(make_emulator: EmulatorFactory, tmp_path: P
     state = (await second.client.get("/_emulator/tasks/1")).json()
     assert state["tags"] == ["instant_order"]
     assert state["extra"] == {"UF_CRM_TASK": ["D_1"]}
+    # The classic comment, and the message of the chat the task got on the new card.
     assert [c["text"] for c in state["comments"]] == ["kept", "chat"]
+    assert state["chat_id"] == 1001
     listed = await second.ok("tasks.task.list", {"select": ["ID", "TAGS"]})
     assert listed["result"]["tasks"][0]["tags"] == {"1": {"id": 1, "title": "instant_order"}}
     assert (await second.add_task())["id"] == "2"
     next_comment = await second.ok(
         "task.commentitem.add", {"TASKID": 2, "FIELDS": {"POST_MESSAGE": "new"}}
     )
-    assert next_comment["result"] == 3
+    assert next_comment["result"] == 2
 
 
 async def test_person_changes_are_persisted_too(

@@ -32,7 +32,8 @@ async def test_expired_lease_is_reclaimed_and_checked_before_resending(
     done = await job(db, job_id)
     assert (done.status, done.leased_by) == ("done", "test-worker")
     methods = [c["method"] for c in await emulator.calls()]
-    assert methods == ["task.commentitem.getlist", "task.commentitem.add"]
+    # No task chat (the classic card), not among the comments: sent once.
+    assert methods == ["tasks.task.get", "task.commentitem.getlist", "task.commentitem.add"]
     assert len(await emulator.comments(task["id"])) == 1
 
 

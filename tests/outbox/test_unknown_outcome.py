@@ -30,8 +30,10 @@ async def test_lost_answer_is_found_by_marker_and_not_posted_twice(
     done = await job(db, job_id)
     assert done.status == "done" and done.result == comment["id"]
     assert done.error_history[0]["code"] == "INTERNAL_SERVER_ERROR"
+    # The task has no chat (the classic card): its comments hold the marker.
     assert [c["method"] for c in await emulator.calls()] == [
         "task.commentitem.add",
+        "tasks.task.get",
         "task.commentitem.getlist",
     ]
 
@@ -103,6 +105,7 @@ async def test_comment_applied_after_its_answer_was_lost_is_not_posted_twice(
     # One send, then one lookup after the late write, never a second send.
     assert [c["method"] for c in await emulator.calls()] == [
         "task.commentitem.add",
+        "tasks.task.get",
         "task.commentitem.getlist",
     ]
 
@@ -126,8 +129,10 @@ async def test_a_write_whose_worker_died_waits_out_a_late_apply(
     assert await emulator.calls() == []  # nothing sent, nothing looked up yet
 
     await drain(worker, settle=True)
-    # The lookup found nothing (the dead worker never sent it): sent once now.
+    # The lookup found nothing (the dead worker never sent it): no task chat on
+    # this classic card, and not among the comments.  Sent once now.
     assert [c["method"] for c in await emulator.calls()] == [
+        "tasks.task.get",
         "task.commentitem.getlist",
         "task.commentitem.add",
     ]
@@ -157,6 +162,57 @@ async def test_dlq_replay_of_an_unknown_send_still_waits_then_looks_up(
         await drain(worker, settle=True)
         assert len(await emulator.comments(task["id"])) == 1
         methods = [c["method"] for c in await emulator.calls()]
-        assert methods[-2:] == ["task.commentitem.getlist", "task.commentitem.add"]
+        assert methods[-3:] == [
+            "tasks.task.get",
+            "task.commentitem.getlist",
+            "task.commentitem.add",
+        ]
     finally:
         await worker.aclose()
+
+
+async def test_on_the_new_card_a_lost_comment_is_found_in_the_task_chat(
+    db: Database, outbound_settings: Settings, worker: Worker, emulator: EmulatorHandle
+) -> None:
+    await emulator.configure(task_card="new")
+    task = await emulator.create_task()
+    await emulator.fault("http_500", method="task.commentitem.add", count=1, phase="after")
+    (job_id,) = await comments(db, outbound_settings, (task["id"], "exactly once, in the chat"))
+    await drain(worker, settle=True)
+
+    (message,) = await emulator.comments(task["id"])
+    assert message["new_card"] is True
+    done = await job(db, job_id)
+    assert done.status == "done" and done.result == message["id"]
+    # The task names its chat, and the comment is found there.
+    assert [c["method"] for c in await emulator.calls()] == [
+        "task.commentitem.add",
+        "tasks.task.get",
+        "im.dialog.messages.get",
+    ]
+    assert "lookup" not in done.payload
+
+
+async def test_on_the_new_card_without_the_im_scope_a_lost_comment_is_never_resent(
+    db: Database, outbound_settings: Settings, worker: Worker, emulator: EmulatorHandle
+) -> None:
+    await emulator.configure(task_card="new", webhook_scope="task,user")
+    task = await emulator.create_task()
+    await emulator.fault("http_500", method="task.commentitem.add", count=1, phase="after")
+    (job_id,) = await comments(db, outbound_settings, (task["id"], "posted, unverifiable"))
+    await drain(worker, settle=True)
+
+    dead = await job(db, job_id)
+    assert dead.status == "dead"
+    assert dead.error_history[-1]["code"] == "insufficient_scope"
+    assert dead.last_error is not None
+    assert dead.last_error.startswith("checking for an earlier delivery failed: insufficient_scope")
+    assert len(await emulator.comments(task["id"])) == 1  # not sent a second time
+
+    # Granted, and replayed from the DLQ: the lookup finds it, still one comment.
+    await emulator.configure(webhook_scope="task,user,im")
+    async with db.unit_of_work() as session:
+        await dlq.replay(session, job_id, "ops")
+    await drain(worker, settle=True)
+    assert (await job(db, job_id)).status == "done"
+    assert len(await emulator.comments(task["id"])) == 1

@@ -63,13 +63,17 @@ class Portal:
         return int(response.json()["id"])
 
     async def comment(
-        self, task_id: int, text: str, *, author_id: int, new_card: bool = False
-    ) -> None:
-        response = await self.http.post(
-            f"/_emulator/person/tasks/{task_id}/comments",
-            json={"author_id": author_id, "text": text, "new_card": new_card},
-        )
+        self, task_id: int, text: str, *, author_id: int, files: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """A person's comment (on the new card: a message of the task's chat);
+        ``files``: ``{"name"}`` uploads a file, ``{"id"}`` attaches one again."""
+        body: dict[str, Any] = {"author_id": author_id, "text": text}
+        if files is not None:
+            body["files"] = files
+        response = await self.http.post(f"/_emulator/person/tasks/{task_id}/comments", json=body)
         assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
 
     async def settle(self) -> None:
         """Deliver every event and work until nothing is left (our own
@@ -134,10 +138,12 @@ async def open_portal(
     *,
     signed: bool = True,
     clock: Clock | None = None,
+    task_card: str = "classic",
     **overrides: object,
 ) -> Portal:
     """``clock``: one manual clock for the portal (dates, event ``ts``, signing
-    time) and our timestamp check, so tests decide which second things happen in."""
+    time) and our timestamp check, so tests decide which second things happen in.
+    ``task_card``: the portal's task card, ``classic`` or ``new`` (task chats)."""
     settings: dict[str, object] = {
         "b24_url": f"{EMULATOR}/rest/1/emulator/",
         "b24_rps": 200.0,
@@ -156,6 +162,7 @@ async def open_portal(
         # The bucket runs on the clock too: off, so a still clock never fills it.
         rps=0 if clock is not None else 1000.0,
         burst=1000.0,
+        task_card=task_card,
     )
     if clock is not None:
         config.clock = clock

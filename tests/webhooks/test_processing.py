@@ -254,29 +254,6 @@ async def test_second_order_for_the_same_courier_is_a_duplicate(portal: Portal) 
     assert "по этой задаче для этого курьера уже есть заказ" in comments[-1]
 
 
-async def test_new_card_comment_is_recorded_as_unsupported(portal: Portal, db: Database) -> None:
-    task_id = await portal.create_task(ORDER)
-    await portal.settle()
-    await portal.comment(
-        task_id, "#instant_order в новой карточке", author_id=COURIER_USER, new_card=True
-    )
-    await portal.settle()
-
-    from b24mw.history.repository import HistoryRepository
-
-    async with db.reader() as session:
-        [log] = await HistoryRepository(session).logs(status="unsupported")
-        events = await HistoryRepository(session).events_for(task_id_b24=task_id)
-    assert (log.endpoint, log.error_code, log.resource_ref) == (
-        "ONTASKCOMMENTADD",
-        "NEW_TASK_CARD",
-        f"task:{task_id}",
-    )
-    assert any(e.payload_json.get("unsupported") for e in events)
-    assert all(r.status == "done" for r in await portal.inbox())
-    assert len(await portal.orders()) == 1
-
-
 async def test_bitrix24_down_keeps_the_event_for_later(portal: Portal) -> None:
     response = await portal.http.post("/_emulator/faults", json={"kind": "http_500", "count": 1})
     assert response.status_code == 201

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from b24mw.emulator.config import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_PORT,
     DEFAULT_REST_SECRET,
+    DEFAULT_WEBHOOK_SCOPE,
     EmulatorConfig,
 )
 
@@ -20,6 +22,11 @@ from b24mw.emulator.config import (
 def masked(secret: str) -> str:
     """Enough of a secret to tell which one it is, not enough to use it."""
     return secret[:2] + "*" * 6 if len(secret) >= 8 else "*" * 6
+
+
+class TaskCard(StrEnum):
+    CLASSIC = "classic"
+    NEW = "new"
 
 
 def emulator_command(
@@ -82,6 +89,16 @@ def emulator_command(
     access_token_lifetime_s: Annotated[
         float, typer.Option(help="Lifetime of an OAuth access token, seconds.", min=1)
     ] = 3600.0,
+    task_card: Annotated[
+        TaskCard,
+        typer.Option(
+            help="The task card of the portal: classic (comments) or new (tasks 25.700+: "
+            "comments are messages of each task's chat)."
+        ),
+    ] = TaskCard.CLASSIC,
+    webhook_scope: Annotated[
+        str, typer.Option(help="Scopes of the incoming webhook, comma-separated.")
+    ] = DEFAULT_WEBHOOK_SCOPE,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Bitrix24 portal: REST methods, limits, faults and outgoing events."""
@@ -108,6 +125,8 @@ def emulator_command(
         oauth_client_id=client_id,
         oauth_client_secret=client_secret,
         access_token_lifetime_s=access_token_lifetime_s,
+        task_card=task_card.value,
+        webhook_scope=webhook_scope,
     )
     app = create_app(config)
     # The secret is the webhook's password: terminals and CI logs keep what is printed.

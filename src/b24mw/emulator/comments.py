@@ -3,6 +3,14 @@
 These methods bind arguments by position, not by name: `{"TASKID": 5, "FIELDS": {...}}`
 works because of its key order, and the same keys in the other order fail exactly as
 the real portal fails (ERROR_CORE, "Param #0 (taskId) ... expected to be of type").
+
+On the new task card (tasks 25.700+, `api-reference/tasks/tasks-new.md`) only
+`add` still works, and writes a message into the task's chat.  `get`,
+`getlist`, `update` and `delete` "do not work"; what they answer is not
+documented, so the emulator answers as the module does for a task whose
+comments are not forum messages: `getlist` an empty list (the silent answer,
+the one that can mislead a caller), `get` "not found", `update`/`delete`
+"Action is not allowed".
 """
 
 from __future__ import annotations
@@ -12,12 +20,18 @@ from typing import Any
 
 from b24mw.emulator import dates
 from b24mw.emulator.errors import B24Error, core_error
+from b24mw.emulator.events import UNDEFINED
 from b24mw.emulator.filters import Field, apply_filter, parse_order, sort_items, split_key
 from b24mw.emulator.methodkit import Args, Handler, MethodContext, MethodResult
 from b24mw.emulator.service import as_int
 from b24mw.emulator.state import Comment
 
 ADD_FIELDS = frozenset({"POST_MESSAGE", "AUTHOR_ID", "POST_DATE", "UF_FORUM_MESSAGE_DOC"})
+NOT_FOUND = (
+    "TASKS_ERROR_EXCEPTION_#512; Check listitem not found or not accessible; "
+    "512/TE/ITEM_NOT_FOUND_OR_NOT_ACCESSIBLE"
+)
+NOT_ALLOWED = "TASKS_ERROR_EXCEPTION_#4; Action is not allowed; 4/TE/ACTION_NOT_ALLOWED"
 COMMENT_FILTERS: dict[str, Field[Comment]] = {
     "ID": ("int", lambda c: c.id),
     "AUTHOR_ID": ("int", lambda c: c.author_id),
@@ -85,28 +99,37 @@ class _Params:
         )
 
 
+def _writable(params: _Params, index: int) -> dict[str, Any]:
+    fields = params.array(index, "arFields", required=True)
+    for key in fields:
+        if key.upper() not in ADD_FIELDS:
+            raise params.forbid(index, "arFields", key)
+    return {k.upper(): v for k, v in fields.items()}
+
+
 def comment_add(ctx: MethodContext, args: Args) -> MethodResult:
     params = _Params("add", args)
     task_id = params.integer(0, "taskId")
-    fields = params.array(1, "arFields", required=True)
-    for key in fields:
-        if key.upper() not in ADD_FIELDS:
-            raise params.forbid(1, "arFields", key)
-    upper = {k.upper(): v for k, v in fields.items()}
+    upper = _writable(params, 1)
     text = upper.get("POST_MESSAGE")
     author = as_int(upper.get("AUTHOR_ID"))
-    comment = ctx.service.add_comment(
-        task_id,
-        author if author is not None and author > 0 else ctx.actor,
-        text if isinstance(text, str) else "",
-        post_date=dates.parse(upper.get("POST_DATE"), ctx.tz),
-    )
+    author_id = author if author is not None and author > 0 else ctx.actor
+    text = text if isinstance(text, str) else ""
+    post_date = dates.parse(upper.get("POST_DATE"), ctx.tz)
+    chats = ctx.service.chats
+    if chats.new_card:
+        # Still works on the new card: a chat message.  Which id it answers
+        # with is not documented; here the message's (UNCONFIRMED).
+        message = chats.post(task_id, author_id, text, date=post_date, with_uuid=False)
+        return MethodResult(message.id)
+    comment = ctx.service.add_comment(task_id, author_id, text, post_date=post_date)
     return MethodResult(comment.id)
 
 
 def _visible(ctx: MethodContext, task_id: int) -> list[Comment]:
-    # New-card messages live in the task chat, out of reach of commentitem.*.
-    return [c for c in ctx.store.comments_of(task_id) if not c.new_card]
+    if ctx.service.chats.new_card:
+        return []  # the task's comments live in its chat, out of reach of commentitem.*
+    return ctx.store.comments_of(task_id)
 
 
 def comment_get(ctx: MethodContext, args: Args) -> MethodResult:
@@ -116,10 +139,59 @@ def comment_get(ctx: MethodContext, args: Args) -> MethodResult:
     for comment in _visible(ctx, task_id):
         if comment.id == item_id:
             return MethodResult(ctx.view.comment(comment))
-    raise core_error(
-        "TASKS_ERROR_EXCEPTION_#512; Check listitem not found or not accessible; "
-        "512/TE/ITEM_NOT_FOUND_OR_NOT_ACCESSIBLE"
+    raise core_error(NOT_FOUND)
+
+
+def _editable(ctx: MethodContext, task_id: int, item_id: int) -> Comment:
+    """The comment ``update``/``delete`` may change; the webhook user is an
+    administrator, who may change any comment."""
+    comment = ctx.store.comments.get(item_id)
+    if ctx.service.chats.new_card or comment is None or comment.task_id != task_id:
+        raise core_error(NOT_ALLOWED)
+    return comment
+
+
+def _comment_event(ctx: MethodContext, event: str, comment: Comment, action: str) -> None:
+    # The tasks module's event filter: FIELDS_AFTER repeats the ids with ACTION.
+    ids = {"ID": comment.id, "TASK_ID": comment.task_id}
+    ctx.service.events.emit(
+        event,
+        {
+            "FIELDS_BEFORE": ids,
+            "FIELDS_AFTER": {**ids, "ACTION": action},
+            "IS_ACCESSIBLE_BEFORE": UNDEFINED,
+            "IS_ACCESSIBLE_AFTER": UNDEFINED,
+        },
     )
+
+
+def comment_update(ctx: MethodContext, args: Args) -> MethodResult:
+    params = _Params("update", args)
+    task_id = params.integer(0, "taskId")
+    item_id = params.integer(1, "itemId")
+    upper = _writable(params, 2)
+    comment = _editable(ctx, task_id, item_id)
+    text = upper.get("POST_MESSAGE")
+    if not isinstance(text, str) or not text.strip():
+        raise core_error("Comment text not specified")
+    comment.message = text
+    ctx.store.dirty = True
+    _comment_event(ctx, "ONTASKCOMMENTUPDATE", comment, "EDIT")
+    return MethodResult(True)
+
+
+def comment_delete(ctx: MethodContext, args: Args) -> MethodResult:
+    params = _Params("delete", args)
+    task_id = params.integer(0, "taskId")
+    item_id = params.integer(1, "itemId")
+    comment = _editable(ctx, task_id, item_id)
+    ctx.store.comments.pop(comment.id, None)
+    siblings = ctx.store.comments_by_task.get(task_id, [])
+    if comment.id in siblings:
+        siblings.remove(comment.id)
+    ctx.store.dirty = True
+    _comment_event(ctx, "ONTASKCOMMENTDELETE", comment, "DEL")
+    return MethodResult(True)
 
 
 def comment_getlist(ctx: MethodContext, args: Args) -> MethodResult:
@@ -145,4 +217,6 @@ COMMENT_METHODS: dict[str, Handler] = {
     "task.commentitem.add": comment_add,
     "task.commentitem.get": comment_get,
     "task.commentitem.getlist": comment_getlist,
+    "task.commentitem.update": comment_update,
+    "task.commentitem.delete": comment_delete,
 }

@@ -15,6 +15,7 @@ DEFAULT_REST_SECRET = "emulator"
 DEFAULT_APPLICATION_TOKEN = "emulator-application-token"
 DEFAULT_CLIENT_ID = "local.b24mw0emulator.00000001"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"
+DEFAULT_WEBHOOK_SCOPE = "task,user,im"
 OAUTH_SERVER_ENDPOINT = "https://oauth.bitrix.info/rest/"
 
 
@@ -31,6 +32,10 @@ class EmulatorConfig:
     oauth_client_secret: str = DEFAULT_CLIENT_SECRET
     access_token_lifetime_s: float = 3600.0
     sign_secret: str | None = None
+    # The scopes the incoming webhook was given (comma-separated).
+    webhook_scope: str = DEFAULT_WEBHOOK_SCOPE
+    # The task card the portal shows: "classic" (comments) or "new" (task chats).
+    task_card: str = "classic"
     rps: float = 2.0
     burst: float = 50.0
     operating_limit_s: float = 480.0

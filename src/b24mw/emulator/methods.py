@@ -8,6 +8,7 @@ from typing import Any
 from b24mw.emulator.comments import COMMENT_METHODS
 from b24mw.emulator.errors import B24Error, internal_arg_error, wrong_task_id
 from b24mw.emulator.filters import Field, apply_filter, parse_order, sort_items
+from b24mw.emulator.im import IM_METHODS
 from b24mw.emulator.methodkit import (
     PAGE_SIZE,
     Args,
@@ -196,6 +197,7 @@ def user_get(ctx: MethodContext, args: Args) -> MethodResult:
         for task in ctx.store.tasks.values():
             seen.update((task.created_by, task.responsible_id))
         seen.update(c.author_id for c in ctx.store.comments.values())
+        seen.update(m.author_id for m in ctx.store.messages.values() if m.author_id)
         ids = sorted(seen)
     chunk, next_start = page(ids, as_int(params.get("start")) or 0)
     return MethodResult([_user(i) for i in chunk], total=len(ids), next=next_start)
@@ -213,6 +215,7 @@ METHODS: dict[str, Handler] = {
     "tasks.task.list": task_list,
     **{f"tasks.task.{action}": _status_method(action) for action in TRANSITIONS},
     **COMMENT_METHODS,
+    **IM_METHODS,
     "user.get": user_get,
     "user.current": user_current,
 }

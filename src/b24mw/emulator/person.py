@@ -93,20 +93,28 @@ async def delete_task(request: Request) -> Response:
 
 @guarded
 async def add_comment(request: Request) -> Response:
+    """A person's comment: a classic comment, or on the new card a message of
+    the task's chat.  ``files``: ``{"name", "size"?}`` uploads a new file to
+    Drive, ``{"id"}`` attaches one already there."""
     portal = portal_of(request)
     task = _task(request)
     body = await json_object(request)
-    unknown = set(body) - {"author_id", "text", "new_card"}
+    unknown = set(body) - {"author_id", "text", "files"}
     if unknown:
         raise ControlError(400, "bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
-    text = body.get("text")
+    text = body.get("text", "")
     if not isinstance(text, str):
         raise ControlError(400, "bad_request", "text must be a string")
-    new_card = body.get("new_card", False)
-    if not isinstance(new_card, bool):
-        raise ControlError(400, "bad_request", "new_card must be true or false")
     author = _actor(body, "author_id", _person(portal))
-    comment = portal.service.add_comment(task.id, author, text, new_card=new_card)
+    chats = portal.service.chats
+    try:
+        file_ids = chats.file_ids(body.get("files"), author)
+    except ValueError as exc:
+        raise ControlError(400, "bad_request", str(exc)) from exc
+    if chats.new_card:
+        message = chats.post(task.id, author, text, file_ids=file_ids)
+        return JSONResponse(portal.view.message_state(message), 201)
+    comment = portal.service.add_comment(task.id, author, text, file_ids=file_ids)
     return JSONResponse(portal.view.comment_state(comment), 201)
 
 

@@ -10,9 +10,10 @@ import logging
 import time
 from typing import Any
 
-from b24mw.emulator import errors
+from b24mw.emulator import errors, scopes
 from b24mw.emulator.batch import run_batch
 from b24mw.emulator.calls import CallLog
+from b24mw.emulator.chats import TaskChats
 from b24mw.emulator.config import OAUTH_SERVER_ENDPOINT, EmulatorConfig
 from b24mw.emulator.dates import iso, portal_tz
 from b24mw.emulator.errors import B24Error
@@ -59,8 +60,20 @@ class Portal:
         self.events = EventDispatcher(
             config, self._event_settings, self.clock, app_targets=self._app_targets
         )
-        self.service = TaskService(self.store, self.events, self.clock, self.tz)
-        self.view = TaskView(self.store, self.tz)
+        self.chats = TaskChats(
+            self.store,
+            self.events,
+            self.clock,
+            self.tz,
+            card=lambda: self.settings.task_card,
+            # The webhook user (and the application acting as it) is an administrator.
+            admins=lambda: {config.rest_user},
+            site=config.client_endpoint.removesuffix("/rest/"),
+        )
+        self.service = TaskService(self.store, self.events, self.clock, self.tz, self.chats)
+        self.view = TaskView(self.store, self.tz, chat_id=self.chats.chat_id)
+        if self.chats.new_card:
+            self.chats.open_all()
         self.ctx = MethodContext(self.service, self.view, self.store, self.tz, config.rest_user)
         # Writes applied after their answer was lost (faults with apply_delay_s).
         self._late: set[asyncio.Task[None]] = set()
@@ -98,6 +111,9 @@ class Portal:
         self.settings.update(changes)
         self.bucket.configure(self.settings.rps, self.settings.burst)
         self.operating.limit_s = self.settings.operating_limit_s
+        if self.chats.new_card:
+            self.chats.open_all()  # switched to the new card: every task has its chat
+            self.persist()
 
     def persist(self) -> None:
         """Write the state file if something changed since the last write.
@@ -145,6 +161,10 @@ class Portal:
         handler = METHODS.get(method) or self.app_methods.get(method)
         if handler is None:
             return Outcome(None, errors.method_not_found(), None)
+        granted = self.app.scope if CALLER.get() == "app" else self.settings.webhook_scope
+        refused = scopes.refusal(method, granted)
+        if refused is not None:
+            return Outcome(None, refused, None)
         blocked_until = self.operating.blocked_until(method, start)
         if blocked_until is not None:
             limit_time = {

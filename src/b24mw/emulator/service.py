@@ -6,9 +6,9 @@ Every change fires the event Bitrix24 would fire, whoever made it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from b24mw.emulator import dates
 from b24mw.emulator.errors import (
@@ -19,6 +19,9 @@ from b24mw.emulator.errors import (
 )
 from b24mw.emulator.events import UNDEFINED, EventDispatcher
 from b24mw.emulator.state import Comment, Store, Task
+
+if TYPE_CHECKING:
+    from b24mw.emulator.chats import TaskChats
 
 STATUS_CODES = range(1, 8)
 READ_ONLY_FIELDS = frozenset(
@@ -121,11 +124,14 @@ class TaskService:
         events: EventDispatcher,
         clock: Callable[[], float],
         tz: timezone,
+        chats: TaskChats,
     ) -> None:
         self.store = store
         self.events = events
         self.clock = clock
         self.tz = tz
+        # The new task card's chats: the portal writes system messages there.
+        self.chats = chats
 
     def get(self, task_id: int) -> Task | None:
         return self.store.tasks.get(task_id)
@@ -156,6 +162,7 @@ class TaskService:
         self._apply(task, normalized, actor, now, creating=True)
         task.id = self.store.new_task_id()
         self.store.put_task(task)
+        self.chats.task_added(task)
         self.events.emit(
             "ONTASKADD",
             {
@@ -214,11 +221,12 @@ class TaskService:
         text: str,
         *,
         post_date: float | None = None,
-        new_card: bool = False,
+        file_ids: Sequence[int] = (),
     ) -> Comment:
+        """A classic comment (the new card's are chat messages: ``TaskChats.post``)."""
         if task_id not in self.store.tasks:
             raise core_error("Insufficient permissions to add a comment")
-        if not text.strip():
+        if not text.strip() and not file_ids:
             raise core_error("Comment text not specified")
         comment = Comment(
             id=self.store.new_comment_id(),
@@ -226,18 +234,15 @@ class TaskService:
             author_id=author_id,
             post_date=post_date if post_date is not None else self.clock(),
             message=text,
-            new_card=new_card,
-            message_id=self.store.new_message_id() if new_card else None,
+            file_ids=list(file_ids),
+            attachment_ids=[self.store.new_attachment_id() for _ in file_ids],
         )
         self.store.put_comment(comment)
-        after: dict[str, Any] = {"ID": 0 if new_card else comment.id, "TASK_ID": task_id}
-        if new_card:
-            after["MESSAGE_ID"] = comment.message_id
         self.events.emit(
             "ONTASKCOMMENTADD",
             {
                 "FIELDS_BEFORE": UNDEFINED,
-                "FIELDS_AFTER": after,
+                "FIELDS_AFTER": {"ID": comment.id, "TASK_ID": task_id},
                 "IS_ACCESSIBLE_BEFORE": UNDEFINED,
                 "IS_ACCESSIBLE_AFTER": UNDEFINED,
             },
@@ -266,6 +271,7 @@ class TaskService:
         task.status = status
         task.status_changed_date = now
         task.status_changed_by = actor
+        self.chats.status_changed(task, status, actor)
         if status == 3 and task.date_start is None:
             task.date_start = now
         if status == 5:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from b24mw.emulator.chats import CARDS
 from b24mw.emulator.config import EmulatorConfig
 
 
@@ -24,9 +25,13 @@ class RuntimeSettings:
     application_token: str
     operating_cost_s: float
     operating_costs: dict[str, float] = field(default_factory=dict)
+    task_card: str = "classic"
+    webhook_scope: str = "task,user,im"
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> RuntimeSettings:
+        if config.task_card not in CARDS:
+            raise SettingsError(f"task_card must be one of {', '.join(CARDS)}")
         return cls(
             rps=config.rps,
             burst=config.burst,
@@ -37,6 +42,8 @@ class RuntimeSettings:
             application_token=config.application_token,
             operating_cost_s=config.operating_cost_s,
             operating_costs={k.lower(): v for k, v in config.operating_costs.items()},
+            task_card=config.task_card,
+            webhook_scope=config.webhook_scope,
         )
 
     def cost_for(self, method: str) -> float:
@@ -64,6 +71,14 @@ class RuntimeSettings:
             elif key == "events_enabled":
                 if not isinstance(value, bool):
                     raise SettingsError("events_enabled must be true or false")
+                valid[key] = value
+            elif key == "task_card":
+                if value not in CARDS:
+                    raise SettingsError(f"task_card must be one of {', '.join(CARDS)}")
+                valid[key] = value
+            elif key == "webhook_scope":
+                if not isinstance(value, str):
+                    raise SettingsError("webhook_scope must be a comma-separated string")
                 valid[key] = value
             elif key == "operating_costs":
                 if not isinstance(value, Mapping) or not all(

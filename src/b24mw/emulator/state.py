@@ -1,4 +1,5 @@
-"""The portal's data: tasks, comments, tags; in memory, optionally in a JSON file."""
+"""The portal's data: tasks, comments, tags, task chats, Drive files; in memory,
+optionally in a JSON file."""
 
 from __future__ import annotations
 
@@ -40,15 +41,50 @@ class Task:
 
 @dataclass
 class Comment:
+    """A classic task comment (a forum message), read by ``task.commentitem.*``."""
+
     id: int
     task_id: int
     author_id: int
     post_date: float
     message: str
-    # New task card (tasks 25.700+): the message lives in the task chat and the
-    # event carries ID=0 plus MESSAGE_ID; commentitem.* cannot see it.
-    new_card: bool = False
-    message_id: int | None = None
+    # Drive files attached to it, each through its own attachment id.
+    file_ids: list[int] = field(default_factory=list)
+    attachment_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DiskFile:
+    """A file on the portal's Drive: what comments and chat messages attach."""
+
+    id: int
+    name: str
+    size: int
+    author_id: int
+    created: float
+
+
+@dataclass
+class Chat:
+    """A task's chat (the new task card, tasks 25.700+): its comments are messages here."""
+
+    id: int
+    task_id: int
+    # The users related to the chat and the last message each has read
+    # (writing a message reads the chat); JSON keys are strings.
+    last_read: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Message:
+    id: int
+    chat_id: int
+    author_id: int  # 0: a system message ("the task is completed", ...)
+    date: float
+    text: str
+    file_ids: list[int] = field(default_factory=list)
+    uuid: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 class StateFileError(RuntimeError):
@@ -61,10 +97,21 @@ class Store:
         self.comments: dict[int, Comment] = {}
         self.comments_by_task: dict[int, list[int]] = {}
         self.tag_ids: dict[str, int] = {}
+        self.chats: dict[int, Chat] = {}
+        self.chat_of_task: dict[int, int] = {}
+        self.messages: dict[int, Message] = {}
+        self.messages_by_chat: dict[int, list[int]] = {}
+        self.files: dict[int, DiskFile] = {}
         self.next_task_id = 1
         self.next_comment_id = 1
-        self.next_message_id = 1
         self.next_tag_id = 1
+        # Chats, messages, files and attachments count in id spaces of their own,
+        # far from task and comment ids (as on a portal, where the general chat
+        # and people's chats came first): mixing them up cannot pass by luck.
+        self.next_chat_id = 1001
+        self.next_message_id = 5001
+        self.next_file_id = 9001
+        self.next_attachment_id = 301
         self.dirty = False
 
     def new_task_id(self) -> int:
@@ -80,6 +127,21 @@ class Store:
     def new_message_id(self) -> int:
         value = self.next_message_id
         self.next_message_id += 1
+        return value
+
+    def new_chat_id(self) -> int:
+        value = self.next_chat_id
+        self.next_chat_id += 1
+        return value
+
+    def new_file_id(self) -> int:
+        value = self.next_file_id
+        self.next_file_id += 1
+        return value
+
+    def new_attachment_id(self) -> int:
+        value = self.next_attachment_id
+        self.next_attachment_id += 1
         return value
 
     def tag_id(self, name: str) -> int:
@@ -98,6 +160,11 @@ class Store:
         self.tasks.pop(task_id, None)
         for comment_id in self.comments_by_task.pop(task_id, []):
             self.comments.pop(comment_id, None)
+        chat_id = self.chat_of_task.pop(task_id, None)
+        if chat_id is not None:
+            self.chats.pop(chat_id, None)
+            for message_id in self.messages_by_chat.pop(chat_id, []):
+                self.messages.pop(message_id, None)
         self.dirty = True
 
     def put_comment(self, comment: Comment) -> None:
@@ -108,11 +175,38 @@ class Store:
     def comments_of(self, task_id: int) -> list[Comment]:
         return [self.comments[c] for c in self.comments_by_task.get(task_id, [])]
 
+    def put_chat(self, chat: Chat) -> None:
+        self.chats[chat.id] = chat
+        self.chat_of_task[chat.task_id] = chat.id
+        self.dirty = True
+
+    def chat_for_task(self, task_id: int) -> Chat | None:
+        chat_id = self.chat_of_task.get(task_id)
+        return self.chats.get(chat_id) if chat_id is not None else None
+
+    def put_message(self, message: Message) -> None:
+        self.messages[message.id] = message
+        self.messages_by_chat.setdefault(message.chat_id, []).append(message.id)
+        self.dirty = True
+
+    def messages_of(self, chat_id: int) -> list[Message]:
+        """Oldest first (ids only grow)."""
+        return [self.messages[m] for m in self.messages_by_chat.get(chat_id, [])]
+
+    def put_file(self, disk_file: DiskFile) -> None:
+        self.files[disk_file.id] = disk_file
+        self.dirty = True
+
     def clear(self) -> None:
         """Forget all data but keep the id counters: a portal never reuses an id."""
         self.tasks.clear()
         self.comments.clear()
         self.comments_by_task.clear()
+        self.chats.clear()
+        self.chat_of_task.clear()
+        self.messages.clear()
+        self.messages_by_chat.clear()
+        self.files.clear()
         self.dirty = True
 
     def to_json(self) -> dict[str, Any]:
@@ -122,9 +216,15 @@ class Store:
             "next_comment_id": self.next_comment_id,
             "next_message_id": self.next_message_id,
             "next_tag_id": self.next_tag_id,
+            "next_chat_id": self.next_chat_id,
+            "next_file_id": self.next_file_id,
+            "next_attachment_id": self.next_attachment_id,
             "tag_ids": self.tag_ids,
             "tasks": [asdict(t) for t in self.tasks.values()],
             "comments": [asdict(c) for c in self.comments.values()],
+            "chats": [asdict(c) for c in self.chats.values()],
+            "messages": [asdict(m) for m in self.messages.values()],
+            "files": [asdict(f) for f in self.files.values()],
         }
 
     @classmethod
@@ -134,15 +234,47 @@ class Store:
         store = cls()
         store.next_task_id = int(data["next_task_id"])
         store.next_comment_id = int(data["next_comment_id"])
-        store.next_message_id = int(data.get("next_message_id", 1))
+        store.next_message_id = int(data.get("next_message_id", store.next_message_id))
         store.next_tag_id = int(data.get("next_tag_id", 1))
+        store.next_chat_id = int(data.get("next_chat_id", store.next_chat_id))
+        store.next_file_id = int(data.get("next_file_id", store.next_file_id))
+        store.next_attachment_id = int(data.get("next_attachment_id", store.next_attachment_id))
         store.tag_ids = {str(k): int(v) for k, v in data.get("tag_ids", {}).items()}
         for raw in data.get("tasks", []):
             store.tasks[int(raw["id"])] = Task(**raw)
+        for raw in data.get("chats", []):
+            store.put_chat(Chat(**raw))
+        for raw in data.get("messages", []):
+            store.put_message(Message(**raw))
+        for raw in data.get("files", []):
+            store.put_file(DiskFile(**raw))
         for raw in data.get("comments", []):
+            if raw.pop("new_card", False):
+                store._adopt_legacy_message(raw)
+                continue
+            raw.pop("message_id", None)
             store.put_comment(Comment(**raw))
         store.dirty = False
         return store
+
+    def _adopt_legacy_message(self, raw: dict[str, Any]) -> None:
+        """Files written before task chats existed kept a new-card message as a
+        comment flagged ``new_card``: it becomes a message of the task's chat."""
+        task_id = int(raw["task_id"])
+        chat = self.chat_for_task(task_id)
+        if chat is None:
+            chat = Chat(id=self.new_chat_id(), task_id=task_id)
+            self.put_chat(chat)
+        message_id = raw.get("message_id")
+        self.put_message(
+            Message(
+                id=int(message_id) if message_id else self.new_message_id(),
+                chat_id=chat.id,
+                author_id=int(raw["author_id"]),
+                date=float(raw["post_date"]),
+                text=str(raw["message"]),
+            )
+        )
 
     def save(self, path: Path) -> None:
         """Write to a sibling temp file, fsync, then rename: never a torn state file."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from b24mw.emulator.dates import iso
 from b24mw.emulator.service import field_name
-from b24mw.emulator.state import Comment, Store, Task
+from b24mw.emulator.state import Comment, Message, Store, Task
 
 
 def camel(name: str) -> str:
@@ -38,9 +38,16 @@ def user_card(user_id: int) -> dict[str, str]:
 class TaskView:
     """Renders tasks with camelCase keys, string ids and portal-time dates."""
 
-    def __init__(self, store: Store, tz: timezone) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tz: timezone,
+        chat_id: Callable[[Task], int | None] = lambda task: None,
+    ) -> None:
         self.store = store
         self.tz = tz
+        # The task's chat on the new card (None on the classic card).
+        self.chat_id = chat_id
         d = self._date
         self.fields: list[tuple[str, Callable[[Task], Any]]] = [
             ("ID", lambda t: str(t.id)),
@@ -95,7 +102,11 @@ class TaskView:
 
     def _activity(self, task: Task) -> float:
         comments = self.store.comments_of(task.id)
-        return max([task.changed_date, *(c.post_date for c in comments)])
+        chat = self.store.chat_for_task(task.id)
+        messages = self.store.messages_of(chat.id) if chat else []
+        return max(
+            [task.changed_date, *(c.post_date for c in comments), *(m.date for m in messages)]
+        )
 
     @staticmethod
     def normalize_select(select: Iterable[Any]) -> set[str]:
@@ -123,6 +134,12 @@ class TaskView:
             out["creator"] = user_card(task.created_by)
         if everything or "RESPONSIBLE_ID" in wanted:
             out["responsible"] = user_card(task.responsible_id)
+        if everything or "CHAT_ID" in wanted:
+            # "returned by default" (tasks-task-get.md); a portal on the classic
+            # card (before tasks 25.700) has no such field.
+            chat_id = self.chat_id(task)
+            if chat_id is not None:
+                out["chatId"] = chat_id
         if with_tags and "TAGS" in wanted:
             out["tags"] = php_map(
                 {
@@ -141,12 +158,31 @@ class TaskView:
             "AUTHOR_EMAIL": "",
             "POST_DATE": self._date(comment.post_date),
             "POST_MESSAGE": comment.message,
-            "ATTACHED_OBJECTS": {},
+            "ATTACHED_OBJECTS": {
+                str(attachment_id): self._attachment(attachment_id, file_id)
+                for attachment_id, file_id in zip(
+                    comment.attachment_ids, comment.file_ids, strict=False
+                )
+            },
+        }
+
+    def _attachment(self, attachment_id: int, file_id: int) -> dict[str, str]:
+        disk_file = self.store.files.get(file_id)
+        url = f"/bitrix/tools/disk/uf.php?attachedId={attachment_id}&ncc=1"
+        return {
+            "ATTACHMENT_ID": str(attachment_id),
+            "NAME": disk_file.name if disk_file else "",
+            "SIZE": str(disk_file.size if disk_file else 0),
+            "FILE_ID": str(file_id),
+            "DOWNLOAD_URL": f"{url}&action=download",
+            "VIEW_URL": f"{url}&action=show",
         }
 
     def state(self, task: Task) -> dict[str, Any]:
-        """The control API's view: plain JSON types, tags and comments included."""
+        """The control API's view: plain JSON types, tags, comments and chat included."""
         d = self._date
+        chat = self.store.chat_for_task(task.id)
+        messages = self.store.messages_of(chat.id) if chat else []
         return {
             "id": task.id,
             "title": task.title,
@@ -166,7 +202,14 @@ class TaskView:
             "date_start": d(task.date_start),
             "closed_date": d(task.closed_date),
             "extra": dict(task.extra),
-            "comments": [self.comment_state(c) for c in self.store.comments_of(task.id)],
+            # What people wrote: classic comments, then the chat's messages
+            # (system messages only under "messages").
+            "comments": [
+                *(self.comment_state(c) for c in self.store.comments_of(task.id)),
+                *(self.message_state(m) for m in messages if m.author_id),
+            ],
+            "chat_id": chat.id if chat else None,
+            "messages": [self.message_state(m) for m in messages],
         }
 
     def comment_state(self, comment: Comment) -> dict[str, Any]:
@@ -176,6 +219,21 @@ class TaskView:
             "author_id": comment.author_id,
             "text": comment.message,
             "post_date": self._date(comment.post_date),
-            "new_card": comment.new_card,
-            "message_id": comment.message_id,
+            "new_card": False,
+            "message_id": None,
+            "files": list(comment.file_ids),
+        }
+
+    def message_state(self, message: Message) -> dict[str, Any]:
+        """A chat message in the shape of a comment (``id`` is the message id)."""
+        chat = self.store.chats.get(message.chat_id)
+        return {
+            "id": message.id,
+            "task_id": chat.task_id if chat else None,
+            "author_id": message.author_id,
+            "text": message.text,
+            "post_date": self._date(message.date),
+            "new_card": True,
+            "message_id": message.id,
+            "files": list(message.file_ids),
         }

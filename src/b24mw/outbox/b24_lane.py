@@ -57,7 +57,7 @@ class Plan:
 
 @dataclass(slots=True)
 class Decision:
-    action: str  # done | retry | dead | recheck
+    action: str  # done | retry | dead | recheck | continue
     result: Any = None
     error: CallError | None = None
     message: str = ""
@@ -100,6 +100,8 @@ def decide(step: Plan, item: CommandResult) -> Decision:
     if error is None:
         if step.action == "verify" and step.check is not None:
             found = step.check.found(step.job, item.result)
+            if isinstance(found, verify.Continue):
+                return Decision("continue", result=found.progress, exchange=item)
             if found is None:
                 return Decision("recheck", exchange=item)
             return Decision("done", result=found, exchange=item)
@@ -300,6 +302,13 @@ class B24Lane(Lane):
         self, session: AsyncSession, job: OutboxJob, decision: Decision, reply: Reply | None
     ) -> str:
         exchange_id = reply.request_id if reply is not None else None
+        if decision.action == "continue":
+            # The lookup needs another read: its next step, at once, same attempt.
+            verify.advance(job, decision.result)
+            states.defer(job, utcnow())
+            return "continue"
+        # Whatever else happens, a lookup in progress starts afresh next time.
+        verify.advance(job, None)
         if decision.action == "recheck":
             states.recheck(job)
             return "recheck"

@@ -16,7 +16,10 @@ be executing a request whose answer we gave up on, and a read before it
 finishes would find nothing and cause the duplicate it exists to prevent.
 
 - ``task.commentitem.add``: the job's marker in the text of one of the
-  task's comments (``task.commentitem.getlist``);
+  task's chat messages on the new task card (``tasks.task.get`` names the
+  chat, ``chatId``; ``im.dialog.messages.get`` pages back from the newest
+  message to those older than the job), or of one of its comments
+  (``task.commentitem.getlist``);
 - ``tasks.task.add``: the job's marker in the ``DESCRIPTION`` of a task that
   ``tasks.task.list`` finds by documented filters — ``RESPONSIBLE_ID``,
   ``TITLE``, ``>=CREATED_DATE`` (and ``PARENT_ID`` for a subtask);
@@ -24,6 +27,10 @@ finishes would find nothing and cause the duplicate it exists to prevent.
 - ``tasks.task.start``, ``complete``, ``defer``, ``renew``, ``pause``...: the
   task's status (``tasks.task.get``) is one the method leads to
   (``STATUS_AFTER``).
+
+A lookup may take more than one read (one per round): a step that neither
+finds the write nor proves it absent answers ``Continue`` with the next
+step, which the job keeps (``payload["lookup"]``) until the lookup decides.
 
 Methods not listed are re-sent without a read: ``tasks.task.update`` sets
 fields to values, so doing it twice leaves what doing it once does.
@@ -38,6 +45,9 @@ from typing import Any, Protocol
 
 COMMENT_ADD = "task.commentitem.add"
 COMMENT_LIST = "task.commentitem.getlist"
+CHAT_MESSAGES = "im.dialog.messages.get"
+# Messages per page of a chat search (the method's maximum).
+CHAT_PAGE = 50
 TASK_ADD = "tasks.task.add"
 TASK_LIST = "tasks.task.list"
 TASK_GET = "tasks.task.get"
@@ -68,6 +78,14 @@ class Lookup:
     params: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """Neither found nor proven absent: look again with ``progress``, the next
+    step, kept by the job until the lookup decides."""
+
+    progress: dict[str, Any]
+
+
 class Job(Protocol):
     """What a check needs of an outbox job."""
 
@@ -78,7 +96,29 @@ class Job(Protocol):
 class Check(Protocol):
     def lookup(self, job: Job) -> Lookup | None: ...
 
-    def found(self, job: Job, result: Any) -> Any | None: ...
+    def found(self, job: Job, result: Any) -> Any | Continue | None:
+        """The write's result when the answer shows it happened, ``None``
+        when it shows it did not, ``Continue`` when it cannot tell yet."""
+        ...
+
+
+def progress(job: Job) -> dict[str, Any]:
+    """Where a multi-step lookup of this job stands (empty: at its start)."""
+    value = job.payload.get("lookup") if isinstance(job.payload, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def advance(job: Job, step: dict[str, Any] | None) -> None:
+    """Keep the next step of the job's lookup (``None``: the lookup is over).
+    The payload is reassigned: SQLAlchemy does not see in-place JSON changes."""
+    payload = dict(job.payload) if isinstance(job.payload, dict) else {}
+    if step is None and "lookup" not in payload:
+        return
+    if step is None:
+        payload.pop("lookup", None)
+    else:
+        payload["lookup"] = step
+    job.payload = payload
 
 
 def _task_id(params: Mapping[str, Any]) -> Any:
@@ -109,20 +149,80 @@ def _as_id(raw: Any) -> Any:
     return int(raw) if isinstance(raw, str) and raw.isdigit() else raw
 
 
+def _date(raw: Any) -> datetime | None:
+    """A message's ``date`` (ISO 8601 with its offset); ``None`` when unreadable."""
+    try:
+        value = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return value if value is not None and value.tzinfo is not None else None
+
+
 class CommentByMarker:
+    """The task first: its ``chatId`` says the new card.  Then its chat, a
+    page at a time from the newest message back to the first older than the
+    job; then (or at once on the classic card) its comments.  A new-card
+    comment found in the chat never depends on ``task.commentitem.getlist``,
+    whose answer on that card is not documented ("does not work")."""
+
     def lookup(self, job: Job) -> Lookup | None:
         task_id = _task_id(_params(job))
         if _marker(job) is None or task_id is None:
             return None
-        # Positional: TASKID, then ORDER.
-        return Lookup(COMMENT_LIST, {"TASKID": task_id, "ORDER": {"ID": "desc"}})
+        step = progress(job)
+        if step.get("step") == "chat":
+            # LAST_ID=0: the newest messages, and exactly LIMIT of them (without
+            # it a reader with unread messages gets a differently shaped page).
+            params = {"DIALOG_ID": f"chat{step.get('chat_id')}", "LAST_ID": step.get("last_id", 0)}
+            return Lookup(CHAT_MESSAGES, {**params, "LIMIT": CHAT_PAGE})
+        if step.get("step") == "comments":
+            # Positional: TASKID, then ORDER.
+            return Lookup(COMMENT_LIST, {"TASKID": task_id, "ORDER": {"ID": "desc"}})
+        return Lookup(TASK_GET, {"taskId": task_id, "select": ["ID", "CHAT_ID"]})
 
-    def found(self, job: Job, result: Any) -> Any | None:
+    def found(self, job: Job, result: Any) -> Any | Continue | None:
         marker = _marker(job)
-        for item in _items(result):
-            if isinstance(item, dict) and marker and marker in str(item.get("POST_MESSAGE") or ""):
-                return _as_id(item.get("ID"))
-        return None
+        if not marker:
+            return None
+        step = progress(job)
+        if step.get("step") == "chat":
+            return self._in_chat(job, step, marker, result)
+        if step.get("step") == "comments":
+            for item in _items(result):
+                if isinstance(item, dict) and marker in str(item.get("POST_MESSAGE") or ""):
+                    return _as_id(item.get("ID"))
+            return None
+        task = result.get("task") if isinstance(result, dict) else None
+        if not isinstance(task, dict):
+            return None  # gone or not visible: sending again gets the real error
+        chat_id = _as_id(task.get("chatId"))
+        if isinstance(chat_id, int) and not isinstance(chat_id, bool) and chat_id > 0:
+            return Continue({"step": "chat", "chat_id": chat_id, "last_id": 0})
+        return Continue({"step": "comments"})  # the classic card: no chat
+
+    @staticmethod
+    def _in_chat(job: Job, step: dict[str, Any], marker: str, result: Any) -> Any | Continue:
+        messages = result.get("messages") if isinstance(result, dict) else None
+        page = [m for m in _items(messages) if isinstance(m, dict)]
+        for message in page:
+            if marker in str(message.get("text") or ""):
+                return _as_id(message.get("id"))
+        ids = [i for m in page if isinstance(i := _as_id(m.get("id")), int)]
+        oldest = min((d for m in page if (d := _date(m.get("date"))) is not None), default=None)
+        previous = step.get("last_id") or 0
+        searched = (
+            len(page) < CHAT_PAGE
+            or not ids
+            or (oldest is not None and oldest < job.created_at - CREATED_SKEW)
+            # A page that does not reach further back would repeat forever.
+            or (previous > 0 and min(ids) >= previous)
+        )
+        if not searched:
+            return Continue({**step, "last_id": min(ids)})
+        # Back to the chat's start, or to before the job existed: not in the
+        # chat.  Last, the comments (a portal that shows a chat yet keeps
+        # comments); on the new card they are empty.
+        return Continue({"step": "comments"})
 
 
 def title_pattern(title: str) -> str:

@@ -3,6 +3,11 @@
 Events carry ids only, so every event needs a read.  The reads of one round
 of inbox rows go out as one ``batch`` request (one unit of the 2 req/s quota
 for up to 50 commands); each answer is parsed defensively into a snapshot.
+
+A comment on the new task card (tasks 25.700+) is a message of the task's
+chat: its event names the task and the message, and the read chains
+``tasks.task.get`` (the task's ``chatId``) into ``im.dialog.messages.get``
+within the same batch (``$result[...]``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ TASK_SELECT = [
     "CHANGED_BY",
     "CHANGED_DATE",
     "STATUS_CHANGED_DATE",
+    # The task's chat on the new card (a portal before 25.700 has none).
+    "CHAT_ID",
 ]
 
 
@@ -40,6 +47,7 @@ class TaskSnapshot:
     changed_date: str | None
     status_changed_date: str | None
     tags: tuple[str, ...] = ()
+    chat_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +64,30 @@ class Attachment:
 
 @dataclass(frozen=True, slots=True)
 class CommentSnapshot:
+    """A comment: a classic one (``task.commentitem.get``), or on the new task
+    card a message of the task's chat (``in_chat``; ``id`` is the message id)."""
+
     id: int
     task_id: int
     author_id: int | None
     text: str
     post_date: str | None
     attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    in_chat: bool = False
+
+    @property
+    def ref(self) -> str:
+        """What the history correlates it by: comment and message ids are apart."""
+        return f"message:{self.id}" if self.in_chat else f"comment:{self.id}"
+
+    @property
+    def ids(self) -> dict[str, int]:
+        return {"message_id": self.id} if self.in_chat else {"comment_id": self.id}
+
+    @property
+    def is_system(self) -> bool:
+        """A message the portal wrote (``author_id: 0``): "the task is completed"."""
+        return self.in_chat and not self.author_id
 
 
 def task_get(task_id: int) -> tuple[str, dict[str, Any]]:
@@ -76,6 +102,18 @@ def task_tags(task_id: int) -> tuple[str, dict[str, Any]]:
 def comment_get(task_id: int, comment_id: int) -> tuple[str, dict[str, Any]]:
     # Positional parameters: TASKID first, ITEMID second.
     return "task.commentitem.get", {"TASKID": task_id, "ITEMID": comment_id}
+
+
+def message_get(task_key: str, message_id: int) -> tuple[str, dict[str, Any]]:
+    """The one message of the chat of the task read under ``task_key`` in the
+    same batch.  ``LAST_ID`` (the messages before it, newest first) and not
+    ``FIRST_ID``: ``FIRST_ID=0`` would mean "from the start", and without
+    either a reader with unread messages gets more than it asked for."""
+    return "im.dialog.messages.get", {
+        "DIALOG_ID": f"chat$result[{task_key}][task][chatId]",
+        "LAST_ID": message_id + 1,
+        "LIMIT": 1,
+    }
 
 
 def _text(value: Any) -> str:
@@ -118,6 +156,7 @@ def parse_task(task_result: Any, tags_result: Any = None) -> TaskSnapshot | None
         changed_date=_str_or_none(task.get("changedDate")),
         status_changed_date=_str_or_none(task.get("statusChangedDate")),
         tags=tag_titles(tags_result),
+        chat_id=as_int(task.get("chatId")) or None,
     )
 
 
@@ -146,6 +185,46 @@ def parse_comment(result: Any, task_id: int) -> CommentSnapshot | None:
         text=_text(result.get("POST_MESSAGE")),
         post_date=_str_or_none(result.get("POST_DATE")),
         attachments=_attachments(result.get("ATTACHED_OBJECTS")),
+    )
+
+
+def parse_message(result: Any, message_id: int, task_id: int) -> CommentSnapshot | None:
+    """The message ``message_id`` in an ``im.dialog.messages.get`` answer;
+    ``None`` when it is not there (deleted, or another chat's)."""
+    if not isinstance(result, dict):
+        return None
+    messages = result.get("messages")
+    found = next(
+        (
+            m
+            for m in (messages if isinstance(messages, list) else [])
+            if isinstance(m, dict) and as_int(m.get("id")) == message_id
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    params = found.get("params")
+    file_ids = params.get("FILE_ID") if isinstance(params, dict) else None
+    files = result.get("files")
+    names = {
+        str(f.get("id")): _text(f.get("name"))
+        for f in (files if isinstance(files, list) else [])
+        if isinstance(f, dict)
+    }
+    attachments = tuple(
+        Attachment(str(file_id), names.get(str(file_id), ""))
+        for file_id in (file_ids if isinstance(file_ids, list) else [])
+        if file_id is not None and str(file_id)
+    )
+    return CommentSnapshot(
+        id=message_id,
+        task_id=task_id,
+        author_id=as_int(found.get("author_id")),
+        text=_text(found.get("text")),
+        post_date=_str_or_none(found.get("date")),
+        attachments=attachments,
+        in_chat=True,
     )
 
 

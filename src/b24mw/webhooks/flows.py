@@ -10,6 +10,9 @@ together with the row's final status, so an effect happens once).
 - any event on a task linked to an order is recorded in ``task_events``
   (Bitrix24 status changes, comments, attachments), idempotently through
   ``correlation_id``;
+- comments come from the classic card (forum comments) or the new task card
+  (messages of the task's chat): the same rules for both, with the portal's
+  own system messages in the chat left alone;
 - changes we made ourselves are recognised (``CHANGED_BY`` / comment author
   is our REST user, or our comment marker) and recorded, never acted on.
 """
@@ -218,6 +221,9 @@ async def on_comment(
     comment: CommentSnapshot,
     task: TaskSnapshot | None,
 ) -> Result:
+    if comment.is_system:
+        # "The task is completed": the status itself comes with ONTASKUPDATE.
+        return Result.note("system_message", "a message the portal wrote: not a comment")
     if is_own_comment(ctx, comment):
         return Result.note("own_comment", "our own comment: not acted on")
     links = await WebhookRepository(session).links(comment.task_id)
@@ -235,7 +241,7 @@ async def on_comment(
         text=comment.text,
         b24_user_id=comment.author_id,
         origin=OrderOrigin.B24_COMMENT,
-        correlation=f"b24:comment:{comment.id}",
+        correlation=f"b24:{comment.ref}",
     )
 
 
@@ -247,13 +253,13 @@ async def record_comment(
     await _record_per_link(
         session,
         links,
-        f"b24:comment:{comment.id}",
+        f"b24:{comment.ref}",
         type=TaskEventType.COMMENT,
         task_id_b24=comment.task_id,
         actor_id=actor,
         payload={
             "source": "bitrix24",
-            "comment_id": comment.id,
+            **comment.ids,
             "text": comment.text,
             "post_date": comment.post_date,
         },
@@ -268,46 +274,12 @@ async def record_comment(
             type=TaskEventType.PHOTO.value,
             task_id_b24=comment.task_id,
             actor_id=actor,
-            payload={
-                "comment_id": comment.id,
-                "file_id": attachment.file_id,
-                "name": attachment.name,
-            },
+            payload={**comment.ids, "file_id": attachment.file_id, "name": attachment.name},
             instant_order_id=link.instant_order_id,
             order_id=link.order_id,
             correlation_id=f"b24:file:{attachment.checksum[:32]}:{comment.task_id}",
             photo_checksum=attachment.checksum,
         )
-
-
-async def on_new_card_comment(
-    session: AsyncSession, event: str, task_id: int | None, message_id: int | None
-) -> Result:
-    """The new task card's comments live in a chat that ``task.commentitem.*``
-    cannot read: record that one arrived, log it as unsupported, never fail."""
-    log_exchange(
-        session,
-        direction="in",
-        system="b24",
-        endpoint=event,
-        status="unsupported",
-        resource_ref=f"task:{task_id}" if task_id else None,
-        request={"task_id": task_id, "message_id": message_id},
-        error_code="NEW_TASK_CARD",
-    )
-    if task_id:
-        await _record_per_link(
-            session,
-            await WebhookRepository(session).links(task_id),
-            f"b24:message:{message_id}",
-            type=TaskEventType.COMMENT,
-            task_id_b24=task_id,
-            payload={"source": "bitrix24", "message_id": message_id, "unsupported": True},
-        )
-    return Result.note(
-        "event.unsupported",
-        "comment from the new task card (chat message): text not readable via REST",
-    )
 
 
 # --------------------------------------------------------------- orders

@@ -26,7 +26,7 @@ from b24mw.models.enums import InboxStatus
 from b24mw.outbox.schedulers import WorkerContext, scheduler
 from b24mw.settings import Settings
 from b24mw.webhooks import fetch, flows
-from b24mw.webhooks.events import COMMENT_EVENTS, EventRef, read_event
+from b24mw.webhooks.events import EventRef, read_event
 from b24mw.webhooks.metrics import INBOX_PROCESSED
 from b24mw.webhooks.repository import WebhookRepository
 
@@ -78,6 +78,14 @@ def _reads(job: Job) -> dict[str, tuple[str, dict[str, Any]]]:
         return {
             f"c{ref.comment_id}": fetch.comment_get(ref.task_id, ref.comment_id),
             f"t{ref.task_id}": fetch.task_get(ref.task_id),
+        }
+    if ref.name == "ONTASKCOMMENTADD" and ref.is_new_card_comment and ref.message_id:
+        # The message is read from the chat the task read names: the task
+        # command comes first, the message command refers to its answer.
+        task_key = f"t{ref.task_id}"
+        return {
+            task_key: fetch.task_get(ref.task_id),
+            f"m{ref.message_id}": fetch.message_get(task_key, ref.message_id),
         }
     return {}
 
@@ -140,13 +148,37 @@ async def _finish(
         set_request_id(None)
 
 
+def _needs_grant(item: CommandResult) -> str | None:
+    """What the portal's administrator must grant for a read it refused for
+    want of a scope or of access; ``None`` for any other refusal."""
+    code = item.error.code if item.error is not None else ""
+    if code == "insufficient_scope":
+        scope = "im" if item.method.startswith("im.") else "task"
+        return (
+            f"{item.method}: the webhook (or application) lacks the '{scope}' scope; "
+            "grant it in Bitrix24 (README: Connecting a real portal)"
+        )
+    if code == "ACCESS_ERROR" and item.method.startswith("im."):
+        return (
+            f"{item.method}: no access to the task's chat; the integration user "
+            "must be a Bitrix24 administrator"
+        )
+    return None
+
+
 def _answer(answers: dict[str, CommandResult], key: str) -> Any:
     """The command's result; a transient error raises ``Retry``; a permanent
-    one (the comment or task is gone, access denied) reads as nothing."""
+    one (the comment or task is gone) reads as nothing.  A read refused for
+    want of a scope or of access raises ``Retry`` with what to grant: the
+    event is kept (retry schedule), never dropped as "not found"."""
     item = answers.get(key)
     if item is None:
         return None
     if item.error is not None:
+        grant = _needs_grant(item)
+        if grant is not None:
+            log.warning("b24_read_refused", method=item.method, code=item.error.code)
+            raise Retry(item.error.code, grant)
         if item.error.outcome is Outcome.PERMANENT:
             return None
         raise Retry(item.error.code, item.error.text)
@@ -165,8 +197,6 @@ async def _decide(
         order_tag=ctx.settings.webhook_order_tag,
         self_user_id=self_user_id(ctx.settings, ctx.b24),
     )
-    if ref.name in COMMENT_EVENTS and ref.is_new_card_comment:
-        return await flows.on_new_card_comment(session, ref.name, ref.task_id, ref.message_id)
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
     if ref.task_id is None or not _reads(job):
@@ -182,8 +212,15 @@ async def _decide(
         if task is None:
             return flows.Result.note("task_not_found", "the task is gone or not visible")
         return await flows.on_task(session, fctx, ref.name, task)
-    assert ref.comment_id is not None
-    comment = fetch.parse_comment(_answer(answers, f"c{ref.comment_id}"), ref.task_id)
+    if ref.is_new_card_comment and ref.message_id:
+        if task is None:
+            # Gone or not visible: its chat cannot be named either.
+            return flows.Result.note("task_not_found", "the task is gone or not visible")
+        raw = _answer(answers, f"m{ref.message_id}")
+        comment = fetch.parse_message(raw, ref.message_id, ref.task_id)
+    else:
+        assert ref.comment_id is not None
+        comment = fetch.parse_comment(_answer(answers, f"c{ref.comment_id}"), ref.task_id)
     if comment is None:
         return flows.Result.note("comment_not_found", "the comment is gone or not visible")
     return await flows.on_comment(session, fctx, ref.name, comment, task)
