@@ -127,6 +127,40 @@ def classify(
     )
 
 
+# Refusals for want of a scope or of rights (BITRIX24.md §4): the DLQ says so.
+_RIGHTS_CODES = frozenset(
+    {"ACCESS_DENIED", "INVALID_CREDENTIALS", "user_access_error", "ACCESS_ERROR"}
+)
+_SCOPES = (("tasks.", "task"), ("task.", "task"), ("user.", "user"), ("im.", "im"), ("crm.", "crm"))
+
+
+def rights_hint(error: CallError, method: str) -> str | None:
+    """What an operator must grant when Bitrix24 refused ``method`` for want of
+    a scope or of rights; ``None`` for any other error."""
+    if error.code == "insufficient_scope":
+        scope = next((s for prefix, s in _SCOPES if method.startswith(prefix)), "?")
+        return (
+            f"refused for lack of rights: the webhook (or application) lacks the "
+            f"'{scope}' scope {method} needs; grant it in Bitrix24, then replay the job"
+        )
+    if error.code in _RIGHTS_CODES:
+        return (
+            f"refused for lack of rights: the integration user may not call {method}; "
+            "make it a Bitrix24 administrator (README: Connecting a real portal), "
+            "then replay the job"
+        )
+    text = f"{error.code} {error.description}".lower()
+    if method.startswith("tasks.task.") and (
+        "1048582" in text or "action on the task is not allowed" in text
+    ):
+        return (
+            f"refused: Bitrix24 does not allow {method} on this task to the integration "
+            "user (the task is gone, its status does not allow it, or the user is not an "
+            "administrator and has no role on the task)"
+        )
+    return None
+
+
 def transport_error(code: str, description: str, *, may_have_run: bool) -> CallError:
     """Timeouts, network errors and bodies that are not a Bitrix24 envelope."""
     return CallError(Outcome.RETRYABLE, code, description, may_have_run=may_have_run)
