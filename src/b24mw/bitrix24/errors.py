@@ -150,6 +150,12 @@ def rights_hint(error: CallError, method: str) -> str | None:
             "then replay the job"
         )
     text = f"{error.code} {error.description}".lower()
+    if "insufficient permissions" in text or "access denied" in text:
+        return (
+            f"refused for lack of rights: the integration user may not call {method} on "
+            "this task (it is not a Bitrix24 administrator and has no role on the task); "
+            "make it an administrator, then replay the job"
+        )
     if method.startswith("tasks.task.") and (
         "1048582" in text or "action on the task is not allowed" in text
     ):

@@ -194,9 +194,9 @@ def judge(job: Job, step: Step, result: Any) -> Verdict:
         if step.is_read:
             return Verdict(
                 "dead",
-                reason=f"task {task_id} is not visible to the integration user: it was "
-                "deleted, or the user is not a Bitrix24 administrator and has no role on it "
-                "(refused for lack of rights, or gone)",
+                reason="refused for lack of rights, or the task is gone: task "
+                f"{task_id} is not visible to the integration user (deleted, or the user is "
+                "not a Bitrix24 administrator and has no role on it)",
             )
         return Verdict("continue", {"refusals": progress(job).get("refusals", 0)})
     status = _status(task)
