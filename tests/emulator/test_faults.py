@@ -213,3 +213,19 @@ async def test_bad_fault_spec_is_a_400(emu: Emulator) -> None:
     response = await emu.client.post("/_emulator/faults", json={"kind": "explode"})
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"
+
+
+async def test_no_code_answers_an_error_whose_code_is_empty(emu: Emulator) -> None:
+    await _fault(emu, kind="no_code", method="user.current", count=1)
+    await _fault(emu, kind="no_code", method="user.get", count=1, description="Access denied")
+    top = await emu.call("user.current")
+    assert (top.status_code, top.json()) == (
+        400,
+        {"error": "", "error_description": "Not found"},
+    )
+    batch = await emu.ok("batch", {"cmd": {"a": "user.get", "b": "user.current"}})
+    assert batch["result"]["result_error"] == {
+        "a": {"error": "", "error_description": "Access denied"}
+    }
+    bad = await emu.client.post("/_emulator/faults", json={"kind": "no_code", "description": 5})
+    assert bad.status_code == 400

@@ -99,10 +99,58 @@ def _reset_at(body: Any) -> float | None:
     return None
 
 
+# An error envelope whose ``error`` is empty: classified by its description.
+UNNAMED = "ERROR_WITHOUT_CODE"
+# Words of such a description that mean "try again" (anything else is a refusal).
+_TRANSIENT_WORDS = (
+    "internal",
+    "timeout",
+    "timed out",
+    "temporar",
+    "try again",
+    "try later",
+    "deadlock",
+    "lock wait",
+    "overload",
+    "unavailable",
+)
+
+
+def error_code(raw: Any) -> str:
+    """The ``error`` of an envelope as a code; ``""`` when it is empty or falsy
+    (``""``, ``null``, ``false``), as live portals answer inside a batch.  A
+    numeric ``0`` is the code ``"0"`` the tasks methods use."""
+    if raw is None or raw is False:
+        return ""
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return str(int(raw)) if float(raw).is_integer() else str(raw)
+    return str(raw).strip()
+
+
+def _unnamed_outcome(description: str, http_status: int | None) -> Outcome:
+    """An error without a code: a 5xx/408/429 or a description that says so is
+    worth repeating; otherwise the portal refused the call ("Not found",
+    "Access denied"...) and would refuse it again."""
+    if http_status is not None and (http_status >= 500 or http_status in (408, 429)):
+        return Outcome.RETRYABLE
+    text = description.lower()
+    if any(word in text for word in _TRANSIENT_WORDS):
+        return Outcome.RETRYABLE
+    return Outcome.PERMANENT
+
+
 def classify(
     code: str, description: str = "", *, http_status: int | None = None, body: Any = None
 ) -> CallError:
     """The outcome of a Bitrix24 error envelope (top level or one batch command)."""
+    code = error_code(code)
+    if not code:
+        return CallError(
+            outcome=_unnamed_outcome(description, http_status),
+            code=UNNAMED,
+            description=description,
+            http_status=http_status,
+        )
     if code == "QUERY_LIMIT_EXCEEDED":
         outcome = Outcome.THROTTLED
     elif code == "OPERATION_TIME_LIMIT":

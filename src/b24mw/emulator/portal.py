@@ -232,6 +232,9 @@ class Portal:
             return errors.internal_server_error()
         if fault.kind == "query_limit":
             return errors.query_limit_exceeded()
+        if fault.kind == "no_code":
+            # As recorded from live portals: an error whose code is empty.
+            return B24Error("", fault.description, 400)
         if fault.kind == "operation_limit":
             reset_at = fault.expires_at or now + self.operating.window_s
             return errors.operation_time_limit(
