@@ -183,13 +183,10 @@ class Portal:
         refused = scopes.refusal(method, self.granted_scope())
         if refused is not None:
             return Outcome(None, refused, None)
-        blocked_until = self.operating.blocked_until(method, start)
-        if blocked_until is not None:
-            limit_time = {
-                "operating": self.operating.operating(method, start),
-                "operating_reset_at": int(blocked_until),
-            }
-            return Outcome(None, errors.operation_time_limit({"time": limit_time}), None)
+        if self.operating.blocked_until(method, start) is not None:
+            # The documented 429 body: code and description only; the client
+            # takes the reset from the last successful response (limits.md).
+            return Outcome(None, errors.operation_time_limit(), None)
         began = time.perf_counter()
         result: MethodResult | None = None
         error: B24Error | None = None
@@ -236,15 +233,7 @@ class Portal:
             # As recorded from live portals: an error whose code is empty.
             return B24Error("", fault.description, 400)
         if fault.kind == "operation_limit":
-            reset_at = fault.expires_at or now + self.operating.window_s
-            return errors.operation_time_limit(
-                {
-                    "time": {
-                        "operating": self.settings.operating_limit_s,
-                        "operating_reset_at": int(reset_at),
-                    }
-                }
-            )
+            return errors.operation_time_limit()
         return None
 
     async def apply_fault(self, fault: Fault, now: float) -> Reply | None:

@@ -243,12 +243,7 @@ class B24Lane(Lane):
             if wire:
                 sent = True
                 reply, items = await self._send(wire)
-                learn(
-                    feedback,
-                    reply,
-                    list(items.values()) if len(wire) > 1 else None,
-                    block_s=self.throttle.config.operating_block_s,
-                )
+                learn(feedback, reply, list(items.values()) if len(wire) > 1 else None)
                 for step in wire:
                     decisions[step.job.id] = decide(step, items[step.key])
             for step in plans:
@@ -332,8 +327,16 @@ class B24Lane(Lane):
         async def work(session: AsyncSession) -> None:
             outcomes.clear()
             held = await OutboxRepository(session).held(list(decisions), self.worker_id)
+            # The limiter first: a 429 names no reset, so how long its method
+            # stays blocked (and its job waits) comes from the shared state.
+            blocked = await self.throttle.apply(session, feedback)
             for job in held:
                 decision, step = decisions[job.id], by_id[job.id]
+                limited = decision.error is not None and (
+                    decision.error.outcome is Outcome.OPERATING_LIMITED
+                )
+                if limited and decision.not_before is None:
+                    decision.not_before = blocked.get(step.method)
                 if decision.exchange is not None and reply is not None:
                     log_b24(
                         session,
@@ -351,7 +354,6 @@ class B24Lane(Lane):
             lost = set(decisions) - {job.id for job in held}
             if lost:
                 log.warning("outbox_lease_lost", job_ids=sorted(lost))
-            await self.throttle.apply(session, feedback)
 
         await self.persist(work)
         for step in plans:
