@@ -52,6 +52,8 @@ CHAT_PAGE = 50
 TASK_ADD = "tasks.task.add"
 TASK_LIST = "tasks.task.list"
 TASK_GET = "tasks.task.get"
+# tasks.task.list's fixed page size.
+LIST_PAGE = 50
 
 # How far before the job's creation a task found by the lookup may have been
 # created: covers clock skew between our database and the portal.
@@ -220,6 +222,11 @@ def title_pattern(title: str) -> str:
 
 
 class TaskByMarker:
+    """The task with the job's marker among those the documented filters
+    leave, a page of 50 at a time: by ``>ID`` (``start=-1``, no count) until
+    a page comes back short — a responsible person with many same-titled
+    tasks that day does not hide the one we made past the first page."""
+
     def lookup(self, job: Job) -> Lookup | None:
         fields = _params(job).get("fields")
         if _marker(job) is None or not isinstance(fields, dict):
@@ -235,15 +242,25 @@ class TaskByMarker:
         }
         if fields.get("PARENT_ID") is not None:
             flt["PARENT_ID"] = fields["PARENT_ID"]
-        return Lookup(TASK_LIST, {"filter": flt, "select": TASK_FIELDS, "order": {"ID": "asc"}})
+        after = progress(job).get("after_id")
+        if isinstance(after, int) and after > 0:
+            flt[">ID"] = after
+        params = {"filter": flt, "select": TASK_FIELDS, "order": {"ID": "asc"}, "start": -1}
+        return Lookup(TASK_LIST, params)
 
-    def found(self, job: Job, result: Any) -> Any | None:
+    def found(self, job: Job, result: Any) -> Any | Continue | None:
         marker = _marker(job)
-        tasks = result.get("tasks") if isinstance(result, dict) else None
-        for task in _items(tasks):
+        tasks = [t for t in _items(result.get("tasks") if isinstance(result, dict) else None)]
+        for task in tasks:
             if isinstance(task, dict) and marker and marker in str(task.get("description") or ""):
                 # The shape tasks.task.add answers with, for its result hook.
                 return {"task": task}
+        ids = [
+            i for t in tasks if isinstance(t, dict) and isinstance(i := _as_id(t.get("id")), int)
+        ]
+        previous = progress(job).get("after_id") or 0
+        if len(tasks) >= LIST_PAGE and ids and max(ids) > previous:
+            return Continue({"after_id": max(ids)})  # a full page: there may be more
         return None
 
 
