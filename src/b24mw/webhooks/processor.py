@@ -36,6 +36,10 @@ ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
+NOT_VISIBLE = (
+    "the task is gone or not visible to the integration user (deleted, or the user is "
+    "not a Bitrix24 administrator and has no role on it: b24mw check)"
+)
 _REST_USER = re.compile(r"/rest/(\d+)/")
 
 
@@ -227,12 +231,12 @@ async def _decide(
         )
     if ref.name in ORDER_EVENTS:
         if task is None:
-            return flows.Result.note("task_not_found", "the task is gone or not visible")
+            return flows.Result.note("task_not_found", NOT_VISIBLE)
         return await flows.on_task(session, fctx, ref.name, task)
     if ref.is_new_card_comment and ref.message_id:
         if task is None:
             # Gone or not visible: its chat cannot be named either.
-            return flows.Result.note("task_not_found", "the task is gone or not visible")
+            return flows.Result.note("task_not_found", NOT_VISIBLE)
         raw = _answer(answers, f"m{ref.message_id}")
         comment = fetch.parse_message(raw, ref.message_id, ref.task_id)
     else:
