@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from b24mw.bitrix24.commands import check_command
 from b24mw.emulator.cli import emulator_command
 from b24mw.outbox import commands as outbox_commands
 from b24mw.retention.commands import archive_app
@@ -170,6 +171,7 @@ def _placeholder(name: str, what: str, owner: str) -> None:
 
 
 app.command("worker")(outbox_commands.worker_command)
+app.command("check")(check_command)
 app.add_typer(outbox_commands.dlq_app, name="dlq")
 _placeholder("demo", "emulator + API + worker running the three flows", "no issue yet")
 app.add_typer(archive_app, name="archive")

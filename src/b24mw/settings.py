@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     webhook_inbox_max_attempts: int = Field(default=6, ge=1, le=100)
     webhook_reconcile_interval_s: float = Field(default=60.0, gt=0, le=86_400)
     webhook_order_tag: str = "instant_order"
+    # Where a task's tags are read: in the `tasks.task.get` that reads the task
+    # (`select` has TAGS; one command per event), or an extra `tasks.task.list`
+    # for a portal whose get does not return them.
+    webhook_tags_from: Literal["get", "list"] = "get"
     # Our own Bitrix24 user (changes by it are ours: recorded, not acted on);
     # taken from B24MW_B24_URL (/rest/<user>/...) when unset.
     webhook_self_user_id: int | None = Field(default=None, gt=0)

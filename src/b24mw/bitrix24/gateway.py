@@ -88,7 +88,7 @@ class Bitrix24Gateway:
         request_id = current_request_id()
         reply = await self.client.call(method, params, request_id=request_id)
         feedback = Feedback()
-        learn(feedback, reply, block_s=self.throttle.config.operating_block_s)
+        learn(feedback, reply)
         async with self.db.unit_of_work() as session:
             log_b24(
                 session,
@@ -121,12 +121,7 @@ class Bitrix24Gateway:
         request_id = current_request_id()
         answer = await self.client.batch(commands, request_id=request_id)
         feedback = Feedback()
-        learn(
-            feedback,
-            answer.reply,
-            list(answer.commands.values()),
-            block_s=self.throttle.config.operating_block_s,
-        )
+        learn(feedback, answer.reply, list(answer.commands.values()))
         async with self.db.unit_of_work() as session:
             for key, item in answer.commands.items():
                 log_b24(

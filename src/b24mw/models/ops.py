@@ -120,6 +120,10 @@ class RateLimitState(Base):
     success_streak: Mapped[int] = mapped_column(Integer, default=0)
     window: Mapped[list[float]] = mapped_column(JSON, default=list)
     blocked_methods: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # method -> the unix time of the operating_reset_at its last success gave (0011).
+    operating_resets: Mapped[dict[str, float]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     limited_at: Mapped[datetime | None]
     limited_total: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -36,6 +36,10 @@ ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
+NOT_VISIBLE = (
+    "the task is gone or not visible to the integration user (deleted, or the user is "
+    "not a Bitrix24 administrator and has no role on it: b24mw check)"
+)
 _REST_USER = re.compile(r"/rest/(\d+)/")
 
 
@@ -65,26 +69,29 @@ class Retry(Exception):
         self.message = message
 
 
-def _reads(job: Job) -> dict[str, tuple[str, dict[str, Any]]]:
+def _reads(job: Job, tags_from: str = "get") -> dict[str, tuple[str, dict[str, Any]]]:
+    """The commands an event needs.  Rows of one task share its ``t<id>`` read,
+    so that read is the same for every event: with the tags when they come
+    from tasks.task.get (one command instead of two)."""
     ref = job.ref
     if ref is None or ref.task_id is None:
         return {}
+    task_key = f"t{ref.task_id}"
+    task_read = fetch.task_get(ref.task_id, with_tags=tags_from == "get")
     if ref.name in ORDER_EVENTS:
-        return {
-            f"t{ref.task_id}": fetch.task_get(ref.task_id),
-            f"g{ref.task_id}": fetch.task_tags(ref.task_id),
-        }
+        if tags_from == "get":
+            return {task_key: task_read}
+        return {task_key: task_read, f"g{ref.task_id}": fetch.task_tags(ref.task_id)}
     if ref.name == "ONTASKCOMMENTADD" and ref.comment_id:
         return {
             f"c{ref.comment_id}": fetch.comment_get(ref.task_id, ref.comment_id),
-            f"t{ref.task_id}": fetch.task_get(ref.task_id),
+            task_key: task_read,
         }
     if ref.name == "ONTASKCOMMENTADD" and ref.is_new_card_comment and ref.message_id:
         # The message is read from the chat the task read names: the task
         # command comes first, the message command refers to its answer.
-        task_key = f"t{ref.task_id}"
         return {
-            task_key: fetch.task_get(ref.task_id),
+            task_key: task_read,
             f"m{ref.message_id}": fetch.message_get(task_key, ref.message_id),
         }
     return {}
@@ -108,8 +115,9 @@ async def process_inbox(ctx: WorkerContext) -> int:
                 ref = read_event(row.payload) if isinstance(row.payload, dict) else None
                 jobs.append(Job(row.id, ref, row.request_id, row.attempts))
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
+    tags_from = ctx.settings.webhook_tags_from
     for job in jobs:
-        commands.update(_reads(job))
+        commands.update(_reads(job, tags_from))
     answers: dict[str, CommandResult] = {}
     failure: Retry | None = None
     if commands:
@@ -122,7 +130,7 @@ async def process_inbox(ctx: WorkerContext) -> int:
         finally:
             set_request_id(None)
     for job in jobs:
-        await _finish(ctx, job, answers, failure if _reads(job) else None)
+        await _finish(ctx, job, answers, failure if _reads(job, tags_from) else None)
     return len(jobs)
 
 
@@ -199,9 +207,22 @@ async def _decide(
     )
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
-    if ref.task_id is None or not _reads(job):
+    tags_from = ctx.settings.webhook_tags_from
+    if ref.task_id is None or not _reads(job, tags_from):
         return flows.Result.note("ignored", f"{ref.name}: nothing to do")
-    task = fetch.parse_task(_answer(answers, f"t{ref.task_id}"), _tags(answers, ref.task_id))
+    task = fetch.parse_task(
+        _answer(answers, f"t{ref.task_id}"),
+        _tags(answers, ref.task_id),
+        tags_in_task=tags_from == "get",
+    )
+    if task is not None and ref.name in ORDER_EVENTS and not task.tags_known:
+        # Without its tags the task cannot be told an order or not: keep the
+        # event (the retry schedule) and say what to set.
+        raise Retry(
+            "TAGS_NOT_RETURNED",
+            "tasks.task.get answered without the task's tags (this portal's get ignores "
+            "select TAGS); set B24MW_WEBHOOK_TAGS_FROM=list",
+        )
     if task is not None and task.changed_date:
         # What reconciliation compares against: this change has been seen, by
         # a read that ran at this portal time.
@@ -210,12 +231,12 @@ async def _decide(
         )
     if ref.name in ORDER_EVENTS:
         if task is None:
-            return flows.Result.note("task_not_found", "the task is gone or not visible")
+            return flows.Result.note("task_not_found", NOT_VISIBLE)
         return await flows.on_task(session, fctx, ref.name, task)
     if ref.is_new_card_comment and ref.message_id:
         if task is None:
             # Gone or not visible: its chat cannot be named either.
-            return flows.Result.note("task_not_found", "the task is gone or not visible")
+            return flows.Result.note("task_not_found", NOT_VISIBLE)
         raw = _answer(answers, f"m{ref.message_id}")
         comment = fetch.parse_message(raw, ref.message_id, ref.task_id)
     else:

@@ -137,6 +137,20 @@ class WebhookRepository:
         found += [Link(order_id=i) for i in (await self.session.execute(deliveries)).scalars()]
         return found
 
+    async def open_task_ids(self, after: int, limit: int) -> list[int]:
+        """Bitrix24 tasks behind orders or deliveries not yet final, by task id
+        after ``after`` (a keyset: reconciliation pages through them)."""
+        final = ("DONE", "REFUSED")
+        instant = select(InstantOrder.task_id_b24.label("task_id")).where(
+            InstantOrder.task_id_b24 > after, InstantOrder.status.not_in(final)
+        )
+        deliveries = select(Delivery.task_id_b24.label("task_id")).where(
+            Delivery.task_id_b24 > after, Delivery.status.not_in(final)
+        )
+        both = instant.union(deliveries).subquery()
+        stmt = select(both.c.task_id).order_by(both.c.task_id).limit(limit)
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
+
     async def photo_seen(self, task_id_b24: int, checksum: str) -> bool:
         stmt = select(TaskEvent.id).where(
             TaskEvent.photo_checksum == checksum,
