@@ -201,8 +201,9 @@ def rights_hint(error: CallError, method: str) -> str | None:
     if "insufficient permissions" in text or "access denied" in text:
         return (
             f"refused for lack of rights: the integration user may not call {method} on "
-            "this task (it is not a Bitrix24 administrator and has no role on the task); "
-            "make it an administrator, then replay the job"
+            "this task (Bitrix24 answers so when the task was deleted, or when the user is "
+            "not a Bitrix24 administrator and has no role on the task); check the task, "
+            "make the user an administrator, then replay the job"
         )
     if method.startswith("tasks.task.") and (
         "1048582" in text or "action on the task is not allowed" in text
