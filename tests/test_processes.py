@@ -95,11 +95,6 @@ def test_serve_without_jwt_key_refuses_to_start() -> None:
     assert "B24MW_JWT_SECRET" in result.stderr
 
 
-def test_placeholder_commands_say_they_are_not_built() -> None:
-    result = run_cli("demo")
-    assert result.returncode == 2 and "not built yet" in result.stderr
-
-
 def test_migrate_downgrade_to_base(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite+aiosqlite:///{tmp_path}/down.db"
     assert run_cli("migrate", database_url=url).returncode == 0
