@@ -198,6 +198,9 @@ def demo_command(
     options = Options(port, emulator_port, serve, timeout, locale)
     try:
         code = asyncio.run(run_demo(options, say))
+    except KeyboardInterrupt:  # before the parts were started (or after they stopped)
+        say.note("interrupted")
+        raise typer.Exit(code=130) from None
     except DemoError as exc:
         say.failed(str(exc))
         # Could not start at all is 2, like the other commands' refusals.
