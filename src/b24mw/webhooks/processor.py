@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from b24mw.bitrix24.client import CommandResult
-from b24mw.bitrix24.errors import Bitrix24Error, Outcome
+from b24mw.bitrix24.errors import Bitrix24Error, HeldBack, Outcome
 from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
@@ -35,6 +35,8 @@ log = structlog.get_logger("b24mw.webhooks")
 ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
+# Rows held back by the limiter look again no sooner than this.
+HELD_BACK_RECHECK = timedelta(seconds=1)
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
 _REST_USER = re.compile(r"/rest/(\d+)/")
 
@@ -117,6 +119,10 @@ async def process_inbox(ctx: WorkerContext) -> int:
         set_request_id(jobs[0].request_id or new_request_id())
         try:
             answers = await ctx.b24.batch(commands)
+        except HeldBack as exc:
+            # Our own limiter had no slot: nothing was sent, so no attempt is spent.
+            await _give_back(ctx, [job for job in jobs if _reads(job)], exc)
+            jobs = [job for job in jobs if not _reads(job)]
         except Bitrix24Error as exc:
             failure = Retry(exc.error.code, exc.error.text)
         finally:
@@ -228,6 +234,18 @@ async def _decide(
 
 def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
     return _answer(answers, f"g{task_id}")
+
+
+async def _give_back(ctx: WorkerContext, jobs: list[Job], held: HeldBack) -> None:
+    """Unclaim rows whose reads the limiter held back: the attempt the claim
+    counted is returned, and they are due when a slot may be had."""
+    reset_at = held.error.reset_at
+    later = utcnow() + HELD_BACK_RECHECK
+    if reset_at is not None:
+        later = max(later, datetime.fromtimestamp(reset_at, UTC))
+    async with ctx.db.unit_of_work() as session:
+        await WebhookRepository(session).give_back([job.inbox_id for job in jobs], later)
+    log.info("inbox_held_back", rows=len(jobs), until=later.isoformat(), reason=held.error.code)
 
 
 async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
