@@ -35,8 +35,8 @@ log = structlog.get_logger("b24mw.webhooks")
 ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
-# Rows held back by the limiter look again no sooner than this.
-HELD_BACK_RECHECK = timedelta(seconds=1)
+# Rows held back by the limiter are due again within these bounds.
+HELD_BACK_RECHECK = (timedelta(seconds=1), timedelta(seconds=5))
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
 _REST_USER = re.compile(r"/rest/(\d+)/")
 
@@ -239,10 +239,13 @@ def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
 async def _give_back(ctx: WorkerContext, jobs: list[Job], held: HeldBack) -> None:
     """Unclaim rows whose reads the limiter held back: the attempt the claim
     counted is returned, and they are due when a slot may be had."""
-    reset_at = held.error.reset_at
-    later = utcnow() + HELD_BACK_RECHECK
-    if reset_at is not None:
-        later = max(later, datetime.fromtimestamp(reset_at, UTC))
+    now = utcnow()
+    later = now + HELD_BACK_RECHECK[0]
+    if held.error.reset_at is not None:
+        # When the limiter expects a slot, but asked again sooner: a pause may
+        # end early, or a worker with a larger quota may take over.
+        slot = datetime.fromtimestamp(held.error.reset_at, UTC)
+        later = max(later, min(slot, now + HELD_BACK_RECHECK[1]))
     async with ctx.db.unit_of_work() as session:
         await WebhookRepository(session).give_back([job.inbox_id for job in jobs], later)
     log.info("inbox_held_back", rows=len(jobs), until=later.isoformat(), reason=held.error.code)
