@@ -76,8 +76,13 @@ async def test_the_database_going_away_under_load_loses_and_doubles_nothing(
             seen: Counter[int] = Counter()
             created: list[str] = []
 
+            back = asyncio.Event()
+
             async def courier(n: int) -> None:
-                for i in range(RETURNS_EACH):
+                # At least RETURNS_EACH, and on until the database is back: on
+                # a quiet machine the first few are done before it goes away.
+                i = 0
+                while i < RETURNS_EACH or not back.is_set():
                     made = await _until_done(api, "/api/v1/returns", return_body(tasks[n]), seen)
                     created.append(made["id"])
                     if i < len(MOVES):
@@ -85,12 +90,15 @@ async def test_the_database_going_away_under_load_loses_and_doubles_nothing(
                         await _until_done(
                             api, f"/api/v1/ww/orders/{orders[n]}/status", status, seen
                         )
+                    i += 1
+                    await asyncio.sleep(0.1)
 
             async def outage() -> None:
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(own_pg_server.finish_shutdown)
                 await asyncio.sleep(2)
                 await asyncio.to_thread(own_pg_server.start_again)
+                back.set()
 
             await asyncio.gather(outage(), *(courier(n) for n in range(CLIENTS)))
             assert seen[503] > 0, f"the load never met the outage: {seen}"
@@ -103,8 +111,8 @@ async def test_the_database_going_away_under_load_loses_and_doubles_nothing(
             assert api_proc.alive() and worker.alive()  # recovered by themselves
             ledger = await account_for_everything(db, portal, events=read_events(drill.events_file))
     await db.dispose()
-    assert sorted(created) == sorted(set(created)) and len(created) == CLIENTS * RETURNS_EACH
-    assert ledger.returns == CLIENTS * RETURNS_EACH
+    assert len(created) >= CLIENTS * RETURNS_EACH
+    assert len(set(created)) == len(created) == ledger.returns  # each request, one return
 
 
 @pytest.fixture(autouse=True)
