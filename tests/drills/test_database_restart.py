@@ -24,6 +24,7 @@ from b24mw.migrations import upgrade
 from b24mw.models.enums import OrderStatus as S
 from tests.conftest import auth, make_settings
 from tests.drills.ledger import account_for_everything, quiet, read_events
+from tests.drills.scale import SCALE
 from tests.drills.stack import control, settled, stack
 from tests.drills.workload import COURIER, Workload, return_body
 from tests.support.postgres import PostgresServer
@@ -38,7 +39,7 @@ async def _until_done(
 ) -> dict[str, Any]:
     """One request, retried with its key until it has an answer (as a client should)."""
     headers = auth("courier", COURIER, key=uuid.uuid4().hex)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60 * SCALE
     while True:
         try:
             response = await api.post(url, headers=headers, json=body)
@@ -96,7 +97,7 @@ async def test_the_database_going_away_under_load_loses_and_doubles_nothing(
             async def outage() -> None:
                 await asyncio.sleep(0.5)
                 await asyncio.to_thread(own_pg_server.finish_shutdown)
-                await asyncio.sleep(2)
+                await asyncio.sleep(2 * SCALE)
                 await asyncio.to_thread(own_pg_server.start_again)
                 back.set()
 
@@ -104,7 +105,7 @@ async def test_the_database_going_away_under_load_loses_and_doubles_nothing(
             assert seen[503] > 0, f"the load never met the outage: {seen}"
             assert set(seen) <= {0, 200, 201, 503}, seen  # never a 500
 
-            await settled(lambda: quiet(db), within_s=60, what="the backlog to drain")
+            await settled(lambda: quiet(db), within_s=60 * SCALE, what="the backlog to drain")
             for order in orders:
                 read = await api.get(f"/api/v1/ww/orders/{order}", headers=auth("admin", "a"))
                 assert read.json()["status"] == "DONE"

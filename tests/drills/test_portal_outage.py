@@ -18,6 +18,7 @@ from b24mw.kit.db import Database
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.drills.ledger import account_for_everything
+from tests.drills.scale import SCALE
 from tests.drills.workload import Workload
 from tests.outbox.helpers import comments
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
@@ -30,7 +31,7 @@ from tests.support.outbound import (
 )
 
 QUOTA = {"b24_rps": 4.0, "b24_burst": 4, "b24_rpm": 120}
-OUTAGE_S = 2.5
+OUTAGE_S = 2.5 * SCALE
 
 
 @pytest.fixture
@@ -40,8 +41,8 @@ def outbound_settings(db: Database) -> Settings:
         db.url,
         **QUOTA,
         b24_batch_max=5,  # more requests than jobs/50, so the quota is what paces the drain
-        # 0.3 → 0.6 → 1.2 → 2.4 → 4.8 s: the schedule outlasts the outage.
-        outbox_retry_delays="0.3,0.6,1.2,2.4,4.8",
+        # 0.3 → 0.6 → 1.2 → 2.4 → 4.8 s (times the scale): it outlasts the outage.
+        outbox_retry_delays=",".join(str(d * SCALE) for d in (0.3, 0.6, 1.2, 2.4, 4.8)),
     )
 
 
@@ -70,11 +71,11 @@ async def test_backlog_drains_within_the_quota_after_the_portal_comes_back(
 ) -> None:
     work = Workload(client, emulator.control)
     await work.courier()
-    await work.mixed(rounds=3)
+    await work.mixed(rounds=3 * SCALE)
     [poison] = await comments(db, settings, (999_999, "a task nobody has"))
     await emulator.fault("html_502", duration_s=OUTAGE_S)
 
-    await drain(worker, settle=True, timeout=60)
+    await drain(worker, settle=True, timeout=60 * SCALE)
 
     calls = await emulator.calls()
     failed = [c for c in calls if c["status"] == 502]

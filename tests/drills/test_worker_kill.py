@@ -19,6 +19,7 @@ from b24mw.app import create_app
 from b24mw.kit.db import Database
 from tests.conftest import make_settings
 from tests.drills.ledger import account_for_everything, quiet, read_events
+from tests.drills.scale import SCALE
 from tests.drills.stack import HOOK_SECRET, REST_SECRET, control, settled, stack
 from tests.drills.workload import Workload
 from tests.support.outbound import jobs
@@ -50,7 +51,7 @@ async def test_worker_killed_mid_batch_loses_and_doubles_nothing(
         ):
             work = Workload(api, portal)
             await work.courier()
-            await work.mixed(rounds=3)
+            await work.mixed(rounds=3 * SCALE)
             # The first batch takes the portal half a second: the worker dies in it.
             fault = {"kind": "latency", "method": "batch", "latency_s": 0.5, "count": 1}
             (await portal.post("/_emulator/faults", json=fault)).raise_for_status()
@@ -66,9 +67,9 @@ async def test_worker_killed_mid_batch_loses_and_doubles_nothing(
             assert len(in_flight) == len(batch["commands"]) > 1  # the dead worker's batch
 
             drill.worker("rescuer")
-            await settled(lambda: quiet(db), within_s=60, what="the rescuer to finish")
+            await settled(lambda: quiet(db), within_s=60 * SCALE, what="the rescuer to finish")
             ledger = await account_for_everything(
                 db, portal, events=read_events(drill.events_file), events_at_least_once=True
             )
-    assert ledger.deliveries == 3 and ledger.returns == 6 and ledger.orders == 3
-    assert ledger.jobs["done"] > 40
+    assert (ledger.deliveries, ledger.returns, ledger.orders) == (3 * SCALE, 6 * SCALE, 3 * SCALE)
+    assert ledger.jobs["done"] > 40 * SCALE
