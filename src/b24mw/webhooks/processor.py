@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from b24mw.bitrix24.client import CommandResult
-from b24mw.bitrix24.errors import Bitrix24Error, Outcome
+from b24mw.bitrix24.errors import Bitrix24Error, HeldBack, Outcome
 from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
@@ -35,6 +35,8 @@ log = structlog.get_logger("b24mw.webhooks")
 ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
+# Rows held back by the limiter are due again within these bounds.
+HELD_BACK_RECHECK = (timedelta(seconds=1), timedelta(seconds=5))
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
 NOT_VISIBLE = (
     "the task is gone or not visible to the integration user (deleted, or the user is "
@@ -125,6 +127,10 @@ async def process_inbox(ctx: WorkerContext) -> int:
         set_request_id(jobs[0].request_id or new_request_id())
         try:
             answers = await ctx.b24.batch(commands)
+        except HeldBack as exc:
+            # Our own limiter had no slot: nothing was sent, so no attempt is spent.
+            await _give_back(ctx, [job for job in jobs if _reads(job)], exc)
+            jobs = [job for job in jobs if not _reads(job)]
         except Bitrix24Error as exc:
             failure = Retry(exc.error.code, exc.error.text)
         finally:
@@ -249,6 +255,21 @@ async def _decide(
 
 def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
     return _answer(answers, f"g{task_id}")
+
+
+async def _give_back(ctx: WorkerContext, jobs: list[Job], held: HeldBack) -> None:
+    """Unclaim rows whose reads the limiter held back: the attempt the claim
+    counted is returned, and they are due when a slot may be had."""
+    now = utcnow()
+    later = now + HELD_BACK_RECHECK[0]
+    if held.error.reset_at is not None:
+        # When the limiter expects a slot, but asked again sooner: a pause may
+        # end early, or a worker with a larger quota may take over.
+        slot = datetime.fromtimestamp(held.error.reset_at, UTC)
+        later = max(later, min(slot, now + HELD_BACK_RECHECK[1]))
+    async with ctx.db.unit_of_work() as session:
+        await WebhookRepository(session).give_back([job.inbox_id for job in jobs], later)
+    log.info("inbox_held_back", rows=len(jobs), until=later.isoformat(), reason=held.error.code)
 
 
 async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
