@@ -8,14 +8,20 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
 from b24mw.kit.types import Rfc3339
 from b24mw.models.enums import ReturnStatus
 from b24mw.returns import service
 from b24mw.returns.flows import API_PATH, Announcer
-from b24mw.returns.schemas import ReturnCreate, ReturnRead, ReturnReplace, ReturnUpdate
+from b24mw.returns.schemas import (
+    RETURN_CURSOR,
+    ReturnCreate,
+    ReturnRead,
+    ReturnReplace,
+    ReturnUpdate,
+)
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/returns", tags=["returns"], responses=COMMON_ERRORS
@@ -26,6 +32,7 @@ Creator = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 Reader = Annotated[Actor, Depends(require(Role.ONEC, Role.COURIER, Role.ADMIN))]
 Decider = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
+Pages = Annotated[PageRequest, Depends(pagination(RETURN_CURSOR))]
 
 
 async def _announcer(request: Request) -> Announcer:
@@ -44,7 +51,7 @@ AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
 async def list_returns(
     session: ReadSession,
     _: Lister,
-    page: Pagination,
+    page: Pages,
     status_: Annotated[
         list[ReturnStatus], Query(alias="status", description="repeat for several")
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
@@ -52,7 +59,8 @@ async def list_returns(
     created_from: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
     created_to: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
 ) -> Paginated[ReturnRead]:
-    """Returns, newest first. For 1C and administrators."""
+    """Returns, newest first. For 1C and administrators. By page, or after
+    `cursor` (`next_cursor` of the previous page) at any depth."""
     return await service.search(
         session,
         page,

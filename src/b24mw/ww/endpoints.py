@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
 from b24mw.kit.types import RowId
@@ -14,7 +14,14 @@ from b24mw.lifecycle.deps import Locale, order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.outbox import OutboxDep
 from b24mw.ww import service
-from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
+from b24mw.ww.schemas import (
+    ORDER_CURSOR,
+    ORDER_EVENTS_CURSOR,
+    OrderAssign,
+    OrderCreate,
+    OrderRead,
+    OrderUpdate,
+)
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/ww/orders", tags=["ww orders"], responses=COMMON_ERRORS
@@ -23,6 +30,8 @@ router = APIRouter(
 CourierOrAdmin = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 StatusActor = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN, Role.ONEC))]
 ListFilter = Annotated[OrderFilter, Depends(order_filter("title, customer, phone, id or task id"))]
+Pages = Annotated[PageRequest, Depends(pagination(ORDER_CURSOR))]
+EventPages = Annotated[PageRequest, Depends(pagination(ORDER_EVENTS_CURSOR))]
 
 
 @router.get("", response_model=Paginated[OrderRead])
@@ -30,9 +39,10 @@ async def list_orders(
     session: ReadSession,
     actor: CourierOrAdmin,
     flt: ListFilter,
-    page: Pagination,
+    page: Pages,
 ) -> Paginated[OrderRead]:
-    """Orders, newest first. A courier sees only their own."""
+    """Orders, newest first. A courier sees only their own. By page, or after
+    `cursor` (`next_cursor` of the previous page) at any depth."""
     return await service.list_orders(session, actor, page, flt)
 
 
@@ -99,7 +109,7 @@ async def change_status(
 
 @router.get("/{order_id}/events", response_model=Paginated[TaskEventRead])
 async def order_events(
-    order_id: RowId, session: ReadSession, actor: CourierOrAdmin, page: Pagination
+    order_id: RowId, session: ReadSession, actor: CourierOrAdmin, page: EventPages
 ) -> Paginated[TaskEventRead]:
     """The order's task history (`task_events`), oldest first."""
     return await service.events(session, actor, order_id, page)

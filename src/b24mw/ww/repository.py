@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Row, RowMapping, Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from b24mw.kit.types import as_row_id
+from b24mw.kit.pagination import Page, PageRequest
+from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
-from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 
 # One round trip with the lines (the model's default is a second SELECT);
@@ -58,6 +58,10 @@ class OrderSnapshot:
 _ORDERS = table_of(InstantOrder)
 _LINES = table_of(InstantOrderLine)
 _LINE_FIELDS = ("line_no", "sku", "name", "qty", "price")
+# Who may see an order's history, and which task it shares: no lines needed.
+_HEAD = select(_ORDERS.c.id, _ORDERS.c.courier_id, _ORDERS.c.task_id_b24).where(
+    _ORDERS.c.id == bindparam("order_id")
+)
 _SNAPSHOT = (
     select(_ORDERS, *(_LINES.c[name].label(f"line_{name}") for name in _LINE_FIELDS))
     .select_from(_ORDERS.outerjoin(_LINES, _LINES.c.order_id == _ORDERS.c.id))
@@ -101,57 +105,40 @@ class OrderRepository:
             stmt = stmt.where(InstantOrder.courier_id == courier_id)
         return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
 
-    def _filtered(self, f: OrderFilter) -> Select[InstantOrder]:
-        stmt = select(InstantOrder)
-        if f.statuses:
-            stmt = stmt.where(InstantOrder.status.in_(f.statuses))
-        if f.courier_id is not None:
-            stmt = stmt.where(InstantOrder.courier_id == f.courier_id)
-        if f.created_from is not None:
-            stmt = stmt.where(InstantOrder.created_at >= f.created_from)
-        if f.created_to is not None:
-            stmt = stmt.where(InstantOrder.created_at < f.created_to)
-        if f.q:
-            # autoescape: the text is searched literally, "%" and "_" included.
-            text = f.q.lower()
-            conditions: list[ColumnElement[bool]] = [
-                func.lower(InstantOrder.title).contains(text, autoescape=True),
-                func.lower(InstantOrder.customer_name).contains(text, autoescape=True),
-                InstantOrder.client_phone.contains(f.q, autoescape=True),
-            ]
-            if (number := as_row_id(f.q)) is not None:
-                conditions += [InstantOrder.id == number, InstantOrder.task_id_b24 == number]
-            stmt = stmt.where(or_(*conditions))
-        return stmt
+    async def head(self, order_id: int) -> Row[Any, Any, Any] | None:
+        """The order's id, courier and task (``.courier_id``, ``.task_id_b24``)."""
+        return (await self.session.execute(_HEAD, {"order_id": order_id})).first()
 
     async def search(
-        self, f: OrderFilter, *, offset: int, limit: int
-    ) -> tuple[Sequence[InstantOrder], int]:
-        stmt = self._filtered(f)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(InstantOrder.created_at.desc(), InstantOrder.id.desc())
-        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
-        return rows.all(), int(total)
+        self, request: PageRequest, f: OrderFilter
+    ) -> tuple[Page[RowMapping], dict[int, list[dict[str, Any]]]]:
+        branches = list_branches(f)
+        return await lists.order_page(self.session, request, _ORDERS, _LINES, branches)
 
     async def events(
-        self, order: InstantOrder, *, offset: int, limit: int
-    ) -> tuple[Sequence[TaskEvent], int]:
-        # Rows the webhook processor records for the task alone (no order
-        # link) belong to every order of that task.
-        condition = TaskEvent.instant_order_id == order.id
-        if order.task_id_b24 is not None:
-            condition = or_(
-                condition,
-                (TaskEvent.task_id_b24 == order.task_id_b24)
-                & TaskEvent.instant_order_id.is_(None)
-                & TaskEvent.order_id.is_(None)
-                & TaskEvent.return_id.is_(None),
-            )
-        stmt = select(TaskEvent).where(condition)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(TaskEvent.ts, TaskEvent.id).offset(offset).limit(limit)
-        return (await self.session.execute(ordered)).scalars().all(), int(total)
+        self, request: PageRequest, order_id: int, task_id_b24: int | None
+    ) -> Page[RowMapping]:
+        return await lists.event_page(
+            self.session, request, events_condition(order_id, task_id_b24)
+        )
+
+
+def list_branches(f: OrderFilter) -> list[Select[Any]]:
+    return lists.order_branches(_ORDERS, f, ("title", "customer_name"))
+
+
+def events_condition(order_id: int, task_id_b24: int | None) -> ColumnElement[bool]:
+    """The order's history: its own rows, and rows the webhook processor
+    recorded for its task alone (no order link), which belong to every order
+    of that task."""
+    events = lists.EVENTS
+    condition = events.c.instant_order_id == order_id
+    if task_id_b24 is None:
+        return condition
+    return or_(
+        condition,
+        (events.c.task_id_b24 == task_id_b24)
+        & events.c.instant_order_id.is_(None)
+        & events.c.order_id.is_(None)
+        & events.c.return_id.is_(None),
+    )

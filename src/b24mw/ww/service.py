@@ -20,7 +20,7 @@ from b24mw.kit.errors import (
     TransitionRefused,
     ValidationFailed,
 )
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import savepoint
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import ASSIGNABLE
@@ -152,13 +152,12 @@ async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Insta
 
 
 async def list_orders(
-    session: AsyncSession, actor: Actor, page: PageParams, flt: OrderFilter
+    session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[OrderRead]:
     mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own orders.")
-    rows, total = await OrderRepository(session).search(
-        replace(flt, courier_id=mine), offset=page.offset, limit=page.page_size
-    )
-    return Paginated[OrderRead].build([OrderRead.model_validate(r) for r in rows], total, page)
+    page, lines = await OrderRepository(session).search(request, replace(flt, courier_id=mine))
+    items = [OrderRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
+    return Paginated[OrderRead].build(items, page, request)
 
 
 async def update_order(
@@ -310,11 +309,10 @@ async def change_status(
 
 
 async def events(
-    session: AsyncSession, actor: Actor, order_id: int, page: PageParams
+    session: AsyncSession, actor: Actor, order_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
-    order = await get_order(session, actor, order_id)
-    rows, total = await OrderRepository(session).events(
-        order, offset=page.offset, limit=page.page_size
-    )
-    items = [TaskEventRead.model_validate(r) for r in rows]
-    return Paginated[TaskEventRead].build(items, total, page)
+    repo = OrderRepository(session)
+    order = visible(actor, await repo.head(order_id), f"Order {order_id} not found.")
+    page = await repo.events(request, order.id, order.task_id_b24)
+    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
+    return Paginated[TaskEventRead].build(items, page, request)

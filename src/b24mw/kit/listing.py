@@ -1,0 +1,188 @@
+"""The SQL behind ``kit.pagination``: a page of a list read from its index.
+
+A repository describes a list as one or more *branches*: filtered SELECTs of
+one table, disjoint, each answerable from one index in the list's sort order
+(``Keyset``).  One branch is the plain case.  Several are how a filter on a
+set of values (``status=NEW&status=READY``) stays a walk down an index: each
+status is its own range of ``(status, created_at)``, read up to one page
+each, and the pages are merged — a plain ``status IN (...)`` would have the
+database fetch and sort every matching row to find the newest twenty.
+
+The page and the bounded count travel in one statement (the count as an
+uncorrelated scalar subquery, computed once); the planner's estimate, when a
+total is wanted past the cap, is one ``EXPLAIN`` more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Executable,
+    FromClause,
+    RowMapping,
+    Select,
+    Subquery,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from b24mw.kit.pagination import EXACT_COUNT_CAP, Count, Page, PageRequest
+
+_COUNTED = "b24mw_counted"
+
+
+class Explain(Executable, ClauseElement):
+    """``EXPLAIN`` of a statement with its parameters bound (PostgreSQL)."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Any, *, as_json: bool = False) -> None:
+        self.statement = statement
+        self.as_json = as_json
+
+
+@compiles(Explain, "postgresql")
+def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    options = "(FORMAT JSON) " if element.as_json else ""
+    return f"EXPLAIN {options}" + compiler.process(element.statement, **kw)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """A list's sort: columns whose values together are unique, and the direction."""
+
+    columns: tuple[ColumnElement[Any], ...]
+    descending: bool
+
+    def order(self, source: FromClause | None = None) -> list[ColumnElement[Any]]:
+        columns = self._of(source)
+        return [c.desc() if self.descending else c.asc() for c in columns]
+
+    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        """Rows past ``values`` in the list's order (a row-value comparison
+        the database reads as a range of the index)."""
+        bound = [
+            bindparam(None, value, type_=column.type)
+            for column, value in zip(self.columns, values, strict=True)
+        ]
+        left, right = tuple_(*self.columns), tuple_(*bound)
+        return left < right if self.descending else left > right
+
+    def values(self, row: RowMapping) -> tuple[Any, ...]:
+        return tuple(row[c.key] for c in self.columns if c.key is not None)
+
+    def _of(self, source: FromClause | None) -> list[ColumnElement[Any]]:
+        if source is None:
+            return list(self.columns)
+        return [source.c[c.key] for c in self.columns if c.key is not None]
+
+
+def _ones(branches: Sequence[Select[Any]]) -> list[Select[Any]]:
+    return [b.with_only_columns(literal_column("1").label("one"), maintain_column_froms=True) for b in branches]
+
+
+def _counted(parts: list[Select[Any]], limit: int | None, keyset: Keyset) -> Select[Any]:
+    """``count(*)`` of the branches' rows, each read in index order up to ``limit``."""
+    if limit is not None:
+        parts = [select(p.order_by(*keyset.order()).limit(limit).subquery()) for p in parts]
+    union = parts[0] if len(parts) == 1 else union_all(*parts)
+    return select(func.count()).select_from(union.subquery())
+
+
+def _count_statement(
+    branches: Sequence[Select[Any]], keyset: Keyset, count: Count
+) -> Select[Any] | None:
+    if count is Count.NONE:
+        return None
+    limit = EXACT_COUNT_CAP + 1 if count is Count.ESTIMATE else None
+    return _counted(_ones(branches), limit, keyset)
+
+
+def page_statement(
+    branches: Sequence[Select[Any]], keyset: Keyset, request: PageRequest
+) -> Select[Any]:
+    """The page's rows (one more than the page, to know if another follows),
+    with the count the request asks for as an extra column."""
+    limit = request.page_size + 1
+    offset = request.offset
+
+    def shaped(branch: Select[Any], rows: int) -> Select[Any]:
+        if request.after is not None:
+            branch = branch.where(keyset.after(request.after))
+        return branch.order_by(*keyset.order()).limit(rows)
+
+    stmt: Select[Any]
+    if len(branches) == 1:
+        stmt = shaped(branches[0], limit).offset(offset)
+    else:
+        # Each branch is read in index order up to the page's end; the merge
+        # sorts at most (branches × page) rows, whatever the table's size.
+        parts: list[Subquery] = [shaped(b, offset + limit).subquery() for b in branches]
+        merged = union_all(*(select(p) for p in parts)).subquery()
+        stmt = select(merged).order_by(*keyset.order(merged)).offset(offset).limit(limit)
+    counted = _count_statement(branches, keyset, request.count)
+    if counted is not None:
+        stmt = stmt.add_columns(counted.scalar_subquery().label(_COUNTED))
+    return stmt
+
+
+def count_statement(
+    branches: Sequence[Select[Any]], keyset: Keyset, count: Count
+) -> Select[Any] | None:
+    """The count alone (a page past the end has no row to carry it)."""
+    return _count_statement(branches, keyset, count)
+
+
+async def fetch_page(
+    session: AsyncSession,
+    request: PageRequest,
+    keyset: Keyset,
+    branches: Sequence[Select[Any]],
+) -> Page[RowMapping]:
+    """One page of the list the branches make up, in the keyset's order."""
+    result = await session.execute(page_statement(branches, keyset, request))
+    rows = list(result.mappings().all())
+    has_next = len(rows) > request.page_size
+    rows = rows[: request.page_size]
+    cursor = request.key.encode(keyset.values(rows[-1])) if has_next else None
+    page = Page(rows=rows, has_next=has_next, next_cursor=cursor, total=None)
+    if request.count is Count.NONE:
+        return page
+    if request.page is not None and not has_next and (rows or request.offset == 0):
+        # The page shows where the list ends: the total is exact and free.
+        page.total = request.offset + len(rows)
+        return page
+    if rows:
+        counted = int(rows[0][_COUNTED])
+    else:
+        stmt = count_statement(branches, keyset, request.count)
+        assert stmt is not None
+        counted = int((await session.execute(stmt)).scalar_one())
+    if request.count is Count.EXACT or counted <= EXACT_COUNT_CAP:
+        page.total = counted
+    elif session.get_bind().dialect.name == "postgresql":
+        estimate = await planner_estimate(session, branches)
+        page.total, page.estimated = max(estimate, counted), True
+    return page
+
+
+async def planner_estimate(session: AsyncSession, branches: Sequence[Select[Any]]) -> int:
+    """PostgreSQL's estimate of how many rows the branches match (no row is read)."""
+    union = branches[0] if len(branches) == 1 else union_all(*branches)
+    plan: Any = (await session.execute(Explain(union, as_json=True))).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])

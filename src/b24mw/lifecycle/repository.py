@@ -1,0 +1,84 @@
+"""List statements both order kinds share: the filtered list as index walks
+(``kit.listing``), the lines of a page, and a page of history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, Select, Table, bindparam, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.types import as_row_id
+from b24mw.lifecycle.schemas import OrderFilter
+from b24mw.models.base import table_of
+from b24mw.models.history import TaskEvent
+
+EVENTS = table_of(TaskEvent)
+# History is read oldest first; the id orders events of one instant.
+EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)
+
+
+def order_keyset(orders: Table) -> Keyset:
+    """Newest first; the id breaks ties of ``created_at``."""
+    return Keyset((orders.c.created_at, orders.c.id), descending=True)
+
+
+def order_branches(orders: Table, f: OrderFilter, searched: Sequence[str]) -> list[Select[Any]]:
+    """One index walk per status asked for, on ``(status, created_at)`` or
+    ``(courier_id, status, created_at)``; without a status, ``(created_at,
+    id)`` or ``(courier_id, created_at, id)``.  ``q`` filters along the walk
+    (``searched``: the text columns it looks into)."""
+    stmt = select(orders)
+    if f.courier_id is not None:
+        stmt = stmt.where(orders.c.courier_id == f.courier_id)
+    if f.created_from is not None:
+        stmt = stmt.where(orders.c.created_at >= f.created_from)
+    if f.created_to is not None:
+        stmt = stmt.where(orders.c.created_at < f.created_to)
+    if f.q:
+        # autoescape: the text is searched literally, "%" and "_" included.
+        text = f.q.lower()
+        conditions: list[ColumnElement[bool]] = [
+            func.lower(orders.c[name]).contains(text, autoescape=True) for name in searched
+        ]
+        conditions.append(orders.c.client_phone.contains(f.q, autoescape=True))
+        if (number := as_row_id(f.q)) is not None:
+            conditions += [orders.c.id == number, orders.c.task_id_b24 == number]
+        stmt = stmt.where(or_(*conditions))
+    if not f.statuses:
+        return [stmt]
+    return [stmt.where(orders.c.status == status) for status in dict.fromkeys(f.statuses)]
+
+
+async def order_page(
+    session: AsyncSession,
+    request: PageRequest,
+    orders: Table,
+    lines: Table,
+    branches: list[Select[Any]],
+) -> tuple[Page[RowMapping], dict[int, list[dict[str, Any]]]]:
+    """A page of orders, and the lines of each (one more statement)."""
+    page = await fetch_page(session, request, order_keyset(orders), branches)
+    found: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in page.rows}
+    if found:
+        stmt = (
+            select(lines)
+            .where(lines.c.order_id.in_(bindparam("ids", expanding=True)))
+            .order_by(lines.c.order_id, lines.c.line_no)
+        )
+        for line in (await session.execute(stmt, {"ids": list(found)})).mappings():
+            found[line["order_id"]].append(dict(line))
+    return page, found
+
+
+def event_branches(condition: ColumnElement[bool]) -> list[Select[Any]]:
+    return [select(EVENTS).where(condition)]
+
+
+async def event_page(
+    session: AsyncSession, request: PageRequest, condition: ColumnElement[bool]
+) -> Page[RowMapping]:
+    return await fetch_page(session, request, EVENT_KEYSET, event_branches(condition))
