@@ -91,7 +91,10 @@ class Keyset:
 
 
 def _ones(branches: Sequence[Select[Any]]) -> list[Select[Any]]:
-    return [b.with_only_columns(literal_column("1").label("one"), maintain_column_froms=True) for b in branches]
+    return [
+        b.with_only_columns(literal_column("1").label("one"), maintain_column_froms=True)
+        for b in branches
+    ]
 
 
 def _counted(parts: list[Select[Any]], limit: int | None, keyset: Keyset) -> Select[Any]:
