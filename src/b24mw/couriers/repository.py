@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import RowMapping, func, or_, select
+from typing import Any
+
+from sqlalchemy import RowMapping, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.listing import Keyset, fetch_page
@@ -35,21 +37,30 @@ class CourierRepository:
         b24_user_id: int | None,
         is_active: bool | None,
     ) -> Page[RowMapping]:
-        stmt = select(COURIERS)
-        if q:
-            # autoescape: the text is searched literally, "%" and "_" included.
-            text = q.lower()
-            stmt = stmt.where(
-                or_(
-                    func.lower(COURIERS.c.id).contains(text, autoescape=True),
-                    func.lower(COURIERS.c.display_name).contains(text, autoescape=True),
-                    COURIERS.c.phone.contains(q, autoescape=True),
-                )
+        branches = list_branches(q=q, only_id=only_id, b24_user_id=b24_user_id, is_active=is_active)
+        return await fetch_page(self.session, request, KEYSET, branches)
+
+
+def list_branches(
+    *, q: str | None, only_id: str | None, b24_user_id: int | None, is_active: bool | None
+) -> list[Select[Any]]:
+    """The directory by id (its primary key).  ``q`` filters along it: the
+    directory holds a few thousand rows at most, and a scan is its best plan."""
+    stmt = select(COURIERS)
+    if q:
+        # autoescape: the text is searched literally, "%" and "_" included.
+        text = q.lower()
+        stmt = stmt.where(
+            or_(
+                func.lower(COURIERS.c.id).contains(text, autoescape=True),
+                func.lower(COURIERS.c.display_name).contains(text, autoescape=True),
+                COURIERS.c.phone.contains(q, autoescape=True),
             )
-        if only_id is not None:
-            stmt = stmt.where(COURIERS.c.id == only_id)
-        if b24_user_id is not None:
-            stmt = stmt.where(COURIERS.c.b24_user_id == b24_user_id)
-        if is_active is not None:
-            stmt = stmt.where(COURIERS.c.is_active.is_(is_active))
-        return await fetch_page(self.session, request, KEYSET, [stmt])
+        )
+    if only_id is not None:
+        stmt = stmt.where(COURIERS.c.id == only_id)
+    if b24_user_id is not None:
+        stmt = stmt.where(COURIERS.c.b24_user_id == b24_user_id)
+    if is_active is not None:
+        stmt = stmt.where(COURIERS.c.is_active.is_(is_active))
+    return [stmt]

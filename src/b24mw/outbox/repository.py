@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, or_, select
+from sqlalchemy import ColumnElement, RowMapping, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -28,6 +28,14 @@ DEAD_SUMMARY = (
     "id", "kind", "status", "ordering_key", "attempts", "last_error", "request_id",
     "created_at", "finished_at",
 )  # fmt: skip
+
+
+def dead_branches(kind: str | None) -> list[Select[Any]]:
+    """The dead-letter queue (of one kind) on its partial indexes."""
+    stmt = select(*(JOBS.c[name] for name in DEAD_SUMMARY)).where(JOBS.c.status == DEAD)
+    if kind is not None:
+        stmt = stmt.where(JOBS.c.kind == kind)
+    return [stmt]
 
 
 def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
@@ -127,10 +135,7 @@ class OutboxRepository:
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def dead(self, request: PageRequest, *, kind: str | None) -> Page[RowMapping]:
-        stmt = select(*(JOBS.c[name] for name in DEAD_SUMMARY)).where(JOBS.c.status == DEAD)
-        if kind is not None:
-            stmt = stmt.where(JOBS.c.kind == kind)
-        return await fetch_page(self.session, request, DEAD_KEYSET, [stmt])
+        return await fetch_page(self.session, request, DEAD_KEYSET, dead_branches(kind))
 
     async def dead_ids(self, *, kind: str | None) -> list[int]:
         stmt = select(OutboxJob.id).where(OutboxJob.status == DEAD).order_by(OutboxJob.id)

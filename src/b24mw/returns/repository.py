@@ -53,7 +53,7 @@ SELECT id FROM lines
 
 # Newest first; the id breaks ties of created_at (and is the cursor's second half).
 KEYSET = Keyset((RETURNS.c.created_at, RETURNS.c.id), descending=True)
-_LINES_OF = (
+LINES_OF = (
     select(LINES)
     .where(LINES.c.return_id.in_(bindparam("ids", expanding=True)))
     .order_by(LINES.c.return_id, LINES.c.line_no)
@@ -120,7 +120,7 @@ class ReturnRepository:
         page = await fetch_page(self.session, request, KEYSET, branches)
         lines: dict[uuid.UUID, list[RowMapping]] = {row["id"]: [] for row in page.rows}
         if lines:
-            found = await self.session.execute(_LINES_OF, {"ids": list(lines)})
+            found = await self.session.execute(LINES_OF, {"ids": list(lines)})
             for line in found.mappings():
                 lines[line["return_id"]].append(line)
         return page, lines
