@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from b24mw.admin import service
 from b24mw.admin.schemas import OutboxJobRead, OutboxJobSummary, OutboxState, ThrottleState
@@ -10,7 +10,7 @@ from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import DatabaseDep, ReadSession, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
 from b24mw.outbox import dlq
 from b24mw.settings import Settings
@@ -36,11 +36,11 @@ async def list_dead_jobs(
     _: Admin,
     page: DeadPages,
     kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,
-) -> Paginated[OutboxJobSummary]:
+) -> Response:
     """Dead jobs, most recently failed first."""
     found = await dlq.list_dead(session, page, kind=kind)
     items = [OutboxJobSummary.model_validate(dict(row)) for row in found.rows]
-    return Paginated[OutboxJobSummary].build(items, found, page)
+    return answer(Paginated[OutboxJobSummary].build(items, found, page))
 
 
 @router.get("/dlq/{job_id}", response_model=OutboxJobRead)

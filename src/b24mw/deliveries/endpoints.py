@@ -15,7 +15,7 @@ from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
 from b24mw.lifecycle.deps import Locale, order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
@@ -42,10 +42,10 @@ async def list_deliveries(
     actor: Participant,
     flt: ListFilter,
     page: Pages,
-) -> Paginated[DeliveryRead]:
+) -> Response:
     """Deliveries, newest first. A courier sees only their own. By page, or
     after `cursor` (`next_cursor` of the previous page) at any depth."""
-    return await service.list_deliveries(session, actor, page, flt)
+    return answer(await service.list_deliveries(session, actor, page, flt))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeliveryRead)
@@ -91,6 +91,6 @@ async def change_status(
 @router.get("/{delivery_id}/events", response_model=Paginated[TaskEventRead])
 async def delivery_events(
     delivery_id: RowId, session: ReadSession, actor: Participant, page: EventPages
-) -> Paginated[TaskEventRead]:
+) -> Response:
     """The delivery's task history (`task_events`), oldest first."""
-    return await service.events(session, actor, delivery_id, page)
+    return answer(await service.events(session, actor, delivery_id, page))

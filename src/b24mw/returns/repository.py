@@ -51,6 +51,16 @@ SELECT id FROM lines
 """
 )
 
+_LINE_FIELDS = tuple(c.name for c in LINES.c if c.name != "return_id")
+# One return with its lines in one round trip, as plain rows (a read needs no
+# ORM object).
+_ONE = (
+    select(RETURNS, *(LINES.c[name].label(f"line_{name}") for name in _LINE_FIELDS))
+    .select_from(RETURNS.outerjoin(LINES, LINES.c.return_id == RETURNS.c.id))
+    .where(RETURNS.c.id == bindparam("return_id"))
+    .order_by(LINES.c.line_no)
+)
+
 # Newest first; the id breaks ties of created_at (and is the cursor's second half).
 KEYSET = Keyset((RETURNS.c.created_at, RETURNS.c.id), descending=True)
 LINES_OF = (
@@ -88,6 +98,19 @@ class ReturnRepository:
 
     async def get(self, return_id: uuid.UUID) -> Return | None:
         return await self.session.get(Return, return_id)
+
+    async def read(self, return_id: uuid.UUID) -> dict[str, Any] | None:
+        """The return's columns and ``lines`` (each line's columns), or None."""
+        rows = (await self.session.execute(_ONE, {"return_id": return_id})).mappings().all()
+        if not rows:
+            return None
+        found = {c.name: rows[0][c.name] for c in RETURNS.c}
+        found["lines"] = [
+            {name: row[f"line_{name}"] for name in _LINE_FIELDS}
+            for row in rows
+            if row["line_id"] is not None
+        ]
+        return found
 
     async def insert_new(
         self, values: dict[str, Any], lines: list[dict[str, Any]]

@@ -173,6 +173,14 @@ async def get(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> Retu
     return ret
 
 
+async def read(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> ReturnRead:
+    """A return as the API shows it (one statement, no ORM object)."""
+    found = await ReturnRepository(session).read(return_id)
+    if found is None or not actor.owns(found["courier_id"]):
+        raise NotFound(f"Return {return_id} not found.")
+    return ReturnRead.model_validate(found)
+
+
 async def replace(
     session: AsyncSession, actor: Actor, return_id: uuid.UUID, data: ReturnCreate
 ) -> Return:

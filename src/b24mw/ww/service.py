@@ -152,6 +152,12 @@ async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Insta
     return visible(actor, order, f"Order {order_id} not found.")
 
 
+async def read_order(session: AsyncSession, actor: Actor, order_id: int) -> OrderSnapshot:
+    """The order as plain values (one statement, no ORM object), if the actor may see it."""
+    snapshot = await OrderRepository(session).snapshot(order_id)
+    return visible(actor, snapshot, f"Order {order_id} not found.")
+
+
 async def list_orders(
     session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[OrderRead]:
