@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from b24mw.admin import service
 from b24mw.admin.schemas import OutboxJobRead, OutboxJobSummary, OutboxState, ThrottleState
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import DatabaseDep, ReadSession, Session
+from b24mw.kit.db import DatabaseDep, ReadSession, ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
@@ -32,7 +32,7 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 @router.get("/dlq", response_model=Paginated[OutboxJobSummary])
 async def list_dead_jobs(
-    session: ReadSession,
+    session: ReadStatements,
     _: Admin,
     page: DeadPages,
     kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from b24mw.couriers import service
 from b24mw.couriers.schemas import COURIER_CURSOR, CourierCreate, CourierRead, CourierUpdate
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
+from b24mw.kit.db import ReadSession, ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
@@ -24,7 +24,7 @@ Pages = Annotated[PageRequest, Depends(pagination(COURIER_CURSOR))]
 
 @router.get("", response_model=Paginated[CourierRead])
 async def list_couriers(
-    session: ReadSession,
+    session: ReadStatements,
     actor: Reader,
     page: Pages,
     q: Annotated[str | None, Query(max_length=100, description="search id, name, phone")] = None,

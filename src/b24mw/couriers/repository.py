@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.listing import Keyset, fetch_page
@@ -36,7 +36,7 @@ class CourierRepository:
         only_id: str | None,
         b24_user_id: int | None,
         is_active: bool | None,
-    ) -> Page[RowMapping]:
+    ) -> Page[dict[str, Any]]:
         branches = list_branches(q=q, only_id=only_id, b24_user_id=b24_user_id, is_active=is_active)
         return await fetch_page(self.session, request, KEYSET, branches)
 

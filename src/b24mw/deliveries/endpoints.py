@@ -12,7 +12,7 @@ from b24mw.deliveries.schemas import (
     DeliveryRead,
 )
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
+from b24mw.kit.db import ReadSession, ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
@@ -38,7 +38,7 @@ EventPages = Annotated[PageRequest, Depends(pagination(DELIVERY_EVENTS_CURSOR))]
 
 @router.get("", response_model=Paginated[DeliveryRead])
 async def list_deliveries(
-    session: ReadSession,
+    session: ReadStatements,
     actor: Participant,
     flt: ListFilter,
     page: Pages,
@@ -90,7 +90,7 @@ async def change_status(
 
 @router.get("/{delivery_id}/events", response_model=Paginated[TaskEventRead])
 async def delivery_events(
-    delivery_id: RowId, session: ReadSession, actor: Participant, page: EventPages
+    delivery_id: RowId, session: ReadStatements, actor: Participant, page: EventPages
 ) -> Response:
     """The delivery's task history (`task_events`), oldest first."""
     return answer(await service.events(session, actor, delivery_id, page))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, RowMapping, Select, bindparam, select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -56,11 +56,11 @@ class DeliveryRepository:
 
     async def search(
         self, request: PageRequest, f: OrderFilter
-    ) -> tuple[Page[RowMapping], dict[int, list[dict[str, Any]]]]:
+    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
         branches = list_branches(f)
         return await lists.order_page(self.session, request, _DELIVERIES, _LINES, branches)
 
-    async def events(self, request: PageRequest, delivery_id: int) -> Page[RowMapping]:
+    async def events(self, request: PageRequest, delivery_id: int) -> Page[dict[str, Any]]:
         return await lists.event_page(self.session, request, lists.EVENTS.c.order_id == delivery_id)
 
     async def link_task(self, delivery_id: int, task_id_b24: int) -> tuple[bool, Delivery | None]:

@@ -4,7 +4,8 @@ One unit of work per request or job.  A write route's ``Session`` is the
 unit of work the idempotency middleware opened for the request (it commits it
 with the stored answer, before the answer is sent, so a client never sees a
 201 for something not committed); services only ``flush()``.  Read routes
-get a ``ReadSession``.
+get a ``ReadSession``, or ``ReadStatements`` where their statements need no
+common snapshot.
 
 Sessions are ``kit.staging.UnitSession``: rows a unit of work only appends
 are staged and written with it (see there).
@@ -96,6 +97,16 @@ class Database:
         self.read_sessions = async_sessionmaker(
             self.read_engine, expire_on_commit=False, sync_session_class=UnitSession
         )
+        # Reads whose statements need no common snapshot (a page and its
+        # lines, one row): on PostgreSQL without BEGIN and ROLLBACK, two round
+        # trips of a single read's three.
+        self.statement_sessions = async_sessionmaker(
+            self.read_engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            sync_session_class=UnitSession,
+        )
         # Single self-contained statements (idempotency bookkeeping) need no
         # BEGIN/COMMIT round trips on PostgreSQL.  SQLite keeps transactions:
         # its writes are serialised by BEGIN IMMEDIATE anyway.
@@ -131,6 +142,13 @@ class Database:
         async with self.read_sessions() as session:
             yield session
 
+    @asynccontextmanager
+    async def statement_reader(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements each see the database as it is
+        when they run (PostgreSQL: no transaction around them)."""
+        async with self.statement_sessions() as session:
+            yield session
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
@@ -162,8 +180,15 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _statement_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).statement_reader() as session:
+        yield session
+
+
 Session = Annotated[AsyncSession, Depends(_write_session)]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+# For reads that need no snapshot across their statements (lists, one row).
+ReadStatements = Annotated[AsyncSession, Depends(_statement_session, scope="function")]
 
 
 async def _database(request: Request) -> Database:

@@ -10,13 +10,15 @@ database fetch and sort every matching row to find the newest twenty.
 
 The page and the bounded count travel in one statement (the count as an
 uncorrelated scalar subquery, computed once); the planner's estimate, when a
-total is wanted past the cap, is one ``EXPLAIN`` more.
+total is wanted past the cap, is one ``EXPLAIN`` more, at most once a
+minute for the same list and filters.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +27,6 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     FromClause,
-    RowMapping,
     Select,
     Subquery,
     bindparam,
@@ -81,7 +82,7 @@ class Keyset:
         left, right = tuple_(*self.columns), tuple_(*bound)
         return left < right if self.descending else left > right
 
-    def values(self, row: RowMapping) -> tuple[Any, ...]:
+    def values(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(row[c.key] for c in self.columns if c.key is not None)
 
     def _of(self, source: FromClause | None) -> list[ColumnElement[Any]]:
@@ -154,10 +155,12 @@ async def fetch_page(
     request: PageRequest,
     keyset: Keyset,
     branches: Sequence[Select[Any]],
-) -> Page[RowMapping]:
-    """One page of the list the branches make up, in the keyset's order."""
+) -> Page[dict[str, Any]]:
+    """One page of the list the branches make up, in the keyset's order, as
+    plain dicts (a ``RowMapping`` rebuilds its keys on every use)."""
     result = await session.execute(page_statement(branches, keyset, request))
-    rows = list(result.mappings().all())
+    names = list(result.keys())
+    rows = [dict(zip(names, row, strict=True)) for row in result.all()]
     has_next = len(rows) > request.page_size
     rows = rows[: request.page_size]
     cursor = request.key.encode(keyset.values(rows[-1])) if has_next else None
@@ -182,10 +185,30 @@ async def fetch_page(
     return page
 
 
+# The planner's estimates, by statement and parameters: they change only
+# when the table is analyzed again, so one a minute is as good as one a page.
+ESTIMATE_TTL_S = 60.0
+_ESTIMATES_KEPT = 4096
+_estimates: dict[Any, tuple[float, int]] = {}
+
+
 async def planner_estimate(session: AsyncSession, branches: Sequence[Select[Any]]) -> int:
-    """PostgreSQL's estimate of how many rows the branches match (no row is read)."""
+    """PostgreSQL's estimate of how many rows the branches match (no row is
+    read), remembered for ``ESTIMATE_TTL_S``."""
     union = branches[0] if len(branches) == 1 else union_all(*branches)
+    cache_key = union._generate_cache_key()
+    key = None
+    if cache_key is not None:
+        key = (cache_key.key, tuple(repr(p.effective_value) for p in cache_key.bindparams))
+        known = _estimates.get(key)
+        if known is not None and known[0] > time.monotonic():
+            return known[1]
     plan: Any = (await session.execute(Explain(union, as_json=True))).scalar_one()
     if isinstance(plan, str):
         plan = json.loads(plan)
-    return int(plan[0]["Plan"]["Plan Rows"])
+    estimate = int(plan[0]["Plan"]["Plan Rows"])
+    if key is not None:
+        if len(_estimates) >= _ESTIMATES_KEPT:
+            _estimates.clear()
+        _estimates[key] = (time.monotonic() + ESTIMATE_TTL_S, estimate)
+    return estimate

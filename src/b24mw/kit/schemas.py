@@ -15,11 +15,15 @@ from b24mw.kit.types import storable
 
 # Money travels as a decimal string with two places (SPEC §3).
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
-# RFC 3339 UTC with "Z".
-UtcOut = Annotated[
-    datetime,
-    PlainSerializer(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str),
-]
+
+
+def _utc_text(value: datetime) -> str:
+    # isoformat: several times faster than strftime, and lists write 40 a page.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# RFC 3339 UTC with "Z" (the values are UTC: UtcDateTime, utcnow).
+UtcOut = Annotated[datetime, PlainSerializer(_utc_text, return_type=str)]
 
 
 def _phone(value: Any) -> Any:

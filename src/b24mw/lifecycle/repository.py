@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    RowMapping,
     Select,
     Table,
     and_,
@@ -95,7 +94,7 @@ async def order_page(
     orders: Table,
     lines: Table,
     branches: list[Select[Any]],
-) -> tuple[Page[RowMapping], dict[int, list[dict[str, Any]]]]:
+) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """A page of orders, and the lines of each (one more statement)."""
     page = await fetch_page(session, request, order_keyset(orders), branches)
     found: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in page.rows}
@@ -112,5 +111,5 @@ def event_branches(condition: ColumnElement[bool]) -> list[Select[Any]]:
 
 async def event_page(
     session: AsyncSession, request: PageRequest, condition: ColumnElement[bool]
-) -> Page[RowMapping]:
+) -> Page[dict[str, Any]]:
     return await fetch_page(session, request, EVENT_KEYSET, event_branches(condition))

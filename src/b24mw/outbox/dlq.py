@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.errors import Conflict, FieldError, NotFound
@@ -26,7 +25,7 @@ DLQ_CURSOR = CursorKey("dlq", (datetime, int))
 
 async def list_dead(
     session: AsyncSession, request: PageRequest, *, kind: str | None
-) -> Page[RowMapping]:
+) -> Page[dict[str, Any]]:
     return await OutboxRepository(session).dead(request, kind=kind)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -134,7 +134,7 @@ class OutboxRepository:
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def dead(self, request: PageRequest, *, kind: str | None) -> Page[RowMapping]:
+    async def dead(self, request: PageRequest, *, kind: str | None) -> Page[dict[str, Any]]:
         return await fetch_page(self.session, request, DEAD_KEYSET, dead_branches(kind))
 
     async def dead_ids(self, *, kind: str | None) -> list[int]:

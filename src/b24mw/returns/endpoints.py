@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
+from b24mw.kit.db import ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
@@ -49,7 +49,7 @@ AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
 
 @router.get("", response_model=Paginated[ReturnRead])
 async def list_returns(
-    session: ReadSession,
+    session: ReadStatements,
     _: Lister,
     page: Pages,
     status_: Annotated[
@@ -83,7 +83,7 @@ async def create_return(
 
 
 @router.get("/{return_id}", response_model=ReturnRead)
-async def get_return(return_id: uuid.UUID, session: ReadSession, actor: Reader) -> Response:
+async def get_return(return_id: uuid.UUID, session: ReadStatements, actor: Reader) -> Response:
     """One return. A courier sees only their own (others are 404)."""
     return answer(await service.read(session, actor, return_id))
 

@@ -138,7 +138,7 @@ class ReturnRepository:
 
     async def search(
         self, request: PageRequest, branches: list[Select[Any]]
-    ) -> tuple[Page[RowMapping], dict[uuid.UUID, list[RowMapping]]]:
+    ) -> tuple[Page[dict[str, Any]], dict[uuid.UUID, list[RowMapping]]]:
         """A page of returns, and the lines of each (one more statement)."""
         page = await fetch_page(self.session, request, KEYSET, branches)
         lines: dict[uuid.UUID, list[RowMapping]] = {row["id"]: [] for row in page.rows}

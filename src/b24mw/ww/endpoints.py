@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
+from b24mw.kit.db import ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
@@ -36,7 +36,7 @@ EventPages = Annotated[PageRequest, Depends(pagination(ORDER_EVENTS_CURSOR))]
 
 @router.get("", response_model=Paginated[OrderRead])
 async def list_orders(
-    session: ReadSession,
+    session: ReadStatements,
     actor: CourierOrAdmin,
     flt: ListFilter,
     page: Pages,
@@ -62,7 +62,7 @@ async def create_order(
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: RowId, session: ReadSession, actor: CourierOrAdmin) -> Response:
+async def get_order(order_id: RowId, session: ReadStatements, actor: CourierOrAdmin) -> Response:
     """One order."""
     return answer(OrderRead.model_validate(await service.read_order(session, actor, order_id)))
 
@@ -108,7 +108,7 @@ async def change_status(
 
 @router.get("/{order_id}/events", response_model=Paginated[TaskEventRead])
 async def order_events(
-    order_id: RowId, session: ReadSession, actor: CourierOrAdmin, page: EventPages
+    order_id: RowId, session: ReadStatements, actor: CourierOrAdmin, page: EventPages
 ) -> Response:
     """The order's task history (`task_events`), oldest first."""
     return answer(await service.events(session, actor, order_id, page))

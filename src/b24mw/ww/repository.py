@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
-    RowMapping,
     Select,
     TextClause,
     bindparam,
@@ -233,13 +232,13 @@ class OrderRepository:
 
     async def search(
         self, request: PageRequest, f: OrderFilter
-    ) -> tuple[Page[RowMapping], dict[int, list[dict[str, Any]]]]:
+    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
         branches = list_branches(f)
         return await lists.order_page(self.session, request, _ORDERS, _LINES, branches)
 
     async def events(
         self, request: PageRequest, order_id: int, task_id_b24: int | None
-    ) -> Page[RowMapping]:
+    ) -> Page[dict[str, Any]]:
         return await lists.event_page(
             self.session, request, events_condition(order_id, task_id_b24)
         )
