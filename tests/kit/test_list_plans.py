@@ -233,7 +233,8 @@ async def test_history_couriers_and_dead_letters_walk_an_index(big_db: Database)
 
 async def test_lines_of_a_page_come_from_their_index(big_db: Database) -> None:
     ids = {"ids": [uuid.UUID(int=n) for n in range(1, 21)]}
-    assert_no_seq_scan(await plan(big_db, returns.LINES_OF, ids))
+    assert_no_seq_scan(await plan(big_db, returns.lines_of("postgresql"), ids))
     for lines in (table_of(InstantOrderLine), table_of(DeliveryLine)):
-        text_plan = await plan(big_db, lists.lines_statement(lines), {"ids": list(range(1, 21))})
+        statement = lists.lines_statement(lines, "postgresql")
+        text_plan = await plan(big_db, statement, {"ids": list(range(1, 21))})
         assert_no_seq_scan(text_plan)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session as SyncSession
 
 from b24mw.kit.staging import UnitSession
 from b24mw.settings import Settings
@@ -99,13 +100,15 @@ class Database:
         )
         # Reads whose statements need no common snapshot (a page and its
         # lines, one row): on PostgreSQL without BEGIN and ROLLBACK, two round
-        # trips of a single read's three.
+        # trips of a single read's three.  A plain Session: a read stages
+        # nothing, and UnitSession's listener costs every statement an
+        # ORMExecuteState.
         self.statement_sessions = async_sessionmaker(
             self.read_engine
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT"),
             expire_on_commit=False,
-            sync_session_class=UnitSession,
+            sync_session_class=SyncSession,
         )
         # Single self-contained statements (idempotency bookkeeping) need no
         # BEGIN/COMMIT round trips on PostgreSQL.  SQLite keeps transactions:

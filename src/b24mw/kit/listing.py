@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import (
@@ -29,13 +30,14 @@ from sqlalchemy import (
     FromClause,
     Select,
     Subquery,
+    any_,
     bindparam,
     func,
-    literal_column,
     select,
     tuple_,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -61,7 +63,7 @@ def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return f"EXPLAIN {options}" + compiler.process(element.statement, **kw)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Keyset:
     """A list's sort: columns whose values together are unique, and the direction."""
 
@@ -69,8 +71,13 @@ class Keyset:
     descending: bool
 
     def order(self, source: FromClause | None = None) -> list[ColumnElement[Any]]:
-        columns = self._of(source)
-        return [c.desc() if self.descending else c.asc() for c in columns]
+        if source is None:
+            return self._table_order
+        return [c.desc() if self.descending else c.asc() for c in self._of(source)]
+
+    @cached_property
+    def _table_order(self) -> list[ColumnElement[Any]]:
+        return [c.desc() if self.descending else c.asc() for c in self.columns]
 
     def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
         """Rows past ``values`` in the list's order (a row-value comparison
@@ -91,28 +98,29 @@ class Keyset:
         return [source.c[c.key] for c in self.columns if c.key is not None]
 
 
-def _ones(branches: Sequence[Select[Any]]) -> list[Select[Any]]:
-    return [
-        b.with_only_columns(literal_column("1").label("one"), maintain_column_froms=True)
-        for b in branches
-    ]
-
-
-def _counted(parts: list[Select[Any]], limit: int | None, keyset: Keyset) -> Select[Any]:
-    """``count(*)`` of the branches' rows, each read in index order up to ``limit``."""
-    if limit is not None:
-        parts = [select(p.order_by(*keyset.order()).limit(limit).subquery()) for p in parts]
-    union = parts[0] if len(parts) == 1 else union_all(*parts)
-    return select(func.count()).select_from(union.subquery())
+def in_ids(column: ColumnElement[Any], dialect: str) -> ColumnElement[bool]:
+    """``column`` among the ids bound as ``ids`` (a list): on PostgreSQL one
+    array parameter (``= ANY``), so the statement is the same for any number
+    of ids; elsewhere an expanding ``IN``."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", type_=ARRAY(column.type)))
+    return column.in_(bindparam("ids", expanding=True))
 
 
 def _count_statement(
     branches: Sequence[Select[Any]], keyset: Keyset, count: Count
 ) -> Select[Any] | None:
+    """``count(*)`` of the branches' rows; for an estimate each read in index
+    order only up to the cap.  (The branches' columns cost nothing: the
+    planner drops what the count does not use.)"""
     if count is Count.NONE:
         return None
-    limit = EXACT_COUNT_CAP + 1 if count is Count.ESTIMATE else None
-    return _counted(_ones(branches), limit, keyset)
+    parts: list[Select[Any]] = list(branches)
+    if count is Count.ESTIMATE:
+        limit = EXACT_COUNT_CAP + 1
+        parts = [select(p.order_by(*keyset.order()).limit(limit).subquery()) for p in parts]
+    union = parts[0] if len(parts) == 1 else union_all(*parts)
+    return select(func.count()).select_from(union.subquery())
 
 
 def page_statement(

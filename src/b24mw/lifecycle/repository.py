@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -11,7 +12,6 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
-    bindparam,
     func,
     literal_column,
     or_,
@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.listing import Keyset, fetch_page, in_ids
 from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
@@ -31,6 +31,7 @@ EVENTS = table_of(TaskEvent)
 EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)
 
 
+@cache
 def order_keyset(orders: Table) -> Keyset:
     """Newest first; the id breaks ties of ``created_at``."""
     return Keyset((orders.c.created_at, orders.c.id), descending=True)
@@ -79,11 +80,12 @@ def order_branches(orders: Table, f: OrderFilter, searched: Sequence[str]) -> li
     return [stmt.where(orders.c.status == status) for status in dict.fromkeys(f.statuses)]
 
 
-def lines_statement(lines: Table) -> Select[Any]:
+@cache
+def lines_statement(lines: Table, dialect: str) -> Select[Any]:
     """The lines of the orders of one page (``ids``), in order."""
     return (
         select(lines)
-        .where(lines.c.order_id.in_(bindparam("ids", expanding=True)))
+        .where(in_ids(lines.c.order_id, dialect))
         .order_by(lines.c.order_id, lines.c.line_no)
     )
 
@@ -99,7 +101,7 @@ async def order_page(
     page = await fetch_page(session, request, order_keyset(orders), branches)
     found: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in page.rows}
     if found:
-        stmt = lines_statement(lines)
+        stmt = lines_statement(lines, session.get_bind().dialect.name)
         for line in (await session.execute(stmt, {"ids": list(found)})).mappings():
             found[line["order_id"]].append(dict(line))
     return page, found

@@ -3,12 +3,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import RowMapping, Select, bindparam, exists, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.listing import Keyset, fetch_page, in_ids
 from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.staging import flush, json_row, json_rows, stage
 from b24mw.models.base import table_of
@@ -63,11 +64,16 @@ _ONE = (
 
 # Newest first; the id breaks ties of created_at (and is the cursor's second half).
 KEYSET = Keyset((RETURNS.c.created_at, RETURNS.c.id), descending=True)
-LINES_OF = (
-    select(LINES)
-    .where(LINES.c.return_id.in_(bindparam("ids", expanding=True)))
-    .order_by(LINES.c.return_id, LINES.c.line_no)
-)
+
+
+@cache
+def lines_of(dialect: str) -> Select[Any]:
+    """The lines of the returns of one page (``ids``), in order."""
+    return (
+        select(LINES)
+        .where(in_ids(LINES.c.return_id, dialect))
+        .order_by(LINES.c.return_id, LINES.c.line_no)
+    )
 
 
 def list_branches(
@@ -143,7 +149,8 @@ class ReturnRepository:
         page = await fetch_page(self.session, request, KEYSET, branches)
         lines: dict[uuid.UUID, list[RowMapping]] = {row["id"]: [] for row in page.rows}
         if lines:
-            found = await self.session.execute(LINES_OF, {"ids": list(lines)})
+            stmt = lines_of(self.session.get_bind().dialect.name)
+            found = await self.session.execute(stmt, {"ids": list(lines)})
             for line in found.mappings():
                 lines[line["return_id"]].append(line)
         return page, lines
