@@ -255,6 +255,8 @@ REGISTRY: list[Bench] = [
             )
         ),
     ),
+    # Lists and single reads at a million rows (issue 19); the quick suite seeds less.
+    Bench("reads", quick=("--rows", "20000", "--duration", "1")),
 ]
 
 

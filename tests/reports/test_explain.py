@@ -127,7 +127,7 @@ async def test_filtered_report_uses_the_indexes(big_db: Database, name: str) -> 
         assert_no_seq_scan(text_plan)
         table = "instant_orders" if kind is ReportKind.INSTANT else "orders"
         # A courier's rows: by status, or (every status) the courier's own
-        # list index of migration 0014.
+        # list index of migration 0012.
         indexes = (
             [f"ix_{table}_courier_status_created", f"ix_{table}_courier_created_id"]
             if query.courier_id

@@ -39,7 +39,7 @@ def order_keyset(orders: Table) -> Keyset:
 
 def search_text(orders: Table, searched: Sequence[str]) -> ColumnElement[str]:
     """Every text ``q`` looks into, in one expression: on PostgreSQL the
-    trigram index of migration 0014 is built on exactly this expression."""
+    trigram index of migration 0012 is built on exactly this expression."""
     text: ColumnElement[str] = func.lower(orders.c[searched[0]])
     for name in searched[1:]:
         text = text.op("||")(literal_column("' '")).op("||")(func.lower(orders.c[name]))

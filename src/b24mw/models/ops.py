@@ -83,7 +83,7 @@ class OutboxJob(Base):
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
         Index("ix_outbox_status_lease_until", "status", "lease_until"),
-        # The dead-letter queue, most recently failed first (migration 0014).
+        # The dead-letter queue, most recently failed first (migration 0012).
         Index(
             "ix_outbox_dead_finished",
             "finished_at",
