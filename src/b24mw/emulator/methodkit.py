@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
+from b24mw.emulator.crm import CrmService
 from b24mw.emulator.service import TaskService
 from b24mw.emulator.state import Store
 from b24mw.emulator.views import TaskView
@@ -22,6 +23,7 @@ class MethodContext:
     store: Store
     tz: timezone
     actor: int
+    crm: CrmService
 
 
 @dataclass

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from b24mw.emulator.comments import COMMENT_METHODS
+from b24mw.emulator.crm_methods import CRM_METHODS
 from b24mw.emulator.errors import B24Error, internal_arg_error, wrong_task_id
 from b24mw.emulator.filters import Field, apply_filter, parse_order, sort_items
 from b24mw.emulator.im import IM_METHODS
@@ -216,6 +217,7 @@ METHODS: dict[str, Handler] = {
     **{f"tasks.task.{action}": _status_method(action) for action in TRANSITIONS},
     **COMMENT_METHODS,
     **IM_METHODS,
+    **CRM_METHODS,
     "user.get": user_get,
     "user.current": user_current,
 }

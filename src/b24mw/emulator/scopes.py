@@ -12,7 +12,13 @@ from b24mw.emulator.errors import B24Error
 
 # Method name prefix -> scope (`api-reference/scopes/permissions.md`: `task`
 # for tasks and their comments, `user`, `im` for chats).
-_PREFIXES = (("tasks.", "task"), ("task.", "task"), ("user.", "user"), ("im.", "im"))
+_PREFIXES = (
+    ("tasks.", "task"),
+    ("task.", "task"),
+    ("user.", "user"),
+    ("im.", "im"),
+    ("crm.", "crm"),
+)
 
 
 def parse(scope: str) -> frozenset[str]:
