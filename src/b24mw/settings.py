@@ -129,6 +129,14 @@ class Settings(BaseSettings):
     # Our own Bitrix24 user (changes by it are ours: recorded, not acted on);
     # taken from B24MW_B24_URL (/rest/<user>/...) when unset.
     webhook_self_user_id: int | None = Field(default=None, gt=0)
+    # CRM (docs/crm.md): mirror deals and leads, and close deals.
+    crm_sync: bool = True
+    crm_reconcile_interval_s: float = Field(default=60.0, gt=0, le=86_400)
+    # How long the pipelines read from crm.status.entity.types are trusted.
+    crm_pipelines_ttl_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    # The stage a refused delivery moves its deal to, per pipeline:
+    # "0=APOLOGY,3=C3:LOSE"; unset pipelines use their final failure stage.
+    crm_lost_stages: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -201,6 +209,16 @@ class Settings(BaseSettings):
         if not delays or any(d < 0 for d in delays):
             raise ValueError("must list at least one non-negative delay")
         return value
+
+    @field_validator("crm_lost_stages")
+    @classmethod
+    def _lost_stages(cls, value: str) -> str:
+        _parse_lost_stages(value)
+        return value
+
+    @property
+    def crm_lost_stage_map(self) -> dict[int, str]:
+        return _parse_lost_stages(self.crm_lost_stages)
 
     @property
     def outbox_retry_delay_list(self) -> list[float]:
@@ -281,3 +299,17 @@ def load_settings() -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def _parse_lost_stages(value: str) -> dict[int, str]:
+    stages: dict[int, str] = {}
+    for part in _split_csv(value):
+        category, sep, stage = part.partition("=")
+        category, stage = category.strip(), stage.strip().upper()
+        if not sep or not category.isdigit() or not stage:
+            raise ValueError("must be pipeline=stage pairs, e.g. 0=APOLOGY,3=C3:LOSE")
+        prefix = f"C{int(category)}:" if int(category) else ""
+        if (prefix and not stage.startswith(prefix)) or (not prefix and ":" in stage):
+            raise ValueError(f"stage {stage} is not of pipeline {category}")
+        stages[int(category)] = stage
+    return stages

@@ -397,12 +397,26 @@ def timeline_comment_add(ctx: MethodContext, args: Args) -> MethodResult:
     return MethodResult(comment.id)
 
 
+_TIMELINE_ORDER: dict[str, Callable[[Any], Any]] = {
+    "ID": lambda c: c.id,
+    "CREATED": lambda c: c.created,
+    "AUTHOR_ID": lambda c: c.author_id,
+}
+
+
 def timeline_comment_list(ctx: MethodContext, args: Args) -> MethodResult:
     params = named(args)
     flt = params.get("filter")
     flt = {str(k).upper(): v for k, v in flt.items()} if isinstance(flt, Mapping) else {}
     entity_type, entity_id = _timeline_owner(flt)
-    comments = sorted(ctx.crm.crm.comments_of(entity_type, entity_id), key=lambda c: -c.id)
+    # Sorting by ID, CREATED or AUTHOR_ID; none given: oldest first (UNCONFIRMED).
+    comments = sorted(ctx.crm.crm.comments_of(entity_type, entity_id), key=lambda c: c.id)
+    order = params.get("order")
+    if isinstance(order, Mapping):
+        for key, direction in reversed(list(order.items())):
+            getter = _TIMELINE_ORDER.get(str(key).upper())
+            if getter is not None:
+                comments.sort(key=getter, reverse=str(direction).upper() == "DESC")
     chunk, next_start, total = _page(comments, params.get("start"))
     rows = [
         {

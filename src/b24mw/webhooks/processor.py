@@ -19,6 +19,7 @@ import structlog
 from b24mw.bitrix24.client import CommandResult
 from b24mw.bitrix24.errors import Bitrix24Error, Outcome
 from b24mw.bitrix24.gateway import Bitrix24Gateway
+from b24mw.crm import flows as crm_flows
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
@@ -67,6 +68,8 @@ class Retry(Exception):
 
 def _reads(job: Job) -> dict[str, tuple[str, dict[str, Any]]]:
     ref = job.ref
+    if ref is not None and ref.is_crm:
+        return crm_flows.reads(ref)
     if ref is None or ref.task_id is None:
         return {}
     if ref.name in ORDER_EVENTS:
@@ -153,7 +156,9 @@ def _needs_grant(item: CommandResult) -> str | None:
     want of a scope or of access; ``None`` for any other refusal."""
     code = item.error.code if item.error is not None else ""
     if code == "insufficient_scope":
-        scope = "im" if item.method.startswith("im.") else "task"
+        scope = next(
+            (s for p, s in (("im.", "im"), ("crm.", "crm")) if item.method.startswith(p)), "task"
+        )
         return (
             f"{item.method}: the webhook (or application) lacks the '{scope}' scope; "
             "grant it in Bitrix24 (README: Connecting a real portal)"
@@ -197,6 +202,9 @@ async def _decide(
         order_tag=ctx.settings.webhook_order_tag,
         self_user_id=self_user_id(ctx.settings, ctx.b24),
     )
+    if ref.is_crm:
+        answer = _answer(answers, crm_flows.read_key(ref)) if _reads(job) else None
+        return await crm_flows.on_event(session, ref, answer, fctx.self_user_id)
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
     if ref.task_id is None or not _reads(job):

@@ -1,0 +1,184 @@
+"""The only place the CRM flow builds SQL: the deal and lead mirror, the
+pipelines, and the orders that point at a deal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
+from b24mw.models.orders import Delivery, InstantOrder
+
+Mirror = type[CrmDeal] | type[CrmLead]
+
+
+@dataclass(frozen=True, slots=True)
+class DealFilter:
+    stages: tuple[str, ...] = ()
+    categories: tuple[int, ...] = ()
+    assigned_by_id: int | None = None
+    modified_from: datetime | None = None
+    modified_to: datetime | None = None
+    linked: bool | None = None
+    include_deleted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    statuses: tuple[str, ...] = ()
+    assigned_by_id: int | None = None
+    modified_from: datetime | None = None
+    modified_to: datetime | None = None
+    include_deleted: bool = False
+
+
+def _linked() -> ColumnElement[bool]:
+    return or_(
+        exists().where(Delivery.deal_id_b24 == CrmDeal.id),
+        exists().where(InstantOrder.deal_id_b24 == CrmDeal.id),
+    )
+
+
+class CrmRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _is_postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    async def upsert(self, model: Mirror, values: dict[str, Any]) -> bool:
+        """Insert, or overwrite only if this read is not older than the stored
+        one (Bitrix24's modified time, then our read time for reads of one
+        second): ``False`` when a newer read is already there."""
+        insert = (pg_insert if self._is_postgres else sqlite_insert)(model).values(**values)
+        table = model.__table__
+        newer = or_(
+            table.c.b24_updated_at < insert.excluded.b24_updated_at,
+            and_(
+                table.c.b24_updated_at == insert.excluded.b24_updated_at,
+                table.c.read_at <= insert.excluded.read_at,
+            ),
+        )
+        changed = {k: insert.excluded[k] for k in values if k not in ("id", "created_at")}
+        stmt = insert.on_conflict_do_update(
+            index_elements=["id"], set_=changed, where=newer
+        ).returning(table.c.id)
+        return (await self.session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def mark_deleted(self, model: Mirror, item_id: int, now: datetime) -> bool:
+        stmt = (
+            update(model)
+            .where(model.id == item_id, model.deleted_at.is_(None))
+            .values(deleted_at=now, updated_at=now)
+        )
+        result: Any = await self.session.execute(stmt)
+        return bool(result.rowcount)
+
+    async def deal(self, deal_id: int) -> CrmDeal | None:
+        return await self.session.get(CrmDeal, deal_id, populate_existing=True)
+
+    async def lead(self, lead_id: int) -> CrmLead | None:
+        return await self.session.get(CrmLead, lead_id, populate_existing=True)
+
+    async def set_b24mw_stage(self, deal_id: int, stage_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(CrmDeal)
+            .where(CrmDeal.id == deal_id)
+            .values(b24mw_stage_id=stage_id, b24mw_stage_at=now)
+        )
+
+    def _deals(self, f: DealFilter) -> Select[CrmDeal]:
+        stmt = select(CrmDeal)
+        if not f.include_deleted:
+            stmt = stmt.where(CrmDeal.deleted_at.is_(None))
+        if f.stages:
+            stmt = stmt.where(CrmDeal.stage_id.in_(f.stages))
+        if f.categories:
+            stmt = stmt.where(CrmDeal.category_id.in_(f.categories))
+        if f.assigned_by_id is not None:
+            stmt = stmt.where(CrmDeal.assigned_by_id == f.assigned_by_id)
+        if f.modified_from is not None:
+            stmt = stmt.where(CrmDeal.b24_updated_at >= f.modified_from)
+        if f.modified_to is not None:
+            stmt = stmt.where(CrmDeal.b24_updated_at < f.modified_to)
+        if f.linked is not None:
+            stmt = stmt.where(_linked() if f.linked else ~_linked())
+        return stmt
+
+    async def search_deals(
+        self, f: DealFilter, *, offset: int, limit: int
+    ) -> tuple[Sequence[CrmDeal], int]:
+        stmt = self._deals(f)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        ordered = stmt.order_by(CrmDeal.b24_updated_at.desc(), CrmDeal.id.desc())
+        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
+        return rows.all(), int(total)
+
+    async def search_leads(
+        self, f: LeadFilter, *, offset: int, limit: int
+    ) -> tuple[Sequence[CrmLead], int]:
+        stmt = select(CrmLead)
+        if not f.include_deleted:
+            stmt = stmt.where(CrmLead.deleted_at.is_(None))
+        if f.statuses:
+            stmt = stmt.where(CrmLead.status_id.in_(f.statuses))
+        if f.assigned_by_id is not None:
+            stmt = stmt.where(CrmLead.assigned_by_id == f.assigned_by_id)
+        if f.modified_from is not None:
+            stmt = stmt.where(CrmLead.b24_updated_at >= f.modified_from)
+        if f.modified_to is not None:
+            stmt = stmt.where(CrmLead.b24_updated_at < f.modified_to)
+        total = (
+            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
+        ).scalar_one()
+        ordered = stmt.order_by(CrmLead.b24_updated_at.desc(), CrmLead.id.desc())
+        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
+        return rows.all(), int(total)
+
+    async def deliveries_of(self, deal_id: int) -> Sequence[Delivery]:
+        stmt = select(Delivery).where(Delivery.deal_id_b24 == deal_id).order_by(Delivery.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def orders_of(self, deal_id: int) -> Sequence[InstantOrder]:
+        stmt = (
+            select(InstantOrder)
+            .where(InstantOrder.deal_id_b24 == deal_id)
+            .order_by(InstantOrder.id)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def task_of_order(self, kind: str, order_id: int) -> int | None:
+        """The Bitrix24 task of a delivery (``kind`` "delivery") or instant order."""
+        model = Delivery if kind == "delivery" else InstantOrder
+        stmt = select(model.task_id_b24).where(model.id == order_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def deals_of_lead(self, lead_id: int) -> Sequence[int]:
+        stmt = select(CrmDeal.id).where(CrmDeal.lead_id_b24 == lead_id).order_by(CrmDeal.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    # -- pipelines -------------------------------------------------------
+
+    async def pipeline(self, category_id: int) -> CrmPipeline | None:
+        return await self.session.get(CrmPipeline, category_id, populate_existing=True)
+
+    async def pipelines(self) -> Sequence[CrmPipeline]:
+        stmt = select(CrmPipeline).order_by(CrmPipeline.category_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def put_pipeline(self, values: dict[str, Any]) -> None:
+        insert = (pg_insert if self._is_postgres else sqlite_insert)(CrmPipeline).values(**values)
+        changed = {k: insert.excluded[k] for k in values if k != "category_id"}
+        await self.session.execute(
+            insert.on_conflict_do_update(index_elements=["category_id"], set_=changed)
+        )
