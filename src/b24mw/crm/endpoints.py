@@ -12,7 +12,7 @@ from b24mw.kit.db import ReadSession
 from b24mw.kit.pagination import Paginated, Pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
-from b24mw.kit.types import Rfc3339, RowId
+from b24mw.kit.types import QueryFlag, Rfc3339, RowId
 
 router = APIRouter(route_class=ApiRoute, prefix="/crm", tags=["crm"], responses=COMMON_ERRORS)
 
