@@ -3,6 +3,7 @@ reconciliation, linked to deliveries and orders, closed when the delivery ends."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -242,7 +243,8 @@ async def test_closing_publishes_deal_closed(portal: Portal, tmp_path: Path) -> 
     delivery = await new_delivery(portal, deal_id)
     await finish(portal, delivery, S.DONE)
     sink = Path(portal.hook.settings.event_sink_list[0].removeprefix("file://"))
-    events = [json.loads(line) for line in sink.read_text().splitlines()]
+    text = await asyncio.to_thread(sink.read_text)
+    events = [json.loads(line) for line in text.splitlines()]
     closed = [e for e in events if e["type"] == "integration.deal.closed"]
     assert len(closed) == 1
     assert closed[0]["subject"] == f"crm/deals/{deal_id}"
