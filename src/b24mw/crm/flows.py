@@ -19,6 +19,8 @@ from b24mw.history.repository import log_exchange
 from b24mw.webhooks.events import EventRef
 from b24mw.webhooks.flows import Result
 
+MOVED_AFTER_CLOSE = "crm.deal.moved_after_close"
+
 
 def read_key(ref: EventRef) -> str:
     return f"crm{ref.entity_type_id}_{ref.item_id}"
@@ -50,38 +52,38 @@ async def on_event(
 async def store_read(
     session: AsyncSession, entity_type_id: int, item: dict[str, Any], self_user_id: int | None
 ) -> Result:
-    repo = CrmRepository(session)
-    before = None
-    if entity_type_id == sync.DEAL and (deal_id := sync.as_int(item.get("id"))):
-        deal = await repo.deal(deal_id)
-        before = deal.stage_id if deal is not None else None
     written, values = await sync.store_item(session, entity_type_id, item)
     if values is None:
         return Result.note("unreadable", "the answer holds no item")
     if not written:
         return Result.note("older_read", "a newer read is already stored")
     if entity_type_id == sync.DEAL:
-        await note_move_after_close(session, values["id"], before)
+        await note_move_after_close(session, values["id"])
     if sync.is_echo(item, self_user_id):
         return Result.note("own_change", "our own update coming back: stored, not acted on")
     return Result()
 
 
-async def note_move_after_close(session: AsyncSession, deal_id: int, before: str | None) -> None:
+async def note_move_after_close(session: AsyncSession, deal_id: int) -> None:
     """A deal b24mw moved to a final stage that now stands elsewhere: someone
-    (or an automation rule) moved it after us.  Recorded once per move."""
-    deal = await CrmRepository(session).deal(deal_id)
-    if deal is None or not deal.b24mw_stage_id:
+    (or an automation rule) moved it after us.  Recorded once per close,
+    whichever read (an event's, the re-read after closing) sees it first."""
+    repo = CrmRepository(session)
+    deal = await repo.deal(deal_id)
+    if deal is None or not deal.b24mw_stage_id or deal.b24mw_stage_at is None:
         return
-    if deal.stage_id == deal.b24mw_stage_id or deal.stage_id == before:
+    if deal.stage_id == deal.b24mw_stage_id:
+        return
+    ref = f"crm/deals/{deal_id}"
+    if await repo.logged_since(ref, MOVED_AFTER_CLOSE, deal.b24mw_stage_at):
         return
     log_exchange(
         session,
         direction="in",
         system="b24",
-        endpoint="crm.deal.moved_after_close",
+        endpoint=MOVED_AFTER_CLOSE,
         status="moved",
-        resource_ref=f"crm/deals/{deal_id}",
+        resource_ref=ref,
         response={
             "set_by_b24mw": deal.b24mw_stage_id,
             "stage_now": deal.stage_id,

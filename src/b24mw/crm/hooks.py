@@ -79,7 +79,7 @@ async def deal_reread(session: AsyncSession, context: dict[str, Any], result: An
     if item is None:
         return
     await sync.store_item(session, sync.DEAL, item)
-    await note_move_after_close(session, int(context["deal_id"]), None)
+    await note_move_after_close(session, int(context["deal_id"]))
 
 
 @failure_hook(REFUSED_HOOK)

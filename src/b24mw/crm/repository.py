@@ -14,6 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
+from b24mw.models.history import IntegrationLog
 from b24mw.models.orders import Delivery, InstantOrder
 
 Mirror = type[CrmDeal] | type[CrmLead]
@@ -156,6 +157,14 @@ class CrmRepository:
             .order_by(InstantOrder.id)
         )
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def logged_since(self, resource_ref: str, endpoint: str, since: datetime) -> bool:
+        stmt = select(IntegrationLog.id).where(
+            IntegrationLog.resource_ref == resource_ref,
+            IntegrationLog.endpoint == endpoint,
+            IntegrationLog.ts >= since,
+        )
+        return (await self.session.execute(stmt.limit(1))).first() is not None
 
     async def task_of_order(self, kind: str, order_id: int) -> int | None:
         """The Bitrix24 task of a delivery (``kind`` "delivery") or instant order."""
