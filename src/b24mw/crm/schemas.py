@@ -11,17 +11,17 @@ from b24mw.ww.schemas import OrderRead
 
 class DealRead(ReadModel):
     id: int = Field(description="Bitrix24 deal id")
-    title: str
+    title: str = Field(description="the deal's title in Bitrix24")
     category_id: int = Field(description="pipeline (deal category); 0 is the default one")
     stage_id: str = Field(description="stage as Bitrix24 last showed it, e.g. NEW, C1:WON")
     stage_semantic: str = Field(description="P in process, S won, F lost")
     amount: MoneyOut = Field(description="the deal's opportunity")
-    currency_code: str
-    contact_id_b24: int | None
-    company_id_b24: int | None
+    currency_code: str = Field(description="ISO 4217 currency of the amount")
+    contact_id_b24: int | None = Field(description="the deal's (first) contact")
+    company_id_b24: int | None = Field(description="the deal's company")
     assigned_by_id: int | None = Field(description="responsible Bitrix24 user")
     lead_id_b24: int | None = Field(description="the lead the deal came from")
-    closed: bool
+    closed: bool = Field(description="in a final stage (won or lost)")
     b24_updated_at: UtcOut = Field(description="Bitrix24's modified time of what is mirrored")
     read_at: UtcOut = Field(description="when b24mw last read it")
     deleted_at: UtcOut | None = Field(description="deleted in Bitrix24 (recorded, kept)")
@@ -29,7 +29,7 @@ class DealRead(ReadModel):
         description="the stage b24mw set when closing it; differs from stage_id when "
         "someone or an automation rule moved it since"
     )
-    b24mw_stage_at: UtcOut | None
+    b24mw_stage_at: UtcOut | None = Field(description="when b24mw set b24mw_stage_id")
 
 
 class DealDetail(DealRead):
@@ -39,18 +39,18 @@ class DealDetail(DealRead):
 
 class LeadRead(ReadModel):
     id: int = Field(description="Bitrix24 lead id")
-    title: str
+    title: str = Field(description="the lead's title in Bitrix24")
     status_id: str = Field(description="NEW, IN_PROCESS, PROCESSED, JUNK, CONVERTED...")
     status_semantic: str = Field(description="P in process, S converted, F junk")
-    amount: MoneyOut
-    currency_code: str
-    contact_id_b24: int | None
-    company_id_b24: int | None
-    assigned_by_id: int | None
-    closed: bool
-    b24_updated_at: UtcOut
-    read_at: UtcOut
-    deleted_at: UtcOut | None
+    amount: MoneyOut = Field(description="the lead's opportunity")
+    currency_code: str = Field(description="ISO 4217 currency of the amount")
+    contact_id_b24: int | None = Field(description="the lead's contact")
+    company_id_b24: int | None = Field(description="the lead's company")
+    assigned_by_id: int | None = Field(description="responsible Bitrix24 user")
+    closed: bool = Field(description="converted or junk")
+    b24_updated_at: UtcOut = Field(description="Bitrix24's modified time of what is mirrored")
+    read_at: UtcOut = Field(description="when b24mw last read it")
+    deleted_at: UtcOut | None = Field(description="deleted in Bitrix24 (recorded, kept)")
 
 
 class LeadDetail(LeadRead):
