@@ -369,3 +369,18 @@ async def test_simple_crm_leaves_leads_absent_and_deals_working(portal: Portal) 
     assert (await api(portal, LEADS))["items"] == []
     calls = await portal.http.get("/_emulator/calls", params={"method": "crm.item.list"})
     assert [c["args"]["entityTypeId"] for c in calls.json()] == [2]
+
+
+async def test_without_the_crm_scope_the_scan_waits_for_its_next_interval(
+    portal: Portal,
+) -> None:
+    from b24mw.crm.reconcile import reconcile_when_due, refresh_pipelines_when_due
+
+    await settings(portal, webhook_scope="task,user,im")
+    assert await reconcile_when_due(portal.worker.context) == 0
+    assert await refresh_pipelines_when_due(portal.worker.context) == 0
+    before = len((await portal.http.get("/_emulator/calls")).json())
+    # Refused once: not asked again before the interval is over.
+    assert await reconcile_when_due(portal.worker.context) == 0
+    assert await refresh_pipelines_when_due(portal.worker.context) == 0
+    assert len((await portal.http.get("/_emulator/calls")).json()) == before

@@ -56,7 +56,15 @@ async def _due(ctx: WorkerContext, cursor: str, interval_s: float) -> bool:
 async def reconcile_when_due(ctx: WorkerContext) -> int:
     if not await _due(ctx, RUN_CURSOR, ctx.settings.crm_reconcile_interval_s):
         return 0
-    return await reconcile(ctx)
+    try:
+        return await reconcile(ctx)
+    except Bitrix24Error as exc:
+        # Refused for good (no crm scope...): say so once per interval, not
+        # every round, and try again at the next one.
+        log.warning("crm_reconcile_refused", code=exc.error.code, error=exc.error.text)
+        async with ctx.db.unit_of_work() as session:
+            await WebhookRepository(session).set_cursor(RUN_CURSOR, "refused", utcnow())
+        return 0
 
 
 async def reconcile(ctx: WorkerContext) -> int:
