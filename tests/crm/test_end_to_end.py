@@ -384,3 +384,17 @@ async def test_without_the_crm_scope_the_scan_waits_for_its_next_interval(
     assert await reconcile_when_due(portal.worker.context) == 0
     assert await refresh_pipelines_when_due(portal.worker.context) == 0
     assert len((await portal.http.get("/_emulator/calls")).json()) == before
+
+
+async def test_a_deal_closed_by_a_person_is_not_overruled(portal: Portal) -> None:
+    deal_id = await person_deal(portal)
+    await portal.settle()
+    delivery = await new_delivery(portal, deal_id)
+    await portal.settle()
+    await portal.http.patch(f"/_emulator/person/deals/{deal_id}", json={"stage_id": "LOSE"})
+    await portal.settle()
+    await finish(portal, delivery, S.DONE)
+    deal = await emulated_deal(portal, deal_id)
+    assert deal["stage_id"] == "LOSE"
+    assert len(deal["timeline"]) == 5  # still told of every change
+    assert "crm.item.update" not in await methods_called(portal)

@@ -15,7 +15,9 @@ Both final stages come from the pipeline cache (``crm.reconcile``); a
 pipeline not cached yet falls back to the portal's fixed ids of its system
 stages (``WON``/``LOSE``, ``C<id>:WON``/``C<id>:LOSE``).  The deal's
 pipeline comes from the mirror: a deal b24mw has never read is not moved
-(there is no telling which pipeline's stage to set), which is recorded.
+(there is no telling which pipeline's stage to set), nor is one the mirror
+shows closed already (someone decided), nor a deleted one (which gets no
+comment either); each is recorded in ``integration_log``.
 """
 
 from __future__ import annotations
@@ -108,23 +110,20 @@ async def follow(
     locale: str,
 ) -> None:
     deal_id = order.deal_id_b24
-    timeline_comment(session, outbox, deal_id, text)
-    result = outcome(source, target)
-    if result is None:
-        return
     repo = CrmRepository(session)
     deal = await repo.deal(deal_id)
-    if deal is None or deal.deleted_at is not None:
-        log_exchange(
-            session,
-            direction="out",
-            system="b24",
-            endpoint="crm.item.update",
-            status="skipped",
-            resource_ref=f"crm/deals/{deal_id}",
-            request={"order": f"{order.kind}:{order.id}", "outcome": result},
-            error_code="deal_unknown" if deal is None else "deal_deleted",
-        )
+    result = outcome(source, target)
+    if deal is not None and deal.deleted_at is not None:
+        # Gone from Bitrix24: neither a comment nor a stage can land there.
+        _skipped(session, order, deal_id, result, "deal_deleted")
+        return
+    timeline_comment(session, outbox, deal_id, text)
+    if result is None:
+        return
+    if deal is None or deal.closed:
+        # Unknown: no telling which pipeline's stage to set.  Closed already
+        # (by a person, say): b24mw does not overrule them.
+        _skipped(session, order, deal_id, result, "deal_unknown" if deal is None else "deal_closed")
         return
     stage = await target_stage(repo, deal.category_id, result, outbox.crm_lost_stages)
     outbox.b24_call(
@@ -142,4 +141,19 @@ async def follow(
             "locale": locale,
             "event_sinks": outbox.event_sinks,
         },
+    )
+
+
+def _skipped(
+    session: AsyncSession, order: OrderRef, deal_id: int, result: str | None, reason: str
+) -> None:
+    log_exchange(
+        session,
+        direction="out",
+        system="b24",
+        endpoint="crm.item.update",
+        status="skipped",
+        resource_ref=f"crm/deals/{deal_id}",
+        request={"order": f"{order.kind}:{order.id}", "outcome": result},
+        error_code=reason,
     )
