@@ -140,6 +140,10 @@ async def test_delivery_closes_its_deal_won_with_a_comment_per_status(portal: Po
         True,
     )
     assert [d["id"] for d in mirrored["deliveries"]] == [delivery["id"]]
+    # Our own stage change came back as ONCRMDEALUPDATE: recognised.
+    rows = [r for r in await portal.inbox() if r.event == "ONCRMDEALUPDATE"]
+    notes = [r.errors[0]["code"] for r in rows if r.errors]
+    assert "own_change" in notes
     linked = await api(portal, f"{DEALS}?linked=true")
     assert [d["id"] for d in linked["items"]] == [deal_id]
     assert (await api(portal, f"{DEALS}?linked=false"))["items"] == []
