@@ -402,3 +402,13 @@ async def test_a_deal_closed_by_a_person_is_not_overruled(portal: Portal) -> Non
     assert deal["stage_id"] == "LOSE"
     assert len(deal["timeline"]) == 5  # still told of every change
     assert "crm.item.update" not in await methods_called(portal)
+
+
+async def test_a_filter_given_twice_is_refused_not_half_read(portal: Portal) -> None:
+    response = await portal.hook.client.get(
+        f"{DEALS}?linked=true&linked=bogus", headers=auth("admin")
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "query.linked"
+    bad = await portal.hook.client.get(f"{DEALS}?linked=maybe", headers=auth("admin"))
+    assert bad.status_code == 422

@@ -10,15 +10,24 @@ from b24mw.crm.schemas import DealDetail, DealRead, LeadDetail, LeadRead
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession
 from b24mw.kit.pagination import Paginated, Pagination
-from b24mw.kit.routing import ApiRoute
+from b24mw.kit.routing import ApiRoute, single_query
 from b24mw.kit.schemas import COMMON_ERRORS
 from b24mw.kit.types import QueryFlag, Rfc3339, RowId
 
-router = APIRouter(route_class=ApiRoute, prefix="/crm", tags=["crm"], responses=COMMON_ERRORS)
+router = APIRouter(
+    route_class=ApiRoute,
+    prefix="/crm",
+    tags=["crm"],
+    responses=COMMON_ERRORS,
+    dependencies=[single_query("linked", "responsible", "modified_from", "modified_to")],
+)
 
 # Managers' data: admins and 1C read it; couriers do not.
 Reader = Annotated[Actor, Depends(require(Role.ADMIN, Role.ONEC))]
-StageId = Annotated[str, Query(min_length=1, max_length=64)]
+# Bitrix24's stage and status ids: NEW, UC_NYL06U, C1:WON.
+StageId = Annotated[
+    str, Query(min_length=1, max_length=64, pattern=r"^(C[0-9]+:)?[A-Z][A-Z0-9_]*$")
+]
 BitrixUser = Annotated[int, Query(ge=1, lt=2**63)]
 
 
