@@ -19,7 +19,7 @@ from b24mw.models.history import IntegrationLog
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import dlq
 from tests.conftest import auth
-from tests.lifecycle.helpers import DELIVERIES, delivery_body, set_status, walk_to
+from tests.lifecycle.helpers import DELIVERIES, ORDERS, delivery_body, set_status, walk_to
 from tests.webhooks.portal import PERSON, Portal, open_portal
 
 DEALS = "/api/v1/crm/deals"
@@ -363,6 +363,10 @@ async def test_instant_order_from_a_task_bound_to_a_deal_links_it(portal: Portal
     assert order["deal_id_b24"] == deal_id
     detail = await api(portal, f"{DEALS}/{deal_id}")
     assert [o["id"] for o in detail["orders"]] == [order["id"]]
+    await walk_to(portal.hook.client, f"{ORDERS}/{order['id']}", S.DONE, courier="c-17")
+    await portal.settle()
+    deal = await emulated_deal(portal, deal_id)
+    assert deal["stage_id"] == "WON" and len(deal["timeline"]) == 5
 
 
 async def test_simple_crm_leaves_leads_absent_and_deals_working(portal: Portal) -> None:
