@@ -143,10 +143,9 @@ class CrmService:
         changes = self._changes(item, fields, creating=True)
         self._check_stage(item, changes, pipeline)
         self._apply(item, changes)
-        if not item.title:
-            item.title = f"{'Deal' if entity_type_id == DEAL else 'Lead'} #{{id}}"
         item.id = self.crm.new_id(entity_type_id)
-        item.title = item.title.replace("{id}", str(item.id))
+        if not item.title:
+            item.title = f"{'Deal' if entity_type_id == DEAL else 'Lead'} #{item.id}"
         self.crm.items[entity_type_id][item.id] = item
         self.store.dirty = True
         self._emit(item, "ADD")
