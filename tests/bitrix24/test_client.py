@@ -71,7 +71,8 @@ async def test_faults_become_typed_outcomes(
     assert (reply.error.code, reply.error.outcome) == (code, outcome)
     assert reply.error.may_have_run is may_have_run
     if kind == "operation_limit":
-        assert reply.error.reset_at is not None
+        # The documented 429 names no reset: the limiter takes the last success's.
+        assert reply.error.reset_at is None
 
 
 async def test_a_hanging_portal_times_out(
@@ -158,3 +159,28 @@ async def test_whole_batch_failure_reaches_every_command(
         "a": "HTML_RESPONSE",
         "b": "HTML_RESPONSE",
     }
+
+
+async def test_codeless_errors_are_refusals_or_retries_by_their_description(
+    client: Bitrix24Client, emulator: EmulatorHandle
+) -> None:
+    task = await emulator.create_task(title="Batch")
+    await emulator.fault("no_code", method="tasks.task.get", count=1)
+    await emulator.fault("no_code", method="user.current", count=1, description="Internal error")
+    answer = await client.batch(
+        {"a": ("tasks.task.get", {"taskId": task["id"]}), "b": ("user.current", {})}
+    )
+    refused, transient = answer.commands["a"].error, answer.commands["b"].error
+    assert refused is not None and transient is not None
+    assert (refused.code, refused.description) == ("ERROR_WITHOUT_CODE", "Not found")
+    assert refused.outcome is Outcome.PERMANENT
+    assert transient.outcome is Outcome.RETRYABLE
+    # At the top level too: a falsy `error` is an error, judged by description and status.
+    await emulator.fault("no_code", method="tasks.task.get", count=1)
+    reply = await client.call("tasks.task.get", {"taskId": task["id"]})
+    assert reply.error is not None
+    assert (reply.error.code, reply.error.outcome, reply.http_status) == (
+        "ERROR_WITHOUT_CODE",
+        Outcome.PERMANENT,
+        400,
+    )

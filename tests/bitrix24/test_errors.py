@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b24mw.bitrix24.errors import Outcome, classify
+from b24mw.bitrix24.errors import UNNAMED, Outcome, classify, error_code
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,35 @@ def test_operating_reset_is_read_from_the_time_block() -> None:
 def test_an_unknown_code_inside_a_batch_is_final() -> None:
     # The command ran and the portal refused its input: the same input fails again.
     assert classify("1048582", "No access").outcome is Outcome.PERMANENT
+
+
+@pytest.mark.parametrize("raw", ["", None, False, "   "])
+def test_an_error_without_a_code_is_judged_by_its_description(raw: object) -> None:
+    # Recorded from live portals inside batch: {"error": "", "error_description": "Not found"}.
+    error = classify(raw, "Not found")  # type: ignore[arg-type]
+    assert (error.code, error.description) == (UNNAMED, "Not found")
+    assert error.outcome is Outcome.PERMANENT
+    assert "Not found" in error.text
+
+
+@pytest.mark.parametrize(
+    ("description", "status", "outcome"),
+    [
+        ("Access denied", None, Outcome.PERMANENT),
+        ("Not found", 400, Outcome.PERMANENT),
+        ("Internal error", None, Outcome.RETRYABLE),
+        ("Lock wait timeout exceeded", None, Outcome.RETRYABLE),
+        ("Not found", 502, Outcome.RETRYABLE),
+        ("", 429, Outcome.RETRYABLE),
+        ("", 400, Outcome.PERMANENT),
+    ],
+)
+def test_codeless_errors_by_description_and_status(
+    description: str, status: int | None, outcome: Outcome
+) -> None:
+    assert classify("", description, http_status=status).outcome is outcome
+
+
+def test_a_numeric_zero_is_the_tasks_code_0() -> None:
+    assert error_code(0) == "0"
+    assert classify(0, "wrong task id").code == "0"  # type: ignore[arg-type]

@@ -99,3 +99,31 @@ def test_pre_emptive_block_near_the_operating_limit() -> None:
     assert limiter.blocked_at(10.0) == {}
     limiter.observe_operating(config, "a", {"operating": 95, "operating_reset_at": 700}, 10.0)
     assert limiter.blocked_at(10.0) == {"a": 700}
+
+
+def test_a_429_waits_for_the_reset_the_last_success_named() -> None:
+    limiter = Limiter.fresh(CONFIG, 0.0)
+    limiter.observe_operating(CONFIG, "a", {"operating": 3, "operating_reset_at": 700}, 10.0)
+    limiter.block_after_limit(CONFIG, "a", None, 20.0)
+    assert limiter.blocked_at(20.0) == {"a": 701.0}  # the named second waited out
+
+
+def test_a_429_without_a_known_reset_waits_one_basket() -> None:
+    config = LimiterConfig(operating_block_s=60.0)
+    limiter = Limiter.fresh(config, 0.0)
+    limiter.block_after_limit(config, "a", None, 20.0)  # never seen a success of "a"
+    assert limiter.blocked_at(20.0) == {"a": 80.0}
+    limiter.observe_operating(config, "b", {"operating": 3, "operating_reset_at": 15}, 10.0)
+    limiter.block_after_limit(config, "b", None, 20.0)  # its reset already passed
+    assert limiter.blocked_at(20.0)["b"] == 80.0
+    limiter.block_after_limit(config, "c", 500.0, 20.0)  # a reset the answer named wins
+    assert limiter.blocked_at(20.0)["c"] == 500.0
+
+
+def test_old_resets_are_forgotten() -> None:
+    limiter = Limiter.fresh(CONFIG, 0.0)
+    limiter.observe_operating(CONFIG, "a", {"operating": 3, "operating_reset_at": 700}, 10.0)
+    limiter.prune(1000.0)
+    assert limiter.resets == {"a": 700.0}
+    limiter.prune(1400.0)
+    assert limiter.resets == {}

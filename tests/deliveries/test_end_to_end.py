@@ -68,9 +68,10 @@ async def test_changes_made_before_the_task_exists_reach_it_in_order(
         "task.commentitem.add",
         "task.commentitem.add",
         "task.commentitem.add",
+        "tasks.task.get",  # the status first: the start is planned from it
         "tasks.task.start",
     ]
-    assert [c["args"].get("TASKID", c["args"].get("taskId")) for c in calls[1:]] == [task_id] * 4
+    assert [c["args"].get("TASKID", c["args"].get("taskId")) for c in calls[1:]] == [task_id] * 5
     task = await emulator.task(task_id)
     assert task["status"] == 3  # in progress
     assert [text_of(c["text"]) for c in task["comments"]] == [
@@ -240,3 +241,25 @@ async def test_hashes_in_1c_text_make_no_tags_on_the_task(
     seen = task["description"].replace("\u2060", "")
     assert "Tverskaya 1 #5, entrance #2" in seen
     assert "- #A | Case #1 | 1 × 10.00" in seen
+
+
+async def test_the_lost_task_add_is_found_past_the_first_page_of_look_alikes(
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle, db: Database
+) -> None:
+    """60 tasks with the same title and responsible person the same day: the
+    lookup pages by >ID until it finds the one with the job's marker."""
+    title = "Доставка ЗК-000777: Oleg Ivanov"
+    for _ in range(60):
+        await emulator.create_task(title=title, responsible_id=101)
+    await emulator.fault("http_500", method="tasks.task.add", count=1, phase="after")
+    delivery = await create_delivery(client, external_id_1c="ЗК-000777", title=title)
+    await drain(worker, settle=True)
+
+    tasks = await _tasks(emulator)
+    assert len(tasks) == 61  # found, not created a second time
+    stored = (await client.get(f"{DELIVERIES}/{delivery['id']}", headers=auth("1c"))).json()
+    assert stored["task_id_b24"] == tasks[-1]["id"]
+    lookups = [c["args"] for c in await emulator.calls() if c["method"] == "tasks.task.list"]
+    assert [a["filter"].get(">ID") for a in lookups] == [None, tasks[49]["id"]]
+    assert {a["start"] for a in lookups} == {-1}
+    assert {j.status for j in await jobs(db)} == {"done"}

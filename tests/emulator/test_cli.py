@@ -90,6 +90,8 @@ def test_options_reach_the_portal_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
             "new",
             "--webhook-scope",
             "task,user",
+            "--no-rest-user-admin",
+            "--no-task-get-tags",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -106,6 +108,7 @@ def test_options_reach_the_portal_config(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert config.state_file == tmp_path / "s.json"
     assert config.client_endpoint == "https://demo.bitrix24.local/rest/"
     assert (portal.settings.task_card, portal.settings.webhook_scope) == ("new", "task,user")
+    assert (portal.settings.rest_user_admin, portal.settings.task_get_tags) == (False, False)
 
 
 def test_an_unknown_task_card_is_refused() -> None:

@@ -27,17 +27,21 @@ def test_bucket_survives_a_clock_going_backwards() -> None:
     assert not bucket.try_acquire(9.0)
 
 
-def test_operating_time_blocks_past_the_limit_until_the_window_moves() -> None:
+def test_operating_time_is_kept_in_one_minute_baskets() -> None:
     tracker = OperatingTracker(limit_s=1.0, window_s=600)
-    tracker.add("m", 1000.2, 0.6)
-    assert tracker.blocked_until("m", 1000.5) is None
-    tracker.add("m", 1010.7, 0.6)
-    assert tracker.operating("m", 1011.0) == pytest.approx(1.2)
-    # Blocked until the first slot (second 1000) leaves the 600 s window.
-    assert tracker.blocked_until("m", 1011.0) == 1600.0
-    assert tracker.blocked_until("other", 1011.0) is None
-    assert tracker.blocked_until("m", 1600.0) is None
-    assert tracker.operating("m", 1600.0) == pytest.approx(0.6)
+    tracker.add("m", 1000.2, 0.3)  # the basket of minute 16 starts its countdown here
+    tracker.add("m", 1019.9, 0.3)  # same minute, same basket
+    assert tracker.blocked_until("m", 1020.0) is None
+    assert tracker.reset_at("m", 1020.0) == pytest.approx(1600.2)
+    tracker.add("m", 1070.5, 0.6)  # minute 17: a basket of its own
+    assert tracker.operating("m", 1071.0) == pytest.approx(1.2)
+    # Over the limit: blocked until the oldest basket leaves, 10 minutes after
+    # its first call (not after the second its time was charged in).
+    assert tracker.blocked_until("m", 1071.0) == pytest.approx(1600.2)
+    assert tracker.blocked_until("other", 1071.0) is None
+    assert tracker.blocked_until("m", 1600.2) is None
+    assert tracker.operating("m", 1600.2) == pytest.approx(0.6)
+    assert tracker.reset_at("m", 1600.2) == pytest.approx(1670.5)
 
 
 async def test_fifty_instant_calls_pass_the_fifty_first_is_503(
@@ -76,13 +80,17 @@ async def test_operating_limit_gives_429_for_that_method_only(
     make_emulator: EmulatorFactory,
 ) -> None:
     emu = await make_emulator(operating_limit_s=1.0, operating_cost_s=0.4)
-    for _ in range(3):
+    for _ in range(2):
         assert (await emu.call("user.current")).status_code == 200
+    last = await emu.ok("user.current")  # pushes the sum over the limit, and completes
+    assert last["time"]["operating_reset_at"] == int(emu.clock.now) + 600
     blocked = await emu.call("user.current")
     assert blocked.status_code == 429
-    body = blocked.json()
-    assert body["error"] == "OPERATION_TIME_LIMIT"
-    assert body["time"]["operating_reset_at"] == int(emu.clock.now) + 600
+    # The documented body: no time block, so the reset comes from the last success.
+    assert blocked.json() == {
+        "error": "OPERATION_TIME_LIMIT",
+        "error_description": "Method is blocked due to operation time limit.",
+    }
     assert (await emu.call("user.get")).status_code == 200
     emu.clock.advance(600)
     assert (await emu.call("user.current")).status_code == 200

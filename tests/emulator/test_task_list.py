@@ -88,13 +88,14 @@ async def test_pages_of_fifty_with_next_and_total(emu: Emulator) -> None:
     assert third["total"] == 120
 
 
-async def test_start_minus_one_has_no_total_and_no_next(emu: Emulator) -> None:
+async def test_start_minus_one_counts_nothing_and_has_no_next(emu: Emulator) -> None:
     for _ in range(60):
         await emu.add_task()
     data = await emu.ok(
         "tasks.task.list", {"order": {"ID": "asc"}, "filter": {">ID": 5}, "start": -1}
     )
-    assert set(data) == {"result", "time"}
+    assert set(data) == {"result", "total", "time"}
+    assert data["total"] == 0  # no COUNT(*): the caller pages by >ID
     assert data["result"]["tasks"][0]["id"] == "6"
     assert len(data["result"]["tasks"]) == 50
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from .conftest import ENVELOPE_TIME_KEYS, Emulator
+from .conftest import ENVELOPE_TIME_KEYS, Emulator, EmulatorFactory
 
 
 async def test_add_returns_the_task_with_camel_case_keys_and_string_ids(emu: Emulator) -> None:
@@ -68,7 +68,7 @@ async def test_add_validates_title_assignee_status_and_parent(emu: Emulator) -> 
     assert emu.portal.store.tasks == {}
 
 
-async def test_get_returns_the_task_without_tags(emu: Emulator) -> None:
+async def test_get_returns_tags_only_when_selected(emu: Emulator) -> None:
     created = await emu.add_task(TAGS=["instant_order"])
     data = await emu.ok("tasks.task.get", {"taskId": int(created["id"])})
     task = data["result"]["task"]
@@ -77,7 +77,21 @@ async def test_get_returns_the_task_without_tags(emu: Emulator) -> None:
     selected = await emu.ok(
         "tasks.task.get", {"taskId": created["id"], "select": ["TITLE", "TAGS"]}
     )
-    assert set(selected["result"]["task"]) == {"id", "title"}
+    task = selected["result"]["task"]
+    assert set(task) == {"id", "title", "tags", "action"}
+    # The same shape as tasks.task.list's.
+    listed = await emu.ok("tasks.task.list", {"filter": {"ID": created["id"]}, "select": ["TAGS"]})
+    assert task["tags"] == listed["result"]["tasks"][0]["tags"]
+    assert [t["title"] for t in task["tags"].values()] == ["instant_order"]
+
+
+async def test_a_portal_whose_get_ignores_tags(make_emulator: EmulatorFactory) -> None:
+    emu = await make_emulator(task_get_tags=False)
+    created = await emu.add_task(TAGS=["instant_order"])
+    selected = await emu.ok(
+        "tasks.task.get", {"taskId": created["id"], "select": ["TITLE", "TAGS"]}
+    )
+    assert "tags" not in selected["result"]["task"]
 
 
 async def test_get_of_a_missing_task_is_an_empty_array(emu: Emulator) -> None:
@@ -153,6 +167,13 @@ async def test_status_methods_follow_the_status_codes(emu: Emulator) -> None:
     assert again.status_code == 400
     assert again.json() == {"error": "0", "error_description": "Action on the task is not allowed"}
     assert await act("renew") == "2"
+    # From pending a task cannot be paused, nor renewed; the page's code is 1048582.
+    for action in ("pause", "renew"):
+        refused = await emu.call(f"tasks.task.{action}", {"taskId": task_id})
+        assert refused.json() == {
+            "error": "1048582",
+            "error_description": "Action on the task is not allowed",
+        }
 
 
 async def test_status_method_on_missing_task_is_not_allowed(emu: Emulator) -> None:

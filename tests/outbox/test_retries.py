@@ -64,3 +64,19 @@ async def test_permanent_error_is_dead_at_once_with_the_bitrix24_error(
     assert dead.error_history[0]["code"] == "ERROR_CORE"
     assert dead.error_history[0]["http_status"] == 400
     assert "Insufficient permissions" in (dead.last_error or "")
+
+
+async def test_a_codeless_refusal_in_a_batch_is_dead_at_once_not_retried_to_the_end(
+    db: Database, worker: Worker, emulator: EmulatorHandle
+) -> None:
+    one, two = await emulator.create_task(), await emulator.create_task()
+    await emulator.fault("no_code", method="task.commentitem.add", count=1)
+    job_ids = await comments(db, worker.settings, (one["id"], "one"), (two["id"], "two"))
+    await drain(worker, settle=True)
+    (batch,) = await emulator.calls("batch")  # both commands went in one request
+    assert len(batch["commands"]) == 2
+    first, second = [await job(db, job_id) for job_id in job_ids]
+    assert (first.status, first.attempts) == ("dead", 1)
+    assert first.error_history[-1]["code"] == "ERROR_WITHOUT_CODE"
+    assert first.last_error == "ERROR_WITHOUT_CODE: Not found"
+    assert second.status == "done"

@@ -206,7 +206,11 @@ async def test_on_the_new_card_without_the_im_scope_a_lost_comment_is_never_rese
     assert dead.status == "dead"
     assert dead.error_history[-1]["code"] == "insufficient_scope"
     assert dead.last_error is not None
-    assert dead.last_error.startswith("checking for an earlier delivery failed: insufficient_scope")
+    assert dead.last_error.startswith(
+        "checking for an earlier delivery failed: refused for lack of rights: "
+        "the webhook (or application) lacks the 'im' scope"
+    )
+    assert "[insufficient_scope (HTTP 403)" in dead.last_error
     assert len(await emulator.comments(task["id"])) == 1  # not sent a second time
 
     # Granted, and replayed from the DLQ: the lookup finds it, still one comment.

@@ -16,7 +16,7 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.reports import xlsx
-from b24mw.reports.csvout import REPORT_COLUMNS
+from b24mw.reports.rows import REPORT_COLUMNS
 from b24mw.reports.schemas import XLSX_TYPE
 from tests.conftest import auth
 from tests.reports.helpers import REPORT, T0, Seed, seed

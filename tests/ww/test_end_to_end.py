@@ -7,12 +7,13 @@ from typing import Any
 import httpx
 import pytest
 
+from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.lifecycle.helpers import ORDERS, create_order, set_status, walk_to
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
-from tests.support.outbound import EmulatorHandle, RecordingSink, drain, text_of
+from tests.support.outbound import EmulatorHandle, RecordingSink, drain, jobs, text_of
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
@@ -56,9 +57,11 @@ async def test_full_run_reaches_bitrix24_in_order_even_when_the_first_call_is_re
         comment("NEW", "READY"),
         comment("READY", "PICKED_UP"),
         comment("PICKED_UP", "ON_ROUTE"),
+        ("tasks.task.get", task),
         ("tasks.task.start", task),
         comment("ON_ROUTE", "DELIVERED"),
         comment("DELIVERED", "DONE"),
+        ("tasks.task.get", task),
         ("tasks.task.complete", task),
     ]
     assert {c["status"] for c in rest} == {200}
@@ -74,7 +77,7 @@ async def test_full_run_reaches_bitrix24_in_order_even_when_the_first_call_is_re
 
 
 async def test_failed_then_ready_defers_and_renews_the_task(
-    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle
+    client: httpx.AsyncClient, worker: Worker, emulator: EmulatorHandle, db: Database
 ) -> None:
     task = int((await emulator.create_task(title="WW order", responsible_id=101))["id"])
     order = await create_order(client, courier_id="c1", task_id_b24=task)
@@ -87,8 +90,14 @@ async def test_failed_then_ready_defers_and_renews_the_task(
     assert response.status_code == 200
     await drain(worker, settle=True)
     methods = [c["method"] for c in await emulator.calls() if c["method"].startswith("tasks.")]
-    assert methods == ["tasks.task.start", "tasks.task.defer", "tasks.task.renew"]
+    # A task in progress cannot be deferred: it is paused first.
+    assert methods == [
+        *("tasks.task.get", "tasks.task.start"),
+        *("tasks.task.get", "tasks.task.pause", "tasks.task.defer"),
+        *("tasks.task.get", "tasks.task.renew"),
+    ]
     assert (await emulator.task(task))["status"] == 2  # pending again
+    assert {j.status for j in await jobs(db)} == {"done"}
 
 
 async def test_status_changes_reach_the_event_sink_in_order(

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from b24mw.bitrix24.errors import CallError, Outcome, classify, transport_error
+from b24mw.bitrix24.errors import CallError, Outcome, classify, error_code, transport_error
 from b24mw.bitrix24.query import command
 from b24mw.settings import Settings
 
@@ -215,11 +215,11 @@ class Bitrix24Client:
                 item.error = reply.error
             elif key in errors:
                 err = _as_map(errors[key])
-                item.error = classify(
-                    str(err.get("error") or "ERROR_UNEXPECTED_ANSWER"),
-                    str(err.get("error_description") or ""),
-                    body=err,
-                )
+                described = str(err.get("error_description") or "")
+                code = error_code(err.get("error"))
+                if not code and not described:
+                    code = "ERROR_UNEXPECTED_ANSWER"  # an entry that says nothing at all
+                item.error = classify(code, described, body=err)
             elif key in values:
                 item.result = values[key]
             else:
@@ -320,9 +320,11 @@ class Bitrix24Client:
                 )
             return
         reply.body = data
-        if isinstance(data, dict) and data.get("error"):
+        if isinstance(data, dict) and "error" in data and ("result" not in data or data["error"]):
+            # Also an envelope whose ``error`` is empty or falsy: classified by
+            # its description and HTTP status, never as a mystery to retry.
             reply.error = classify(
-                str(data["error"]),
+                error_code(data["error"]),
                 str(data.get("error_description") or ""),
                 http_status=status,
                 body=data,

@@ -99,10 +99,58 @@ def _reset_at(body: Any) -> float | None:
     return None
 
 
+# An error envelope whose ``error`` is empty: classified by its description.
+UNNAMED = "ERROR_WITHOUT_CODE"
+# Words of such a description that mean "try again" (anything else is a refusal).
+_TRANSIENT_WORDS = (
+    "internal",
+    "timeout",
+    "timed out",
+    "temporar",
+    "try again",
+    "try later",
+    "deadlock",
+    "lock wait",
+    "overload",
+    "unavailable",
+)
+
+
+def error_code(raw: Any) -> str:
+    """The ``error`` of an envelope as a code; ``""`` when it is empty or falsy
+    (``""``, ``null``, ``false``), as live portals answer inside a batch.  A
+    numeric ``0`` is the code ``"0"`` the tasks methods use."""
+    if raw is None or raw is False:
+        return ""
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return str(int(raw)) if float(raw).is_integer() else str(raw)
+    return str(raw).strip()
+
+
+def _unnamed_outcome(description: str, http_status: int | None) -> Outcome:
+    """An error without a code: a 5xx/408/429 or a description that says so is
+    worth repeating; otherwise the portal refused the call ("Not found",
+    "Access denied"...) and would refuse it again."""
+    if http_status is not None and (http_status >= 500 or http_status in (408, 429)):
+        return Outcome.RETRYABLE
+    text = description.lower()
+    if any(word in text for word in _TRANSIENT_WORDS):
+        return Outcome.RETRYABLE
+    return Outcome.PERMANENT
+
+
 def classify(
     code: str, description: str = "", *, http_status: int | None = None, body: Any = None
 ) -> CallError:
     """The outcome of a Bitrix24 error envelope (top level or one batch command)."""
+    code = error_code(code)
+    if not code:
+        return CallError(
+            outcome=_unnamed_outcome(description, http_status),
+            code=UNNAMED,
+            description=description,
+            http_status=http_status,
+        )
     if code == "QUERY_LIMIT_EXCEEDED":
         outcome = Outcome.THROTTLED
     elif code == "OPERATION_TIME_LIMIT":
@@ -125,6 +173,47 @@ def classify(
         reset_at=_reset_at(body),
         may_have_run=code not in _NOT_RUN,
     )
+
+
+# Refusals for want of a scope or of rights (BITRIX24.md §4): the DLQ says so.
+_RIGHTS_CODES = frozenset(
+    {"ACCESS_DENIED", "INVALID_CREDENTIALS", "user_access_error", "ACCESS_ERROR"}
+)
+_SCOPES = (("tasks.", "task"), ("task.", "task"), ("user.", "user"), ("im.", "im"), ("crm.", "crm"))
+
+
+def rights_hint(error: CallError, method: str) -> str | None:
+    """What an operator must grant when Bitrix24 refused ``method`` for want of
+    a scope or of rights; ``None`` for any other error."""
+    if error.code == "insufficient_scope":
+        scope = next((s for prefix, s in _SCOPES if method.startswith(prefix)), "?")
+        return (
+            f"refused for lack of rights: the webhook (or application) lacks the "
+            f"'{scope}' scope {method} needs; grant it in Bitrix24, then replay the job"
+        )
+    if error.code in _RIGHTS_CODES:
+        return (
+            f"refused for lack of rights: the integration user may not call {method}; "
+            "make it a Bitrix24 administrator (README: Connecting a real portal), "
+            "then replay the job"
+        )
+    text = f"{error.code} {error.description}".lower()
+    if "insufficient permissions" in text or "access denied" in text:
+        return (
+            f"refused for lack of rights: the integration user may not call {method} on "
+            "this task (Bitrix24 answers so when the task was deleted, or when the user is "
+            "not a Bitrix24 administrator and has no role on the task); check the task, "
+            "make the user an administrator, then replay the job"
+        )
+    if method.startswith("tasks.task.") and (
+        "1048582" in text or "action on the task is not allowed" in text
+    ):
+        return (
+            f"refused: Bitrix24 does not allow {method} on this task to the integration "
+            "user (the task is gone, its status does not allow it, or the user is not an "
+            "administrator and has no role on the task)"
+        )
+    return None
 
 
 def transport_error(code: str, description: str, *, may_have_run: bool) -> CallError:
@@ -151,3 +240,8 @@ class Bitrix24Unavailable(Bitrix24Error):
     status = 503
     code = "integration.b24_unavailable"
     title = "Bitrix24 unavailable"
+
+
+class HeldBack(Bitrix24Unavailable):
+    """Our own limiter held the call back (no slot in time, or its method is
+    blocked): nothing was sent, so it costs no attempt (SPEC §6)."""

@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
-from b24mw.bitrix24.errors import Bitrix24Error, Bitrix24Unavailable, CallError, Outcome
+from b24mw.bitrix24.errors import (
+    Bitrix24Error,
+    Bitrix24Unavailable,
+    CallError,
+    HeldBack,
+    Outcome,
+)
 from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
@@ -88,7 +94,7 @@ class Bitrix24Gateway:
         request_id = current_request_id()
         reply = await self.client.call(method, params, request_id=request_id)
         feedback = Feedback()
-        learn(feedback, reply, block_s=self.throttle.config.operating_block_s)
+        learn(feedback, reply)
         async with self.db.unit_of_work() as session:
             log_b24(
                 session,
@@ -121,12 +127,7 @@ class Bitrix24Gateway:
         request_id = current_request_id()
         answer = await self.client.batch(commands, request_id=request_id)
         feedback = Feedback()
-        learn(
-            feedback,
-            answer.reply,
-            list(answer.commands.values()),
-            block_s=self.throttle.config.operating_block_s,
-        )
+        learn(feedback, answer.reply, list(answer.commands.values()))
         async with self.db.unit_of_work() as session:
             for key, item in answer.commands.items():
                 log_b24(
@@ -152,7 +153,7 @@ class Bitrix24Gateway:
         async with self.db.reader() as session:
             blocked = await self.throttle.blocked_methods(session)
         if method in blocked:
-            raise Bitrix24Unavailable(
+            raise HeldBack(
                 CallError(
                     Outcome.OPERATING_LIMITED,
                     "OPERATION_TIME_LIMIT",
@@ -166,11 +167,12 @@ class Bitrix24Gateway:
         # later would not come sooner.
         reservation = await self.throttle.acquire(max(0.0, deadline - time.monotonic()))
         if not reservation.granted:
-            raise Bitrix24Unavailable(
+            raise HeldBack(
                 CallError(
                     Outcome.THROTTLED,
                     "THROTTLED",
                     f"no request slot within {wait_s:.0f} s",
+                    reset_at=reservation.at,
                     may_have_run=False,
                 ),
                 method,

@@ -35,7 +35,8 @@ class LimiterConfig:
     recover_step: float = 0.1
     operating_limit_s: float = 480.0
     operating_soft: float = 0.9
-    # A 429 without operating_reset_at (inside a batch) blocks its method this long.
+    # A 429 on a method whose last success named no reset still ahead blocks it
+    # this long: one of Bitrix24's one-minute baskets.
     operating_block_s: float = 60.0
     overload_pause_s: float = 600.0
 
@@ -74,6 +75,8 @@ class Limiter:
     blocked: dict[str, float] = field(default_factory=dict)
     limited_at: float | None = None
     limited_total: int = 0
+    # method -> operating_reset_at of its last successful response.
+    resets: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, config: LimiterConfig, now: float) -> Limiter:
@@ -144,18 +147,39 @@ class Limiter:
     def observe_operating(
         self, config: LimiterConfig, method: str, time_block: dict[str, object] | None, now: float
     ) -> None:
-        """Pre-emptive: stop a method near its operating-time limit instead of taking a 429."""
+        """A successful response's ``time``: remember when the method's oldest
+        basket resets, and stop the method near its operating-time limit
+        instead of taking a 429."""
         if not time_block:
             return
         operating = time_block.get("operating")
         reset_at = time_block.get("operating_reset_at")
-        if not isinstance(operating, int | float) or not isinstance(reset_at, int | float):
+        if not isinstance(reset_at, int | float) or isinstance(reset_at, bool):
+            return
+        self.resets[method] = float(reset_at)
+        if not isinstance(operating, int | float):
             return
         if operating >= config.operating_soft * config.operating_limit_s and reset_at > now:
             self.block(method, float(reset_at))
+
+    def block_after_limit(
+        self, config: LimiterConfig, method: str, reset_at: float | None, now: float
+    ) -> None:
+        """Bitrix24 answered ``method`` with 429 ``OPERATION_TIME_LIMIT``.  The
+        answer names no reset (`limits.md`: "for the first retry, refer to
+        ``operating_reset_at`` from the last successful response"), so: the
+        reset the answer names if any, else the one the method's last success
+        named while still ahead (the second it names waited out), else one
+        basket from now — "if the error persists, wait for the next reset"."""
+        if reset_at is None:
+            known = self.resets.get(method)
+            reset_at = known + 1.0 if known is not None and known > now else None
+        self.block(method, reset_at if reset_at is not None else now + config.operating_block_s)
 
     def blocked_at(self, now: float) -> dict[str, float]:
         return {m: until for m, until in self.blocked.items() if until > now}
 
     def prune(self, now: float) -> None:
         self.blocked = self.blocked_at(now)
+        # A reset long past says nothing any more (baskets live ten minutes).
+        self.resets = {m: t for m, t in self.resets.items() if t > now - 600.0}

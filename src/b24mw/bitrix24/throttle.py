@@ -50,6 +50,11 @@ def _load(row: RateLimitState) -> Limiter:
         blocked=blocked,
         limited_at=_ts(row.limited_at) if row.limited_at else None,
         limited_total=row.limited_total or 0,
+        resets={
+            str(m): float(t)
+            for m, t in (row.operating_resets or {}).items()
+            if isinstance(t, int | float)
+        },
     )
 
 
@@ -63,6 +68,7 @@ def _store(limiter: Limiter, row: RateLimitState) -> None:
     row.blocked_methods = {m: _dt(u).isoformat() for m, u in limiter.blocked.items()}
     row.limited_at = _dt(limiter.limited_at) if limiter.limited_at else None
     row.limited_total = limiter.limited_total
+    row.operating_resets = dict(limiter.resets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +85,8 @@ class Feedback:
     successes: int = 0
     query_limited: bool = False
     overloaded: bool = False
-    blocks: dict[str, float] = field(default_factory=dict)
+    # method -> the reset a 429 named (None: it named none, as documented).
+    blocks: dict[str, float | None] = field(default_factory=dict)
     operating: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -140,10 +147,11 @@ class SharedThrottle:
             await asyncio.sleep(reservation.wait_s)
         return reservation
 
-    async def apply(self, session: AsyncSession, feedback: Feedback) -> None:
-        """Feed outcomes back, inside the caller's unit of work."""
+    async def apply(self, session: AsyncSession, feedback: Feedback) -> dict[str, float]:
+        """Feed outcomes back, inside the caller's unit of work; the methods
+        now blocked, with the unix time each is usable again."""
         if not feedback:
-            return
+            return {}
         repo, row = await self._locked(session)
         now = await repo.now()
         limiter = _load(row)
@@ -154,13 +162,16 @@ class SharedThrottle:
             metrics.THROTTLE_LIMITED.inc()
         if feedback.overloaded:
             limiter.record_overload(self.config, now)
+        # Successes first: a batch whose earlier command of a method succeeded
+        # names the reset a later command's 429 waits for.
         for method, time_block in feedback.operating:
             limiter.observe_operating(self.config, method, time_block, now)
-        for method, until in feedback.blocks.items():
-            limiter.block(method, until)
+        for method, reset_at in feedback.blocks.items():
+            limiter.block_after_limit(self.config, method, reset_at, now)
         limiter.prune(now)
         _store(limiter, row)
         metrics.THROTTLE_RATE.set(limiter.rate)
+        return limiter.blocked_at(now)
 
     async def snapshot(self, session: AsyncSession) -> dict[str, Any]:
         """The state an operator needs (admin API, CLI)."""
@@ -191,18 +202,12 @@ def learn(
     feedback: Feedback,
     reply: Reply,
     commands: list[CommandResult] | None = None,
-    *,
-    block_s: float = 60.0,
 ) -> None:
     """Add what one HTTP exchange (and its batch commands) says about the limits.
 
-    A 429 without ``operating_reset_at`` (batch commands carry none) still blocks
-    its method, for ``block_s``.
+    A 429 blocks its method; until when is decided with the shared state
+    (``Limiter.block_after_limit``), which remembers each method's last reset.
     """
-
-    def _reset_or_soon(reset_at: float | None) -> float:
-        return reset_at if reset_at else datetime.now(UTC).timestamp() + block_s
-
     error = reply.error
     if error is None:
         feedback.successes += 1
@@ -214,11 +219,11 @@ def learn(
     elif error.code == "OVERLOAD_LIMIT":
         feedback.overloaded = True
     elif error.outcome is Outcome.OPERATING_LIMITED and reply.method != "batch":
-        feedback.blocks[reply.method] = _reset_or_soon(error.reset_at)
+        feedback.blocks[reply.method] = error.reset_at
     if error is not None:
         return  # the whole request failed: its commands say nothing of their own
     for item in commands or ():
         if item.error is not None and item.error.outcome is Outcome.OPERATING_LIMITED:
-            feedback.blocks[item.method] = _reset_or_soon(item.error.reset_at)
+            feedback.blocks[item.method] = item.error.reset_at
         elif item.error is None and item.time:
             feedback.operating.append((item.method, item.time))

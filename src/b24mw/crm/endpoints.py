@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Query
 
 from b24mw.crm import service
 from b24mw.crm.repository import DealFilter, LeadFilter
-from b24mw.crm.schemas import DealDetail, DealRead, LeadDetail, LeadRead
+from b24mw.crm.schemas import DEAL_CURSOR, LEAD_CURSOR, DealDetail, DealRead, LeadDetail, LeadRead
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute, single_query
 from b24mw.kit.schemas import COMMON_ERRORS
 from b24mw.kit.types import QueryFlag, Rfc3339, RowId
@@ -29,6 +29,8 @@ StageId = Annotated[
     str, Query(min_length=1, max_length=64, pattern=r"^(C[0-9]+:)?[A-Z][A-Z0-9_]*$")
 ]
 BitrixUser = Annotated[int, Query(ge=1, lt=2**63)]
+DealPages = Annotated[PageRequest, Depends(pagination(DEAL_CURSOR))]
+LeadPages = Annotated[PageRequest, Depends(pagination(LEAD_CURSOR))]
 
 
 async def _deal_filter(
@@ -73,7 +75,7 @@ async def list_deals(
     session: ReadSession,
     actor: Reader,
     flt: Annotated[DealFilter, Depends(_deal_filter)],
-    page: Pagination,
+    page: DealPages,
 ) -> Paginated[DealRead]:
     """Deals mirrored from Bitrix24, most recently modified first (deleted ones
     are left out)."""
@@ -91,7 +93,7 @@ async def list_leads(
     session: ReadSession,
     actor: Reader,
     flt: Annotated[LeadFilter, Depends(_lead_filter)],
-    page: Pagination,
+    page: LeadPages,
 ) -> Paginated[LeadRead]:
     """Leads mirrored from Bitrix24 (none with Simple CRM), most recently
     modified first."""

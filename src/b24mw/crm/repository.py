@@ -8,16 +8,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.pagination import Page, PageRequest
+from b24mw.models.base import table_of
 from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
 from b24mw.models.history import IntegrationLog
 from b24mw.models.orders import Delivery, InstantOrder
 
 Mirror = type[CrmDeal] | type[CrmLead]
+DEALS, LEADS = table_of(CrmDeal), table_of(CrmLead)
+# Most recently modified first; the id splits ties (both lists' indexes).
+DEALS_KEYSET = Keyset((DEALS.c.b24_updated_at, DEALS.c.id), descending=True)
+LEADS_KEYSET = Keyset((LEADS.c.b24_updated_at, LEADS.c.id), descending=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,55 +103,11 @@ class CrmRepository:
             .values(b24mw_stage_id=stage_id, b24mw_stage_at=now)
         )
 
-    def _deals(self, f: DealFilter) -> Select[CrmDeal]:
-        stmt = select(CrmDeal)
-        if not f.include_deleted:
-            stmt = stmt.where(CrmDeal.deleted_at.is_(None))
-        if f.stages:
-            stmt = stmt.where(CrmDeal.stage_id.in_(f.stages))
-        if f.categories:
-            stmt = stmt.where(CrmDeal.category_id.in_(f.categories))
-        if f.assigned_by_id is not None:
-            stmt = stmt.where(CrmDeal.assigned_by_id == f.assigned_by_id)
-        if f.modified_from is not None:
-            stmt = stmt.where(CrmDeal.b24_updated_at >= f.modified_from)
-        if f.modified_to is not None:
-            stmt = stmt.where(CrmDeal.b24_updated_at < f.modified_to)
-        if f.linked is not None:
-            stmt = stmt.where(_linked() if f.linked else ~_linked())
-        return stmt
+    async def search_deals(self, request: PageRequest, f: DealFilter) -> Page[dict[str, Any]]:
+        return await fetch_page(self.session, request, DEALS_KEYSET, [_deals(f)])
 
-    async def search_deals(
-        self, f: DealFilter, *, offset: int, limit: int
-    ) -> tuple[Sequence[CrmDeal], int]:
-        stmt = self._deals(f)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(CrmDeal.b24_updated_at.desc(), CrmDeal.id.desc())
-        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
-        return rows.all(), int(total)
-
-    async def search_leads(
-        self, f: LeadFilter, *, offset: int, limit: int
-    ) -> tuple[Sequence[CrmLead], int]:
-        stmt = select(CrmLead)
-        if not f.include_deleted:
-            stmt = stmt.where(CrmLead.deleted_at.is_(None))
-        if f.statuses:
-            stmt = stmt.where(CrmLead.status_id.in_(f.statuses))
-        if f.assigned_by_id is not None:
-            stmt = stmt.where(CrmLead.assigned_by_id == f.assigned_by_id)
-        if f.modified_from is not None:
-            stmt = stmt.where(CrmLead.b24_updated_at >= f.modified_from)
-        if f.modified_to is not None:
-            stmt = stmt.where(CrmLead.b24_updated_at < f.modified_to)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(CrmLead.b24_updated_at.desc(), CrmLead.id.desc())
-        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
-        return rows.all(), int(total)
+    async def search_leads(self, request: PageRequest, f: LeadFilter) -> Page[dict[str, Any]]:
+        return await fetch_page(self.session, request, LEADS_KEYSET, [_leads(f)])
 
     async def deliveries_of(self, deal_id: int) -> Sequence[Delivery]:
         stmt = select(Delivery).where(Delivery.deal_id_b24 == deal_id).order_by(Delivery.id)
@@ -191,3 +154,39 @@ class CrmRepository:
         await self.session.execute(
             insert.on_conflict_do_update(index_elements=["category_id"], set_=changed)
         )
+
+
+def _deals(f: DealFilter) -> Select[Any]:
+    """The deals list, most recently modified first: a walk down
+    ``ix_crm_deals_b24_updated_at`` with the filters applied along it."""
+    stmt = select(DEALS)
+    if not f.include_deleted:
+        stmt = stmt.where(DEALS.c.deleted_at.is_(None))
+    if f.stages:
+        stmt = stmt.where(DEALS.c.stage_id.in_(f.stages))
+    if f.categories:
+        stmt = stmt.where(DEALS.c.category_id.in_(f.categories))
+    if f.assigned_by_id is not None:
+        stmt = stmt.where(DEALS.c.assigned_by_id == f.assigned_by_id)
+    if f.modified_from is not None:
+        stmt = stmt.where(DEALS.c.b24_updated_at >= f.modified_from)
+    if f.modified_to is not None:
+        stmt = stmt.where(DEALS.c.b24_updated_at < f.modified_to)
+    if f.linked is not None:
+        stmt = stmt.where(_linked() if f.linked else ~_linked())
+    return stmt
+
+
+def _leads(f: LeadFilter) -> Select[Any]:
+    stmt = select(LEADS)
+    if not f.include_deleted:
+        stmt = stmt.where(LEADS.c.deleted_at.is_(None))
+    if f.statuses:
+        stmt = stmt.where(LEADS.c.status_id.in_(f.statuses))
+    if f.assigned_by_id is not None:
+        stmt = stmt.where(LEADS.c.assigned_by_id == f.assigned_by_id)
+    if f.modified_from is not None:
+        stmt = stmt.where(LEADS.c.b24_updated_at >= f.modified_from)
+    if f.modified_to is not None:
+        stmt = stmt.where(LEADS.c.b24_updated_at < f.modified_to)
+    return stmt

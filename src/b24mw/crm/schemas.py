@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from b24mw.deliveries.schemas import DeliveryRead
+from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import MoneyOut, ReadModel, UtcOut
 from b24mw.ww.schemas import OrderRead
+
+# The lists' cursors: (Bitrix24's modified time, id) of the last row.
+DEAL_CURSOR = CursorKey("crm-deals", (datetime, int))
+LEAD_CURSOR = CursorKey("crm-leads", (datetime, int))
 
 
 class DealRead(ReadModel):

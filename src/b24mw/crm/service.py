@@ -8,7 +8,7 @@ from b24mw.crm.repository import CrmRepository, DealFilter, LeadFilter
 from b24mw.crm.schemas import DealDetail, DealRead, LeadDetail, LeadRead
 from b24mw.deliveries.schemas import DeliveryRead
 from b24mw.kit.errors import FieldError, NotFound, ValidationFailed
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.ww.schemas import OrderRead
 
 
@@ -28,12 +28,11 @@ async def require_open_deal(session: AsyncSession, deal_id: int) -> None:
 
 
 async def list_deals(
-    session: AsyncSession, page: PageParams, flt: DealFilter
+    session: AsyncSession, request: PageRequest, flt: DealFilter
 ) -> Paginated[DealRead]:
-    rows, total = await CrmRepository(session).search_deals(
-        flt, offset=page.offset, limit=page.page_size
-    )
-    return Paginated[DealRead].build([DealRead.model_validate(r) for r in rows], total, page)
+    page = await CrmRepository(session).search_deals(request, flt)
+    items = [DealRead.model_validate(row) for row in page.rows]
+    return Paginated[DealRead].build(items, page, request)
 
 
 async def get_deal(session: AsyncSession, deal_id: int) -> DealDetail:
@@ -49,12 +48,11 @@ async def get_deal(session: AsyncSession, deal_id: int) -> DealDetail:
 
 
 async def list_leads(
-    session: AsyncSession, page: PageParams, flt: LeadFilter
+    session: AsyncSession, request: PageRequest, flt: LeadFilter
 ) -> Paginated[LeadRead]:
-    rows, total = await CrmRepository(session).search_leads(
-        flt, offset=page.offset, limit=page.page_size
-    )
-    return Paginated[LeadRead].build([LeadRead.model_validate(r) for r in rows], total, page)
+    page = await CrmRepository(session).search_leads(request, flt)
+    items = [LeadRead.model_validate(row) for row in page.rows]
+    return Paginated[LeadRead].build(items, page, request)
 
 
 async def get_lead(session: AsyncSession, lead_id: int) -> LeadDetail:

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
 
 from b24mw.couriers.schemas import CourierId
+from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import MoneyOut, Phone, ReadModel, StrictInput, UtcOut
 from b24mw.kit.types import BodyId
 from b24mw.lifecycle.schemas import CurrencyCode, LineIn, LineRead, Money
 from b24mw.models.enums import OrderStatus
 
+# The list's sort key, newest first, and the history's, oldest first: (time, id).
+DELIVERY_CURSOR = CursorKey("deliveries", (datetime, int))
+DELIVERY_EVENTS_CURSOR = CursorKey("delivery-events", (datetime, int))
 ExternalId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$", description="1C document id")
 ]

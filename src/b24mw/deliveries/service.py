@@ -17,7 +17,7 @@ from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import savepoint
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import Transition
@@ -176,15 +176,13 @@ async def get_delivery(session: AsyncSession, actor: Actor, delivery_id: int) ->
 
 
 async def list_deliveries(
-    session: AsyncSession, actor: Actor, page: PageParams, flt: OrderFilter
+    session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[DeliveryRead]:
     mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own deliveries.")
-    rows, total = await DeliveryRepository(session).search(
-        replace(flt, courier_id=mine), offset=page.offset, limit=page.page_size
-    )
-    return Paginated[DeliveryRead].build(
-        [DeliveryRead.model_validate(r) for r in rows], total, page
-    )
+    repo = DeliveryRepository(session)
+    page, lines = await repo.search(request, replace(flt, courier_id=mine))
+    items = [DeliveryRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
+    return Paginated[DeliveryRead].build(items, page, request)
 
 
 def _hand_off_to_1c(
@@ -244,11 +242,10 @@ async def change_status(
 
 
 async def events(
-    session: AsyncSession, actor: Actor, delivery_id: int, page: PageParams
+    session: AsyncSession, actor: Actor, delivery_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
-    await get_delivery(session, actor, delivery_id)
-    rows, total = await DeliveryRepository(session).events(
-        delivery_id, offset=page.offset, limit=page.page_size
-    )
-    items = [TaskEventRead.model_validate(r) for r in rows]
-    return Paginated[TaskEventRead].build(items, total, page)
+    repo = DeliveryRepository(session)
+    visible(actor, await repo.head(delivery_id), f"Delivery {delivery_id} not found.")
+    page = await repo.events(request, delivery_id)
+    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
+    return Paginated[TaskEventRead].build(items, page, request)

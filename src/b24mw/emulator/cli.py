@@ -99,6 +99,20 @@ def emulator_command(
     webhook_scope: Annotated[
         str, typer.Option(help="Scopes of the incoming webhook, comma-separated.")
     ] = DEFAULT_WEBHOOK_SCOPE,
+    rest_user_admin: Annotated[
+        bool,
+        typer.Option(
+            help="The webhook user is a portal administrator; --no-rest-user-admin: it sees "
+            "and changes only tasks where it has a role."
+        ),
+    ] = True,
+    task_get_tags: Annotated[
+        bool,
+        typer.Option(
+            help="tasks.task.get returns tags when select has TAGS; --no-task-get-tags: "
+            "a portal whose get ignores it."
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Bitrix24 portal: REST methods, limits, faults and outgoing events."""
@@ -127,6 +141,8 @@ def emulator_command(
         access_token_lifetime_s=access_token_lifetime_s,
         task_card=task_card.value,
         webhook_scope=webhook_scope,
+        rest_user_admin=rest_user_admin,
+        task_get_tags=task_get_tags,
     )
     app = create_app(config)
     # The secret is the webhook's password: terminals and CI logs keep what is printed.

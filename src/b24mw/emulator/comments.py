@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from b24mw.emulator import dates
+from b24mw.emulator import access, dates
 from b24mw.emulator.errors import B24Error, core_error
 from b24mw.emulator.events import UNDEFINED
 from b24mw.emulator.filters import Field, apply_filter, parse_order, sort_items, split_key
@@ -107,10 +107,19 @@ def _writable(params: _Params, index: int) -> dict[str, Any]:
     return {k.upper(): v for k, v in fields.items()}
 
 
+def _readable(ctx: MethodContext, task_id: int) -> bool:
+    """The caller may see the task (a missing task is not readable either)."""
+    task = ctx.store.tasks.get(task_id)
+    return task is not None and access.can_read(task, ctx.who)
+
+
 def comment_add(ctx: MethodContext, args: Args) -> MethodResult:
     params = _Params("add", args)
     task_id = params.integer(0, "taskId")
     upper = _writable(params, 1)
+    if not _readable(ctx, task_id):
+        # As for a task that does not exist (CTaskItem's read check fails first).
+        raise core_error("Insufficient permissions to add a comment")
     text = upper.get("POST_MESSAGE")
     author = as_int(upper.get("AUTHOR_ID"))
     author_id = author if author is not None and author > 0 else ctx.actor
@@ -127,8 +136,10 @@ def comment_add(ctx: MethodContext, args: Args) -> MethodResult:
 
 
 def _visible(ctx: MethodContext, task_id: int) -> list[Comment]:
-    if ctx.service.chats.new_card:
-        return []  # the task's comments live in its chat, out of reach of commentitem.*
+    if ctx.service.chats.new_card or not _readable(ctx, task_id):
+        # New card: the task's comments live in its chat, out of reach of
+        # commentitem.*; a task the caller cannot see shows none either.
+        return []
     return ctx.store.comments_of(task_id)
 
 
@@ -143,10 +154,12 @@ def comment_get(ctx: MethodContext, args: Args) -> MethodResult:
 
 
 def _editable(ctx: MethodContext, task_id: int, item_id: int) -> Comment:
-    """The comment ``update``/``delete`` may change; the webhook user is an
-    administrator, who may change any comment."""
+    """The comment ``update``/``delete`` may change: an administrator any
+    comment, anyone else only their own (UNCONFIRMED: the forum's rules)."""
     comment = ctx.store.comments.get(item_id)
     if ctx.service.chats.new_card or comment is None or comment.task_id != task_id:
+        raise core_error(NOT_ALLOWED)
+    if not (ctx.who.admin or comment.author_id == ctx.actor):
         raise core_error(NOT_ALLOWED)
     return comment
 
@@ -204,7 +217,7 @@ def comment_getlist(ctx: MethodContext, args: Args) -> MethodResult:
         op, name = split_key(key)
         if op not in _FILTER_OPS or name.upper() not in COMMENT_FILTERS:
             raise params.forbid(2, "arFilter", key)
-    if task_id not in ctx.store.tasks:
+    if not _readable(ctx, task_id):
         raise core_error(
             "TASKS_ERROR_EXCEPTION_#8; Action failed; 8/TE/ACTION_FAILED_TO_BE_PROCESSED"
         )

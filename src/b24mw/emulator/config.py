@@ -36,6 +36,10 @@ class EmulatorConfig:
     webhook_scope: str = DEFAULT_WEBHOOK_SCOPE
     # The task card the portal shows: "classic" (comments) or "new" (task chats).
     task_card: str = "classic"
+    # Whether the webhook user is a portal administrator (sees and may act on every task).
+    rest_user_admin: bool = True
+    # Whether `tasks.task.get` returns tags when `select` has TAGS.
+    task_get_tags: bool = True
     rps: float = 2.0
     burst: float = 50.0
     operating_limit_s: float = 480.0

@@ -73,5 +73,25 @@ def wrong_task_id() -> B24Error:
     return B24Error("0", "wrong task id", 400)
 
 
+# The code each status method's page shows for a refused action: the
+# TasksException code TE_ACTION_NOT_ALLOWED | TE_ACCESS_DENIED (0x100006), or
+# "0" where the page (start, complete) shows the message without its code.
+STATUS_REFUSAL_CODES = {
+    "start": "0",
+    "complete": "0",
+    "pause": "1048582",
+    "defer": "1048582",
+    "renew": "1048582",
+    "approve": "1048582",
+    "disapprove": "1048582",
+}
+
+
 def action_not_allowed(description: str = "Action on the task is not allowed") -> B24Error:
     return B24Error("0", description, 400)
+
+
+def status_refused(action: str) -> B24Error:
+    """A status action the task's status or the caller's rights do not allow
+    (also a task that does not exist or that the caller cannot see)."""
+    return B24Error(STATUS_REFUSAL_CODES[action], "Action on the task is not allowed", 400)

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FAULT_KINDS = ("latency", "http_500", "html_502", "hang", "query_limit", "operation_limit")
+FAULT_KINDS = (
+    "latency",
+    "http_500",
+    "html_502",
+    "hang",
+    "query_limit",
+    "operation_limit",
+    "no_code",
+)
 PHASES = ("before", "after")
 DEFAULT_LATENCY_S = {"latency": 1.0, "hang": 60.0}
 
@@ -28,6 +36,8 @@ class Fault:
     # phase "after" only: the call runs this long after it arrived instead of
     # at once (a portal that applies a write after its answer was lost).
     apply_delay_s: float | None = None
+    # no_code: the error_description of an error whose code is empty.
+    description: str = "Not found"
     hits: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -40,6 +50,7 @@ class Fault:
             "latency_s": self.latency_s,
             "phase": self.phase,
             "apply_delay_s": self.apply_delay_s,
+            "description": self.description,
             "hits": self.hits,
         }
 
@@ -69,6 +80,7 @@ class FaultSet:
             "latency_s",
             "phase",
             "apply_delay_s",
+            "description",
         }
         if unknown:
             raise FaultSpecError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -87,6 +99,9 @@ class FaultSet:
         duration = _number(spec, "duration_s")
         latency = _number(spec, "latency_s")
         apply_delay = _number(spec, "apply_delay_s")
+        description = spec.get("description", "Not found")
+        if not isinstance(description, str):
+            raise FaultSpecError("description must be a string")
         if apply_delay is not None and (phase != "after" or kind == "latency"):
             raise FaultSpecError(
                 "apply_delay_s needs phase 'after' and a kind that loses the answer"
@@ -101,6 +116,7 @@ class FaultSet:
             phase=phase,
             created_at=now,
             apply_delay_s=apply_delay,
+            description=description,
         )
         self._next_id += 1
         self._faults.append(fault)

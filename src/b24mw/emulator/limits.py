@@ -52,70 +52,74 @@ class LeakyBucket:
 
 
 class OperatingTracker:
-    """Execution seconds per method over a rolling window, kept in one-second slots.
+    """Execution seconds per method in ten one-minute baskets (`limits.md`,
+    "Resource Intensity Limits").
 
-    Slots keep memory flat at thousands of calls per second; a method is blocked
-    while its sum exceeds the limit, until enough old slots leave the window.
+    A method's basket for a minute holds the time of its calls in that minute;
+    its countdown starts at the first call in the minute and it leaves the sum
+    ten minutes later (``window_s``).  ``operating`` is the sum of the baskets
+    still counted; ``operating_reset_at`` when the oldest of them leaves.  The
+    sum is checked before each call: a call that pushes it over the limit
+    completes, the next one is blocked (429) until enough baskets have left.
     """
+
+    BASKET_S = 60.0
 
     def __init__(self, limit_s: float, window_s: float = 600.0) -> None:
         self.limit_s = limit_s
         self.window_s = window_s
-        self._slots: dict[str, deque[list[float]]] = {}
-        self._sums: dict[str, float] = {}
+        # method -> baskets, oldest first: [minute, first call, seconds].
+        self._baskets: dict[str, deque[list[float]]] = {}
 
-    def _expire(self, method: str, now: float) -> deque[list[float]] | None:
-        slots = self._slots.get(method)
-        if slots is None:
+    def _live(self, method: str, now: float) -> deque[list[float]] | None:
+        baskets = self._baskets.get(method)
+        if baskets is None:
             return None
-        while slots and slots[0][0] + self.window_s <= now:
-            _, cost = slots.popleft()
-            self._sums[method] -= cost
-        if not slots:
-            self._sums[method] = 0.0
-        return slots
+        while baskets and baskets[0][1] + self.window_s <= now:
+            baskets.popleft()
+        return baskets
 
     def add(self, method: str, now: float, cost: float) -> None:
         if cost <= 0:
             return
-        slots = self._expire(method, now)
-        if slots is None:
-            slots = self._slots[method] = deque()
-            self._sums[method] = 0.0
-        second = float(math.floor(now))
-        if slots and slots[-1][0] == second:
-            slots[-1][1] += cost
+        baskets = self._live(method, now)
+        if baskets is None:
+            baskets = self._baskets[method] = deque()
+        minute = float(math.floor(now / self.BASKET_S))
+        if baskets and baskets[-1][0] == minute:
+            baskets[-1][2] += cost
         else:
-            slots.append([second, cost])
-        self._sums[method] += cost
+            baskets.append([minute, now, cost])
 
     def operating(self, method: str, now: float) -> float:
-        self._expire(method, now)
-        return max(0.0, self._sums.get(method, 0.0))
+        baskets = self._live(method, now)
+        return sum(b[2] for b in baskets) if baskets else 0.0
 
     def reset_at(self, method: str, now: float) -> float:
-        """When the method's accumulated time falls back to zero."""
-        slots = self._expire(method, now)
-        if slots:
-            return slots[-1][0] + self.window_s
+        """When the oldest counted basket leaves the sum (``now`` + the window
+        for a method with none)."""
+        baskets = self._live(method, now)
+        if baskets:
+            return baskets[0][1] + self.window_s
         return now + self.window_s
 
     def blocked_until(self, method: str, now: float) -> float | None:
         if self.limit_s <= 0:
             return None
-        slots = self._expire(method, now)
-        total = self._sums.get(method, 0.0)
-        if not slots or total <= self.limit_s + _EPSILON:
+        baskets = self._live(method, now)
+        if not baskets:
             return None
-        for second, cost in slots:
+        total = sum(b[2] for b in baskets)
+        if total <= self.limit_s + _EPSILON:
+            return None
+        for _, first, cost in baskets:
             total -= cost
             if total <= self.limit_s + _EPSILON:
-                return second + self.window_s
-        return slots[-1][0] + self.window_s
+                return first + self.window_s
+        return baskets[-1][1] + self.window_s
 
     def methods(self) -> list[str]:
-        return sorted(self._sums)
+        return sorted(self._baskets)
 
     def reset(self) -> None:
-        self._slots.clear()
-        self._sums.clear()
+        self._baskets.clear()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from b24mw.emulator.access import Actor
 from b24mw.emulator.crm import CrmService
 from b24mw.emulator.service import TaskService
 from b24mw.emulator.state import Store
 from b24mw.emulator.views import TaskView
+
+if TYPE_CHECKING:
+    from b24mw.emulator.settings import RuntimeSettings
 
 Args = dict[str, Any] | list[Any]
 PAGE_SIZE = 50
@@ -24,6 +28,15 @@ class MethodContext:
     tz: timezone
     actor: int
     crm: CrmService
+    # The scopes the caller (webhook or application) was granted, comma-separated.
+    granted_scope: Callable[[], str] = lambda: ""
+    # Portal-wide switches the methods read (``RuntimeSettings``).
+    options: RuntimeSettings | None = field(default=None)
+
+    @property
+    def who(self) -> Actor:
+        """The caller as the access rules see it (``access.Actor``)."""
+        return self.service.actor(self.actor)
 
 
 @dataclass

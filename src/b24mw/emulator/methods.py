@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from b24mw.emulator import access, scopes
 from b24mw.emulator.comments import COMMENT_METHODS
 from b24mw.emulator.crm_methods import CRM_METHODS
-from b24mw.emulator.errors import B24Error, internal_arg_error, wrong_task_id
+from b24mw.emulator.errors import (
+    B24Error,
+    action_not_allowed,
+    internal_arg_error,
+    wrong_task_id,
+)
 from b24mw.emulator.filters import Field, apply_filter, parse_order, sort_items
 from b24mw.emulator.im import IM_METHODS
 from b24mw.emulator.methodkit import (
@@ -19,7 +25,7 @@ from b24mw.emulator.methodkit import (
     named,
     page,
 )
-from b24mw.emulator.service import TRANSITIONS, as_int, as_list
+from b24mw.emulator.service import STATUS_ACTIONS, as_int, as_list
 from b24mw.emulator.state import Task
 from b24mw.emulator.views import TaskView
 
@@ -107,37 +113,62 @@ def _select(params: dict[str, Any]) -> set[str] | None:
     return names or None
 
 
+def _answer(ctx: MethodContext, task: Task, select: set[str] | None = None) -> MethodResult:
+    """``{"task": ...}`` as `tasks.task.get` renders it for the caller: with the
+    ``action`` block, and tags when `TAGS` is selected and the portal's
+    `tasks.task.get` returns them (``task_get_tags``)."""
+    with_tags = ctx.options is None or ctx.options.task_get_tags
+    actions = access.allowed_actions(task, ctx.who)
+    return MethodResult(
+        {"task": ctx.view.render(task, select, with_tags=with_tags, actions=actions)}
+    )
+
+
+def _visible(ctx: MethodContext, task_id: int) -> Task | None:
+    """The task, unless it is missing or the caller may not see it."""
+    task = ctx.service.get(task_id)
+    return task if task is not None and access.can_read(task, ctx.who) else None
+
+
 def task_add(ctx: MethodContext, args: Args) -> MethodResult:
     task = ctx.service.add_task(named(args).get("fields"), ctx.actor)
-    return MethodResult({"task": ctx.view.render(task)})
+    return _answer(ctx, task)
 
 
 def task_get(ctx: MethodContext, args: Args) -> MethodResult:
     params = named(args)
     task_id = _task_id(params)
     select = _select(params)
-    task = ctx.service.get(task_id)
+    task = _visible(ctx, task_id)
     if task is None:
+        # Missing or not visible to the caller: the same empty answer.
         return MethodResult([])
-    # tasks.task.get never returns tags, even when asked for them.
-    return MethodResult({"task": ctx.view.render(task, select)})
+    return _answer(ctx, task, select)
 
 
 def task_update(ctx: MethodContext, args: Args) -> MethodResult:
     params = named(args)
-    task = ctx.service.update_task(_task_id(params), params.get("fields"), ctx.actor)
-    return MethodResult({"task": ctx.view.render(task)})
+    task_id = _task_id(params)
+    task = ctx.service.get(task_id)
+    if task is not None and not access.can_edit(task, ctx.who):
+        raise action_not_allowed()
+    task = ctx.service.update_task(task_id, params.get("fields"), ctx.actor)
+    return _answer(ctx, task)
 
 
 def task_delete(ctx: MethodContext, args: Args) -> MethodResult:
-    ctx.service.delete_task(_task_id(named(args)))
+    task_id = _task_id(named(args))
+    task = ctx.service.get(task_id)
+    if task is not None and not (ctx.who.admin or task.created_by == ctx.actor):
+        raise B24Error("1048582", "No access to delete the task", 400)
+    ctx.service.delete_task(task_id)
     return MethodResult({"task": True})
 
 
 def _status_method(action: str) -> Handler:
     def handler(ctx: MethodContext, args: Args) -> MethodResult:
         task = ctx.service.change_status(_task_id(named(args)), action, ctx.actor)
-        return MethodResult({"task": ctx.view.render(task)})
+        return _answer(ctx, task)
 
     return handler
 
@@ -154,16 +185,17 @@ def task_list(ctx: MethodContext, args: Args) -> MethodResult:
     select = _select(params)
     order = parse_order(params.get("order"), TASK_ORDER, _bad_sort_key) or [("ID", "desc")]
     start = as_int(params.get("start")) or 0
-    tasks = apply_filter(
-        sorted(ctx.store.tasks.values(), key=lambda t: t.id), filter_spec, TASK_FILTERS, ctx.tz
-    )
+    who = ctx.who
+    visible = [t for t in ctx.store.tasks.values() if access.can_read(t, who)]
+    tasks = apply_filter(sorted(visible, key=lambda t: t.id), filter_spec, TASK_FILTERS, ctx.tz)
     if str(filter_spec.get("ONLY_ROOT_TASKS", "")).upper() == "Y":
         tasks = [t for t in tasks if t.parent_id is None]
     tasks = sort_items(tasks, order, TASK_ORDER)
     if start == -1:
-        # Bulk-scan mode: no COUNT(*), so no total and no next.
+        # Bulk-scan mode: no COUNT(*) ("total": 0) and no next; the caller pages
+        # by a key (``>ID``) instead.
         rendered = [ctx.view.render(t, select, with_tags=True) for t in tasks[:PAGE_SIZE]]
-        return MethodResult({"tasks": rendered})
+        return MethodResult({"tasks": rendered}, total=0)
     chunk, next_start = page(tasks, start)
     rendered = [ctx.view.render(t, select, with_tags=True) for t in chunk]
     return MethodResult({"tasks": rendered}, total=len(tasks), next=next_start)
@@ -208,16 +240,30 @@ def user_current(ctx: MethodContext, args: Args) -> MethodResult:
     return MethodResult(_user(ctx.actor))
 
 
+def user_admin(ctx: MethodContext, args: Args) -> MethodResult:
+    """Whether the caller may manage the portal's settings (an administrator)."""
+    return MethodResult(ctx.who.admin)
+
+
+def scope(ctx: MethodContext, args: Args) -> MethodResult:
+    """The scopes the caller was granted; ``full=true``: every scope there is."""
+    if str(named(args).get("full", "")).strip().lower() in ("1", "true", "y"):
+        return MethodResult(sorted(scopes.KNOWN))
+    return MethodResult(sorted(scopes.parse(ctx.granted_scope())))
+
+
 METHODS: dict[str, Handler] = {
     "tasks.task.add": task_add,
     "tasks.task.get": task_get,
     "tasks.task.update": task_update,
     "tasks.task.delete": task_delete,
     "tasks.task.list": task_list,
-    **{f"tasks.task.{action}": _status_method(action) for action in TRANSITIONS},
+    **{f"tasks.task.{action}": _status_method(action) for action in STATUS_ACTIONS},
     **COMMENT_METHODS,
     **IM_METHODS,
     **CRM_METHODS,
     "user.get": user_get,
     "user.current": user_current,
+    "user.admin": user_admin,
+    "scope": scope,
 }

@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from b24mw.emulator.control import ControlError, guarded, json_object, portal_of
 from b24mw.emulator.errors import B24Error
-from b24mw.emulator.service import TRANSITIONS, as_int
+from b24mw.emulator.service import STATUS_ACTIONS, as_int
 from b24mw.emulator.state import Task
 
 # person API name -> Bitrix24 field
@@ -22,6 +22,9 @@ TASK_FIELDS = {
     "tags": "TAGS",
     "parent_id": "PARENT_ID",
     "deadline": "DEADLINE",
+    "accomplices": "ACCOMPLICES",
+    "auditors": "AUDITORS",
+    "task_control": "TASK_CONTROL",
 }
 
 
@@ -31,10 +34,17 @@ def _fields(body: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
         raise ControlError(400, "bad_request", f"unknown fields: {', '.join(sorted(unknown))}")
     if "tags" in body and not isinstance(body["tags"], list):
         raise ControlError(400, "bad_request", "tags must be a list of strings")
+    for key in ("accomplices", "auditors"):
+        if key in body and not isinstance(body[key], list):
+            raise ControlError(400, "bad_request", f"{key} must be a list of user ids")
+    if "task_control" in body and not isinstance(body["task_control"], bool):
+        raise ControlError(400, "bad_request", "task_control must be true or false")
     fields = {TASK_FIELDS[k]: v for k, v in body.items() if k in TASK_FIELDS}
     if "TAGS" in fields and not fields["TAGS"]:
         # An empty list would vanish from a PHP form; here it means "no tags".
         fields["TAGS"] = ""
+    if "TASK_CONTROL" in fields:
+        fields["TASK_CONTROL"] = "Y" if fields["TASK_CONTROL"] else "N"
     return fields
 
 
@@ -120,19 +130,23 @@ async def add_comment(request: Request) -> Response:
 
 @guarded
 async def change_status(request: Request) -> Response:
+    """A person changes the task's status, under the same rules as REST: the
+    status must allow the action and the person needs a role on the task
+    (persons are never administrators).  Refused: 409 saying why."""
     portal = portal_of(request)
     task = _task(request)
     body = await json_object(request)
     action = body.get("action")
-    if action not in TRANSITIONS:
-        raise ControlError(400, "bad_request", f"action must be one of {', '.join(TRANSITIONS)}")
+    if action not in STATUS_ACTIONS:
+        raise ControlError(400, "bad_request", f"action must be one of {', '.join(STATUS_ACTIONS)}")
     actor = _actor(body, "actor_id", task.responsible_id)
+    reason = portal.service.refusal(task, action, actor)
+    if reason is not None:
+        raise ControlError(409, "action_not_allowed", reason)
     try:
         portal.service.change_status(task.id, action, actor)
     except B24Error as exc:
-        raise ControlError(
-            409, "action_not_allowed", f"cannot {action} a task in status {task.status}"
-        ) from exc
+        raise ControlError(409, "action_not_allowed", exc.description) from exc
     return JSONResponse(portal.view.state(task))
 
 

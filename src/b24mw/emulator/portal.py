@@ -67,20 +67,38 @@ class Portal:
             self.clock,
             self.tz,
             card=lambda: self.settings.task_card,
-            # The webhook user (and the application acting as it) is an administrator.
-            admins=lambda: {config.rest_user},
+            # The webhook user (and the application acting as it), when an administrator.
+            admins=lambda: {config.rest_user} if self.settings.rest_user_admin else set(),
             site=config.client_endpoint.removesuffix("/rest/"),
         )
-        self.service = TaskService(self.store, self.events, self.clock, self.tz, self.chats)
+        self.service = TaskService(
+            self.store, self.events, self.clock, self.tz, self.chats, is_admin=self.is_admin
+        )
         self.view = TaskView(self.store, self.tz, chat_id=self.chats.chat_id)
         if self.chats.new_card:
             self.chats.open_all()
         self.crm = CrmService(self.store, self.events, self.clock, lambda: self.settings)
         self.ctx = MethodContext(
-            self.service, self.view, self.store, self.tz, config.rest_user, self.crm
+            self.service,
+            self.view,
+            self.store,
+            self.tz,
+            config.rest_user,
+            self.crm,
+            granted_scope=self.granted_scope,
+            options=self.settings,
         )
         # Writes applied after their answer was lost (faults with apply_delay_s).
         self._late: set[asyncio.Task[None]] = set()
+
+    def is_admin(self, user_id: int) -> bool:
+        """Only the REST user may be a portal administrator here (a setting);
+        the people of the person API are ordinary employees."""
+        return user_id == self.config.rest_user and self.settings.rest_user_admin
+
+    def granted_scope(self) -> str:
+        """The scopes of whoever is calling: the application's, or the webhook's."""
+        return self.app.scope if CALLER.get() == "app" else self.settings.webhook_scope
 
     def _event_settings(self) -> EventSettings:
         s = self.settings
@@ -165,17 +183,13 @@ class Portal:
         handler = METHODS.get(method) or self.app_methods.get(method)
         if handler is None:
             return Outcome(None, errors.method_not_found(), None)
-        granted = self.app.scope if CALLER.get() == "app" else self.settings.webhook_scope
-        refused = scopes.refusal(method, granted)
+        refused = scopes.refusal(method, self.granted_scope())
         if refused is not None:
             return Outcome(None, refused, None)
-        blocked_until = self.operating.blocked_until(method, start)
-        if blocked_until is not None:
-            limit_time = {
-                "operating": self.operating.operating(method, start),
-                "operating_reset_at": int(blocked_until),
-            }
-            return Outcome(None, errors.operation_time_limit({"time": limit_time}), None)
+        if self.operating.blocked_until(method, start) is not None:
+            # The documented 429 body: code and description only; the client
+            # takes the reset from the last successful response (limits.md).
+            return Outcome(None, errors.operation_time_limit(), None)
         began = time.perf_counter()
         result: MethodResult | None = None
         error: B24Error | None = None
@@ -218,16 +232,11 @@ class Portal:
             return errors.internal_server_error()
         if fault.kind == "query_limit":
             return errors.query_limit_exceeded()
+        if fault.kind == "no_code":
+            # As recorded from live portals: an error whose code is empty.
+            return B24Error("", fault.description, 400)
         if fault.kind == "operation_limit":
-            reset_at = fault.expires_at or now + self.operating.window_s
-            return errors.operation_time_limit(
-                {
-                    "time": {
-                        "operating": self.settings.operating_limit_s,
-                        "operating_reset_at": int(reset_at),
-                    }
-                }
-            )
+            return errors.operation_time_limit()
         return None
 
     async def apply_fault(self, fault: Fault, now: float) -> Reply | None:

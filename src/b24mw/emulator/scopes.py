@@ -3,7 +3,8 @@
 A webhook (or an installed application) is granted scopes; a method of a
 scope it lacks is refused before it runs with 403 ``insufficient_scope``
 (`_includes/system-errors.md`).  Methods outside these families (``batch``,
-``event.*``, ``app.info``...) need none here.
+``event.*``, and the ``basic`` ones every caller has: ``scope``,
+``user.admin``, ``app.info``...) need none here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,34 @@ _PREFIXES = (
     ("im.", "im"),
     ("crm.", "crm"),
 )
+# Scope `basic`: granted to every webhook and application (`common/system/scope.md`,
+# `common/users/user-admin.md`).
+_BASIC = frozenset({"scope", "user.admin", "user.access", "app.info", "server.time", "methods"})
+# What ``scope?full=true`` lists (`api-reference/scopes/permissions.md`, abridged).
+KNOWN = frozenset(
+    {
+        "bizproc",
+        "calendar",
+        "catalog",
+        "crm",
+        "department",
+        "disk",
+        "entity",
+        "im",
+        "imbot",
+        "imconnector",
+        "imopenlines",
+        "lists",
+        "log",
+        "placement",
+        "sonet_group",
+        "task",
+        "telephony",
+        "user",
+        "user_basic",
+        "user_brief",
+    }
+)
 
 
 def parse(scope: str) -> frozenset[str]:
@@ -26,6 +55,8 @@ def parse(scope: str) -> frozenset[str]:
 
 
 def needed(method: str) -> str | None:
+    if method in _BASIC:
+        return None
     for prefix, scope in _PREFIXES:
         if method.startswith(prefix):
             return scope

@@ -10,12 +10,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
-from b24mw.emulator import dates
+from b24mw.emulator import access, dates
 from b24mw.emulator.errors import (
     B24Error,
     action_not_allowed,
     core_error,
     internal_arg_error,
+    status_refused,
 )
 from b24mw.emulator.events import UNDEFINED, EventDispatcher
 from b24mw.emulator.state import Comment, Store, Task
@@ -39,16 +40,9 @@ READ_ONLY_FIELDS = frozenset(
         "DATE_START",
     }
 )
-# action -> (statuses it may start from, status it leads to)
-TRANSITIONS: dict[str, tuple[frozenset[int], int]] = {
-    "start": (frozenset({1, 2, 6}), 3),
-    "pause": (frozenset({3}), 2),
-    "complete": (frozenset({1, 2, 3, 4, 6}), 5),
-    "defer": (frozenset({1, 2, 3}), 6),
-    "renew": (frozenset({4, 5, 6, 7}), 2),
-    "approve": (frozenset({4}), 5),
-    "disapprove": (frozenset({4}), 2),
-}
+# The status actions (``tasks.task.<action>``); who may do each, from which
+# status, and where it leads: ``emulator.access``.
+STATUS_ACTIONS = access.ACTIONS
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 # The tasks module's own rule (ParseTextTrait::parseTags): `\s#([^\s,\[\]<>]+)`
@@ -117,6 +111,22 @@ def _user(value: Any, message: str) -> int:
     return user_id
 
 
+def _users(value: Any, message: str) -> list[int]:
+    """A list of user ids (a PHP form may send a map, a scalar or nothing)."""
+    if value in (None, "", []):
+        return []
+    found: list[int] = []
+    for item in as_list(value):
+        user_id = _user(item, message)
+        if user_id not in found:
+            found.append(user_id)
+    return found
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).strip().upper() in ("Y", "1", "TRUE")
+
+
 class TaskService:
     def __init__(
         self,
@@ -125,6 +135,7 @@ class TaskService:
         clock: Callable[[], float],
         tz: timezone,
         chats: TaskChats,
+        is_admin: Callable[[int], bool] = lambda user_id: False,
     ) -> None:
         self.store = store
         self.events = events
@@ -132,6 +143,11 @@ class TaskService:
         self.tz = tz
         # The new task card's chats: the portal writes system messages there.
         self.chats = chats
+        # Whether a user is a portal administrator (only the REST user may be).
+        self.is_admin = is_admin
+
+    def actor(self, user_id: int) -> access.Actor:
+        return access.Actor(user_id, admin=self.is_admin(user_id))
 
     def get(self, task_id: int) -> Task | None:
         return self.store.tasks.get(task_id)
@@ -190,15 +206,25 @@ class TaskService:
         return task
 
     def change_status(self, task_id: int, action: str, actor: int) -> Task:
+        """``action`` by ``actor`` (REST or a person): refused, like a portal,
+        for a missing or unseen task, a status the action does not start
+        from, or an actor without a role or administrator rights."""
         task = self.store.tasks.get(task_id)
-        allowed_from, target = TRANSITIONS[action]
-        if task is None or task.status not in allowed_from:
-            raise action_not_allowed()
+        who = self.actor(actor)
+        if task is None or not access.may(action, task, who):
+            raise status_refused(action)
         now = self.clock()
-        self._set_status(task, target, actor, now)
+        self._set_status(task, access.target(action, task, who), actor, now)
         self._touch(task, actor, now)
         self._emit_update(task.id)
         return task
+
+    def refusal(self, task: Task, action: str, actor: int) -> str | None:
+        """Why ``actor`` may not ``action`` the task (None: allowed)."""
+        who = self.actor(actor)
+        if access.may(action, task, who):
+            return None
+        return access.refusal_reason(action, task, who)
 
     def delete_task(self, task_id: int) -> None:
         if task_id not in self.store.tasks:
@@ -315,6 +341,10 @@ class TaskService:
                 changes["deadline"] = dates.parse(value, self.tz)
             elif name == "TAGS":
                 changes["tags"] = parse_tags(value)
+            elif name in ("ACCOMPLICES", "AUDITORS"):
+                changes[name.lower()] = _users(value, f'A user in the "{name}" field not found')
+            elif name == "TASK_CONTROL":
+                changes["task_control"] = _flag(value)
             else:
                 changes.setdefault("extra", {})[name] = value
         # Every add and update merges the text's #words into the tags (TAGS

@@ -33,6 +33,11 @@ class RuntimeSettings:
     crm_automation: dict[str, str] = field(default_factory=dict)
     crm_stage_denied: list[str] = field(default_factory=list)
     crm_mode: int = 1
+    # The webhook user (and the application acting as it) is a portal administrator.
+    rest_user_admin: bool = True
+    # `tasks.task.get` fills `tags` when `select` has TAGS (the tasks module's
+    # REST controller); False: a portal whose get ignores it.
+    task_get_tags: bool = True
 
     @classmethod
     def from_config(cls, config: EmulatorConfig) -> RuntimeSettings:
@@ -50,6 +55,8 @@ class RuntimeSettings:
             operating_costs={k.lower(): v for k, v in config.operating_costs.items()},
             task_card=config.task_card,
             webhook_scope=config.webhook_scope,
+            rest_user_admin=config.rest_user_admin,
+            task_get_tags=config.task_get_tags,
         )
 
     def cost_for(self, method: str) -> float:
@@ -74,9 +81,9 @@ class RuntimeSettings:
                 if not isinstance(value, str):
                     raise SettingsError("application_token must be a string")
                 valid[key] = value
-            elif key == "events_enabled":
+            elif key in ("events_enabled", "rest_user_admin", "task_get_tags"):
                 if not isinstance(value, bool):
-                    raise SettingsError("events_enabled must be true or false")
+                    raise SettingsError(f"{key} must be true or false")
                 valid[key] = value
             elif key == "task_card":
                 if value not in CARDS:

@@ -36,6 +36,11 @@ class Task:
     closed_date: float | None = None
     closed_by: int | None = None
     tags: list[str] = field(default_factory=list)
+    # Participants who work on the task, and observers who only watch it.
+    accomplices: list[int] = field(default_factory=list)
+    auditors: list[int] = field(default_factory=list)
+    # TASK_CONTROL: a completion by anyone but the creator awaits review (status 4).
+    task_control: bool = False
     # Any other field the caller sent (UF_CRM_TASK, ...), kept verbatim by upper-case name.
     extra: dict[str, Any] = field(default_factory=dict)
     guid: str = field(default_factory=lambda: "{" + str(uuid.uuid4()) + "}")

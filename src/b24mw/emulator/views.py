@@ -78,7 +78,7 @@ class TaskView:
             ("COMMENTS_COUNT", lambda t: _opt_str(self._comment_count(t) or None)),
             ("ALLOW_CHANGE_DEADLINE", lambda t: "N"),
             ("ALLOW_TIME_TRACKING", lambda t: "N"),
-            ("TASK_CONTROL", lambda t: "N"),
+            ("TASK_CONTROL", lambda t: "Y" if t.task_control else "N"),
             ("ADD_IN_REPORT", lambda t: "N"),
             ("TIME_ESTIMATE", lambda t: "0"),
             ("MATCH_WORK_TIME", lambda t: "N"),
@@ -89,8 +89,8 @@ class TaskView:
             ("STATUS_CHANGED_DATE", lambda t: d(t.status_changed_date)),
             ("GROUP_ID", lambda t: str(t.group_id)),
             ("FAVORITE", lambda t: "N"),
-            ("AUDITORS", lambda t: []),
-            ("ACCOMPLICES", lambda t: []),
+            ("AUDITORS", lambda t: [str(u) for u in t.auditors]),
+            ("ACCOMPLICES", lambda t: [str(u) for u in t.accomplices]),
         ]
         self._known = {name for name, _ in self.fields}
 
@@ -116,9 +116,17 @@ class TaskView:
         return names
 
     def render(
-        self, task: Task, select: set[str] | None = None, *, with_tags: bool = False
+        self,
+        task: Task,
+        select: set[str] | None = None,
+        *,
+        with_tags: bool = False,
+        actions: dict[str, bool] | None = None,
     ) -> dict[str, Any]:
-        """`select=None` (or containing `*`) gives every stored field; tags only on request."""
+        """`select=None` (or containing `*`) gives every stored field; tags only
+        when asked for (``with_tags`` and `TAGS` in `select`).  ``actions``: the
+        caller's allowed actions, which `tasks.task.get` (and the methods that
+        answer with the task) add whatever `select` says."""
         everything = select is None or "*" in select
         wanted: set[str] = set() if select is None else select
         out: dict[str, Any] = {}
@@ -147,6 +155,8 @@ class TaskView:
                     for tag in task.tags
                 }
             )
+        if actions is not None:
+            out["action"] = actions
         return out
 
     def comment(self, comment: Comment) -> dict[str, Any]:
@@ -195,6 +205,9 @@ class TaskView:
             "group_id": task.group_id,
             "priority": task.priority,
             "tags": list(task.tags),
+            "accomplices": list(task.accomplices),
+            "auditors": list(task.auditors),
+            "task_control": task.task_control,
             "deadline": d(task.deadline),
             "created_date": d(task.created_date),
             "changed_date": d(task.changed_date),

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -82,6 +83,22 @@ class OutboxJob(Base):
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
         Index("ix_outbox_status_lease_until", "status", "lease_until"),
+        # The dead-letter queue, most recently failed first (migration 0012).
+        Index(
+            "ix_outbox_dead_finished",
+            "finished_at",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
+        Index(
+            "ix_outbox_dead_kind_finished",
+            "kind",
+            "finished_at",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -120,6 +137,10 @@ class RateLimitState(Base):
     success_streak: Mapped[int] = mapped_column(Integer, default=0)
     window: Mapped[list[float]] = mapped_column(JSON, default=list)
     blocked_methods: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # method -> the unix time of the operating_reset_at its last success gave (0011).
+    operating_resets: Mapped[dict[str, float]] = mapped_column(
+        JSON, default=dict, server_default="{}"
+    )
     limited_at: Mapped[datetime | None]
     limited_total: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -31,6 +31,9 @@ class InstantOrder(TimestampMixin, Base):
         Index("ix_instant_orders_courier_status_created", "courier_id", "status", "created_at"),
         Index("ix_instant_orders_change_seq", "change_seq", "id"),
         Index("ix_instant_orders_deal_id_b24", "deal_id_b24"),
+        # The list without a status, newest first (migration 0012).
+        Index("ix_instant_orders_created_id", "created_at", "id"),
+        Index("ix_instant_orders_courier_created_id", "courier_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -96,6 +99,9 @@ class Delivery(TimestampMixin, Base):
         Index("ix_orders_task_id_b24", "task_id_b24"),
         Index("ix_orders_change_seq", "change_seq", "id"),
         Index("ix_orders_deal_id_b24", "deal_id_b24"),
+        # The list without a status, newest first (migration 0012).
+        Index("ix_orders_created_id", "created_at", "id"),
+        Index("ix_orders_courier_created_id", "courier_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
-from b24mw.bitrix24.errors import CallError, Outcome
+from b24mw.bitrix24.errors import Outcome
 from b24mw.bitrix24.gateway import log_b24
 from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
 from b24mw.kit.db import Database
@@ -27,97 +25,12 @@ from b24mw.kit.request_context import current_request_id, set_request_id
 from b24mw.kit.staging import savepoint
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
-from b24mw.outbox import metrics, states, verify
+from b24mw.outbox import metrics, states, task_status, verify
+from b24mw.outbox.b24_plan import Decision, Plan, decide, payload_method, plan, wire_method
 from b24mw.outbox.hooks import get_failure_hook, get_hook
 from b24mw.outbox.lane import Lane, epoch_to_dt, is_transient_db_error, log
 from b24mw.outbox.repository import OutboxRepository
 from b24mw.settings import Settings
-
-_METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
-
-
-@dataclass(slots=True)
-class Plan:
-    job: OutboxJob
-    action: str  # send | verify | hook | invalid
-    method: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-    problem: str = ""
-    # verify: what recognises the write's effect in the lookup's answer.
-    check: verify.Check | None = None
-
-    @property
-    def key(self) -> str:
-        return f"j{self.job.id}"
-
-    @property
-    def on_wire(self) -> bool:
-        return self.action in ("send", "verify")
-
-
-@dataclass(slots=True)
-class Decision:
-    action: str  # done | retry | dead | recheck | continue
-    result: Any = None
-    error: CallError | None = None
-    message: str = ""
-    not_before: float | None = None
-    unknown: bool = False
-    exchange: CommandResult | None = None
-
-
-def plan(job: OutboxJob) -> Plan:
-    payload = job.payload
-    if not isinstance(payload, dict):
-        return Plan(job, "invalid", problem="payload is not a JSON object")
-    method, params = payload.get("method"), payload.get("params", {})
-    if not isinstance(method, str) or not _METHOD.match(method):
-        return Plan(job, "invalid", problem=f"'method' is not a Bitrix24 method: {method!r}")
-    if method.lower() == "batch":
-        return Plan(job, "invalid", problem="a job cannot be a batch (batches are built here)")
-    if not isinstance(params, dict):
-        return Plan(job, "invalid", problem="'params' must be a JSON object")
-    hook = payload.get("on_result")
-    if hook is not None:
-        try:
-            get_hook(str(hook))
-        except LookupError as exc:
-            return Plan(job, "invalid", problem=str(exc))
-    if job.result is not None and hook:
-        # Replayed after its hook failed: the call itself already succeeded.
-        return Plan(job, "hook", method, params)
-    if job.outcome_unknown:
-        # The last send may have run: look for its effect before sending again.
-        check = verify.check_for(method)
-        lookup = check.lookup(job) if check is not None else None
-        if check is not None and lookup is not None:
-            return Plan(job, "verify", lookup.method, lookup.params, check=check)
-    return Plan(job, "send", method, params)
-
-
-def decide(step: Plan, item: CommandResult) -> Decision:
-    error = item.error
-    if error is None:
-        if step.action == "verify" and step.check is not None:
-            found = step.check.found(step.job, item.result)
-            if isinstance(found, verify.Continue):
-                return Decision("continue", result=found.progress, exchange=item)
-            if found is None:
-                return Decision("recheck", exchange=item)
-            return Decision("done", result=found, exchange=item)
-        return Decision("done", result=item.result, exchange=item)
-    if error.outcome is Outcome.PERMANENT:
-        prefix = "checking for an earlier delivery failed: " if step.action == "verify" else ""
-        return Decision("dead", error=error, message=prefix + error.text, exchange=item)
-    not_before = error.reset_at if error.outcome is Outcome.OPERATING_LIMITED else None
-    return Decision(
-        "retry",
-        error=error,
-        message=error.text,
-        not_before=not_before,
-        unknown=error.may_have_run and step.action == "send",
-        exchange=item,
-    )
 
 
 class B24Lane(Lane):
@@ -181,12 +94,7 @@ class B24Lane(Lane):
             if wire:
                 sent = True
                 reply, items = await self._send(wire)
-                learn(
-                    feedback,
-                    reply,
-                    list(items.values()) if len(wire) > 1 else None,
-                    block_s=self.throttle.config.operating_block_s,
-                )
+                learn(feedback, reply, list(items.values()) if len(wire) > 1 else None)
                 for step in wire:
                     decisions[step.job.id] = decide(step, items[step.key])
             for step in plans:
@@ -213,7 +121,7 @@ class B24Lane(Lane):
             now = utcnow()
             blocked = await self.throttle.blocked_methods(session)
             for job in await OutboxRepository(session).claim(self.kinds, now, self.batch_max):
-                method = job.payload.get("method") if isinstance(job.payload, dict) else None
+                method = wire_method(job)
                 settled = self._settled_at(job)
                 if settled is not None and settled > now:
                     # Its worker died holding it and may have sent it just before
@@ -270,8 +178,16 @@ class B24Lane(Lane):
         async def work(session: AsyncSession) -> None:
             outcomes.clear()
             held = await OutboxRepository(session).held(list(decisions), self.worker_id)
+            # The limiter first: a 429 names no reset, so how long its method
+            # stays blocked (and its job waits) comes from the shared state.
+            blocked = await self.throttle.apply(session, feedback)
             for job in held:
                 decision, step = decisions[job.id], by_id[job.id]
+                limited = decision.error is not None and (
+                    decision.error.outcome is Outcome.OPERATING_LIMITED
+                )
+                if limited and decision.not_before is None:
+                    decision.not_before = blocked.get(step.method)
                 if decision.exchange is not None and reply is not None:
                     log_b24(
                         session,
@@ -289,7 +205,6 @@ class B24Lane(Lane):
             lost = set(decisions) - {job.id for job in held}
             if lost:
                 log.warning("outbox_lease_lost", job_ids=sorted(lost))
-            await self.throttle.apply(session, feedback)
 
         await self.persist(work)
         for step in plans:
@@ -303,12 +218,18 @@ class B24Lane(Lane):
     ) -> str:
         exchange_id = reply.request_id if reply is not None else None
         if decision.action == "continue":
-            # The lookup needs another read: its next step, at once, same attempt.
-            verify.advance(job, decision.result)
+            # The lookup (or status plan) needs another step: at once, same attempt.
+            if task_status.goal_of(payload_method(job)) is not None:
+                task_status.keep(job, decision.result)
+                if decision.settled:
+                    job.outcome_unknown = False
+            else:
+                verify.advance(job, decision.result)
             states.defer(job, utcnow())
             return "continue"
-        # Whatever else happens, a lookup in progress starts afresh next time.
+        # Whatever else happens, a lookup or plan in progress starts afresh next time.
         verify.advance(job, None)
+        task_status.keep(job, None)
         if decision.action == "recheck":
             states.recheck(job)
             return "recheck"
@@ -324,7 +245,7 @@ class B24Lane(Lane):
         error = decision.error
         entry = states.failure_entry(
             job,
-            code=error.code if error else "INVALID_PAYLOAD",
+            code=decision.code or (error.code if error else "INVALID_PAYLOAD"),
             error=decision.message,
             http_status=error.http_status if error else None,
             exchange_request_id=exchange_id,

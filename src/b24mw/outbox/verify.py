@@ -24,9 +24,10 @@ finishes would find nothing and cause the duplicate it exists to prevent.
   ``tasks.task.list`` finds by documented filters — ``RESPONSIBLE_ID``,
   ``TITLE``, ``>=CREATED_DATE`` (and ``PARENT_ID`` for a subtask);
   ``DESCRIPTION`` itself is not filterable;
-- ``tasks.task.start``, ``complete``, ``defer``, ``renew``, ``pause``...: the
-  task's status (``tasks.task.get``) is one the method leads to
-  (``STATUS_AFTER``).
+- status methods (``tasks.task.start``, ``complete``, ``defer``...) need no
+  lookup of their own: a status job is planned from the task's current
+  status on every attempt (``outbox.task_status``), and its first read
+  shows whether a lost write happened.
 
 A lookup may take more than one read (one per round): a step that neither
 finds the write nor proves it absent answers ``Continue`` with the next
@@ -61,21 +62,9 @@ TIMELINE_ADD = "crm.timeline.comment.add"
 TIMELINE_LIST = "crm.timeline.comment.list"
 ITEM_UPDATE = "crm.item.update"
 ITEM_GET = "crm.item.get"
+# tasks.task.list's fixed page size.
+LIST_PAGE = 50
 
-# The statuses a task is in once each status method has run (1 new, 2 pending,
-# 3 in progress, 4 awaiting control, 5 completed, 6 deferred).  ``complete``
-# leaves a task under control "awaiting control" when the one completing it
-# is not its creator.  Issue 12 grows this into Bitrix24's full transition
-# table, planned from the task's current status.
-STATUS_AFTER: Mapping[str, frozenset[int]] = {
-    "tasks.task.start": frozenset({3}),
-    "tasks.task.pause": frozenset({2}),
-    "tasks.task.complete": frozenset({4, 5}),
-    "tasks.task.defer": frozenset({6}),
-    "tasks.task.renew": frozenset({2}),
-    "tasks.task.approve": frozenset({5}),
-    "tasks.task.disapprove": frozenset({2}),
-}
 # How far before the job's creation a task found by the lookup may have been
 # created: covers clock skew between our database and the portal.
 CREATED_SKEW = timedelta(hours=1)
@@ -243,6 +232,11 @@ def title_pattern(title: str) -> str:
 
 
 class TaskByMarker:
+    """The task with the job's marker among those the documented filters
+    leave, a page of 50 at a time: by ``>ID`` (``start=-1``, no count) until
+    a page comes back short — a responsible person with many same-titled
+    tasks that day does not hide the one we made past the first page."""
+
     def lookup(self, job: Job) -> Lookup | None:
         fields = _params(job).get("fields")
         if _marker(job) is None or not isinstance(fields, dict):
@@ -258,35 +252,26 @@ class TaskByMarker:
         }
         if fields.get("PARENT_ID") is not None:
             flt["PARENT_ID"] = fields["PARENT_ID"]
-        return Lookup(TASK_LIST, {"filter": flt, "select": TASK_FIELDS, "order": {"ID": "asc"}})
+        after = progress(job).get("after_id")
+        if isinstance(after, int) and after > 0:
+            flt[">ID"] = after
+        params = {"filter": flt, "select": TASK_FIELDS, "order": {"ID": "asc"}, "start": -1}
+        return Lookup(TASK_LIST, params)
 
-    def found(self, job: Job, result: Any) -> Any | None:
+    def found(self, job: Job, result: Any) -> Any | Continue | None:
         marker = _marker(job)
-        tasks = result.get("tasks") if isinstance(result, dict) else None
-        for task in _items(tasks):
+        tasks = [t for t in _items(result.get("tasks") if isinstance(result, dict) else None)]
+        for task in tasks:
             if isinstance(task, dict) and marker and marker in str(task.get("description") or ""):
                 # The shape tasks.task.add answers with, for its result hook.
                 return {"task": task}
+        ids = [
+            i for t in tasks if isinstance(t, dict) and isinstance(i := _as_id(t.get("id")), int)
+        ]
+        previous = progress(job).get("after_id") or 0
+        if len(tasks) >= LIST_PAGE and ids and max(ids) > previous:
+            return Continue({"after_id": max(ids)})  # a full page: there may be more
         return None
-
-
-class TaskInStatus:
-    def __init__(self, statuses: frozenset[int]) -> None:
-        self.statuses = statuses
-
-    def lookup(self, job: Job) -> Lookup | None:
-        task_id = _task_id(_params(job))
-        if task_id is None:
-            return None
-        return Lookup(TASK_GET, {"taskId": task_id, "select": ["ID", "STATUS", "REAL_STATUS"]})
-
-    def found(self, job: Job, result: Any) -> Any | None:
-        task = result.get("task") if isinstance(result, dict) else None
-        if not isinstance(task, dict):
-            return None  # gone or not visible: sending again gets the real error
-        status = task.get("status", task.get("realStatus"))
-        number = int(status) if isinstance(status, int | str) and str(status).isdigit() else None
-        return {"task": task} if number in self.statuses else None
 
 
 class TimelineCommentByMarker:
@@ -332,7 +317,6 @@ CHECKS: dict[str, Check] = {
     ITEM_UPDATE: ItemInStage(),
     COMMENT_ADD: CommentByMarker(),
     TASK_ADD: TaskByMarker(),
-    **{method: TaskInStatus(statuses) for method, statuses in STATUS_AFTER.items()},
 }
 
 

@@ -16,24 +16,10 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from b24mw.reports import kmp4
-from b24mw.reports.rows import Totals, money
+from b24mw.reports.rows import REPORT_COLUMNS, Totals, money
 
 BOM = "\ufeff"
 TOTALS_LABEL = "TOTALS"
-REPORT_COLUMNS = (
-    "order_id",
-    "kind",
-    "courier_id",
-    "courier_name",
-    "status",
-    "title",
-    "customer_name",
-    "total_amount",
-    "currency_code",
-    "created_at",
-    "updated_at",
-    "duration_min",
-)
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 
 

@@ -7,28 +7,13 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
-from b24mw.reports.rows import TENTHS, Totals, minutes
+from b24mw.reports.rows import REPORT_COLUMNS, TENTHS, Totals, minutes
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-KEYS = (
-    "order_id",
-    "kind",
-    "courier_id",
-    "courier_name",
-    "status",
-    "title",
-    "customer_name",
-    "total_amount",
-    "currency_code",
-    "created_at",
-    "updated_at",
-)
-
-
 def _item(row: Sequence[Any]) -> str:
-    item = dict(zip(KEYS, row, strict=False))
+    item = dict(zip(REPORT_COLUMNS[:TENTHS], row, strict=False))
     item["duration_min"] = minutes(row[TENTHS])
     return _encode(item)
 

@@ -21,6 +21,21 @@ from typing import Any
 
 ZERO = Decimal("0.00")
 AMOUNT, CURRENCY, TENTHS = 7, 8, 11
+# A report row's columns by name, in every rendering's order.
+REPORT_COLUMNS = (
+    "order_id",
+    "kind",
+    "courier_id",
+    "courier_name",
+    "status",
+    "title",
+    "customer_name",
+    "total_amount",
+    "currency_code",
+    "created_at",
+    "updated_at",
+    "duration_min",
+)
 
 
 def money(value: Decimal) -> str:

@@ -27,8 +27,8 @@ import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
 from b24mw.models.enums import OrderStatus
-from b24mw.reports.csvout import REPORT_COLUMNS, TOTALS_LABEL
-from b24mw.reports.rows import ZERO, Totals
+from b24mw.reports.csvout import TOTALS_LABEL
+from b24mw.reports.rows import REPORT_COLUMNS, ZERO, Totals
 
 SUMMARY, DATA = "Summary", "Orders"
 # Excel's last row is 1,048,576: a header, the rows, a totals row.

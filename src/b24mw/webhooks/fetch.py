@@ -52,6 +52,9 @@ class TaskSnapshot:
     chat_id: int | None = None
     # The deal the task is bound to (UF_CRM_TASK "D_<id>"; the first of several).
     deal_id: int | None = None
+    # False when the read that should have brought the tags did not (a
+    # portal whose tasks.task.get ignores TAGS): "no tags" cannot be told.
+    tags_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +97,16 @@ class CommentSnapshot:
         return self.in_chat and not self.author_id
 
 
-def task_get(task_id: int) -> tuple[str, dict[str, Any]]:
-    return "tasks.task.get", {"taskId": task_id, "select": TASK_SELECT}
+def task_get(task_id: int, *, with_tags: bool = False) -> tuple[str, dict[str, Any]]:
+    """The task; ``with_tags``: its tags too, in the same command (the tasks
+    module's REST controller fills them when `select` has TAGS)."""
+    select = [*TASK_SELECT, "TAGS"] if with_tags else TASK_SELECT
+    return "tasks.task.get", {"taskId": task_id, "select": select}
 
 
 def task_tags(task_id: int) -> tuple[str, dict[str, Any]]:
-    # tasks.task.get never returns tags; the list method does when asked.
+    """The fallback (``B24MW_WEBHOOK_TAGS_FROM=list``): a portal whose
+    tasks.task.get ignores TAGS returns them from tasks.task.list."""
     return "tasks.task.list", {"filter": {"ID": task_id}, "select": ["ID", "TAGS"]}
 
 
@@ -129,10 +136,16 @@ def _str_or_none(value: Any) -> str | None:
 
 
 def tag_titles(result: Any) -> tuple[str, ...]:
+    """The tags of the one task a ``tasks.task.list`` answer holds."""
     tasks = result.get("tasks") if isinstance(result, dict) else None
     if not isinstance(tasks, list) or not tasks or not isinstance(tasks[0], dict):
         return ()
-    tags = tasks[0].get("tags")
+    return titles_of(tasks[0].get("tags"))
+
+
+def titles_of(tags: Any) -> tuple[str, ...]:
+    """Tag names from either shape a portal answers with: a map of
+    ``{"id", "title"}`` objects, or a list of names (`[]` when none)."""
     values: Iterable[Any] = tags.values() if isinstance(tags, dict) else tags or []
     titles = []
     for tag in values:
@@ -142,14 +155,21 @@ def tag_titles(result: Any) -> tuple[str, ...]:
     return tuple(titles)
 
 
-def parse_task(task_result: Any, tags_result: Any = None) -> TaskSnapshot | None:
-    """``None`` when the task is gone or not visible (``"result": []``)."""
+def parse_task(
+    task_result: Any, tags_result: Any = None, *, tags_in_task: bool = False
+) -> TaskSnapshot | None:
+    """``None`` when the task is gone or not visible (``"result": []``).
+    ``tags_in_task``: the tags come with the task (``select`` had TAGS)."""
     task = task_result.get("task") if isinstance(task_result, dict) else None
     if not isinstance(task, dict):
         return None
     task_id = as_int(task.get("id"))
     if task_id is None:
         return None
+    if tags_in_task:
+        tags, tags_known = titles_of(task.get("tags")), "tags" in task
+    else:
+        tags, tags_known = tag_titles(tags_result), True
     return TaskSnapshot(
         id=task_id,
         title=_text(task.get("title")),
@@ -159,9 +179,10 @@ def parse_task(task_result: Any, tags_result: Any = None) -> TaskSnapshot | None
         changed_by=as_int(task.get("changedBy")),
         changed_date=_str_or_none(task.get("changedDate")),
         status_changed_date=_str_or_none(task.get("statusChangedDate")),
-        tags=tag_titles(tags_result),
+        tags=tags,
         chat_id=as_int(task.get("chatId")) or None,
         deal_id=deal_of(task.get("ufCrmTask")),
+        tags_known=tags_known,
     )
 
 

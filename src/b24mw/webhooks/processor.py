@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from b24mw.bitrix24.client import CommandResult
-from b24mw.bitrix24.errors import Bitrix24Error, Outcome
+from b24mw.bitrix24.errors import Bitrix24Error, HeldBack, Outcome
 from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.crm import flows as crm_flows
 from b24mw.history.repository import log_exchange
@@ -36,7 +36,13 @@ log = structlog.get_logger("b24mw.webhooks")
 ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
+# Rows held back by the limiter are due again within these bounds.
+HELD_BACK_RECHECK = (timedelta(seconds=1), timedelta(seconds=5))
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
+NOT_VISIBLE = (
+    "the task is gone or not visible to the integration user (deleted, or the user is "
+    "not a Bitrix24 administrator and has no role on it: b24mw check)"
+)
 _REST_USER = re.compile(r"/rest/(\d+)/")
 
 
@@ -66,28 +72,31 @@ class Retry(Exception):
         self.message = message
 
 
-def _reads(job: Job) -> dict[str, tuple[str, dict[str, Any]]]:
+def _reads(job: Job, tags_from: str = "get") -> dict[str, tuple[str, dict[str, Any]]]:
+    """The commands an event needs.  Rows of one task share its ``t<id>`` read,
+    so that read is the same for every event: with the tags when they come
+    from tasks.task.get (one command instead of two)."""
     ref = job.ref
     if ref is not None and ref.is_crm:
         return crm_flows.reads(ref)
     if ref is None or ref.task_id is None:
         return {}
+    task_key = f"t{ref.task_id}"
+    task_read = fetch.task_get(ref.task_id, with_tags=tags_from == "get")
     if ref.name in ORDER_EVENTS:
-        return {
-            f"t{ref.task_id}": fetch.task_get(ref.task_id),
-            f"g{ref.task_id}": fetch.task_tags(ref.task_id),
-        }
+        if tags_from == "get":
+            return {task_key: task_read}
+        return {task_key: task_read, f"g{ref.task_id}": fetch.task_tags(ref.task_id)}
     if ref.name == "ONTASKCOMMENTADD" and ref.comment_id:
         return {
             f"c{ref.comment_id}": fetch.comment_get(ref.task_id, ref.comment_id),
-            f"t{ref.task_id}": fetch.task_get(ref.task_id),
+            task_key: task_read,
         }
     if ref.name == "ONTASKCOMMENTADD" and ref.is_new_card_comment and ref.message_id:
         # The message is read from the chat the task read names: the task
         # command comes first, the message command refers to its answer.
-        task_key = f"t{ref.task_id}"
         return {
-            task_key: fetch.task_get(ref.task_id),
+            task_key: task_read,
             f"m{ref.message_id}": fetch.message_get(task_key, ref.message_id),
         }
     return {}
@@ -111,8 +120,9 @@ async def process_inbox(ctx: WorkerContext) -> int:
                 ref = read_event(row.payload) if isinstance(row.payload, dict) else None
                 jobs.append(Job(row.id, ref, row.request_id, row.attempts))
     commands: dict[str, tuple[str, dict[str, Any]]] = {}
+    tags_from = ctx.settings.webhook_tags_from
     for job in jobs:
-        commands.update(_reads(job))
+        commands.update(_reads(job, tags_from))
     answers: dict[str, CommandResult] = {}
     failure: Retry | None = None
     if commands:
@@ -120,12 +130,16 @@ async def process_inbox(ctx: WorkerContext) -> int:
         set_request_id(jobs[0].request_id or new_request_id())
         try:
             answers = await ctx.b24.batch(commands)
+        except HeldBack as exc:
+            # Our own limiter had no slot: nothing was sent, so no attempt is spent.
+            await _give_back(ctx, [job for job in jobs if _reads(job)], exc)
+            jobs = [job for job in jobs if not _reads(job)]
         except Bitrix24Error as exc:
             failure = Retry(exc.error.code, exc.error.text)
         finally:
             set_request_id(None)
     for job in jobs:
-        await _finish(ctx, job, answers, failure if _reads(job) else None)
+        await _finish(ctx, job, answers, failure if _reads(job, tags_from) else None)
     return len(jobs)
 
 
@@ -207,9 +221,22 @@ async def _decide(
         return await crm_flows.on_event(session, ref, answer, fctx.self_user_id)
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
-    if ref.task_id is None or not _reads(job):
+    tags_from = ctx.settings.webhook_tags_from
+    if ref.task_id is None or not _reads(job, tags_from):
         return flows.Result.note("ignored", f"{ref.name}: nothing to do")
-    task = fetch.parse_task(_answer(answers, f"t{ref.task_id}"), _tags(answers, ref.task_id))
+    task = fetch.parse_task(
+        _answer(answers, f"t{ref.task_id}"),
+        _tags(answers, ref.task_id),
+        tags_in_task=tags_from == "get",
+    )
+    if task is not None and ref.name in ORDER_EVENTS and not task.tags_known:
+        # Without its tags the task cannot be told an order or not: keep the
+        # event (the retry schedule) and say what to set.
+        raise Retry(
+            "TAGS_NOT_RETURNED",
+            "tasks.task.get answered without the task's tags (this portal's get ignores "
+            "select TAGS); set B24MW_WEBHOOK_TAGS_FROM=list",
+        )
     if task is not None and task.changed_date:
         # What reconciliation compares against: this change has been seen, by
         # a read that ran at this portal time.
@@ -218,12 +245,12 @@ async def _decide(
         )
     if ref.name in ORDER_EVENTS:
         if task is None:
-            return flows.Result.note("task_not_found", "the task is gone or not visible")
+            return flows.Result.note("task_not_found", NOT_VISIBLE)
         return await flows.on_task(session, fctx, ref.name, task)
     if ref.is_new_card_comment and ref.message_id:
         if task is None:
             # Gone or not visible: its chat cannot be named either.
-            return flows.Result.note("task_not_found", "the task is gone or not visible")
+            return flows.Result.note("task_not_found", NOT_VISIBLE)
         raw = _answer(answers, f"m{ref.message_id}")
         comment = fetch.parse_message(raw, ref.message_id, ref.task_id)
     else:
@@ -236,6 +263,21 @@ async def _decide(
 
 def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
     return _answer(answers, f"g{task_id}")
+
+
+async def _give_back(ctx: WorkerContext, jobs: list[Job], held: HeldBack) -> None:
+    """Unclaim rows whose reads the limiter held back: the attempt the claim
+    counted is returned, and they are due when a slot may be had."""
+    now = utcnow()
+    later = now + HELD_BACK_RECHECK[0]
+    if held.error.reset_at is not None:
+        # When the limiter expects a slot, but asked again sooner: a pause may
+        # end early, or a worker with a larger quota may take over.
+        slot = datetime.fromtimestamp(held.error.reset_at, UTC)
+        later = max(later, min(slot, now + HELD_BACK_RECHECK[1]))
+    async with ctx.db.unit_of_work() as session:
+        await WebhookRepository(session).give_back([job.inbox_id for job in jobs], later)
+    log.info("inbox_held_back", rows=len(jobs), until=later.isoformat(), reason=held.error.code)
 
 
 async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:

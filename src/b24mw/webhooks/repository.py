@@ -137,6 +137,20 @@ class WebhookRepository:
         found += [Link(order_id=i) for i in (await self.session.execute(deliveries)).scalars()]
         return found
 
+    async def open_task_ids(self, after: int, limit: int) -> list[int]:
+        """Bitrix24 tasks behind orders or deliveries not yet final, by task id
+        after ``after`` (a keyset: reconciliation pages through them)."""
+        final = ("DONE", "REFUSED")
+        instant = select(InstantOrder.task_id_b24.label("task_id")).where(
+            InstantOrder.task_id_b24 > after, InstantOrder.status.not_in(final)
+        )
+        deliveries = select(Delivery.task_id_b24.label("task_id")).where(
+            Delivery.task_id_b24 > after, Delivery.status.not_in(final)
+        )
+        both = instant.union(deliveries).subquery()
+        stmt = select(both.c.task_id).order_by(both.c.task_id).limit(limit)
+        return [int(i) for i in (await self.session.execute(stmt)).scalars()]
+
     async def photo_seen(self, task_id_b24: int, checksum: str) -> bool:
         stmt = select(TaskEvent.id).where(
             TaskEvent.photo_checksum == checksum,
@@ -152,6 +166,21 @@ class WebhookRepository:
             update(WebhookInbox)
             .where(WebhookInbox.id == inbox_id)
             .values(status=status, errors=errors, processed_at=now, lease_until=None)
+        )
+
+    async def give_back(self, inbox_ids: list[int], at: datetime) -> None:
+        """Unclaim rows that were never sent anywhere: not an attempt."""
+        if not inbox_ids:
+            return
+        await self.session.execute(
+            update(WebhookInbox)
+            .where(WebhookInbox.id.in_(inbox_ids))
+            .values(
+                status=InboxStatus.PENDING.value,
+                next_attempt_at=at,
+                lease_until=None,
+                attempts=WebhookInbox.attempts - 1,
+            )
         )
 
     async def retry_later(self, inbox_id: int, error: dict[str, Any], at: datetime) -> None:
