@@ -1,4 +1,4 @@
-"""The CRM mirror (migration 0016): Bitrix24 deals and leads as b24mw last
+"""The CRM mirror (migration 0013): Bitrix24 deals and leads as b24mw last
 read them, and each deal pipeline's stages."""
 
 from __future__ import annotations
