@@ -391,6 +391,32 @@ class Settings(BaseSettings):
         default=30, ge=1, le=3650, description="discarded dead letters are deleted after this, days"
     )
 
+    # --- CRM deals and leads (docs/crm.md) ------------------------------------------------
+    crm_sync: bool = Field(
+        default=True,
+        description="mirror deals and leads (events and reconciliation) and close a deal when "
+        "its delivery ends; needs the `crm` scope",
+    )
+    crm_reconcile_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="how often deals and leads changed since the last scan are listed, so a "
+        "lost event loses no change, seconds",
+    )
+    crm_pipelines_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="how long the pipelines and stages read from `crm.status.entity.types` "
+        "are trusted, seconds",
+    )
+    crm_lost_stages: str = Field(
+        default="",
+        description="the stage a refused delivery moves its deal to, per pipeline: "
+        "`0=APOLOGY,3=C3:LOSE`; a pipeline not named uses its final failure stage",
+    )
+
     # --- what people read, and logs -------------------------------------------------------
     locale: Literal["ru", "en"] = Field(
         default="ru", description="language of what is written into Bitrix24 (comments, subtasks)"
@@ -483,6 +509,16 @@ class Settings(BaseSettings):
             raise ValueError("must list at least one non-negative delay")
         return value
 
+    @field_validator("crm_lost_stages")
+    @classmethod
+    def _lost_stages(cls, value: str) -> str:
+        _parse_lost_stages(value)
+        return value
+
+    @property
+    def crm_lost_stage_map(self) -> dict[int, str]:
+        return _parse_lost_stages(self.crm_lost_stages)
+
     @property
     def outbox_retry_delay_list(self) -> list[float]:
         return [float(part) for part in _split_csv(self.outbox_retry_delays)]
@@ -562,3 +598,17 @@ def load_settings() -> Settings:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return load_settings()
+
+
+def _parse_lost_stages(value: str) -> dict[int, str]:
+    stages: dict[int, str] = {}
+    for part in _split_csv(value):
+        category, sep, stage = part.partition("=")
+        category, stage = category.strip(), stage.strip().upper()
+        if not sep or not category.isdigit() or not stage:
+            raise ValueError("must be pipeline=stage pairs, e.g. 0=APOLOGY,3=C3:LOSE")
+        prefix = f"C{int(category)}:" if int(category) else ""
+        if (prefix and not stage.startswith(prefix)) or (not prefix and ":" in stage):
+            raise ValueError(f"stage {stage} is not of pipeline {category}")
+        stages[int(category)] = stage
+    return stages

@@ -21,6 +21,7 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.models.couriers import Courier
+from b24mw.models.crm import CrmDeal, CrmLead
 from b24mw.models.history import TaskEvent
 from b24mw.models.ops import OutboxJob
 from b24mw.models.orders import Delivery
@@ -132,6 +133,31 @@ async def seed_dead_letters(db: Database, client: httpx.AsyncClient) -> str:
     return "/api/v1/admin/dlq"
 
 
+def mirrored(n: int) -> dict[str, Any]:
+    """A deal's or lead's mirror fields, modified times tied in pairs."""
+    return {
+        "id": 500 + n,
+        "title": f"Deal {n}",
+        "amount": Decimal(100),
+        "currency_code": "RUB",
+        "b24_updated_at": tied(n),
+        "raw": {},
+        "read_at": tied(n),
+    }
+
+
+async def seed_deals(db: Database, client: httpx.AsyncClient) -> str:
+    async with db.unit_of_work() as session:
+        session.add_all(CrmDeal(stage_id="NEW", **mirrored(n)) for n in range(ROWS))
+    return "/api/v1/crm/deals"
+
+
+async def seed_leads(db: Database, client: httpx.AsyncClient) -> str:
+    async with db.unit_of_work() as session:
+        session.add_all(CrmLead(status_id="NEW", **mirrored(n)) for n in range(ROWS))
+    return "/api/v1/crm/leads"
+
+
 Seed = Callable[[Database, httpx.AsyncClient], Awaitable[str]]
 LISTS: dict[str, Seed] = {
     "returns": seed_returns,
@@ -141,6 +167,8 @@ LISTS: dict[str, Seed] = {
     "order events": seed_order_events,
     "delivery events": seed_delivery_events,
     "dead letters": seed_dead_letters,
+    "deals": seed_deals,
+    "leads": seed_leads,
 }
 
 

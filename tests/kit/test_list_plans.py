@@ -22,6 +22,8 @@ from sqlalchemy import Select, text
 
 from b24mw.couriers import repository as couriers
 from b24mw.couriers.schemas import COURIER_CURSOR
+from b24mw.crm import repository as crm_repository
+from b24mw.crm.schemas import DEAL_CURSOR, LEAD_CURSOR
 from b24mw.deliveries import repository as deliveries
 from b24mw.deliveries.schemas import DELIVERY_CURSOR, DELIVERY_EVENTS_CURSOR
 from b24mw.kit.db import Database
@@ -88,6 +90,18 @@ SEED = [
             CASE WHEN n % 40 = 0 THEN 'dead' ELSE 'done' END, 1, {CREATED}, {CREATED},
             {CREATED}, {CREATED}, '[]', false
         FROM generate_series(1, {ROWS}) AS n""",
+    f"""INSERT INTO crm_deals (id, title, category_id, stage_id, stage_semantic, amount,
+            currency_code, assigned_by_id, closed, b24_updated_at, raw, read_at,
+            created_at, updated_at)
+        SELECT n, 'Deal ' || n, n % 3, (ARRAY['NEW','PREPARATION','WON','LOSE'])[1 + n % 4],
+            'P', 100, 'RUB', 1 + n % 50, false, {CREATED}, '{{}}', {CREATED}, {CREATED},
+            {CREATED}
+        FROM generate_series(1, {ROWS}) AS n""",
+    f"""INSERT INTO crm_leads (id, title, status_id, status_semantic, amount, currency_code,
+            assigned_by_id, closed, b24_updated_at, raw, read_at, created_at, updated_at)
+        SELECT n, 'Lead ' || n, (ARRAY['NEW','IN_PROCESS','CONVERTED'])[1 + n % 3], 'P', 100,
+            'RUB', 1 + n % 50, false, {CREATED}, '{{}}', {CREATED}, {CREATED}, {CREATED}
+        FROM generate_series(1, {ROWS}) AS n""",
     "ANALYZE",
 ]
 TABLES = (
@@ -100,6 +114,8 @@ TABLES = (
     "order_lines",
     "task_events",
     "outbox",
+    "crm_deals",
+    "crm_leads",
 )
 
 
@@ -238,3 +254,17 @@ async def test_lines_of_a_page_come_from_their_index(big_db: Database) -> None:
         statement = lists.lines_statement(lines, "postgresql")
         text_plan = await plan(big_db, statement, {"ids": list(range(1, 21))})
         assert_no_seq_scan(text_plan)
+
+
+async def test_crm_lists_walk_an_index(big_db: Database) -> None:
+    deep = (datetime(2025, 6, 1, tzinfo=UTC), 5000)
+    for given in (
+        {},
+        {"assigned_by_id": 7},
+        {"linked": True},
+        {"modified_from": datetime(2025, 3, 1, tzinfo=UTC)},
+    ):
+        branches = crm_repository.deal_branches(crm_repository.DealFilter(**given))
+        await check(big_db, branches, crm_repository.DEALS_KEYSET, DEAL_CURSOR, deep)
+    leads = crm_repository.lead_branches(crm_repository.LeadFilter())
+    await check(big_db, leads, crm_repository.LEADS_KEYSET, LEAD_CURSOR, deep)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.couriers import service as couriers
+from b24mw.crm import service as crm_service
 from b24mw.deliveries.hooks import TASK_CREATED_HOOK, sync_key
 from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
@@ -46,6 +47,7 @@ def tracked(delivery: Delivery) -> sync.Tracked:
         task_id_b24=delivery.task_id_b24,
         sync_key=sync_key(delivery.id),
         order_id=delivery.id,
+        deal_id_b24=delivery.deal_id_b24,
     )
 
 
@@ -95,11 +97,15 @@ def task_fields(delivery: Delivery, b24_user_id: int, locale: str) -> dict[str, 
     ]
     if delivery.notes:
         lines.append(t("delivery.notes", locale, notes=delivery.notes))
-    return {
+    fields: dict[str, Any] = {
         "TITLE": delivery.title,
         "DESCRIPTION": "\n".join(lines),
         "RESPONSIBLE_ID": b24_user_id,
     }
+    if delivery.deal_id_b24:
+        # Bound to the deal: managers see the task on the deal's card.
+        fields["UF_CRM_TASK"] = [f"D_{delivery.deal_id_b24}"]
+    return fields
 
 
 async def create_delivery(
@@ -116,6 +122,8 @@ async def create_delivery(
     existing = await repo.id_by_external(data.external_id_1c)
     if existing is not None:
         raise _duplicate(existing, data.external_id_1c)
+    if data.deal_id_b24 is not None:
+        await crm_service.require_open_deal(session, data.deal_id_b24)
 
     delivery = Delivery(
         external_id_1c=data.external_id_1c,
@@ -133,6 +141,7 @@ async def create_delivery(
         currency_code=data.currency_code,
         status=OrderStatus.NEW.value,
         notes=data.notes,
+        deal_id_b24=data.deal_id_b24,
         lines=[
             DeliveryLine(line_no=n, sku=i.sku, name=i.name, qty=i.qty, price=i.price)
             for n, i in enumerate(data.items, start=1)

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from b24mw.emulator.crm_state import CrmStore
+
 STATE_VERSION = 1
 
 
@@ -107,6 +109,7 @@ class Store:
         self.messages: dict[int, Message] = {}
         self.messages_by_chat: dict[int, list[int]] = {}
         self.files: dict[int, DiskFile] = {}
+        self.crm = CrmStore()
         self.next_task_id = 1
         self.next_comment_id = 1
         self.next_tag_id = 1
@@ -212,6 +215,7 @@ class Store:
         self.messages.clear()
         self.messages_by_chat.clear()
         self.files.clear()
+        self.crm.clear()
         self.dirty = True
 
     def to_json(self) -> dict[str, Any]:
@@ -230,6 +234,7 @@ class Store:
             "chats": [asdict(c) for c in self.chats.values()],
             "messages": [asdict(m) for m in self.messages.values()],
             "files": [asdict(f) for f in self.files.values()],
+            "crm": self.crm.to_json(),
         }
 
     @classmethod
@@ -259,6 +264,8 @@ class Store:
                 continue
             raw.pop("message_id", None)
             store.put_comment(Comment(**raw))
+        if isinstance(data.get("crm"), dict):
+            store.crm = CrmStore.from_json(data["crm"])
         store.dirty = False
         return store
 

@@ -39,7 +39,7 @@ def _number(value: float) -> str:
 
 def _default(info: FieldInfo) -> str:
     value = info.default
-    if value is None:
+    if value is None or value == "":
         return "—"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"

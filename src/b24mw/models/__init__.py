@@ -4,6 +4,7 @@
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import Base
 from b24mw.models.couriers import Courier
+from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import (
     ArchiveManifest,
@@ -28,6 +29,9 @@ __all__ = [
     "Base",
     "ChangeCounter",
     "Courier",
+    "CrmDeal",
+    "CrmLead",
+    "CrmPipeline",
     "Delivery",
     "DeliveryLine",
     "IdempotencyKey",

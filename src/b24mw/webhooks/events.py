@@ -19,6 +19,11 @@ _EVENT_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _ABSENT = (None, "", UNDEFINED)
 TASK_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE"})
 COMMENT_EVENTS = frozenset({"ONTASKCOMMENTADD", "ONTASKCOMMENTUPDATE"})
+# CRM events (``data[FIELDS][ID]`` only) and the crm.item entity type they name.
+CRM_EVENTS = {
+    **{f"ONCRMDEAL{action}": 2 for action in ("ADD", "UPDATE", "DELETE")},
+    **{f"ONCRMLEAD{action}": 1 for action in ("ADD", "UPDATE", "DELETE")},
+}
 # Secrets Bitrix24 puts into ``auth``: never stored, never logged.
 SECRET_AUTH_KEYS = frozenset({"application_token", "access_token", "refresh_token"})
 
@@ -70,6 +75,13 @@ class EventRef:
     task_id: int | None
     comment_id: int | None = None
     message_id: int | None = None
+    # A CRM event: the crm.item entity type (2 deal, 1 lead) and the item's id.
+    entity_type_id: int | None = None
+    item_id: int | None = None
+
+    @property
+    def is_crm(self) -> bool:
+        return self.entity_type_id is not None
 
     @property
     def is_new_card_comment(self) -> bool:
@@ -91,6 +103,9 @@ def read_event(payload: dict[str, Any]) -> EventRef | None:
     after = _section(data, "FIELDS_AFTER")
     before = _section(data, "FIELDS_BEFORE")
     try:
+        if name in CRM_EVENTS:
+            item_id = _event_id(_section(data, "FIELDS").get("ID"))
+            return EventRef(name, None, entity_type_id=CRM_EVENTS[name], item_id=item_id)
         if name in COMMENT_EVENTS:
             task_id = _event_id(after.get("TASK_ID")) or _event_id(before.get("TASK_ID"))
             return EventRef(

@@ -19,6 +19,7 @@ import structlog
 from b24mw.bitrix24.client import CommandResult
 from b24mw.bitrix24.errors import Bitrix24Error, HeldBack, Outcome
 from b24mw.bitrix24.gateway import Bitrix24Gateway
+from b24mw.crm import flows as crm_flows
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
@@ -76,6 +77,8 @@ def _reads(job: Job, tags_from: str = "get") -> dict[str, tuple[str, dict[str, A
     so that read is the same for every event: with the tags when they come
     from tasks.task.get (one command instead of two)."""
     ref = job.ref
+    if ref is not None and ref.is_crm:
+        return crm_flows.reads(ref)
     if ref is None or ref.task_id is None:
         return {}
     task_key = f"t{ref.task_id}"
@@ -167,7 +170,9 @@ def _needs_grant(item: CommandResult) -> str | None:
     want of a scope or of access; ``None`` for any other refusal."""
     code = item.error.code if item.error is not None else ""
     if code == "insufficient_scope":
-        scope = "im" if item.method.startswith("im.") else "task"
+        scope = next(
+            (s for p, s in (("im.", "im"), ("crm.", "crm")) if item.method.startswith(p)), "task"
+        )
         return (
             f"{item.method}: the webhook (or application) lacks the '{scope}' scope; "
             "grant it in Bitrix24 (README: Connecting a real portal)"
@@ -211,6 +216,9 @@ async def _decide(
         order_tag=ctx.settings.webhook_order_tag,
         self_user_id=self_user_id(ctx.settings, ctx.b24),
     )
+    if ref.is_crm:
+        answer = _answer(answers, crm_flows.read_key(ref)) if _reads(job) else None
+        return await crm_flows.on_event(session, ref, answer, fctx.self_user_id)
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
     tags_from = ctx.settings.webhook_tags_from

@@ -54,6 +54,7 @@ class OrderSnapshot:
 
     id: int
     task_id_b24: int | None
+    deal_id_b24: int | None
     courier_id: str | None
     title: str
     customer_name: str

@@ -50,9 +50,13 @@ class OrderAssign(StrictInput):
     )
 
 
+DEAL_DOC = "Bitrix24 deal it serves (the task's UF_CRM_TASK D_<id>); its mirror: /api/v1/crm/deals"
+
+
 class OrderRead(ReadModel):
     id: int
     task_id_b24: int | None
+    deal_id_b24: int | None = Field(description=DEAL_DOC)
     courier_id: str | None
     title: str
     customer_name: str

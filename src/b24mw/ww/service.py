@@ -54,6 +54,7 @@ def tracked(order: InstantOrder | OrderSnapshot) -> sync.Tracked:
         task_id_b24=order.task_id_b24,
         sync_key=task_key(order.task_id_b24),
         instant_order_id=order.id,
+        deal_id_b24=order.deal_id_b24,
     )
 
 
@@ -98,6 +99,7 @@ async def create_order(
     data: OrderCreate,
     *,
     origin: OrderOrigin = OrderOrigin.API,
+    deal_id_b24: int | None = None,
 ) -> OrderSnapshot:
     """Create an order with its history row and ``integration.task.created``.
 
@@ -116,6 +118,7 @@ async def create_order(
     now = utcnow()
     values: dict[str, Any] = {
         "task_id_b24": data.task_id_b24,
+        "deal_id_b24": deal_id_b24,
         "courier_id": courier_id,
         "title": data.title,
         "customer_name": data.customer_name,
