@@ -91,7 +91,7 @@ class LocalApp:
     # Simulated time the token endpoint takes (tests widen races with it).
     token_latency_s: float = 0.0
     user_id: int = 1
-    scope: str = "task,user,im"
+    scope: str = "task,user,im,imopenlines,crm"
     application_token: str | None = None
     bindings: list[Binding] = field(default_factory=list)
     refreshes: int = 0

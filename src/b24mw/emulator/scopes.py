@@ -13,7 +13,14 @@ from b24mw.emulator.errors import B24Error
 
 # Method name prefix -> scope (`api-reference/scopes/permissions.md`: `task`
 # for tasks and their comments, `user`, `im` for chats).
-_PREFIXES = (("tasks.", "task"), ("task.", "task"), ("user.", "user"), ("im.", "im"))
+_PREFIXES = (
+    ("tasks.", "task"),
+    ("task.", "task"),
+    ("user.", "user"),
+    ("im.", "im"),
+    ("imopenlines.", "imopenlines"),
+    ("crm.", "crm"),
+)
 # Scope `basic`: granted to every webhook and application (`common/system/scope.md`,
 # `common/users/user-admin.md`).
 _BASIC = frozenset({"scope", "user.admin", "user.access", "app.info", "server.time", "methods"})

@@ -26,7 +26,7 @@ class RuntimeSettings:
     operating_cost_s: float
     operating_costs: dict[str, float] = field(default_factory=dict)
     task_card: str = "classic"
-    webhook_scope: str = "task,user,im"
+    webhook_scope: str = "task,user,im,imopenlines,crm"
     # The webhook user (and the application acting as it) is a portal administrator.
     rest_user_admin: bool = True
     # `tasks.task.get` fills `tags` when `select` has TAGS (the tasks module's
