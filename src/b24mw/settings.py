@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     webhook_inbox_max_attempts: int = Field(default=6, ge=1, le=100)
     webhook_reconcile_interval_s: float = Field(default=60.0, gt=0, le=86_400)
     webhook_order_tag: str = "instant_order"
+    # Customer chats (issue 17; docs/support.md): how often an open session's
+    # dialog is checked for new messages, at most.
+    support_poll_interval_s: float = Field(default=10.0, ge=1.0, le=3600)
     # Where a task's tags are read: in the `tasks.task.get` that reads the task
     # (`select` has TAGS; one command per event), or an extra `tasks.task.list`
     # for a portal whose get does not return them.

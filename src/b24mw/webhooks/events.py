@@ -19,6 +19,12 @@ _EVENT_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _ABSENT = (None, "", UNDEFINED)
 TASK_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE"})
 COMMENT_EVENTS = frozenset({"ONTASKCOMMENTADD", "ONTASKCOMMENTUPDATE"})
+# A CRM activity: open-line sessions create one each (support/).
+ACTIVITY_EVENTS = frozenset({"ONCRMACTIVITYADD", "ONCRMACTIVITYUPDATE"})
+# Open-line events, sent to installed applications only: hints, never data.
+OPENLINE_HINTS = frozenset(
+    {"ONSESSIONSTART", "ONSESSIONFINISH", "ONOPENLINEMESSAGEADD", "ONOPENLINEMESSAGEUPDATE"}
+)
 # Secrets Bitrix24 puts into ``auth``: never stored, never logged.
 SECRET_AUTH_KEYS = frozenset({"application_token", "access_token", "refresh_token"})
 
@@ -70,6 +76,10 @@ class EventRef:
     task_id: int | None
     comment_id: int | None = None
     message_id: int | None = None
+    activity_id: int | None = None
+    # Open-line hints: the chat and session they name.
+    chat_id: int | None = None
+    session_id: int | None = None
 
     @property
     def is_new_card_comment(self) -> bool:
@@ -91,6 +101,10 @@ def read_event(payload: dict[str, Any]) -> EventRef | None:
     after = _section(data, "FIELDS_AFTER")
     before = _section(data, "FIELDS_BEFORE")
     try:
+        if name in ACTIVITY_EVENTS:
+            return EventRef(name, None, activity_id=_event_id(_section(data, "FIELDS").get("ID")))
+        if name in OPENLINE_HINTS:
+            return _hint(name, data)
         if name in COMMENT_EVENTS:
             task_id = _event_id(after.get("TASK_ID")) or _event_id(before.get("TASK_ID"))
             return EventRef(
@@ -103,6 +117,25 @@ def read_event(payload: dict[str, Any]) -> EventRef | None:
     except _BadId:
         return None
     return EventRef(name, task_id)
+
+
+def _first(value: Any) -> dict[str, Any]:
+    """``DATA[0]``: a list in JSON, a dict keyed "0" in a PHP-style form."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return value[0]
+    if isinstance(value, dict) and isinstance(value.get("0"), dict):
+        return value["0"]
+    return {}
+
+
+def _hint(name: str, data: Any) -> EventRef:
+    item = _first(data.get("DATA") if isinstance(data, dict) else None)
+    return EventRef(
+        name,
+        None,
+        chat_id=_event_id(_section(item, "chat").get("id")),
+        session_id=_event_id(_section(item, "session").get("id")),
+    )
 
 
 def without_secrets(payload: dict[str, Any]) -> dict[str, Any]:
