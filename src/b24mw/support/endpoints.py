@@ -13,7 +13,7 @@ from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import Paginated, Pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
-from b24mw.kit.types import QueryId, Rfc3339, RowId
+from b24mw.kit.types import Rfc3339, RowId
 from b24mw.models.enums import ChatStatus, LinkTarget
 from b24mw.support import service
 from b24mw.support.repository import SessionFilter
@@ -33,7 +33,7 @@ async def list_sessions(
     status_: Annotated[
         list[ChatStatus], Query(alias="status", description="repeat for several")
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
-    line_id: Annotated[QueryId | None, Query()] = None,
+    line_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     target_kind: Annotated[LinkTarget | None, Query(description="linked to this kind")] = None,
     target_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     opened_from: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
