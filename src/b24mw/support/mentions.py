@@ -5,8 +5,8 @@ A bare number never counts: customers write phone numbers, sums and dates far
 more often than order numbers.  A number links only right after a keyword
 ("order", "заказ", "delivery", "доставка", "№"...), with nothing but ``#``,
 ``№``, ``no.`` or spaces between; it has at most 10 digits (a phone without
-its ``+`` has 11) and is not followed by a decimal part or a date's next
-field.  Return ids are UUIDs, which nothing else in a chat looks like.  A
+its ``+`` has 11) and is not followed by a decimal part, a date's next
+field or a phone's next group.  Return ids are UUIDs, which nothing else in a chat looks like.  A
 1C document number follows "1C"/"1С"/"документ"/"doc" and must exist in
 ``orders.external_id_1c`` to link (checked by the caller).
 """
@@ -18,7 +18,9 @@ import uuid
 from dataclasses import dataclass, field
 
 _SEP = r"[\s:]*(?:(?:#|№|no\.|nr\.?|номер)[\s:]*)?"
-_NUMBER = r"(\d{1,10})(?![\d])(?![.,/-]\d)"
+# Not part of a longer run of digits: a decimal part, a date's next field, a
+# phone's "(912)" or its next group ("8 912 345-67-89") all disqualify it.
+_NUMBER = r"(\d{1,10})(?!\d)(?![.,/-]\d)(?!\s*\(\s*\d)(?![\s-]+\d)"
 _ORDER = re.compile(r"(?<![\w])(?:order|заказ[а-яё]*|№)" + _SEP + _NUMBER, re.IGNORECASE)
 _DELIVERY = re.compile(
     r"(?<![\w])(?:delivery|доставк[а-яё]*|shipment|отправлени[а-яё]*)" + _SEP + _NUMBER,
