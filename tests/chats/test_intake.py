@@ -23,7 +23,7 @@ SESSIONS = "/_emulator/person/openlines/sessions"
 
 @pytest.fixture
 async def portal(db: Database, tmp_path: Path) -> AsyncIterator[Portal]:
-    p = await open_portal(db, tmp_path, support_poll_interval_s=1.0)
+    p = await open_portal(db, tmp_path, support_poll_interval_s=3600.0)
     try:
         yield p
     finally:
@@ -211,3 +211,24 @@ async def test_text_search_finds_sessions_by_their_messages(portal: Portal) -> N
     await poll(portal)
     found = await api(portal, "/api/v1/support/sessions?q=опоздал")
     assert [s["b24_session_id"] for s in found["items"]] == [first["id"]]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+async def test_an_application_event_is_a_hint_for_an_earlier_read(
+    portal: Portal, as_json: bool
+) -> None:
+    chat = await start(portal)
+    await write(portal, chat["id"], "hello")
+    await portal.settle()
+    await write(portal, chat["id"], "second, with no CRM event")
+    hint = {
+        "event": "ONOPENLINEMESSAGEADD",
+        "data": {"DATA": [{"chat": {"id": str(chat["chat_id"])}, "message": {"id": "1"}}]},
+        "ts": "1",
+        "auth": {"domain": "x"},
+    }
+    response = await portal.hook.post_signed(hint, as_json=as_json)
+    assert response.status_code == 200, response.text
+    # Not checked again by the clock (interval not over): only the hint makes it read.
+    await portal.settle()
+    assert await count(portal.db, ChatMessage) == 2
