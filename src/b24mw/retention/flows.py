@@ -35,8 +35,8 @@ from sqlalchemy import Row, Table
 from b24mw.kit.db import Database
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.history import IntegrationLog, TaskEvent
-from b24mw.models.support import ChatMessage
 from b24mw.models.ops import ArchiveManifest
+from b24mw.models.support import ChatMessage
 from b24mw.retention import metrics
 from b24mw.retention.codec import (
     Part,
