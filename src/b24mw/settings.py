@@ -127,8 +127,10 @@ class Settings(BaseSettings):
     webhook_reconcile_interval_s: float = Field(default=60.0, gt=0, le=86_400)
     webhook_order_tag: str = "instant_order"
     # Customer chats (issue 17; docs/support.md): how often an open session's
-    # dialog is checked for new messages, at most.
-    support_poll_interval_s: float = Field(default=10.0, ge=1.0, le=3600)
+    # dialog is checked for new messages, and how often the poller may spend
+    # one batch request (its share of the quota: 1 / round).
+    support_poll_interval_s: float = Field(default=20.0, ge=1.0, le=3600)
+    support_poll_round_s: float = Field(default=2.0, ge=0.0, le=600)
     # Where a task's tags are read: in the `tasks.task.get` that reads the task
     # (`select` has TAGS; one command per event), or an extra `tasks.task.list`
     # for a portal whose get does not return them.

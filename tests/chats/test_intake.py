@@ -23,7 +23,7 @@ SESSIONS = "/_emulator/person/openlines/sessions"
 
 @pytest.fixture
 async def portal(db: Database, tmp_path: Path) -> AsyncIterator[Portal]:
-    p = await open_portal(db, tmp_path, support_poll_interval_s=3600.0)
+    p = await open_portal(db, tmp_path, support_poll_interval_s=3600.0, support_poll_round_s=0.0)
     try:
         yield p
     finally:

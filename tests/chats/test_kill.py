@@ -63,10 +63,12 @@ async def test_worker_killed_mid_read_loses_and_duplicates_nothing(
         "/_emulator/faults",
         json={"kind": "latency", "method": "batch", "latency_s": 0.5, "count": 1},
     )
-    with worker_process(db, base, tmp_path / "worker.log") as proc:
+    with worker_process(db, base, tmp_path / "worker.log", support_poll_round_s="0") as proc:
         await _wait_for_call(control, "batch")
         os.kill(proc.pid, signal.SIGKILL)  # the portal is still answering
-    settings = outbound_settings_for(db.url, b24_url=f"{base}/rest/1/emulator/")
+    settings = outbound_settings_for(
+        db.url, b24_url=f"{base}/rest/1/emulator/", support_poll_round_s=0.0
+    )
     async with httpx.AsyncClient() as http:
         rescuer = Worker(settings, db, http=http, worker_id="rescuer")
         await drain(rescuer, settle=True, timeout=30)

@@ -4,6 +4,7 @@ while order traffic waits, and 200 open sessions all kept current."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ SESSIONS = 200
 async def portal(  # a long interval: only the test makes sessions due again
     db: Database, tmp_path: Path
 ) -> AsyncIterator[Portal]:
-    p = await open_portal(db, tmp_path, support_poll_interval_s=3600.0)
+    p = await open_portal(db, tmp_path, support_poll_interval_s=3600.0, support_poll_round_s=0.0)
     try:
         yield p
     finally:
@@ -83,3 +84,19 @@ async def test_the_poller_waits_while_order_traffic_is_due(portal: Portal) -> No
     before = requests(portal)
     assert await poll_sessions(portal.worker.context) == 0
     assert requests(portal) == before
+
+
+async def test_one_round_per_round_interval_across_workers(portal: Portal) -> None:
+    chats = [await start(portal) for _ in range(3)]
+    await portal.portal.events.join()
+    await portal.worker.drain(timeout=30)
+    for chat in chats:
+        await write(portal, chat["id"], "more")
+    await all_due(portal.db)
+    ctx = portal.worker.context
+    slow = replace(ctx, settings=ctx.settings.model_copy(update={"support_poll_round_s": 600.0}))
+    before = requests(portal)
+    assert await poll_sessions(slow) == 3  # checks
+    # Another worker (or the next tick) within the round interval spends nothing.
+    assert await poll_sessions(slow) == 0
+    assert requests(portal) == before + 1

@@ -1,11 +1,12 @@
 """The session poller: keeps open sessions' messages current within a share
 of the Bitrix24 quota that order traffic does not need (docs/support.md).
 
-Every round (each second) it spends at most one ``batch`` request of up to
-50 commands, and only when no order traffic is waiting for the quota: no due
-``b24.call`` job in the outbox and a free slot in the shared limiter right
-now.  Commands go first to sessions owed a full history read (new, grown,
-closed, hinted), then to ``imopenlines.dialog.get`` checks of open sessions
+A round spends at most one ``batch`` request of up to 50 commands, at most
+once per ``B24MW_SUPPORT_POLL_ROUND_S`` across all workers (the newest
+``checked_at`` says when any worker last ran one), and only when no order
+traffic is waiting for the quota: no due ``b24.call`` job in the outbox and a
+free slot in the shared limiter right now.  Commands go first to sessions
+owed a full history read (new, grown, closed, hinted), then to ``imopenlines.dialog.get`` checks of open sessions
 not checked for ``B24MW_SUPPORT_POLL_INTERVAL_S``, least recently checked
 first.  A check that sees ``last_message_id`` past what is stored owes the
 session a history read in the next round.
@@ -68,6 +69,9 @@ async def poll_sessions(ctx: WorkerContext) -> int:
     interval = timedelta(seconds=ctx.settings.support_poll_interval_s)
     async with ctx.db.unit_of_work() as session:
         repo = SupportRepository(session)
+        last = await repo.last_round()
+        if last is not None and now - last < timedelta(seconds=ctx.settings.support_poll_round_s):
+            return 0
         reads = list(await repo.reads_due(BATCH_COMMANDS))
         room = BATCH_COMMANDS - len(reads)
         checks = list(await repo.checks_due(now - interval, room)) if room > 0 else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
@@ -89,6 +89,20 @@ class SupportRepository:
             await self.session.execute(
                 update(ChatSession).where(ChatSession.id.in_(ids)).values(checked_at=at)
             )
+
+    async def last_round(self) -> datetime | None:
+        """When any worker last claimed sessions (one index probe per status)."""
+        latest: datetime | None = None
+        for status in (ChatStatus.OPEN.value, ChatStatus.CLOSED.value):
+            stmt = select(func.max(ChatSession.checked_at)).where(ChatSession.status == status)
+            value = (await self.session.execute(stmt)).scalar_one_or_none()
+            if isinstance(value, str):  # SQLite's max() loses the column type
+                value = datetime.fromisoformat(value)
+            if value is not None and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            if value is not None and (latest is None or value > latest):
+                latest = value
+        return latest
 
     async def open_count(self) -> int:
         stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN.value)
