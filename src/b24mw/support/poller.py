@@ -8,8 +8,9 @@ traffic is waiting for the quota: no due ``b24.call`` job in the outbox and a
 free slot in the shared limiter right now.  Commands go first to sessions
 owed a full history read (new, grown, closed, hinted), then to
 ``imopenlines.dialog.get`` checks of open sessions not checked for
-``B24MW_SUPPORT_POLL_INTERVAL_S``, least recently checked first.  A check that sees ``last_message_id`` past what is stored owes the
-session a history read in the next round.
+``B24MW_SUPPORT_POLL_INTERVAL_S``, least recently checked first.  A check
+that sees ``last_message_id`` past what is stored owes the session a
+history read in the next round.
 """
 
 from __future__ import annotations
