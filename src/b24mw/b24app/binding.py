@@ -33,8 +33,19 @@ TASK_EVENTS = (
 )
 
 
+# Customer chats (support/): the CRM activity of each open-line session, and
+# the open-line events only an application gets (hints for an earlier read).
+CHAT_EVENTS = (
+    "ONCRMACTIVITYADD",
+    "ONCRMACTIVITYUPDATE",
+    "ONSESSIONSTART",
+    "ONSESSIONFINISH",
+    "ONOPENLINEMESSAGEADD",
+)
+
+
 def wanted(base: str) -> set[tuple[str, str]]:
-    handlers = {(event, base + EVENT_PATH) for event in TASK_EVENTS}
+    handlers = {(event, base + EVENT_PATH) for event in (*TASK_EVENTS, *CHAT_EVENTS)}
     return handlers | {("ONAPPUNINSTALL", base + INSTALL_PATH)}
 
 
