@@ -38,6 +38,15 @@ BINDABLE_EVENTS = frozenset(
         "ONTASKCOMMENTUPDATE",
         "ONTASKCOMMENTDELETE",
         "ONAPPUNINSTALL",
+        # CRM activities and open lines (emulator/openlines.py).
+        "ONCRMACTIVITYADD",
+        "ONCRMACTIVITYUPDATE",
+        "ONCRMACTIVITYDELETE",
+        "ONSESSIONSTART",
+        "ONSESSIONFINISH",
+        "ONOPENLINEMESSAGEADD",
+        "ONOPENLINEMESSAGEUPDATE",
+        "ONOPENLINEMESSAGEDELETE",
     }
 )
 
