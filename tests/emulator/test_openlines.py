@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from b24mw.emulator.state import Store
+
 from .conftest import Emulator, Receiver
 from .test_events import _delivered
 
@@ -171,3 +173,12 @@ async def test_control_routes_check_their_input(emu: Emulator) -> None:
     assert wrong_sender.status_code == 400
     state = await emu.client.get(f"/_emulator/openlines/sessions/{session['id']}")
     assert state.json()["status"] == "open"
+
+
+async def test_sessions_survive_the_state_file(emu: Emulator) -> None:
+    session = await start(emu, crm_entity="D_12")
+    await write(emu, session["id"], "kept")
+    again = Store.from_json(emu.portal.store.to_json())
+    assert again.ol_sessions[session["id"]].crm_entity == "D_12"
+    assert again.activities[session["activity_id"]].associated_entity_id == session["id"]
+    assert again.next_session_id == emu.portal.store.next_session_id
