@@ -232,3 +232,28 @@ async def test_an_application_event_is_a_hint_for_an_earlier_read(
     # Not checked again by the clock (interval not over): only the hint makes it read.
     await portal.settle()
     assert await count(portal.db, ChatMessage) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("delivery", "99999999999999999999999"),
+        ("deal", "-3"),
+        ("return", "not-a-uuid"),
+        ("instant_order", "x"),
+    ],
+)
+async def test_a_manual_link_to_no_such_target_is_422(
+    portal: Portal, kind: str, target: str
+) -> None:
+    chat = await start(portal)
+    await write(portal, chat["id"], "hi")
+    await poll(portal)
+    [item] = (await api(portal, "/api/v1/support/sessions"))["items"]
+    response = await portal.hook.client.post(
+        f"/api/v1/support/sessions/{item['id']}/links",
+        json={"target_kind": kind, "target_id": target},
+        headers=auth("admin"),
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "target_id"

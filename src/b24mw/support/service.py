@@ -106,6 +106,14 @@ async def get(
     )
 
 
+def _row_id(text: str) -> int:
+    """A positive id that fits a BIGINT; ValueError otherwise."""
+    value = int(text)
+    if not 0 < value < 2**63:
+        raise ValueError(text)
+    return value
+
+
 async def _target_exists(db: AsyncSession, kind: LinkTarget, target: str) -> str:
     """The target's canonical id; 422 naming ``target_id`` when it is not one."""
     repo = SupportRepository(db)
@@ -115,13 +123,11 @@ async def _target_exists(db: AsyncSession, kind: LinkTarget, target: str) -> str
             value: Any = uuid.UUID(target)
             found = await repo.existing_returns({value})
         elif kind is LinkTarget.DEAL:
-            value = int(target)
-            if value <= 0:
-                raise ValueError
+            value = _row_id(target)
             # Deals live in Bitrix24 (issue 16): any positive id may be linked.
             return str(value)
         else:
-            value = int(target)
+            value = _row_id(target)
             getter = (
                 repo.existing_instant_orders
                 if kind is LinkTarget.INSTANT_ORDER
