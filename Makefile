@@ -48,6 +48,11 @@ lint: install
 test: install postgres libreoffice lint
 	$(BIN)/pytest -q -rs
 
+# Every benchmark in bench/ (quick settings; BENCH_ARGS=--full for the bars' sizes):
+# one JSON file in var/bench/ and a table, each figure beside its baseline.
+bench: install postgres
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 format: install
 	$(BIN)/ruff format $(LINTED)
 	$(BIN)/ruff check --fix $(LINTED)

@@ -148,13 +148,22 @@ def test_a_worker_without_bitrix24_starts(tmp_path: Path) -> None:
     assert run_cli("migrate", database_url=url).returncode == 0
     proc = subprocess.Popen(
         [sys.executable, "-m", "b24mw", "worker"],
-        env=b24mw_env(database_url=url, log_level="WARNING"),
+        env=b24mw_env(database_url=url, log_level="INFO"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
-        time.sleep(3)
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+        # Up means "worker_started" (its signal handlers are set by then; a
+        # fixed sleep let a slow, loaded machine SIGTERM it mid-import).
+        assert proc.stdout is not None
+        seen = []
+        for raw in proc.stdout:
+            seen.append(raw.decode(errors="replace"))
+            if "worker_started" in seen[-1]:
+                break
+        assert proc.poll() is None, "".join(seen)
+        time.sleep(1)  # and it stays up
+        assert proc.poll() is None, "".join(seen)
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0

@@ -18,6 +18,7 @@ from b24mw.b24app.endpoints import admin_router as b24app_admin_router
 from b24mw.b24app.endpoints import router as b24app_router
 from b24mw.b24app.runtime import close_runtime as close_b24app
 from b24mw.couriers.endpoints import router as couriers_router
+from b24mw.crm.endpoints import router as crm_router
 from b24mw.deliveries.endpoints import router as deliveries_router
 from b24mw.kit.auth import TokenVerifier
 from b24mw.kit.body_limit import BodyLimitMiddleware
@@ -55,6 +56,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     returns_router,
     deliveries_router,
     couriers_router,
+    crm_router,
     reports_router,
     support_router,
     admin_router,

@@ -8,6 +8,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from b24mw.bitrix24.commands import check_command
+from b24mw.demo.command import demo_command
 from b24mw.emulator.cli import emulator_command
 from b24mw.outbox import commands as outbox_commands
 from b24mw.retention.commands import archive_app
@@ -162,16 +163,8 @@ app.command(
 )(emulator_command)
 
 
-def _placeholder(name: str, what: str, owner: str) -> None:
-    def command() -> None:
-        _fail(f"'{name}' is not built yet ({what}; {owner}).")
-
-    command.__doc__ = f"NOT YET AVAILABLE: {what} ({owner})."
-    app.command(name, help=command.__doc__)(command)
-
-
 app.command("worker")(outbox_commands.worker_command)
 app.command("check")(check_command)
 app.add_typer(outbox_commands.dlq_app, name="dlq")
-_placeholder("demo", "emulator + API + worker running the three flows", "no issue yet")
+app.command("demo")(demo_command)
 app.add_typer(archive_app, name="archive")

@@ -32,6 +32,10 @@ TEXTS: dict[str, dict[str, str]] = {
         # Walking Warehouse orders and deliveries (SPEC §4.3, §4.4)
         "order.status_changed": "Заказ {id}: {from_status} → {to_status}",
         "order.note": "Комментарий: {note}",
+        "crm.stage_refused": (
+            "Сделка {deal}: Битрикс24 не перевёл её в стадию {stage}: {reason}."
+            " Заполните нужные поля сделки, затем повторите: b24mw dlq replay {job}"
+        ),
         "order.assigned": "Заказ {id}: назначен курьер {courier}",
         "order.unassigned": "Заказ {id}: курьер снят",
         "order.declined": "Заказ {id}: курьер {courier} отказался от заказа",
@@ -93,6 +97,10 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "order.status_changed": "Order {id}: {from_status} → {to_status}",
         "order.note": "Note: {note}",
+        "crm.stage_refused": (
+            "Deal {deal}: Bitrix24 refused to move it to stage {stage}: {reason}."
+            " Fill in the deal's required fields, then retry: b24mw dlq replay {job}"
+        ),
         "order.assigned": "Order {id}: courier {courier} assigned",
         "order.unassigned": "Order {id}: courier removed",
         "order.declined": "Order {id}: courier {courier} declined the order",

@@ -59,6 +59,9 @@ class Plan:
 
     parts: list[Part]
     banner: list[str]
+    # Where the parts run (None: here).  The demo runs them in its own
+    # directory so that no ``.env`` of the operator's reaches them.
+    cwd: str | None = None
 
 
 class Fatal(Exception):
@@ -99,8 +102,14 @@ def plan_run(
     metrics_port: int | None,
     readable: bool,
     environ: dict[str, str] | None = None,
+    emulator_state: str = "./var/emulator.json",
+    cwd: str | None = None,
 ) -> Plan:
-    """The parts of a run and the lines announcing them."""
+    """The parts of a run and the lines announcing them.
+
+    ``environ`` replaces this process's environment for the parts and ``cwd``
+    their working directory (and so which ``.env`` they read): ``b24mw demo``
+    keeps its parts away from the operator's settings with both."""
     env = dict(os.environ if environ is None else environ)
     # Readable lines on a terminal, JSON for a log collector.
     env["B24MW_LOG_JSON"] = "false" if readable else "true"
@@ -125,7 +134,7 @@ def plan_run(
             "--handler-url",
             f"{api}/api/v1/webhooks/bitrix24",
             "--state",
-            "./var/emulator.json",
+            emulator_state,
         ]
         # The emulator posts its events the way the API is set to accept them.
         if settings.webhook_auth in ("hmac", "both"):
@@ -158,7 +167,7 @@ def plan_run(
         "  a token    b24mw token --role admin --sub you",
         "Ctrl-C stops everything.",
     ]
-    return Plan(parts, banner)
+    return Plan(parts, banner, cwd)
 
 
 def _die_with_parent() -> None:
@@ -201,6 +210,8 @@ class Supervisor:
         self.plan = plan
         self.output = output
         self.stopping = asyncio.Event()
+        # Set once every part has started and answered (the demo plays then).
+        self.ready = asyncio.Event()
         self.fatal: str | None = None
 
     async def run(self) -> int:
@@ -219,6 +230,7 @@ class Supervisor:
                 watchers.append(asyncio.create_task(self._watch(part)))
             if not self.stopping.is_set():
                 self.output.note("all parts are up")
+                self.ready.set()
             await self.stopping.wait()
         except Fatal as exc:
             self.fatal = str(exc)
@@ -236,6 +248,7 @@ class Supervisor:
         part.proc = await asyncio.create_subprocess_exec(
             *part.argv,
             env=part.env,
+            cwd=self.plan.cwd,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from b24mw.admin import service
 from b24mw.admin.schemas import OutboxJobRead, OutboxJobSummary, OutboxState, ThrottleState
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import DatabaseDep, ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.db import DatabaseDep, ReadSession, ReadStatements, Session
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
 from b24mw.outbox import dlq
 from b24mw.settings import Settings
@@ -19,6 +19,7 @@ router = APIRouter(route_class=ApiRoute, prefix="/admin", tags=["admin"], respon
 
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 JobKind = Literal["b24.call", "event.publish", "onec.push"]
+DeadPages = Annotated[PageRequest, Depends(pagination(dlq.DLQ_CURSOR))]
 
 
 async def _settings(request: Request) -> Settings:
@@ -31,15 +32,15 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 @router.get("/dlq", response_model=Paginated[OutboxJobSummary])
 async def list_dead_jobs(
-    session: ReadSession,
+    session: ReadStatements,
     _: Admin,
-    page: Pagination,
+    page: DeadPages,
     kind: Annotated[JobKind | None, Query(description="only jobs of this kind")] = None,
-) -> Paginated[OutboxJobSummary]:
+) -> Response:
     """Dead jobs, most recently failed first."""
-    rows, total = await dlq.list_dead(session, kind=kind, offset=page.offset, limit=page.page_size)
-    items = [OutboxJobSummary.model_validate(row) for row in rows]
-    return Paginated[OutboxJobSummary].build(items, total, page)
+    found = await dlq.list_dead(session, page, kind=kind)
+    items = [OutboxJobSummary.model_validate(dict(row)) for row in found.rows]
+    return answer(Paginated[OutboxJobSummary].build(items, found, page))
 
 
 @router.get("/dlq/{job_id}", response_model=OutboxJobRead)

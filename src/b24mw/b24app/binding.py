@@ -4,7 +4,7 @@ Bitrix24 sends an application only the events it bound with ``event.bind``
 (with the application's token), and drops them when the application is
 reinstalled or updated (``api-reference/events/event-bind.md``).  So after
 each installation the worker asks ``event.get`` what is bound and binds what
-is missing: the task events to ``<base>/api/v1/webhooks/bitrix24`` and
+is missing: the task (and CRM) events to ``<base>/api/v1/webhooks/bitrix24`` and
 ``ONAPPUNINSTALL`` to the installation handler, where it marks the
 application uninstalled.
 """
@@ -31,6 +31,10 @@ TASK_EVENTS = (
     "ONTASKCOMMENTADD",
     "ONTASKCOMMENTUPDATE",
 )
+# The CRM mirror's events (crm/flows.py), bound while B24MW_CRM_SYNC is on.
+CRM_EVENTS = tuple(
+    f"ONCRM{kind}{action}" for kind in ("DEAL", "LEAD") for action in ("ADD", "UPDATE", "DELETE")
+)
 
 
 # Customer chats (support/): the CRM activity of each open-line session, and
@@ -44,8 +48,9 @@ CHAT_EVENTS = (
 )
 
 
-def wanted(base: str) -> set[tuple[str, str]]:
-    handlers = {(event, base + EVENT_PATH) for event in (*TASK_EVENTS, *CHAT_EVENTS)}
+def wanted(base: str, *, crm: bool = True) -> set[tuple[str, str]]:
+    events = TASK_EVENTS + (CRM_EVENTS if crm else ()) + CHAT_EVENTS
+    handlers = {(event, base + EVENT_PATH) for event in events}
     return handlers | {("ONAPPUNINSTALL", base + INSTALL_PATH)}
 
 
@@ -76,7 +81,7 @@ async def bind_events(ctx: WorkerContext) -> int:
         return 0
     try:
         present = _bound((await ctx.b24.call("event.get", {})).result)
-        missing = sorted(wanted(base) - present)
+        missing = sorted(wanted(base, crm=ctx.settings.crm_sync) - present)
         for event, handler in missing:
             await ctx.b24.call("event.bind", {"event": event, "handler": handler})
     except Bitrix24Error as exc:

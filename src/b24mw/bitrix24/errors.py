@@ -240,3 +240,8 @@ class Bitrix24Unavailable(Bitrix24Error):
     status = 503
     code = "integration.b24_unavailable"
     title = "Bitrix24 unavailable"
+
+
+class HeldBack(Bitrix24Unavailable):
+    """Our own limiter held the call back (no slot in time, or its method is
+    blocked): nothing was sent, so it costs no attempt (SPEC §6)."""

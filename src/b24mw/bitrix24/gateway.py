@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
-from b24mw.bitrix24.errors import Bitrix24Error, Bitrix24Unavailable, CallError, Outcome
+from b24mw.bitrix24.errors import (
+    Bitrix24Error,
+    Bitrix24Unavailable,
+    CallError,
+    HeldBack,
+    Outcome,
+)
 from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
@@ -147,7 +153,7 @@ class Bitrix24Gateway:
         async with self.db.reader() as session:
             blocked = await self.throttle.blocked_methods(session)
         if method in blocked:
-            raise Bitrix24Unavailable(
+            raise HeldBack(
                 CallError(
                     Outcome.OPERATING_LIMITED,
                     "OPERATION_TIME_LIMIT",
@@ -161,11 +167,12 @@ class Bitrix24Gateway:
         # later would not come sooner.
         reservation = await self.throttle.acquire(max(0.0, deadline - time.monotonic()))
         if not reservation.granted:
-            raise Bitrix24Unavailable(
+            raise HeldBack(
                 CallError(
                     Outcome.THROTTLED,
                     "THROTTLED",
                     f"no request slot within {wait_s:.0f} s",
+                    reset_at=reservation.at,
                     may_have_run=False,
                 ),
                 method,

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from b24mw.couriers import service
-from b24mw.couriers.schemas import CourierCreate, CourierRead, CourierUpdate
+from b24mw.couriers.schemas import COURIER_CURSOR, CourierCreate, CourierRead, CourierUpdate
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.db import ReadSession, ReadStatements, Session
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import QueryFlag, QueryId
 
 router = APIRouter(
@@ -19,21 +19,23 @@ router = APIRouter(
 
 Reader = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
+Pages = Annotated[PageRequest, Depends(pagination(COURIER_CURSOR))]
 
 
 @router.get("", response_model=Paginated[CourierRead])
 async def list_couriers(
-    session: ReadSession,
+    session: ReadStatements,
     actor: Reader,
-    page: Pagination,
+    page: Pages,
     q: Annotated[str | None, Query(max_length=100, description="search id, name, phone")] = None,
     b24_user_id: Annotated[QueryId | None, Query()] = None,
     is_active: Annotated[QueryFlag | None, Query(description="true or false")] = None,
-) -> Paginated[CourierRead]:
-    """List couriers. A courier sees only their own record."""
-    return await service.search(
+) -> Response:
+    """List couriers, by id. A courier sees only their own record."""
+    found = await service.search(
         session, actor, page, q=q, b24_user_id=b24_user_id, is_active=is_active
     )
+    return answer(found)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CourierRead)

@@ -4,9 +4,12 @@ from typing import Annotated
 
 from pydantic import Field
 
+from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import Phone, ReadModel, StrictInput, UtcOut
 from b24mw.kit.types import INT64_LIMIT, Flag
 
+# The directory is listed by id.
+COURIER_CURSOR = CursorKey("couriers", (str,))
 CourierId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 B24UserId = Annotated[
     int, Field(strict=True, gt=0, lt=INT64_LIMIT, description="Bitrix24 user id (RESPONSIBLE_ID)")

@@ -7,7 +7,7 @@ from b24mw.couriers.repository import CourierRepository
 from b24mw.couriers.schemas import CourierCreate, CourierRead, CourierUpdate
 from b24mw.kit.auth import Actor
 from b24mw.kit.errors import Conflict, FieldError, NotFound
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.models.couriers import Courier
 
 
@@ -68,22 +68,21 @@ async def update(session: AsyncSession, courier_id: str, data: CourierUpdate) ->
 async def search(
     session: AsyncSession,
     actor: Actor,
-    page: PageParams,
+    request: PageRequest,
     *,
     q: str | None,
     b24_user_id: int | None,
     is_active: bool | None,
 ) -> Paginated[CourierRead]:
-    rows, total = await CourierRepository(session).search(
+    page = await CourierRepository(session).search(
+        request,
         q=q,
         only_id=actor.sub if actor.courier_scoped else None,
         b24_user_id=b24_user_id,
         is_active=is_active,
-        offset=page.offset,
-        limit=page.page_size,
     )
-    items = [CourierRead.model_validate(row) for row in rows]
-    return Paginated[CourierRead].build(items, total, page)
+    items = [CourierRead.model_validate(dict(row)) for row in page.rows]
+    return Paginated[CourierRead].build(items, page, request)
 
 
 async def by_b24_user(session: AsyncSession, b24_user_id: int) -> Courier | None:

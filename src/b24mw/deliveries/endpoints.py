@@ -5,12 +5,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from b24mw.deliveries import service
-from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
+from b24mw.deliveries.schemas import (
+    DELIVERY_CURSOR,
+    DELIVERY_EVENTS_CURSOR,
+    DeliveryCreate,
+    DeliveryRead,
+)
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.db import ReadSession, ReadStatements, Session
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
 from b24mw.lifecycle.deps import Locale, order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
@@ -27,17 +32,20 @@ Participant = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN, Role.COURI
 ListFilter = Annotated[
     OrderFilter, Depends(order_filter("1C id, title, customer, phone, id or task id"))
 ]
+Pages = Annotated[PageRequest, Depends(pagination(DELIVERY_CURSOR))]
+EventPages = Annotated[PageRequest, Depends(pagination(DELIVERY_EVENTS_CURSOR))]
 
 
 @router.get("", response_model=Paginated[DeliveryRead])
 async def list_deliveries(
-    session: ReadSession,
+    session: ReadStatements,
     actor: Participant,
     flt: ListFilter,
-    page: Pagination,
-) -> Paginated[DeliveryRead]:
-    """Deliveries, newest first. A courier sees only their own."""
-    return await service.list_deliveries(session, actor, page, flt)
+    page: Pages,
+) -> Response:
+    """Deliveries, newest first. A courier sees only their own. By page, or
+    after `cursor` (`next_cursor` of the previous page) at any depth."""
+    return answer(await service.list_deliveries(session, actor, page, flt))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeliveryRead)
@@ -82,7 +90,7 @@ async def change_status(
 
 @router.get("/{delivery_id}/events", response_model=Paginated[TaskEventRead])
 async def delivery_events(
-    delivery_id: RowId, session: ReadSession, actor: Participant, page: Pagination
-) -> Paginated[TaskEventRead]:
+    delivery_id: RowId, session: ReadStatements, actor: Participant, page: EventPages
+) -> Response:
     """The delivery's task history (`task_events`), oldest first."""
-    return await service.events(session, actor, delivery_id, page)
+    return answer(await service.events(session, actor, delivery_id, page))

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from b24mw.kit.types import as_row_id
+from b24mw.kit.pagination import Page, PageRequest
+from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
-from b24mw.models.base import utcnow
+from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import OutboxStatus
-from b24mw.models.history import TaskEvent
 from b24mw.models.ops import OutboxJob
-from b24mw.models.orders import Delivery
+from b24mw.models.orders import Delivery, DeliveryLine
 
 # Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
 TASK_PARAMS = ("TASKID", "taskId")
@@ -24,6 +23,16 @@ _GET = (
     .where(Delivery.id == bindparam("delivery_id"))
     .options(joinedload(Delivery.lines))
 )
+
+_DELIVERIES = table_of(Delivery)
+_LINES = table_of(DeliveryLine)
+_HEAD = select(_DELIVERIES.c.id, _DELIVERIES.c.courier_id).where(
+    _DELIVERIES.c.id == bindparam("delivery_id")
+)
+
+
+def list_branches(f: OrderFilter) -> list[Select[Any]]:
+    return lists.order_branches(_DELIVERIES, f, ("external_id_1c", "title", "customer_name"))
 
 
 class DeliveryRepository:
@@ -41,50 +50,18 @@ class DeliveryRepository:
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    def _filtered(self, f: OrderFilter) -> Select[Delivery]:
-        stmt = select(Delivery)
-        if f.statuses:
-            stmt = stmt.where(Delivery.status.in_(f.statuses))
-        if f.courier_id is not None:
-            stmt = stmt.where(Delivery.courier_id == f.courier_id)
-        if f.created_from is not None:
-            stmt = stmt.where(Delivery.created_at >= f.created_from)
-        if f.created_to is not None:
-            stmt = stmt.where(Delivery.created_at < f.created_to)
-        if f.q:
-            # autoescape: the text is searched literally, "%" and "_" included.
-            text = f.q.lower()
-            conditions: list[ColumnElement[bool]] = [
-                func.lower(Delivery.external_id_1c).contains(text, autoescape=True),
-                func.lower(Delivery.title).contains(text, autoescape=True),
-                func.lower(Delivery.customer_name).contains(text, autoescape=True),
-                Delivery.client_phone.contains(f.q, autoescape=True),
-            ]
-            if (number := as_row_id(f.q)) is not None:
-                conditions += [Delivery.id == number, Delivery.task_id_b24 == number]
-            stmt = stmt.where(or_(*conditions))
-        return stmt
+    async def head(self, delivery_id: int) -> Row[Any, Any] | None:
+        """The delivery's id and courier (``.courier_id``): who may see it."""
+        return (await self.session.execute(_HEAD, {"delivery_id": delivery_id})).first()
 
     async def search(
-        self, f: OrderFilter, *, offset: int, limit: int
-    ) -> tuple[Sequence[Delivery], int]:
-        stmt = self._filtered(f)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(Delivery.created_at.desc(), Delivery.id.desc())
-        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
-        return rows.all(), int(total)
+        self, request: PageRequest, f: OrderFilter
+    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+        branches = list_branches(f)
+        return await lists.order_page(self.session, request, _DELIVERIES, _LINES, branches)
 
-    async def events(
-        self, delivery_id: int, *, offset: int, limit: int
-    ) -> tuple[Sequence[TaskEvent], int]:
-        stmt = select(TaskEvent).where(TaskEvent.order_id == delivery_id)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(TaskEvent.ts, TaskEvent.id).offset(offset).limit(limit)
-        return (await self.session.execute(ordered)).scalars().all(), int(total)
+    async def events(self, request: PageRequest, delivery_id: int) -> Page[dict[str, Any]]:
+        return await lists.event_page(self.session, request, lists.EVENTS.c.order_id == delivery_id)
 
     async def link_task(self, delivery_id: int, task_id_b24: int) -> tuple[bool, Delivery | None]:
         """Store the task id unless one is there; answer (stored now, the row).

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
 
 from b24mw.couriers.schemas import CourierId
+from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import MoneyOut, Phone, ReadModel, StrictInput, UtcOut
+from b24mw.kit.types import BodyId
 from b24mw.lifecycle.schemas import CurrencyCode, LineIn, LineRead, Money
 from b24mw.models.enums import OrderStatus
 
+# The list's sort key, newest first, and the history's, oldest first: (time, id).
+DELIVERY_CURSOR = CursorKey("deliveries", (datetime, int))
+DELIVERY_EVENTS_CURSOR = CursorKey("delivery-events", (datetime, int))
 ExternalId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$", description="1C document id")
 ]
@@ -31,12 +37,20 @@ class DeliveryCreate(StrictInput):
     )
     currency_code: CurrencyCode = "RUB"
     notes: Annotated[str, Field(max_length=4000)] | None = None
+    deal_id_b24: BodyId | None = Field(
+        default=None,
+        description=(
+            "Bitrix24 deal the delivery serves (known to /api/v1/crm/deals): the task is "
+            "bound to it and the deal is closed when the delivery ends"
+        ),
+    )
 
 
 class DeliveryRead(ReadModel):
     id: int
     external_id_1c: str
     task_id_b24: int | None
+    deal_id_b24: int | None = Field(description="Bitrix24 deal the delivery serves")
     courier_id: str
     title: str
     customer_name: str

@@ -10,13 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.couriers import service as couriers
+from b24mw.crm import service as crm_service
 from b24mw.deliveries.hooks import TASK_CREATED_HOOK, sync_key
 from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import savepoint
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import Transition
@@ -46,6 +47,7 @@ def tracked(delivery: Delivery) -> sync.Tracked:
         task_id_b24=delivery.task_id_b24,
         sync_key=sync_key(delivery.id),
         order_id=delivery.id,
+        deal_id_b24=delivery.deal_id_b24,
     )
 
 
@@ -95,11 +97,15 @@ def task_fields(delivery: Delivery, b24_user_id: int, locale: str) -> dict[str, 
     ]
     if delivery.notes:
         lines.append(t("delivery.notes", locale, notes=delivery.notes))
-    return {
+    fields: dict[str, Any] = {
         "TITLE": delivery.title,
         "DESCRIPTION": "\n".join(lines),
         "RESPONSIBLE_ID": b24_user_id,
     }
+    if delivery.deal_id_b24:
+        # Bound to the deal: managers see the task on the deal's card.
+        fields["UF_CRM_TASK"] = [f"D_{delivery.deal_id_b24}"]
+    return fields
 
 
 async def create_delivery(
@@ -116,6 +122,8 @@ async def create_delivery(
     existing = await repo.id_by_external(data.external_id_1c)
     if existing is not None:
         raise _duplicate(existing, data.external_id_1c)
+    if data.deal_id_b24 is not None:
+        await crm_service.require_open_deal(session, data.deal_id_b24)
 
     delivery = Delivery(
         external_id_1c=data.external_id_1c,
@@ -133,6 +141,7 @@ async def create_delivery(
         currency_code=data.currency_code,
         status=OrderStatus.NEW.value,
         notes=data.notes,
+        deal_id_b24=data.deal_id_b24,
         lines=[
             DeliveryLine(line_no=n, sku=i.sku, name=i.name, qty=i.qty, price=i.price)
             for n, i in enumerate(data.items, start=1)
@@ -167,15 +176,13 @@ async def get_delivery(session: AsyncSession, actor: Actor, delivery_id: int) ->
 
 
 async def list_deliveries(
-    session: AsyncSession, actor: Actor, page: PageParams, flt: OrderFilter
+    session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[DeliveryRead]:
     mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own deliveries.")
-    rows, total = await DeliveryRepository(session).search(
-        replace(flt, courier_id=mine), offset=page.offset, limit=page.page_size
-    )
-    return Paginated[DeliveryRead].build(
-        [DeliveryRead.model_validate(r) for r in rows], total, page
-    )
+    repo = DeliveryRepository(session)
+    page, lines = await repo.search(request, replace(flt, courier_id=mine))
+    items = [DeliveryRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
+    return Paginated[DeliveryRead].build(items, page, request)
 
 
 def _hand_off_to_1c(
@@ -235,11 +242,10 @@ async def change_status(
 
 
 async def events(
-    session: AsyncSession, actor: Actor, delivery_id: int, page: PageParams
+    session: AsyncSession, actor: Actor, delivery_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
-    await get_delivery(session, actor, delivery_id)
-    rows, total = await DeliveryRepository(session).events(
-        delivery_id, offset=page.offset, limit=page.page_size
-    )
-    items = [TaskEventRead.model_validate(r) for r in rows]
-    return Paginated[TaskEventRead].build(items, total, page)
+    repo = DeliveryRepository(session)
+    visible(actor, await repo.head(delivery_id), f"Delivery {delivery_id} not found.")
+    page = await repo.events(request, delivery_id)
+    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
+    return Paginated[TaskEventRead].build(items, page, request)

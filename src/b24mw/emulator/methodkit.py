@@ -8,6 +8,7 @@ from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from b24mw.emulator.access import Actor
+from b24mw.emulator.crm import CrmService
 from b24mw.emulator.service import TaskService
 from b24mw.emulator.state import Store
 from b24mw.emulator.views import TaskView
@@ -26,6 +27,7 @@ class MethodContext:
     store: Store
     tz: timezone
     actor: int
+    crm: CrmService
     # The scopes the caller (webhook or application) was granted, comma-separated.
     granted_scope: Callable[[], str] = lambda: ""
     # Portal-wide switches the methods read (``RuntimeSettings``).

@@ -7,6 +7,7 @@ from typing import Any
 
 from b24mw.emulator import access, scopes
 from b24mw.emulator.comments import COMMENT_METHODS
+from b24mw.emulator.crm_methods import CRM_METHODS
 from b24mw.emulator.errors import (
     B24Error,
     action_not_allowed,
@@ -262,6 +263,7 @@ METHODS: dict[str, Handler] = {
     **COMMENT_METHODS,
     **IM_METHODS,
     **OPENLINE_METHODS,
+    **CRM_METHODS,
     "user.get": user_get,
     "user.current": user_current,
     "user.admin": user_admin,

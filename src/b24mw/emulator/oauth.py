@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from b24mw.emulator import scopes
 from b24mw.emulator.errors import B24Error
 from b24mw.emulator.methodkit import Args, Handler, MethodContext, MethodResult, named
 
@@ -47,6 +48,11 @@ BINDABLE_EVENTS = frozenset(
         "ONOPENLINEMESSAGEADD",
         "ONOPENLINEMESSAGEUPDATE",
         "ONOPENLINEMESSAGEDELETE",
+        *(
+            f"ONCRM{kind}{action}"
+            for kind in ("DEAL", "LEAD")
+            for action in ("ADD", "UPDATE", "DELETE")
+        ),
     }
 )
 
@@ -255,7 +261,10 @@ class LocalApp:
         params = named(args)
         event = str(params.get("event") or "").strip().upper()
         handler = str(params.get("handler") or "").strip()
-        if event not in BINDABLE_EVENTS:
+        # A CRM event exists for an application with the crm scope only (UNCONFIRMED
+        # which error a portal gives without it: the stricter "not found").
+        crm_hidden = event.startswith("ONCRM") and "crm" not in scopes.parse(self.scope)
+        if event not in BINDABLE_EVENTS or crm_hidden:
             raise B24Error("ERROR_EVENT_NOT_FOUND", "Event not found", 400)
         if not handler.startswith(("http://", "https://")):
             raise B24Error("ERROR_CORE", "Handler URL is invalid", 400)

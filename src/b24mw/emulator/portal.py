@@ -15,6 +15,7 @@ from b24mw.emulator.batch import run_batch
 from b24mw.emulator.calls import CallLog
 from b24mw.emulator.chats import TaskChats
 from b24mw.emulator.config import OAUTH_SERVER_ENDPOINT, EmulatorConfig
+from b24mw.emulator.crm import CrmService
 from b24mw.emulator.dates import iso, portal_tz
 from b24mw.emulator.errors import B24Error
 from b24mw.emulator.events import EventDispatcher, EventSettings
@@ -81,12 +82,14 @@ class Portal:
         self.view = TaskView(self.store, self.tz, chat_id=self.chats.chat_id)
         if self.chats.new_card:
             self.chats.open_all()
+        self.crm = CrmService(self.store, self.events, self.clock, lambda: self.settings)
         self.ctx = MethodContext(
             self.service,
             self.view,
             self.store,
             self.tz,
             config.rest_user,
+            self.crm,
             granted_scope=self.granted_scope,
             options=self.settings,
         )

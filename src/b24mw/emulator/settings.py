@@ -8,10 +8,7 @@ from typing import Any
 
 from b24mw.emulator.chats import CARDS
 from b24mw.emulator.config import EmulatorConfig
-
-
-class SettingsError(ValueError):
-    pass
+from b24mw.emulator.crm_settings import SettingsError, crm_setting
 
 
 @dataclass
@@ -27,6 +24,15 @@ class RuntimeSettings:
     operating_costs: dict[str, float] = field(default_factory=dict)
     task_card: str = "classic"
     webhook_scope: str = "task,user,im,imopenlines,crm"
+    # CRM (emulator/crm.py): extra deal pipelines over the default one, the
+    # fields a stage requires, automation rules (stage entered -> stage the
+    # portal then moves the deal to), stages the webhook user may not set,
+    # and the CRM mode (1 classic, 2 simple: no leads).
+    crm_pipelines: list[dict[str, Any]] = field(default_factory=list)
+    crm_required_fields: dict[str, list[str]] = field(default_factory=dict)
+    crm_automation: dict[str, str] = field(default_factory=dict)
+    crm_stage_denied: list[str] = field(default_factory=list)
+    crm_mode: int = 1
     # The webhook user (and the application acting as it) is a portal administrator.
     rest_user_admin: bool = True
     # `tasks.task.get` fills `tags` when `select` has TAGS (the tasks module's
@@ -94,6 +100,8 @@ class RuntimeSettings:
                 ):
                     raise SettingsError("operating_costs must map method names to seconds")
                 valid[key] = {str(k).lower(): float(v) for k, v in value.items()}
+            elif key.startswith("crm_"):
+                valid[key] = crm_setting(key, value)
             else:
                 raise SettingsError(f"unknown setting {key!r}")
         for key, value in valid.items():

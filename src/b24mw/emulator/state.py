@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from b24mw.emulator.crm_state import CrmStore
+
 STATE_VERSION = 1
 
 
@@ -146,6 +148,7 @@ class Store:
         self.files: dict[int, DiskFile] = {}
         self.ol_sessions: dict[int, OpenLineSession] = {}
         self.activities: dict[int, Activity] = {}
+        self.crm = CrmStore()
         self.next_task_id = 1
         self.next_comment_id = 1
         self.next_tag_id = 1
@@ -279,6 +282,7 @@ class Store:
         self.files.clear()
         self.ol_sessions.clear()
         self.activities.clear()
+        self.crm.clear()
         self.dirty = True
 
     def to_json(self) -> dict[str, Any]:
@@ -303,6 +307,7 @@ class Store:
             "files": [asdict(f) for f in self.files.values()],
             "ol_sessions": [asdict(s) for s in self.ol_sessions.values()],
             "activities": [asdict(a) for a in self.activities.values()],
+            "crm": self.crm.to_json(),
         }
 
     @classmethod
@@ -339,6 +344,8 @@ class Store:
                 continue
             raw.pop("message_id", None)
             store.put_comment(Comment(**raw))
+        if isinstance(data.get("crm"), dict):
+            store.crm = CrmStore.from_json(data["crm"])
         store.dirty = False
         return store
 

@@ -4,7 +4,8 @@ One unit of work per request or job.  A write route's ``Session`` is the
 unit of work the idempotency middleware opened for the request (it commits it
 with the stored answer, before the answer is sent, so a client never sees a
 201 for something not committed); services only ``flush()``.  Read routes
-get a ``ReadSession``.
+get a ``ReadSession``, or ``ReadStatements`` where their statements need no
+common snapshot.
 
 Sessions are ``kit.staging.UnitSession``: rows a unit of work only appends
 are staged and written with it (see there).
@@ -12,6 +13,8 @@ are staged and written with it (see there).
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session as SyncSession
 
 from b24mw.kit.staging import UnitSession
 from b24mw.settings import Settings
@@ -62,6 +66,10 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+# How long a request waits in line for the pool before it asks the pool
+# directly (the pool's own timeout).
+GATE_TIMEOUT_S = 30.0
+
 # scope["state"] key of the unit of work the idempotency middleware opened
 # for an unsafe request; the route's ``Session`` is that session.
 REQUEST_SESSION = "b24mw.session"
@@ -90,11 +98,28 @@ class Database:
                 pool_timeout=30,
             )
             self.read_engine = self.engine
+        self.pool_capacity = settings.db_pool_size + settings.db_max_overflow
+        # One gate per event loop (a Semaphore belongs to the loop it waits on).
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=UnitSession
         )
         self.read_sessions = async_sessionmaker(
             self.read_engine, expire_on_commit=False, sync_session_class=UnitSession
+        )
+        # Reads whose statements need no common snapshot (a page and its
+        # lines, one row): on PostgreSQL without BEGIN and ROLLBACK, two round
+        # trips of a single read's three.  A plain Session: a read stages
+        # nothing, and UnitSession's listener costs every statement an
+        # ORMExecuteState.
+        self.statement_sessions = async_sessionmaker(
+            self.read_engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            sync_session_class=SyncSession,
         )
         # Single self-contained statements (idempotency bookkeeping) need no
         # BEGIN/COMMIT round trips on PostgreSQL.  SQLite keeps transactions:
@@ -131,6 +156,47 @@ class Database:
         async with self.read_sessions() as session:
             yield session
 
+    @asynccontextmanager
+    async def statement_reader(self) -> AsyncIterator[AsyncSession]:
+        """A read session whose statements each see the database as it is
+        when they run (PostgreSQL: no transaction around them).  Readers
+        queue first come, first served for the pool (``_fair_gate``)."""
+        async with self._fair_gate(), self.statement_sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def request_session(self) -> AsyncIterator[AsyncSession]:
+        """The session of a write request's unit of work (the idempotency
+        middleware's), queued first come, first served like the readers."""
+        async with self._fair_gate(), self.sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _fair_gate(self) -> AsyncIterator[None]:
+        # The pool's own queue lets a newcomer take a connection that was
+        # just handed back while a woken waiter goes to the back of the line:
+        # under 200 clients some requests waited seconds while the median
+        # waited a tenth of that.  asyncio.Semaphore serves in arrival order.
+        # Past the pool's own timeout the request goes to the pool without a
+        # place (as before: the pool answers or times out), so a request
+        # that holds one place and wants another can never wait forever.
+        if self.is_sqlite:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.pool_capacity)
+        try:
+            await asyncio.wait_for(gate.acquire(), GATE_TIMEOUT_S)
+        except TimeoutError:
+            yield
+            return
+        try:
+            yield
+        finally:
+            gate.release()
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
@@ -162,8 +228,15 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _statement_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with get_database(request).statement_reader() as session:
+        yield session
+
+
 Session = Annotated[AsyncSession, Depends(_write_session)]
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+# For reads that need no snapshot across their statements (lists, one row).
+ReadStatements = Annotated[AsyncSession, Depends(_statement_session, scope="function")]
 
 
 async def _database(request: Request) -> Database:

@@ -339,7 +339,7 @@ class IdempotencyMiddleware:
             ttl=timedelta(hours=app_state.settings.idempotency_ttl_hours),
         )
         db = app_state.db
-        async with db.sessions() as session:
+        async with db.request_session() as session:
             try:
                 claim = await IdempotencyRepository(session).claim(request)
                 if claim.outcome is not ClaimOutcome.CLAIMED:

@@ -1,57 +1,245 @@
-"""``page``/``page_size`` query parameters and the ``Paginated`` response shape."""
+"""List pagination: pages by number for small lists, by cursor for any size,
+and totals that cost only what they are worth.
+
+- **Page mode** (no ``cursor``): ``page``/``page_size`` as before.  The rows
+  before the page are read and skipped (OFFSET), so pages reach the first
+  ``MAX_OFFSET`` rows (``page × page_size``); deeper is 422 naming ``page``.
+- **Cursor mode**: ``cursor`` is the ``next_cursor`` of the previous answer,
+  the sort key of its last row.  The next page starts right after that key
+  in the index, so it costs one page at any depth, and rows inserted or
+  removed meanwhile never shift it (no row is skipped or repeated).  Every
+  answer with more rows carries ``next_cursor``, page mode included.
+- **Totals** (``count``): ``exact`` counts every matching row; ``estimate``
+  (the default in page mode) counts exactly up to ``EXACT_COUNT_CAP`` rows
+  and beyond that answers PostgreSQL's planner estimate, marked
+  ``total_items_estimated`` (SQLite has none: ``null``); ``none`` (the
+  default by cursor) skips them.  A page that shows the end of the list
+  gives the exact total for free.
+
+A cursor is base64url of a JSON array: the list's name and the key's values.
+It is not signed: it only says where to start, every filter and the
+caller's scope still apply, so a forged cursor can show nothing the caller
+could not list anyway; a malformed one, or another list's, is 422 naming
+``cursor``.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
-from collections.abc import Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query
-from pydantic import BaseModel
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from b24mw.kit.errors import FieldError, ValidationFailed
+from b24mw.kit.types import INT64_LIMIT, unstorable
 
 T = TypeVar("T")
-# Deeper pages are refused (422), so ``page * page_size`` is a plain OFFSET on
-# both engines; lists that deep are narrowed with filters (dates, status).
-MAX_PAGE = 1_000_000
+MAX_PAGE_SIZE = 100
+# Page mode reads every row before its page: no deeper than this (a cursor
+# goes anywhere at the cost of one page).
+MAX_OFFSET = 10_000
+MAX_PAGE = MAX_OFFSET
+# Matching rows counted exactly with a page when no exact total was asked.
+EXACT_COUNT_CAP = 1_000
+MAX_CURSOR_LENGTH = 512
+
+
+class Count(StrEnum):
+    EXACT = "exact"
+    ESTIMATE = "estimate"
+    NONE = "none"
+
+
+def _bad_cursor(reason: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"The cursor is not valid: {reason}.",
+        errors=[
+            FieldError("query.cursor", f"{reason}; use next_cursor as given", "validation.format")
+        ],
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class PageParams:
-    page: int = 1
-    page_size: int = 20
+class CursorKey:
+    """What one list's cursor carries: the list's name (a cursor of another
+    list is refused) and the types of its sort key's values, in order."""
+
+    name: str
+    kinds: tuple[type, ...]
+
+    def encode(self, values: Sequence[Any]) -> str:
+        payload = [self.name, *(_dump(value) for value in values)]
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def decode(self, cursor: str) -> tuple[Any, ...]:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            payload = json.loads(raw.decode())
+        except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+            raise _bad_cursor("not a cursor of this API") from None
+        if not isinstance(payload, list) or len(payload) != len(self.kinds) + 1:
+            raise _bad_cursor("not a cursor of this API")
+        if payload[0] != self.name:
+            raise _bad_cursor("a cursor of another list")
+        return tuple(
+            _load(kind, value) for kind, value in zip(self.kinds, payload[1:], strict=True)
+        )
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def _load(kind: type, value: Any) -> Any:
+    try:
+        if kind is datetime and isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is not None:
+                return parsed
+        elif kind is uuid.UUID and isinstance(value, str):
+            return uuid.UUID(value)
+        elif kind is int and type(value) is int and -INT64_LIMIT <= value < INT64_LIMIT:
+            return value
+        elif kind is str and isinstance(value, str) and len(value) <= 256:
+            if unstorable(value) is None:
+                return value
+    except ValueError:
+        pass
+    raise _bad_cursor("not a cursor of this API")
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One list request: a page by number (``page``) or after a cursor (``after``)."""
+
+    page: int | None
+    page_size: int
+    after: tuple[Any, ...] | None
+    count: Count
+    key: CursorKey
 
     @property
     def offset(self) -> int:
-        return (self.page - 1) * self.page_size
+        return 0 if self.page is None else (self.page - 1) * self.page_size
 
 
-async def _page_params(
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
-    page_size: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
-) -> PageParams:
-    return PageParams(page=page, page_size=page_size)
+def page_request(
+    key: CursorKey, *, page: int = 1, page_size: int = 20, count: Count = Count.ESTIMATE
+) -> PageRequest:
+    """A page-mode request (services that list for themselves, tests)."""
+    return PageRequest(page=page, page_size=page_size, after=None, count=count, key=key)
 
 
-Pagination = Annotated[PageParams, Depends(_page_params)]
+def pagination(key: CursorKey) -> Callable[..., Awaitable[PageRequest]]:
+    """The list parameters of one list, as a route dependency."""
+
+    async def dependency(
+        page: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=MAX_PAGE,
+                description=f"1-based page number (default 1); page × page_size at most"
+                f" {MAX_OFFSET:,}: go deeper with `cursor`. Not with `cursor`.",
+            ),
+        ] = None,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = 20,
+        cursor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=MAX_CURSOR_LENGTH,
+                description="`next_cursor` of the previous page: the page after it, at any"
+                " depth, unaffected by rows added or removed meanwhile",
+            ),
+        ] = None,
+        count: Annotated[
+            Count | None,
+            Query(
+                description="`exact`: count every matching row; `estimate` (default without"
+                f" `cursor`): exact up to {EXACT_COUNT_CAP:,} rows, beyond that PostgreSQL's"
+                " planner estimate (`total_items_estimated`) or null on SQLite; `none`"
+                " (default with `cursor`): no total"
+            ),
+        ] = None,
+    ) -> PageRequest:
+        if cursor is not None:
+            if page is not None:
+                raise ValidationFailed(
+                    "Give page or cursor, not both.",
+                    errors=[FieldError("query.page", "not with cursor", "validation.format")],
+                )
+            after = key.decode(cursor)
+            return PageRequest(None, page_size, after, count or Count.NONE, key)
+        page = page or 1
+        if page * page_size > MAX_OFFSET:
+            raise ValidationFailed(
+                f"Pages reach the first {MAX_OFFSET:,} rows; follow next_cursor past them.",
+                errors=[
+                    FieldError(
+                        "query.page",
+                        f"page × page_size must not pass {MAX_OFFSET:,}: use cursor",
+                        "validation.format",
+                    )
+                ],
+            )
+        return PageRequest(page, page_size, None, count or Count.ESTIMATE, key)
+
+    return dependency
 
 
 class Paginated(BaseModel, Generic[T]):
     items: list[T]
-    page: int
+    page: int | None = Field(description="the page number in page mode; null by cursor")
     page_size: int
-    total_items: int
-    total_pages: int
     has_next: bool
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
+    total_items: int | None = Field(
+        description="matching rows: exact, estimated (`total_items_estimated`), or null when"
+        " not counted (see `count`)"
+    )
+    total_pages: int | None = Field(description="from `total_items`, like it exact or estimated")
+    total_items_estimated: bool = Field(
+        description="true when `total_items` is PostgreSQL's planner estimate"
+    )
 
     @classmethod
-    def build(cls, items: Sequence[T], total: int, params: PageParams) -> Paginated[T]:
-        pages = math.ceil(total / params.page_size) if total else 0
+    def build(cls, items: Sequence[T], rows: Page[Any], request: PageRequest) -> Paginated[T]:
+        total = rows.total
         return cls(
             items=list(items),
-            page=params.page,
-            page_size=params.page_size,
+            page=request.page,
+            page_size=request.page_size,
+            has_next=rows.has_next,
+            next_cursor=rows.next_cursor,
             total_items=total,
-            total_pages=pages,
-            has_next=params.page < pages,
+            total_pages=None if total is None else math.ceil(total / request.page_size),
+            total_items_estimated=rows.estimated,
         )
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    """What a repository found for one page: its rows and what is known of the rest."""
+
+    rows: list[T]
+    has_next: bool
+    next_cursor: str | None
+    total: int | None
+    estimated: bool = False

@@ -87,3 +87,20 @@ async def _storable_parameters(request: Request) -> None:
 
 
 PARAMETER_CHECKS = [Depends(_storable_parameters)]
+
+
+def single_query(*names: str) -> Any:
+    """A dependency refusing a repeated scalar query parameter (``?linked=true&linked=x``):
+    without it the last value silently wins and the others are never checked."""
+
+    async def check(request: Request) -> None:
+        problems = [
+            FieldError(f"query.{name}", "given more than once", "validation.format")
+            for name in names
+            if len(request.query_params.getlist(name)) > 1
+        ]
+        if problems:
+            mark_not_stored(request.scope.setdefault("state", {}))
+            raise ValidationFailed("A parameter was given more than once.", errors=problems)
+
+    return Depends(check)

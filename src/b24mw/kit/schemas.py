@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
+from fastapi import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from b24mw.kit.phone import normalize_phone
@@ -13,11 +15,15 @@ from b24mw.kit.types import storable
 
 # Money travels as a decimal string with two places (SPEC §3).
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
-# RFC 3339 UTC with "Z".
-UtcOut = Annotated[
-    datetime,
-    PlainSerializer(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str),
-]
+
+
+def _utc_text(value: datetime) -> str:
+    # isoformat: several times faster than strftime, and lists write 40 a page.
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# RFC 3339 UTC with "Z" (the values are UTC: UtcDateTime, utcnow).
+UtcOut = Annotated[datetime, PlainSerializer(_utc_text, return_type=str)]
 
 
 def _phone(value: Any) -> Any:
@@ -90,3 +96,18 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 COMMON_ERRORS = problem_responses(400, 401, 403, 404, 405, 409, 413, 422, 500, 503)
+
+
+def answer(
+    model: BaseModel, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """``model`` as the JSON answer, serialized once.  Returned as a model,
+    FastAPI would dump it, validate the dump against ``response_model`` and
+    dump it again: a third of a list's CPU.  The route keeps its
+    ``response_model`` for the OpenAPI document."""
+    return Response(
+        model.model_dump_json().encode(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from b24mw.crm import closing
 from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
@@ -52,6 +53,34 @@ TASK_METHOD_ON_ENTER: Mapping[S, str] = {
 TASK_METHOD_ON_MOVE: Mapping[tuple[S, S], str] = {
     (S.FAILED, S.READY): "tasks.task.renew",
 }
+
+
+async def deal_follows(
+    session: AsyncSession,
+    outbox: Outbox,
+    tracked: Tracked,
+    transition: Transition,
+    text: str,
+    locale: str,
+) -> None:
+    """The deal's timeline comment and, at the end, its closing (``crm.closing``)."""
+    assert tracked.deal_id_b24 is not None
+    await closing.follow(
+        session,
+        outbox,
+        closing.OrderRef(
+            kind=tracked.kind,
+            id=tracked.id,
+            ref=tracked.ref,
+            task_id_b24=tracked.task_id_b24,
+            sync_key=tracked.sync_key,
+            deal_id_b24=tracked.deal_id_b24,
+        ),
+        source=transition.source.value,
+        target=transition.target.value,
+        text=text,
+        locale=locale,
+    )
 
 
 def task_methods(transition: Transition) -> list[str]:
@@ -87,6 +116,8 @@ class Tracked:
     # Which order the history rows belong to (one of the two is set).
     instant_order_id: int | None = None
     order_id: int | None = None
+    # The Bitrix24 deal it serves: told of every change, closed at the end.
+    deal_id_b24: int | None = None
 
     @property
     def event_key(self) -> str:
@@ -249,6 +280,8 @@ async def change_status(
     b24_comment(session, outbox, tracked, text)
     for method in task_methods(transition):
         b24_task_call(session, outbox, tracked, method)
+    if tracked.deal_id_b24:
+        await deal_follows(session, outbox, tracked, transition, text, locale)
 
     data = {
         "kind": tracked.kind,

@@ -4,6 +4,7 @@
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import Base
 from b24mw.models.couriers import Courier
+from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import (
     ArchiveManifest,
@@ -32,6 +33,9 @@ __all__ = [
     "ChatMessage",
     "ChatSession",
     "Courier",
+    "CrmDeal",
+    "CrmLead",
+    "CrmPipeline",
     "Delivery",
     "DeliveryLine",
     "IdempotencyKey",

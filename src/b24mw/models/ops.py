@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -82,6 +83,22 @@ class OutboxJob(Base):
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
         Index("ix_outbox_status_lease_until", "status", "lease_until"),
+        # The dead-letter queue, most recently failed first (migration 0012).
+        Index(
+            "ix_outbox_dead_finished",
+            "finished_at",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
+        Index(
+            "ix_outbox_dead_kind_finished",
+            "kind",
+            "finished_at",
+            "id",
+            postgresql_where=text("status = 'dead'"),
+            sqlite_where=text("status = 'dead'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

@@ -30,10 +30,16 @@ class InstantOrder(TimestampMixin, Base):
         Index("ix_instant_orders_status_created", "status", "created_at"),
         Index("ix_instant_orders_courier_status_created", "courier_id", "status", "created_at"),
         Index("ix_instant_orders_change_seq", "change_seq", "id"),
+        Index("ix_instant_orders_deal_id_b24", "deal_id_b24"),
+        # The list without a status, newest first (migration 0012).
+        Index("ix_instant_orders_created_id", "created_at", "id"),
+        Index("ix_instant_orders_courier_created_id", "courier_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     task_id_b24: Mapped[int | None] = mapped_column(BigInteger)
+    # The Bitrix24 deal it serves (a task bound to a deal, UF_CRM_TASK D_<id>).
+    deal_id_b24: Mapped[int | None] = mapped_column(BigInteger)
     courier_id: Mapped[str | None] = mapped_column(ForeignKey("couriers.id"))
     title: Mapped[str] = mapped_column(String(255))
     customer_name: Mapped[str] = mapped_column(String(255))
@@ -92,11 +98,17 @@ class Delivery(TimestampMixin, Base):
         Index("ix_orders_courier_status_created", "courier_id", "status", "created_at"),
         Index("ix_orders_task_id_b24", "task_id_b24"),
         Index("ix_orders_change_seq", "change_seq", "id"),
+        Index("ix_orders_deal_id_b24", "deal_id_b24"),
+        # The list without a status, newest first (migration 0012).
+        Index("ix_orders_created_id", "created_at", "id"),
+        Index("ix_orders_courier_created_id", "courier_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     external_id_1c: Mapped[str] = mapped_column(String(64), unique=True)
     task_id_b24: Mapped[int | None] = mapped_column(BigInteger)
+    # The Bitrix24 deal it serves: closed when the delivery ends.
+    deal_id_b24: Mapped[int | None] = mapped_column(BigInteger)
     courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
     title: Mapped[str] = mapped_column(String(255))
     customer_name: Mapped[str] = mapped_column(String(255))

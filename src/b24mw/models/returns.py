@@ -17,6 +17,9 @@ class Return(TimestampMixin, Base):
         CheckConstraint(in_list("source", values(ReturnSource)), name="source"),
         Index("ix_returns_status_created", "status", "created_at"),
         Index("ix_returns_courier_status_created", "courier_id", "status", "created_at"),
+        # The list without a status, newest first (migration 0012).
+        Index("ix_returns_created_id", "created_at", "id"),
+        Index("ix_returns_courier_created_id", "courier_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

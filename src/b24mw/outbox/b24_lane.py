@@ -27,7 +27,7 @@ from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import metrics, states, task_status, verify
 from b24mw.outbox.b24_plan import Decision, Plan, decide, payload_method, plan, wire_method
-from b24mw.outbox.hooks import get_hook
+from b24mw.outbox.hooks import get_failure_hook, get_hook
 from b24mw.outbox.lane import Lane, epoch_to_dt, is_transient_db_error, log
 from b24mw.outbox.repository import OutboxRepository
 from b24mw.settings import Settings
@@ -252,6 +252,7 @@ class B24Lane(Lane):
         )
         if decision.action == "dead":
             states.dead(job, entry)
+            await self._run_failure_hook(session, job, entry)
             return states.DEAD
         not_before = epoch_to_dt(decision.not_before) if decision.not_before else None
         return states.fail(
@@ -262,6 +263,28 @@ class B24Lane(Lane):
             unknown=decision.unknown,
             settle_s=self.settle_s,
         )
+
+    async def _run_failure_hook(
+        self, session: AsyncSession, job: OutboxJob, entry: dict[str, Any]
+    ) -> None:
+        """A failure hook's own failure is logged, never blocks the job's move
+        to the DLQ (its reason is kept there either way)."""
+        name = job.payload.get("on_dead") if isinstance(job.payload, dict) else None
+        if not name:
+            return
+        previous = current_request_id()
+        set_request_id(job.request_id)
+        try:
+            async with savepoint(session):
+                await get_failure_hook(str(name))(
+                    session, job.payload.get("context") or {}, job.id, entry
+                )
+        except Exception as exc:
+            if is_transient_db_error(exc):
+                raise
+            log.exception("outbox_failure_hook_failed", job_id=job.id, hook=name)
+        finally:
+            set_request_id(previous)
 
     async def _run_hook(self, session: AsyncSession, job: OutboxJob, result: Any) -> str | None:
         name = job.payload.get("on_result") if isinstance(job.payload, dict) else None

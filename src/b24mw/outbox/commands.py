@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -14,8 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.kit.db import Database
 from b24mw.kit.errors import AppError
 from b24mw.kit.logging import configure_logging
+from b24mw.kit.pagination import Count, page_request
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import dlq
+from b24mw.outbox.dlq import DLQ_CURSOR
+from b24mw.outbox.repository import DEAD_SUMMARY
 from b24mw.settings import Settings, SettingsError, get_settings
 
 T = TypeVar("T")
@@ -100,19 +103,19 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]], *, write: bool) ->
         raise
 
 
-def _summary(job: OutboxJob) -> dict[str, Any]:
+def _summary(job: Mapping[Any, Any]) -> dict[str, Any]:
     return {
-        "id": job.id,
-        "kind": job.kind,
-        "ordering_key": job.ordering_key,
-        "attempts": job.attempts,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-        "last_error": job.last_error,
+        "id": job["id"],
+        "kind": job["kind"],
+        "ordering_key": job["ordering_key"],
+        "attempts": job["attempts"],
+        "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
+        "last_error": job["last_error"],
     }
 
 
 def _full(job: OutboxJob) -> dict[str, Any]:
-    out = _summary(job)
+    out = _summary({name: getattr(job, name) for name in DEAD_SUMMARY})
     out.update(
         status=job.status,
         payload=job.payload,
@@ -132,9 +135,10 @@ def dlq_list(
 ) -> None:
     """Dead jobs, newest failure first (one JSON object a line)."""
 
-    async def fetch(session: AsyncSession) -> tuple[list[dict[str, Any]], int]:
-        rows, total = await dlq.list_dead(session, kind=kind, offset=0, limit=limit)
-        return [_summary(job) for job in rows], total
+    async def fetch(session: AsyncSession) -> tuple[list[dict[str, Any]], int | None]:
+        request = page_request(DLQ_CURSOR, page_size=limit, count=Count.EXACT)
+        page = await dlq.list_dead(session, request, kind=kind)
+        return [_summary(job) for job in page.rows], page.total
 
     rows, total = _with_session(fetch, write=False)
     for row in rows:

@@ -7,22 +7,26 @@ its history; discard closes it without delivery, on the record.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.errors import Conflict, FieldError, NotFound
+from b24mw.kit.pagination import CursorKey, Page, PageRequest
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import states
 from b24mw.outbox.repository import OutboxRepository
 
+# The queue's sort key, most recently failed first: (finished_at, id).
+DLQ_CURSOR = CursorKey("dlq", (datetime, int))
+
 
 async def list_dead(
-    session: AsyncSession, *, kind: str | None, offset: int, limit: int
-) -> tuple[Sequence[OutboxJob], int]:
-    return await OutboxRepository(session).dead(kind=kind, offset=offset, limit=limit)
+    session: AsyncSession, request: PageRequest, *, kind: str | None
+) -> Page[dict[str, Any]]:
+    return await OutboxRepository(session).dead(request, kind=kind)
 
 
 async def get(session: AsyncSession, job_id: int, *, lock: bool = False) -> OutboxJob:

@@ -1,6 +1,7 @@
 """Job builders.  Payload shapes (the worker's contract):
 
-- ``b24.call``: ``{"method", "params", "marker"?, "on_result"?, "context"?}``.
+- ``b24.call``: ``{"method", "params", "marker"?, "on_result"?, "on_dead"?,
+  "context"?}`` (``outbox.hooks``).
   ``marker`` is a unique text embedded in a comment or a new task's
   description, so a retry after a lost answer can look for it before writing
   again (``outbox.verify``).
@@ -48,6 +49,18 @@ class Outbox:
     def __init__(self, settings: Settings) -> None:
         self.event_sinks = settings.event_sink_list or [DEFAULT_EVENT_SINK]
         self.onec_url = settings.onec_url.rstrip("/") if settings.onec_url else None
+        # The stage a lost deal goes to, per pipeline (crm.closing).
+        self.crm_lost_stages = settings.crm_lost_stage_map
+
+    @classmethod
+    def for_events(cls, event_sinks: list[str]) -> Outbox:
+        """An outbox for a result hook: the worker's sinks, as recorded in the
+        job that runs it (a hook receives no outbox of its own)."""
+        outbox = cls.__new__(cls)
+        outbox.event_sinks = list(event_sinks) or [DEFAULT_EVENT_SINK]
+        outbox.onec_url = None
+        outbox.crm_lost_stages = {}
+        return outbox
 
     @property
     def onec_enabled(self) -> bool:
@@ -81,6 +94,7 @@ class Outbox:
         ordering_key: str | None = None,
         marker: str | None = None,
         on_result: str | None = None,
+        on_dead: str | None = None,
         context: dict[str, Any] | None = None,
     ) -> StagedRow:
         payload: dict[str, Any] = {"method": method, "params": params}
@@ -88,6 +102,9 @@ class Outbox:
             payload["marker"] = marker
         if on_result:
             payload["on_result"] = on_result
+        if on_dead:
+            payload["on_dead"] = on_dead
+        if on_result or on_dead:
             payload["context"] = context or {}
         return self._add(session, "b24.call", payload, ordering_key)
 

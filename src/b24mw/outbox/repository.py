@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of
 from b24mw.models.enums import OutboxStatus
@@ -19,6 +21,21 @@ PENDING = OutboxStatus.PENDING.value
 IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 DEAD = OutboxStatus.DEAD.value
 JOBS = table_of(OutboxJob)
+# The dead-letter queue, most recently failed first (a dead job always has
+# finished_at: outbox.states.dead), from the partial indexes of dead jobs.
+DEAD_KEYSET = Keyset((JOBS.c.finished_at, JOBS.c.id), descending=True)
+DEAD_SUMMARY = (
+    "id", "kind", "status", "ordering_key", "attempts", "last_error", "request_id",
+    "created_at", "finished_at",
+)  # fmt: skip
+
+
+def dead_branches(kind: str | None) -> list[Select[Any]]:
+    """The dead-letter queue (of one kind) on its partial indexes."""
+    stmt = select(*(JOBS.c[name] for name in DEAD_SUMMARY)).where(JOBS.c.status == DEAD)
+    if kind is not None:
+        stmt = stmt.where(JOBS.c.kind == kind)
+    return [stmt]
 
 
 def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
@@ -117,21 +134,8 @@ class OutboxRepository:
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def dead(
-        self, *, kind: str | None, offset: int, limit: int
-    ) -> tuple[Sequence[OutboxJob], int]:
-        stmt = select(OutboxJob).where(OutboxJob.status == DEAD)
-        if kind is not None:
-            stmt = stmt.where(OutboxJob.kind == kind)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        rows = await self.session.execute(
-            stmt.order_by(OutboxJob.finished_at.desc(), OutboxJob.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
-        return rows.scalars().all(), int(total)
+    async def dead(self, request: PageRequest, *, kind: str | None) -> Page[dict[str, Any]]:
+        return await fetch_page(self.session, request, DEAD_KEYSET, dead_branches(kind))
 
     async def dead_ids(self, *, kind: str | None) -> list[int]:
         stmt = select(OutboxJob.id).where(OutboxJob.status == DEAD).order_by(OutboxJob.id)

@@ -34,7 +34,13 @@ from b24mw.outbox.enqueue import Outbox
 from b24mw.settings import Settings
 
 # Modules that register hooks or schedulers but are not imported by the API.
-PLUGIN_MODULES: list[str] = ["b24mw.app", "b24mw.retention.scheduler", "b24mw.support.poller"]
+PLUGIN_MODULES: list[str] = [
+    "b24mw.app",
+    "b24mw.retention.scheduler",
+    "b24mw.crm.hooks",
+    "b24mw.crm.reconcile",
+    "b24mw.support.poller",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,12 @@ A lookup may take more than one read (one per round): a step that neither
 finds the write nor proves it absent answers ``Continue`` with the next
 step, which the job keeps (``payload["lookup"]``) until the lookup decides.
 
+- ``crm.timeline.comment.add``: the job's marker in a comment of the deal's
+  timeline (``crm.timeline.comment.list``, newest first);
+- ``crm.item.update`` of a deal's stage: the deal (``crm.item.get``) is in
+  that stage, or closed in any other (someone closed it since: b24mw does
+  not move a closed deal again).
+
 Methods not listed are re-sent without a read: ``tasks.task.update`` sets
 fields to values, so doing it twice leaves what doing it once does.
 """
@@ -52,6 +58,10 @@ CHAT_PAGE = 50
 TASK_ADD = "tasks.task.add"
 TASK_LIST = "tasks.task.list"
 TASK_GET = "tasks.task.get"
+TIMELINE_ADD = "crm.timeline.comment.add"
+TIMELINE_LIST = "crm.timeline.comment.list"
+ITEM_UPDATE = "crm.item.update"
+ITEM_GET = "crm.item.get"
 # tasks.task.list's fixed page size.
 LIST_PAGE = 50
 
@@ -264,7 +274,47 @@ class TaskByMarker:
         return None
 
 
+class TimelineCommentByMarker:
+    def lookup(self, job: Job) -> Lookup | None:
+        fields = _params(job).get("fields")
+        if _marker(job) is None or not isinstance(fields, dict):
+            return None
+        owner = {"ENTITY_ID": fields.get("ENTITY_ID"), "ENTITY_TYPE": fields.get("ENTITY_TYPE")}
+        return Lookup(
+            TIMELINE_LIST, {"filter": owner, "select": ["ID", "COMMENT"], "order": {"ID": "DESC"}}
+        )
+
+    def found(self, job: Job, result: Any) -> Any | None:
+        marker = _marker(job)
+        for item in _items(result):
+            if isinstance(item, dict) and marker and marker in str(item.get("COMMENT") or ""):
+                return _as_id(item.get("ID"))
+        return None
+
+
+class ItemInStage:
+    def lookup(self, job: Job) -> Lookup | None:
+        params = _params(job)
+        fields = params.get("fields")
+        if not isinstance(fields, dict) or not fields.get("stageId"):
+            return None
+        return Lookup(
+            ITEM_GET, {"entityTypeId": params.get("entityTypeId"), "id": params.get("id")}
+        )
+
+    def found(self, job: Job, result: Any) -> Any | None:
+        item = result.get("item") if isinstance(result, dict) else None
+        if not isinstance(item, dict):
+            return None  # gone or not visible: sending again gets the real error
+        wanted = _params(job).get("fields", {}).get("stageId")
+        if item.get("stageId") == wanted or item.get("stageSemanticId") in ("S", "F"):
+            return {"item": item}
+        return None
+
+
 CHECKS: dict[str, Check] = {
+    TIMELINE_ADD: TimelineCommentByMarker(),
+    ITEM_UPDATE: ItemInStage(),
     COMMENT_ADD: CommentByMarker(),
     TASK_ADD: TaskByMarker(),
 }

@@ -97,6 +97,19 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+async def load_http_transport() -> None:
+    """Load what httpx loads on its first request (httpcore, h11, anyio's
+    event-loop backend) before any slot is taken: on a busy machine that
+    first load took 100-250 ms, long enough for a worker's first Bitrix24
+    request to reach the portal in the same second as the two slots after
+    it (seen by tests/drills/test_two_by_two.py)."""
+    import anyio.lowlevel
+    import h11  # noqa: F401
+    import httpcore  # noqa: F401
+
+    await anyio.lowlevel.checkpoint()
+
+
 class Worker:
     def __init__(
         self,
@@ -194,6 +207,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then finish (or give back) what is held."""
         log.info("worker_started", worker_id=self.worker_id)
+        await load_http_transport()
         tasks = [asyncio.create_task(self._lane_loop(lane, stop)) for lane in self.lanes]
         tasks.append(asyncio.create_task(self._scheduler_loop(stop)))
         try:

@@ -7,15 +7,21 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from b24mw.couriers.schemas import CourierId
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.db import ReadStatements, Session
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import Rfc3339
 from b24mw.models.enums import ReturnStatus
 from b24mw.returns import service
 from b24mw.returns.flows import API_PATH, Announcer
-from b24mw.returns.schemas import ReturnCreate, ReturnRead, ReturnReplace, ReturnUpdate
+from b24mw.returns.schemas import (
+    RETURN_CURSOR,
+    ReturnCreate,
+    ReturnRead,
+    ReturnReplace,
+    ReturnUpdate,
+)
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/returns", tags=["returns"], responses=COMMON_ERRORS
@@ -26,6 +32,7 @@ Creator = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 Reader = Annotated[Actor, Depends(require(Role.ONEC, Role.COURIER, Role.ADMIN))]
 Decider = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
+Pages = Annotated[PageRequest, Depends(pagination(RETURN_CURSOR))]
 
 
 async def _announcer(request: Request) -> Announcer:
@@ -42,18 +49,19 @@ AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
 
 @router.get("", response_model=Paginated[ReturnRead])
 async def list_returns(
-    session: ReadSession,
+    session: ReadStatements,
     _: Lister,
-    page: Pagination,
+    page: Pages,
     status_: Annotated[
         list[ReturnStatus], Query(alias="status", description="repeat for several")
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
     courier_id: Annotated[CourierId | None, Query()] = None,
     created_from: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
     created_to: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
-) -> Paginated[ReturnRead]:
-    """Returns, newest first. For 1C and administrators."""
-    return await service.search(
+) -> Response:
+    """Returns, newest first. For 1C and administrators. By page, or after
+    `cursor` (`next_cursor` of the previous page) at any depth."""
+    found = await service.search(
         session,
         page,
         statuses=status_,
@@ -61,23 +69,23 @@ async def list_returns(
         created_from=created_from,
         created_to=created_to,
     )
+    return answer(found)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ReturnRead)
 async def create_return(
-    body: ReturnCreate, session: Session, actor: Creator, ann: AnnouncerDep, response: Response
-) -> ReturnRead:
+    body: ReturnCreate, session: Session, actor: Creator, ann: AnnouncerDep
+) -> Response:
     """Start a return. A courier may start one only for themselves (another
     ``courier_id`` → 403). Bitrix24, 1C and event consumers are told after the commit."""
     created = await service.create(session, ann, actor, body)
-    response.headers["Location"] = f"{API_PATH}/{created.id}"
-    return created
+    return answer(created, status.HTTP_201_CREATED, {"Location": f"{API_PATH}/{created.id}"})
 
 
 @router.get("/{return_id}", response_model=ReturnRead)
-async def get_return(return_id: uuid.UUID, session: ReadSession, actor: Reader) -> ReturnRead:
+async def get_return(return_id: uuid.UUID, session: ReadStatements, actor: Reader) -> Response:
     """One return. A courier sees only their own (others are 404)."""
-    return ReturnRead.model_validate(await service.get(session, actor, return_id))
+    return answer(await service.read(session, actor, return_id))
 
 
 @router.put("/{return_id}", response_model=ReturnRead)

@@ -3,11 +3,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, text
+from sqlalchemy import RowMapping, Select, bindparam, exists, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.listing import Keyset, fetch_page, in_ids
+from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.staging import flush, json_row, json_rows, stage
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
@@ -49,6 +52,51 @@ SELECT id FROM lines
 """
 )
 
+_LINE_FIELDS = tuple(c.name for c in LINES.c if c.name != "return_id")
+# One return with its lines in one round trip, as plain rows (a read needs no
+# ORM object).
+_ONE = (
+    select(RETURNS, *(LINES.c[name].label(f"line_{name}") for name in _LINE_FIELDS))
+    .select_from(RETURNS.outerjoin(LINES, LINES.c.return_id == RETURNS.c.id))
+    .where(RETURNS.c.id == bindparam("return_id"))
+    .order_by(LINES.c.line_no)
+)
+
+# Newest first; the id breaks ties of created_at (and is the cursor's second half).
+KEYSET = Keyset((RETURNS.c.created_at, RETURNS.c.id), descending=True)
+
+
+@cache
+def lines_of(dialect: str) -> Select[Any]:
+    """The lines of the returns of one page (``ids``), in order."""
+    return (
+        select(LINES)
+        .where(in_ids(LINES.c.return_id, dialect))
+        .order_by(LINES.c.return_id, LINES.c.line_no)
+    )
+
+
+def list_branches(
+    *,
+    statuses: Sequence[str],
+    courier_id: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> list[Select[Any]]:
+    """The list as index walks (``kit.listing``): one per status asked for, on
+    ``(status, created_at)`` or ``(courier_id, status, created_at)``; without
+    a status, ``(created_at, id)`` or ``(courier_id, created_at, id)``."""
+    stmt = select(RETURNS)
+    if courier_id is not None:
+        stmt = stmt.where(RETURNS.c.courier_id == courier_id)
+    if created_from is not None:
+        stmt = stmt.where(RETURNS.c.created_at >= created_from)
+    if created_to is not None:
+        stmt = stmt.where(RETURNS.c.created_at <= created_to)
+    if not statuses:
+        return [stmt]
+    return [stmt.where(RETURNS.c.status == status) for status in dict.fromkeys(statuses)]
+
 
 class ReturnRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -56,6 +104,19 @@ class ReturnRepository:
 
     async def get(self, return_id: uuid.UUID) -> Return | None:
         return await self.session.get(Return, return_id)
+
+    async def read(self, return_id: uuid.UUID) -> dict[str, Any] | None:
+        """The return's columns and ``lines`` (each line's columns), or None."""
+        rows = (await self.session.execute(_ONE, {"return_id": return_id})).mappings().all()
+        if not rows:
+            return None
+        found = {c.name: rows[0][c.name] for c in RETURNS.c}
+        found["lines"] = [
+            {name: row[f"line_{name}"] for name in _LINE_FIELDS}
+            for row in rows
+            if row["line_id"] is not None
+        ]
+        return found
 
     async def insert_new(
         self, values: dict[str, Any], lines: list[dict[str, Any]]
@@ -82,29 +143,14 @@ class ReturnRepository:
         return (await self.session.execute(stmt)).first() is not None
 
     async def search(
-        self,
-        *,
-        statuses: Sequence[str],
-        courier_id: str | None,
-        created_from: datetime | None,
-        created_to: datetime | None,
-        offset: int,
-        limit: int,
-    ) -> tuple[Sequence[Return], int]:
-        # The filters line up with ix_returns_status_created and
-        # ix_returns_courier_status_created (SPEC §4.5: no full scans).
-        stmt = select(Return)
-        if statuses:
-            stmt = stmt.where(Return.status.in_(statuses))
-        if courier_id is not None:
-            stmt = stmt.where(Return.courier_id == courier_id)
-        if created_from is not None:
-            stmt = stmt.where(Return.created_at >= created_from)
-        if created_to is not None:
-            stmt = stmt.where(Return.created_at <= created_to)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        page = stmt.order_by(Return.created_at.desc(), Return.id.desc()).offset(offset).limit(limit)
-        rows = (await self.session.execute(page)).scalars().all()
-        return rows, int(total)
+        self, request: PageRequest, branches: list[Select[Any]]
+    ) -> tuple[Page[dict[str, Any]], dict[uuid.UUID, list[RowMapping]]]:
+        """A page of returns, and the lines of each (one more statement)."""
+        page = await fetch_page(self.session, request, KEYSET, branches)
+        lines: dict[uuid.UUID, list[RowMapping]] = {row["id"]: [] for row in page.rows}
+        if lines:
+            stmt = lines_of(self.session.get_bind().dialect.name)
+            found = await self.session.execute(stmt, {"ids": list(lines)})
+            for line in found.mappings():
+                lines[line["return_id"]].append(line)
+        return page, lines

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -13,11 +14,14 @@ from pydantic import (
 )
 
 from b24mw.couriers.schemas import CourierId
+from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import ReadModel, StrictInput, UtcOut
 from b24mw.kit.types import INT64_LIMIT, BodyId, Quantity
 from b24mw.models.enums import ItemQuality, ReturnSource, ReturnStatus
 
 ReturnId = uuid.UUID
+# The list's sort key, newest first: (created_at, id).
+RETURN_CURSOR = CursorKey("returns", (datetime, uuid.UUID))
 MAX_PHOTOS = 20
 
 

@@ -20,14 +20,14 @@ from b24mw.kit.errors import (
     NotFound,
     ValidationFailed,
 )
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import flush as flush_all
 from b24mw.models.base import utcnow
 from b24mw.models.enums import ReturnStatus
 from b24mw.models.returns import Return, ReturnLine
 from b24mw.returns import flows, lifecycle
 from b24mw.returns.flows import Announcer
-from b24mw.returns.repository import ReturnRepository
+from b24mw.returns.repository import ReturnRepository, list_branches
 from b24mw.returns.schemas import ReturnCreate, ReturnLineCreate, ReturnRead, ReturnUpdate
 
 # Database checks that mirror the API's validation: if bad data slips past the
@@ -173,6 +173,14 @@ async def get(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> Retu
     return ret
 
 
+async def read(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> ReturnRead:
+    """A return as the API shows it (one statement, no ORM object)."""
+    found = await ReturnRepository(session).read(return_id)
+    if found is None or not actor.owns(found["courier_id"]):
+        raise NotFound(f"Return {return_id} not found.")
+    return ReturnRead.model_validate(found)
+
+
 async def replace(
     session: AsyncSession, actor: Actor, return_id: uuid.UUID, data: ReturnCreate
 ) -> Return:
@@ -263,7 +271,7 @@ async def _move(
 
 async def search(
     session: AsyncSession,
-    page: PageParams,
+    request: PageRequest,
     *,
     statuses: list[ReturnStatus],
     courier_id: str | None,
@@ -275,12 +283,15 @@ async def search(
             "created_from is after created_to.",
             errors=[FieldError("query.created_from", "must not be after created_to")],
         )
-    rows, total = await ReturnRepository(session).search(
+    branches = list_branches(
         statuses=[s.value for s in statuses],
         courier_id=courier_id,
         created_from=created_from,
         created_to=created_to,
-        offset=page.offset,
-        limit=page.page_size,
     )
-    return Paginated[ReturnRead].build([ReturnRead.model_validate(r) for r in rows], total, page)
+    page, lines = await ReturnRepository(session).search(request, branches)
+    items = [
+        ReturnRead.model_validate({**row, "lines": [dict(line) for line in lines[row["id"]]]})
+        for row in page.rows
+    ]
+    return Paginated[ReturnRead].build(items, page, request)

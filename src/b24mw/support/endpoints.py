@@ -10,26 +10,34 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
 from b24mw.kit.types import Rfc3339, RowId
 from b24mw.models.enums import ChatStatus, LinkTarget
 from b24mw.support import service
 from b24mw.support.repository import SessionFilter
-from b24mw.support.schemas import ChatLinkCreate, ChatSessionDetail, ChatSessionRead
+from b24mw.support.schemas import (
+    MESSAGE_CURSOR,
+    SESSION_CURSOR,
+    ChatLinkCreate,
+    ChatSessionDetail,
+    ChatSessionRead,
+)
 
 router = APIRouter(route_class=ApiRoute, tags=["support"], responses=COMMON_ERRORS)
 
 Reader = Annotated[Actor, Depends(require(Role.ONEC, Role.COURIER, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
+SessionPages = Annotated[PageRequest, Depends(pagination(SESSION_CURSOR))]
+MessagePages = Annotated[PageRequest, Depends(pagination(MESSAGE_CURSOR))]
 
 
 @router.get("/support/sessions", response_model=Paginated[ChatSessionRead])
 async def list_sessions(
     session: ReadSession,
     actor: Reader,
-    page: Pagination,
+    page: SessionPages,
     status_: Annotated[
         list[ChatStatus], Query(alias="status", description="repeat for several")
     ] = [],  # noqa: B006 (FastAPI copies query defaults)
@@ -42,8 +50,9 @@ async def list_sessions(
         str | None, Query(min_length=1, max_length=200, description="text in messages")
     ] = None,
 ) -> Paginated[ChatSessionRead]:
-    """Customer chat sessions, newest first. Admin and 1C read all; a courier
-    reads the chats linked to their own orders, deliveries and returns."""
+    """Customer chat sessions, newest first (as b24mw learnt of them). Admin and
+    1C read all; a courier reads the chats linked to their own orders,
+    deliveries and returns."""
     flt = SessionFilter(
         status=[s.value for s in status_],
         line_id=line_id,
@@ -61,7 +70,7 @@ async def get_session(
     session_id: RowId,
     session: ReadSession,
     actor: Reader,
-    page: Pagination,
+    page: MessagePages,
 ) -> ChatSessionDetail:
     """One session with its links and its messages (oldest first, paginated)."""
     return await service.get(session, actor, session_id, page)
@@ -95,7 +104,7 @@ async def remove_link(
 
 @router.get("/returns/{return_id}/chats", response_model=Paginated[ChatSessionRead])
 async def return_chats(
-    return_id: uuid.UUID, session: ReadSession, actor: Reader, page: Pagination
+    return_id: uuid.UUID, session: ReadSession, actor: Reader, page: SessionPages
 ) -> Paginated[ChatSessionRead]:
     """Customer chats linked to the return."""
     return await service.chats_of(session, actor, LinkTarget.RETURN, str(return_id), page)
@@ -103,7 +112,7 @@ async def return_chats(
 
 @router.get("/ww/orders/{order_id}/chats", response_model=Paginated[ChatSessionRead])
 async def order_chats(
-    order_id: RowId, session: ReadSession, actor: Reader, page: Pagination
+    order_id: RowId, session: ReadSession, actor: Reader, page: SessionPages
 ) -> Paginated[ChatSessionRead]:
     """Customer chats linked to the instant order."""
     return await service.chats_of(session, actor, LinkTarget.INSTANT_ORDER, str(order_id), page)
@@ -111,7 +120,7 @@ async def order_chats(
 
 @router.get("/deliveries/{delivery_id}/chats", response_model=Paginated[ChatSessionRead])
 async def delivery_chats(
-    delivery_id: RowId, session: ReadSession, actor: Reader, page: Pagination
+    delivery_id: RowId, session: ReadSession, actor: Reader, page: SessionPages
 ) -> Paginated[ChatSessionRead]:
     """Customer chats linked to the delivery."""
     return await service.chats_of(session, actor, LinkTarget.DELIVERY, str(delivery_id), page)

@@ -7,14 +7,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.pagination import Page, PageRequest
+from b24mw.models.base import table_of
 from b24mw.models.enums import ChatStatus
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.models.returns import Return
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
+
+SESSIONS, MESSAGES = table_of(ChatSession), table_of(ChatMessage)
+# Sessions newest first by our id (the order b24mw learnt of them; opened_at
+# may be unknown until the first read); messages in Bitrix24's order.
+SESSIONS_KEYSET = Keyset((SESSIONS.c.id,), descending=True)
+MESSAGES_KEYSET = Keyset((MESSAGES.c.b24_message_id,), descending=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +117,7 @@ class SupportRepository:
         stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN.value)
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def search(
-        self, flt: SessionFilter, *, offset: int, limit: int
-    ) -> tuple[Sequence[ChatSession], int]:
+    async def search(self, request: PageRequest, flt: SessionFilter) -> Page[dict[str, Any]]:
         conditions: list[Any] = []
         if flt.status:
             conditions.append(ChatSession.status.in_(list(flt.status)))
@@ -133,7 +140,7 @@ class SupportRepository:
                 for kind, target in flt.visible_targets
             ]
             if not pairs:
-                return [], 0
+                conditions.append(false())
             conditions.append(
                 exists().where(and_(ChatLink.session_id == ChatSession.id, or_(*pairs)))
             )
@@ -147,16 +154,8 @@ class SupportRepository:
                     func.lower(ChatMessage.text_plain).like(pattern.lower(), escape="\\"),
                 )
             )
-        total_stmt = select(func.count()).select_from(ChatSession).where(*conditions)
-        total = int((await self.session.execute(total_stmt)).scalar_one())
-        stmt = (
-            select(ChatSession)
-            .where(*conditions)
-            .order_by(ChatSession.opened_at.desc(), ChatSession.id.desc())
-            .offset(offset)
-            .limit(limit)
-        )
-        return (await self.session.execute(stmt)).scalars().all(), total
+        branch = select(SESSIONS).where(*conditions)
+        return await fetch_page(self.session, request, SESSIONS_KEYSET, [branch])
 
     # Messages -----------------------------------------------------------
 
@@ -169,19 +168,9 @@ class SupportRepository:
     def add_message(self, row: ChatMessage) -> None:
         self.session.add(row)
 
-    async def messages(
-        self, session_id: int, *, offset: int, limit: int
-    ) -> tuple[Sequence[ChatMessage], int]:
-        where = ChatMessage.session_id == session_id
-        total = int((await self.session.execute(select(func.count()).where(where))).scalar_one())
-        stmt = (
-            select(ChatMessage)
-            .where(where)
-            .order_by(ChatMessage.b24_message_id)
-            .offset(offset)
-            .limit(limit)
-        )
-        return (await self.session.execute(stmt)).scalars().all(), total
+    async def messages(self, request: PageRequest, session_id: int) -> Page[dict[str, Any]]:
+        branch = select(MESSAGES).where(MESSAGES.c.session_id == session_id)
+        return await fetch_page(self.session, request, MESSAGES_KEYSET, [branch])
 
     # Links --------------------------------------------------------------
 

@@ -4,8 +4,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from b24mw.kit.pagination import Paginated
+from b24mw.kit.pagination import CursorKey, Paginated
 from b24mw.models.enums import ChatStatus, LinkSource, LinkTarget, SenderKind
+
+# The lists' cursors: a session's id (newest first); a message's Bitrix24 id.
+SESSION_CURSOR = CursorKey("chat-sessions", (int,))
+MESSAGE_CURSOR = CursorKey("chat-messages", (int,))
 
 
 class ChatLinkRead(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.auth import Actor
 from b24mw.kit.errors import FieldError, NotFound, ValidationFailed
-from b24mw.kit.pagination import PageParams, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.models.enums import LinkSource, LinkTarget
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.models.returns import Return
@@ -43,26 +43,29 @@ async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[str,
     )
 
 
-async def _with_links(db: AsyncSession, rows: Collection[ChatSession]) -> list[ChatSessionRead]:
-    links = await SupportRepository(db).links([r.id for r in rows])
+async def _with_links(
+    db: AsyncSession, rows: Collection[ChatSession | dict[str, Any]]
+) -> list[ChatSessionRead]:
+    ids = [r["id"] if isinstance(r, dict) else r.id for r in rows]
+    links = await SupportRepository(db).links(ids)
     by_session: dict[int, list[ChatLinkRead]] = {}
     for link in links:
         by_session.setdefault(link.session_id, []).append(ChatLinkRead.model_validate(link))
     out = []
-    for row in rows:
+    for row, session_id in zip(rows, ids, strict=True):
         item = ChatSessionRead.model_validate(row)
-        item.links = by_session.get(row.id, [])
+        item.links = by_session.get(session_id, [])
         out.append(item)
     return out
 
 
 async def search(
-    db: AsyncSession, actor: Actor, page: PageParams, flt: SessionFilter
+    db: AsyncSession, actor: Actor, request: PageRequest, flt: SessionFilter
 ) -> Paginated[ChatSessionRead]:
     if actor.courier_scoped:
         flt = _scoped(flt, await _courier_targets(db, actor.sub))
-    rows, total = await SupportRepository(db).search(flt, offset=page.offset, limit=page.page_size)
-    return Paginated[ChatSessionRead].build(await _with_links(db, rows), total, page)
+    page = await SupportRepository(db).search(request, flt)
+    return Paginated[ChatSessionRead].build(await _with_links(db, page.rows), page, request)
 
 
 def _scoped(flt: SessionFilter, targets: list[tuple[str, str]]) -> SessionFilter:
@@ -91,17 +94,15 @@ async def _visible(db: AsyncSession, actor: Actor, session_id: int) -> ChatSessi
 
 
 async def get(
-    db: AsyncSession, actor: Actor, session_id: int, page: PageParams
+    db: AsyncSession, actor: Actor, session_id: int, request: PageRequest
 ) -> ChatSessionDetail:
     row = await _visible(db, actor, session_id)
     [base] = await _with_links(db, [row])
-    messages, total = await SupportRepository(db).messages(
-        row.id, offset=page.offset, limit=page.page_size
-    )
+    page = await SupportRepository(db).messages(request, row.id)
     return ChatSessionDetail(
         **base.model_dump(),
         messages=Paginated[ChatMessageRead].build(
-            [ChatMessageRead.model_validate(m) for m in messages], total, page
+            [ChatMessageRead.model_validate(m) for m in page.rows], page, request
         ),
     )
 
@@ -165,6 +166,6 @@ async def unlink(
 
 
 async def chats_of(
-    db: AsyncSession, actor: Actor, kind: LinkTarget, target: str, page: PageParams
+    db: AsyncSession, actor: Actor, kind: LinkTarget, target: str, page: PageRequest
 ) -> Paginated[ChatSessionRead]:
     return await search(db, actor, page, SessionFilter(target_kind=kind.value, target_id=target))

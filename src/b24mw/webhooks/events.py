@@ -25,6 +25,11 @@ ACTIVITY_EVENTS = frozenset({"ONCRMACTIVITYADD", "ONCRMACTIVITYUPDATE"})
 OPENLINE_HINTS = frozenset(
     {"ONSESSIONSTART", "ONSESSIONFINISH", "ONOPENLINEMESSAGEADD", "ONOPENLINEMESSAGEUPDATE"}
 )
+# CRM events (``data[FIELDS][ID]`` only) and the crm.item entity type they name.
+CRM_EVENTS = {
+    **{f"ONCRMDEAL{action}": 2 for action in ("ADD", "UPDATE", "DELETE")},
+    **{f"ONCRMLEAD{action}": 1 for action in ("ADD", "UPDATE", "DELETE")},
+}
 # Secrets Bitrix24 puts into ``auth``: never stored, never logged.
 SECRET_AUTH_KEYS = frozenset({"application_token", "access_token", "refresh_token"})
 
@@ -80,6 +85,13 @@ class EventRef:
     # Open-line hints: the chat and session they name.
     chat_id: int | None = None
     session_id: int | None = None
+    # A CRM event: the crm.item entity type (2 deal, 1 lead) and the item's id.
+    entity_type_id: int | None = None
+    item_id: int | None = None
+
+    @property
+    def is_crm(self) -> bool:
+        return self.entity_type_id is not None
 
     @property
     def is_new_card_comment(self) -> bool:
@@ -105,6 +117,9 @@ def read_event(payload: dict[str, Any]) -> EventRef | None:
             return EventRef(name, None, activity_id=_event_id(_section(data, "FIELDS").get("ID")))
         if name in OPENLINE_HINTS:
             return _hint(name, data)
+        if name in CRM_EVENTS:
+            item_id = _event_id(_section(data, "FIELDS").get("ID"))
+            return EventRef(name, None, entity_type_id=CRM_EVENTS[name], item_id=item_id)
         if name in COMMENT_EVENTS:
             task_id = _event_id(after.get("TASK_ID")) or _event_id(before.get("TASK_ID"))
             return EventRef(

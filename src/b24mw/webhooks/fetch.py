@@ -33,6 +33,8 @@ TASK_SELECT = [
     "STATUS_CHANGED_DATE",
     # The task's chat on the new card (a portal before 25.700 has none).
     "CHAT_ID",
+    # CRM bindings: ["D_12", "L_5", ...] (BITRIX24.md §6).
+    "UF_CRM_TASK",
 ]
 
 
@@ -48,6 +50,8 @@ class TaskSnapshot:
     status_changed_date: str | None
     tags: tuple[str, ...] = ()
     chat_id: int | None = None
+    # The deal the task is bound to (UF_CRM_TASK "D_<id>"; the first of several).
+    deal_id: int | None = None
     # False when the read that should have brought the tags did not (a
     # portal whose tasks.task.get ignores TAGS): "no tags" cannot be told.
     tags_known: bool = True
@@ -177,8 +181,22 @@ def parse_task(
         status_changed_date=_str_or_none(task.get("statusChangedDate")),
         tags=tags,
         chat_id=as_int(task.get("chatId")) or None,
+        deal_id=deal_of(task.get("ufCrmTask")),
         tags_known=tags_known,
     )
+
+
+def deal_of(bindings: Any) -> int | None:
+    """The first deal in a task's ``UF_CRM_TASK`` (``["D_12", "C_3"]``)."""
+    values: Iterable[Any] = bindings.values() if isinstance(bindings, dict) else bindings or []
+    if isinstance(bindings, str):
+        values = [bindings]
+    for value in values:
+        if isinstance(value, str) and value.startswith("D_"):
+            deal_id = as_int(value[2:])
+            if deal_id:
+                return deal_id
+    return None
 
 
 def _attachments(value: Any) -> tuple[Attachment, ...]:

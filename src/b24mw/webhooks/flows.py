@@ -323,7 +323,9 @@ async def order_from_text(
             notes=order_text.note,
         )
         async with savepoint(session):
-            order = await create_order(session, ctx.outbox, SYSTEM_ACTOR, data, origin=origin)
+            order = await create_order(
+                session, ctx.outbox, SYSTEM_ACTOR, data, origin=origin, deal_id_b24=task.deal_id
+            )
     except Conflict as exc:
         existing = exc.extra.get("existing_id")
         if origin is OrderOrigin.B24_TASK:

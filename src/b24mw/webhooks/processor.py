@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
 from b24mw.bitrix24.client import CommandResult
-from b24mw.bitrix24.errors import Bitrix24Error, Outcome
+from b24mw.bitrix24.errors import Bitrix24Error, HeldBack, Outcome
 from b24mw.bitrix24.gateway import Bitrix24Gateway
+from b24mw.crm import flows as crm_flows
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
@@ -36,6 +37,8 @@ log = structlog.get_logger("b24mw.webhooks")
 ROWS_PER_ROUND = 16
 LEASE = timedelta(seconds=120)
 READS_KEPT = timedelta(days=7)
+# Rows held back by the limiter are due again within these bounds.
+HELD_BACK_RECHECK = (timedelta(seconds=1), timedelta(seconds=5))
 ORDER_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE"})
 NOT_VISIBLE = (
     "the task is gone or not visible to the integration user (deleted, or the user is "
@@ -77,6 +80,8 @@ def _reads(job: Job, tags_from: str = "get") -> dict[str, tuple[str, dict[str, A
     ref = job.ref
     if ref is not None and ref.activity_id:
         return {f"a{ref.activity_id}": ("crm.activity.get", {"id": ref.activity_id})}
+    if ref is not None and ref.is_crm:
+        return crm_flows.reads(ref)
     if ref is None or ref.task_id is None:
         return {}
     task_key = f"t{ref.task_id}"
@@ -128,6 +133,10 @@ async def process_inbox(ctx: WorkerContext) -> int:
         set_request_id(jobs[0].request_id or new_request_id())
         try:
             answers = await ctx.b24.batch(commands)
+        except HeldBack as exc:
+            # Our own limiter had no slot: nothing was sent, so no attempt is spent.
+            await _give_back(ctx, [job for job in jobs if _reads(job)], exc)
+            jobs = [job for job in jobs if not _reads(job)]
         except Bitrix24Error as exc:
             failure = Retry(exc.error.code, exc.error.text)
         finally:
@@ -164,7 +173,14 @@ def _needs_grant(item: CommandResult) -> str | None:
     want of a scope or of access; ``None`` for any other refusal."""
     code = item.error.code if item.error is not None else ""
     if code == "insufficient_scope":
-        scope = item.method.split(".")[0] if item.method.startswith(("im", "crm.")) else "task"
+        scope = next(
+            (
+                s
+                for p, s in (("im.", "im"), ("imopenlines.", "imopenlines"), ("crm.", "crm"))
+                if item.method.startswith(p)
+            ),
+            "task",
+        )
         return (
             f"{item.method}: the webhook (or application) lacks the '{scope}' scope; "
             "grant it in Bitrix24 (README: Connecting a real portal)"
@@ -215,6 +231,9 @@ async def _decide(
             session, chat_id=ref.chat_id, b24_session_id=ref.session_id
         )
         return flows.Result.note("chat_hint", f"{ref.name}: {due} session(s) read sooner")
+    if ref.is_crm:
+        answer = _answer(answers, crm_flows.read_key(ref)) if _reads(job) else None
+        return await crm_flows.on_event(session, ref, answer, fctx.self_user_id)
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
     tags_from = ctx.settings.webhook_tags_from
@@ -272,6 +291,21 @@ async def _on_activity(
 
 def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
     return _answer(answers, f"g{task_id}")
+
+
+async def _give_back(ctx: WorkerContext, jobs: list[Job], held: HeldBack) -> None:
+    """Unclaim rows whose reads the limiter held back: the attempt the claim
+    counted is returned, and they are due when a slot may be had."""
+    now = utcnow()
+    later = now + HELD_BACK_RECHECK[0]
+    if held.error.reset_at is not None:
+        # When the limiter expects a slot, but asked again sooner: a pause may
+        # end early, or a worker with a larger quota may take over.
+        slot = datetime.fromtimestamp(held.error.reset_at, UTC)
+        later = max(later, min(slot, now + HELD_BACK_RECHECK[1]))
+    async with ctx.db.unit_of_work() as session:
+        await WebhookRepository(session).give_back([job.inbox_id for job in jobs], later)
+    log.info("inbox_held_back", rows=len(jobs), until=later.isoformat(), reason=held.error.code)
 
 
 async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:

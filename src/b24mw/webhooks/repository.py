@@ -168,6 +168,21 @@ class WebhookRepository:
             .values(status=status, errors=errors, processed_at=now, lease_until=None)
         )
 
+    async def give_back(self, inbox_ids: list[int], at: datetime) -> None:
+        """Unclaim rows that were never sent anywhere: not an attempt."""
+        if not inbox_ids:
+            return
+        await self.session.execute(
+            update(WebhookInbox)
+            .where(WebhookInbox.id.in_(inbox_ids))
+            .values(
+                status=InboxStatus.PENDING.value,
+                next_attempt_at=at,
+                lease_until=None,
+                attempts=WebhookInbox.attempts - 1,
+            )
+        )
+
     async def retry_later(self, inbox_id: int, error: dict[str, Any], at: datetime) -> None:
         row = await self.get(inbox_id)
         if row is None:

@@ -5,16 +5,23 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response, status
 
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
-from b24mw.kit.pagination import Paginated, Pagination
+from b24mw.kit.db import ReadStatements, Session
+from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
-from b24mw.kit.schemas import COMMON_ERRORS
+from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
 from b24mw.lifecycle.deps import Locale, order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.outbox import OutboxDep
 from b24mw.ww import service
-from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
+from b24mw.ww.schemas import (
+    ORDER_CURSOR,
+    ORDER_EVENTS_CURSOR,
+    OrderAssign,
+    OrderCreate,
+    OrderRead,
+    OrderUpdate,
+)
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/ww/orders", tags=["ww orders"], responses=COMMON_ERRORS
@@ -23,17 +30,20 @@ router = APIRouter(
 CourierOrAdmin = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN))]
 StatusActor = Annotated[Actor, Depends(require(Role.COURIER, Role.ADMIN, Role.ONEC))]
 ListFilter = Annotated[OrderFilter, Depends(order_filter("title, customer, phone, id or task id"))]
+Pages = Annotated[PageRequest, Depends(pagination(ORDER_CURSOR))]
+EventPages = Annotated[PageRequest, Depends(pagination(ORDER_EVENTS_CURSOR))]
 
 
 @router.get("", response_model=Paginated[OrderRead])
 async def list_orders(
-    session: ReadSession,
+    session: ReadStatements,
     actor: CourierOrAdmin,
     flt: ListFilter,
-    page: Pagination,
-) -> Paginated[OrderRead]:
-    """Orders, newest first. A courier sees only their own."""
-    return await service.list_orders(session, actor, page, flt)
+    page: Pages,
+) -> Response:
+    """Orders, newest first. A courier sees only their own. By page, or after
+    `cursor` (`next_cursor` of the previous page) at any depth."""
+    return answer(await service.list_orders(session, actor, page, flt))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderRead)
@@ -42,20 +52,19 @@ async def create_order(
     session: Session,
     outbox: OutboxDep,
     actor: CourierOrAdmin,
-    response: Response,
-) -> OrderRead:
+) -> Response:
     """Create an order (status NEW). The total is computed from the lines; a
     second order for the same Bitrix24 task and courier is a 409 naming the
     existing one (`existing_id`)."""
     order = await service.create_order(session, outbox, actor, body)
-    response.headers["Location"] = f"/api/v1/ww/orders/{order.id}"
-    return OrderRead.model_validate(order)
+    location = {"Location": f"/api/v1/ww/orders/{order.id}"}
+    return answer(OrderRead.model_validate(order), status.HTTP_201_CREATED, location)
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: RowId, session: ReadSession, actor: CourierOrAdmin) -> OrderRead:
+async def get_order(order_id: RowId, session: ReadStatements, actor: CourierOrAdmin) -> Response:
     """One order."""
-    return OrderRead.model_validate(await service.get_order(session, actor, order_id))
+    return answer(OrderRead.model_validate(await service.read_order(session, actor, order_id)))
 
 
 @router.patch("/{order_id}", response_model=OrderRead)
@@ -99,7 +108,7 @@ async def change_status(
 
 @router.get("/{order_id}/events", response_model=Paginated[TaskEventRead])
 async def order_events(
-    order_id: RowId, session: ReadSession, actor: CourierOrAdmin, page: Pagination
-) -> Paginated[TaskEventRead]:
+    order_id: RowId, session: ReadStatements, actor: CourierOrAdmin, page: EventPages
+) -> Response:
     """The order's task history (`task_events`), oldest first."""
-    return await service.events(session, actor, order_id, page)
+    return answer(await service.events(session, actor, order_id, page))

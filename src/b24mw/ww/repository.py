@@ -1,18 +1,32 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    TextClause,
+    bindparam,
+    exists,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from b24mw.kit.types import as_row_id
+from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.staging import json_row, json_rows, stage
+from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
-from b24mw.models.history import TaskEvent
+from b24mw.models.couriers import Courier
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 
 # One round trip with the lines (the model's default is a second SELECT);
@@ -40,6 +54,7 @@ class OrderSnapshot:
 
     id: int
     task_id_b24: int | None
+    deal_id_b24: int | None
     courier_id: str | None
     title: str
     customer_name: str
@@ -58,6 +73,95 @@ class OrderSnapshot:
 _ORDERS = table_of(InstantOrder)
 _LINES = table_of(InstantOrderLine)
 _LINE_FIELDS = ("line_no", "sku", "name", "qty", "price")
+_COURIERS = table_of(Courier)
+# What a new order's INSERT gives: the id and the change sequence come from
+# the database (sequence, trigger).
+_NEW_COLUMNS = tuple(c.name for c in _ORDERS.c if c.name not in ("id", "change_seq"))
+_NEW_LINE_COLUMNS = tuple(c.name for c in _LINES.c if c.name not in ("id", "order_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What inserting a new order found: its id, or why there is none."""
+
+    id: int | None
+    # The named courier: True active, False inactive, None unknown (or none named).
+    courier_active: bool | None = None
+    # The order that already exists for the same task and courier.
+    existing_id: int | None = None
+
+
+def _same_task(courier_given: bool) -> str:
+    courier = "o.courier_id = :courier_id" if courier_given else "o.courier_id IS NULL"
+    return f"SELECT o.id FROM instant_orders o WHERE o.task_id_b24 = :task_id_b24 AND {courier}"
+
+
+@cache
+def _pg_create(task_given: bool, courier_given: bool) -> TextClause:
+    """PostgreSQL: the courier check, the one-order-per-task check, the order
+    and its lines in one statement (as a return is created); nothing is
+    written when a check fails.  ON CONFLICT: a concurrent create of the same
+    task and courier that committed first leaves this one empty instead of
+    failing the transaction."""
+    checks = ["true"]
+    if task_given:
+        checks.append(f"NOT EXISTS ({_same_task(courier_given)})")
+    if courier_given:
+        checks.append("EXISTS (SELECT 1 FROM couriers c WHERE c.id = :courier_id AND c.is_active)")
+    columns = ", ".join(f'"{n}"' for n in _NEW_COLUMNS)
+    line_columns = ", ".join(f'"{n}"' for n in _NEW_LINE_COLUMNS)
+    return text(
+        f"""
+WITH ord AS (
+    INSERT INTO instant_orders ({columns})
+    SELECT {", ".join(f'r."{n}"' for n in _NEW_COLUMNS)}
+    FROM json_populate_record(NULL::instant_orders, CAST(:order AS json)) AS r
+    WHERE {" AND ".join(checks)}
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), lines AS (
+    INSERT INTO instant_order_lines (order_id, {line_columns})
+    SELECT ord.id, {", ".join(f'l."{n}"' for n in _NEW_LINE_COLUMNS)}
+    FROM json_populate_recordset(NULL::instant_order_lines, CAST(:lines AS json))
+        WITH ORDINALITY AS l
+    CROSS JOIN ord
+    ORDER BY l.ordinality
+)
+SELECT id FROM ord
+"""
+    )
+
+
+@cache
+def _insert_checked(task_given: bool, courier_given: bool) -> Any:
+    """Elsewhere: the order alone, inserted only if the checks pass (its
+    lines are staged with the commit)."""
+    values = select(*(bindparam(n, type_=_ORDERS.c[n].type) for n in _NEW_COLUMNS))
+    orders = _ORDERS.alias("o")
+    if task_given:
+        same = orders.c.task_id_b24 == bindparam("task_id_b24")
+        courier = orders.c.courier_id
+        same &= courier == bindparam("courier_id") if courier_given else courier.is_(None)
+        values = values.where(~exists().where(same))
+    if courier_given:
+        active = (_COURIERS.c.id == bindparam("courier_id")) & _COURIERS.c.is_active
+        values = values.where(exists().where(active))
+    return insert(_ORDERS).from_select(list(_NEW_COLUMNS), values).returning(_ORDERS.c.id)
+
+
+@cache
+def _why_not(courier_given: bool) -> TextClause:
+    """What stopped an insert: the courier's state and the order already there."""
+    active = "(SELECT is_active FROM couriers WHERE id = :courier_id)" if courier_given else "NULL"
+    return text(
+        f"SELECT {active} AS courier_active, ({_same_task(courier_given)} LIMIT 1) AS existing_id"
+    )
+
+
+# Who may see an order's history, and which task it shares: no lines needed.
+_HEAD = select(_ORDERS.c.id, _ORDERS.c.courier_id, _ORDERS.c.task_id_b24).where(
+    _ORDERS.c.id == bindparam("order_id")
+)
 _SNAPSHOT = (
     select(_ORDERS, *(_LINES.c[name].label(f"line_{name}") for name in _LINE_FIELDS))
     .select_from(_ORDERS.outerjoin(_LINES, _LINES.c.order_id == _ORDERS.c.id))
@@ -70,8 +174,30 @@ class OrderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def add(self, order: InstantOrder) -> None:
-        self.session.add(order)
+    async def insert_new(self, values: dict[str, Any], lines: list[dict[str, Any]]) -> Created:
+        """Insert a new order (every column but the generated ones) with its
+        lines if its courier, when named, is registered and active and no
+        order exists for the same Bitrix24 task and courier."""
+        task_given = values["task_id_b24"] is not None
+        courier_given = values["courier_id"] is not None
+        keys = {"task_id_b24": values["task_id_b24"], "courier_id": values["courier_id"]}
+        new_id: int | None
+        if self.session.get_bind().dialect.name == "postgresql":
+            params = {**keys, "order": json_row(_ORDERS, values), "lines": json_rows(_LINES, lines)}
+            result = await self.session.execute(_pg_create(task_given, courier_given), params)
+            new_id = result.scalar_one_or_none()
+        else:
+            result = await self.session.execute(_insert_checked(task_given, courier_given), values)
+            new_id = result.scalar_one_or_none()
+            if new_id is not None:
+                for line in lines:
+                    stage(self.session, _LINES, {"order_id": new_id, **line})
+        if new_id is not None:
+            return Created(new_id)
+        # A check failed, or (PostgreSQL) a concurrent create of the same
+        # task committed first: a fresh look says which.
+        row = (await self.session.execute(_why_not(courier_given), keys)).one()
+        return Created(None, row.courier_active, row.existing_id)
 
     async def snapshot(self, order_id: int) -> OrderSnapshot | None:
         rows = (await self.session.execute(_SNAPSHOT, {"order_id": order_id})).all()
@@ -101,57 +227,40 @@ class OrderRepository:
             stmt = stmt.where(InstantOrder.courier_id == courier_id)
         return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
 
-    def _filtered(self, f: OrderFilter) -> Select[InstantOrder]:
-        stmt = select(InstantOrder)
-        if f.statuses:
-            stmt = stmt.where(InstantOrder.status.in_(f.statuses))
-        if f.courier_id is not None:
-            stmt = stmt.where(InstantOrder.courier_id == f.courier_id)
-        if f.created_from is not None:
-            stmt = stmt.where(InstantOrder.created_at >= f.created_from)
-        if f.created_to is not None:
-            stmt = stmt.where(InstantOrder.created_at < f.created_to)
-        if f.q:
-            # autoescape: the text is searched literally, "%" and "_" included.
-            text = f.q.lower()
-            conditions: list[ColumnElement[bool]] = [
-                func.lower(InstantOrder.title).contains(text, autoescape=True),
-                func.lower(InstantOrder.customer_name).contains(text, autoescape=True),
-                InstantOrder.client_phone.contains(f.q, autoescape=True),
-            ]
-            if (number := as_row_id(f.q)) is not None:
-                conditions += [InstantOrder.id == number, InstantOrder.task_id_b24 == number]
-            stmt = stmt.where(or_(*conditions))
-        return stmt
+    async def head(self, order_id: int) -> Row[Any, Any, Any] | None:
+        """The order's id, courier and task (``.courier_id``, ``.task_id_b24``)."""
+        return (await self.session.execute(_HEAD, {"order_id": order_id})).first()
 
     async def search(
-        self, f: OrderFilter, *, offset: int, limit: int
-    ) -> tuple[Sequence[InstantOrder], int]:
-        stmt = self._filtered(f)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(InstantOrder.created_at.desc(), InstantOrder.id.desc())
-        rows = (await self.session.execute(ordered.offset(offset).limit(limit))).scalars()
-        return rows.all(), int(total)
+        self, request: PageRequest, f: OrderFilter
+    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+        branches = list_branches(f)
+        return await lists.order_page(self.session, request, _ORDERS, _LINES, branches)
 
     async def events(
-        self, order: InstantOrder, *, offset: int, limit: int
-    ) -> tuple[Sequence[TaskEvent], int]:
-        # Rows the webhook processor records for the task alone (no order
-        # link) belong to every order of that task.
-        condition = TaskEvent.instant_order_id == order.id
-        if order.task_id_b24 is not None:
-            condition = or_(
-                condition,
-                (TaskEvent.task_id_b24 == order.task_id_b24)
-                & TaskEvent.instant_order_id.is_(None)
-                & TaskEvent.order_id.is_(None)
-                & TaskEvent.return_id.is_(None),
-            )
-        stmt = select(TaskEvent).where(condition)
-        total = (
-            await self.session.execute(select(func.count()).select_from(stmt.subquery()))
-        ).scalar_one()
-        ordered = stmt.order_by(TaskEvent.ts, TaskEvent.id).offset(offset).limit(limit)
-        return (await self.session.execute(ordered)).scalars().all(), int(total)
+        self, request: PageRequest, order_id: int, task_id_b24: int | None
+    ) -> Page[dict[str, Any]]:
+        return await lists.event_page(
+            self.session, request, events_condition(order_id, task_id_b24)
+        )
+
+
+def list_branches(f: OrderFilter) -> list[Select[Any]]:
+    return lists.order_branches(_ORDERS, f, ("title", "customer_name"))
+
+
+def events_condition(order_id: int, task_id_b24: int | None) -> ColumnElement[bool]:
+    """The order's history: its own rows, and rows the webhook processor
+    recorded for its task alone (no order link), which belong to every order
+    of that task."""
+    events = lists.EVENTS
+    condition = events.c.instant_order_id == order_id
+    if task_id_b24 is None:
+        return condition
+    return or_(
+        condition,
+        (events.c.task_id_b24 == task_id_b24)
+        & events.c.instant_order_id.is_(None)
+        & events.c.order_id.is_(None)
+        & events.c.return_id.is_(None),
+    )

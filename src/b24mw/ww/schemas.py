@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
 
 from b24mw.couriers.schemas import CourierId
+from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import MoneyOut, Phone, ReadModel, StrictInput, UtcOut
 from b24mw.kit.types import BodyId, Flag
 from b24mw.lifecycle.schemas import CurrencyCode, LineIn, LineRead, Money
 from b24mw.models.enums import OrderOrigin, OrderStatus
 
+# The list's sort key, newest first, and the history's, oldest first: (time, id).
+ORDER_CURSOR = CursorKey("ww-orders", (datetime, int))
+ORDER_EVENTS_CURSOR = CursorKey("ww-order-events", (datetime, int))
 TaskId = Annotated[BodyId, Field(description="Bitrix24 task id")]
 Lines = Annotated[list[LineIn], Field(min_length=1, max_length=500)]
 
@@ -45,9 +50,13 @@ class OrderAssign(StrictInput):
     )
 
 
+DEAL_DOC = "Bitrix24 deal it serves (the task's UF_CRM_TASK D_<id>); its mirror: /api/v1/crm/deals"
+
+
 class OrderRead(ReadModel):
     id: int
     task_id_b24: int | None
+    deal_id_b24: int | None = Field(description=DEAL_DOC)
     courier_id: str | None
     title: str
     customer_name: str

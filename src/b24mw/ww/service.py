@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.couriers import service as couriers
@@ -20,8 +20,7 @@ from b24mw.kit.errors import (
     TransitionRefused,
     ValidationFailed,
 )
-from b24mw.kit.pagination import PageParams, Paginated
-from b24mw.kit.staging import savepoint
+from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.lifecycle import sync
 from b24mw.lifecycle.machine import ASSIGNABLE
 from b24mw.lifecycle.schemas import (
@@ -39,7 +38,7 @@ from b24mw.models.enums import OrderOrigin, OrderStatus, TaskEventType
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
-from b24mw.ww.repository import OrderRepository, OrderSnapshot
+from b24mw.ww.repository import LineSnapshot, OrderRepository, OrderSnapshot
 from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
 
 # The actor for changes no person made (webhook inbox, reconciliation).
@@ -55,6 +54,7 @@ def tracked(order: InstantOrder | OrderSnapshot) -> sync.Tracked:
         task_id_b24=order.task_id_b24,
         sync_key=task_key(order.task_id_b24),
         instant_order_id=order.id,
+        deal_id_b24=order.deal_id_b24,
     )
 
 
@@ -77,14 +77,18 @@ def _duplicate(existing_id: int, task_id_b24: int, courier_id: str | None) -> Co
     )
 
 
+def _courier_refused(courier_id: str, active: bool | None) -> ValidationFailed:
+    state = "unknown" if active is None else "inactive"
+    return ValidationFailed(
+        f"Courier {courier_id} is {state}.",
+        errors=[FieldError("courier_id", f"{state} courier")],
+    )
+
+
 async def _active_courier(session: AsyncSession, courier_id: str) -> Courier:
     courier = await couriers.find(session, courier_id)
     if courier is None or not courier.is_active:
-        state = "unknown" if courier is None else "inactive"
-        raise ValidationFailed(
-            f"Courier {courier_id} is {state}.",
-            errors=[FieldError("courier_id", f"{state} courier")],
-        )
+        raise _courier_refused(courier_id, None if courier is None else courier.is_active)
     return courier
 
 
@@ -95,51 +99,51 @@ async def create_order(
     data: OrderCreate,
     *,
     origin: OrderOrigin = OrderOrigin.API,
-) -> InstantOrder:
+    deal_id_b24: int | None = None,
+) -> OrderSnapshot:
     """Create an order with its history row and ``integration.task.created``.
 
     A courier creates only for themselves.  One order per (Bitrix24 task,
     courier): a duplicate raises ``Conflict`` whose ``extra["existing_id"]``
     names the order that exists, so a repeated webhook can answer with it.
     """
+    # As lean as a return: plain rows, no ORM objects; the checks, the order
+    # and its lines are one statement on PostgreSQL, the history row and the
+    # event go out with the commit.
     courier_id = own_courier_id(
         actor, data.courier_id, "A courier creates orders only for themselves."
     )
-    if courier_id is not None:
-        await _active_courier(session, courier_id)
     total = lines_total(data.items)
     check_supplied_total(data.total_amount, total)
+    now = utcnow()
+    values: dict[str, Any] = {
+        "task_id_b24": data.task_id_b24,
+        "deal_id_b24": deal_id_b24,
+        "courier_id": courier_id,
+        "title": data.title,
+        "customer_name": data.customer_name,
+        "client_phone": data.client_phone,
+        "status": OrderStatus.NEW.value,
+        "total_amount": total,
+        "currency_code": data.currency_code,
+        "notes": data.notes,
+        "origin": OrderOrigin(origin).value,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    lines: list[dict[str, Any]] = [
+        {"line_no": n, "sku": i.sku, "name": i.name, "qty": i.qty, "price": i.price}
+        for n, i in enumerate(data.items, start=1)
+    ]
+    created = await OrderRepository(session).insert_new(values, lines)
+    if created.id is None:
+        if courier_id is not None and not created.courier_active:
+            raise _courier_refused(courier_id, created.courier_active)
+        assert data.task_id_b24 is not None and created.existing_id is not None
+        raise _duplicate(created.existing_id, data.task_id_b24, courier_id)
 
-    repo = OrderRepository(session)
-    if data.task_id_b24 is not None:
-        existing = await repo.by_task_and_courier(data.task_id_b24, courier_id)
-        if existing is not None:
-            raise _duplicate(existing, data.task_id_b24, courier_id)
-
-    order = InstantOrder(
-        task_id_b24=data.task_id_b24,
-        courier_id=courier_id,
-        title=data.title,
-        customer_name=data.customer_name,
-        client_phone=data.client_phone,
-        status=OrderStatus.NEW.value,
-        total_amount=total,
-        currency_code=data.currency_code,
-        notes=data.notes,
-        origin=OrderOrigin(origin).value,
-        lines=_lines(data.items),
-    )
-    try:
-        async with savepoint(session):
-            repo.add(order)
-    except IntegrityError:
-        # A concurrent create for the same task and courier won the race.
-        assert data.task_id_b24 is not None
-        existing = await repo.by_task_and_courier(data.task_id_b24, courier_id)
-        if existing is None:
-            raise
-        raise _duplicate(existing, data.task_id_b24, courier_id) from None
-
+    order = OrderSnapshot(id=created.id, **values, lines=[LineSnapshot(**line) for line in lines])
     view = OrderRead.model_validate(order).model_dump(mode="json")
     sync.record_creation(session, outbox, tracked(order), actor, view, {"origin": order.origin})
     return order
@@ -151,14 +155,19 @@ async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Insta
     return visible(actor, order, f"Order {order_id} not found.")
 
 
+async def read_order(session: AsyncSession, actor: Actor, order_id: int) -> OrderSnapshot:
+    """The order as plain values (one statement, no ORM object), if the actor may see it."""
+    snapshot = await OrderRepository(session).snapshot(order_id)
+    return visible(actor, snapshot, f"Order {order_id} not found.")
+
+
 async def list_orders(
-    session: AsyncSession, actor: Actor, page: PageParams, flt: OrderFilter
+    session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[OrderRead]:
     mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own orders.")
-    rows, total = await OrderRepository(session).search(
-        replace(flt, courier_id=mine), offset=page.offset, limit=page.page_size
-    )
-    return Paginated[OrderRead].build([OrderRead.model_validate(r) for r in rows], total, page)
+    page, lines = await OrderRepository(session).search(request, replace(flt, courier_id=mine))
+    items = [OrderRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
+    return Paginated[OrderRead].build(items, page, request)
 
 
 async def update_order(
@@ -310,11 +319,10 @@ async def change_status(
 
 
 async def events(
-    session: AsyncSession, actor: Actor, order_id: int, page: PageParams
+    session: AsyncSession, actor: Actor, order_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
-    order = await get_order(session, actor, order_id)
-    rows, total = await OrderRepository(session).events(
-        order, offset=page.offset, limit=page.page_size
-    )
-    items = [TaskEventRead.model_validate(r) for r in rows]
-    return Paginated[TaskEventRead].build(items, total, page)
+    repo = OrderRepository(session)
+    order = visible(actor, await repo.head(order_id), f"Order {order_id} not found.")
+    page = await repo.events(request, order.id, order.task_id_b24)
+    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
+    return Paginated[TaskEventRead].build(items, page, request)

@@ -1,7 +1,7 @@
 """support: open-line chat sessions, messages and links; task_events type 'chat'
 
-Revision ID: 0017
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0017"
+revision = "0014"
 # The brief named 0010; this branch already carries 0011 (operating resets),
 # and two heads would break `migrate`.  The lead re-chains on merge.
-down_revision = "0011"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
