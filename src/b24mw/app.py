@@ -33,6 +33,7 @@ from b24mw.outbox import Outbox
 from b24mw.reports.endpoints import router as reports_router
 from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
+from b24mw.support.endpoints import router as support_router
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
 from b24mw.webhooks.endpoints import router as webhooks_router
@@ -57,6 +58,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     couriers_router,
     crm_router,
     reports_router,
+    support_router,
     admin_router,
     b24app_admin_router,
     b24app_router,

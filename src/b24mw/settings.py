@@ -417,6 +417,21 @@ class Settings(BaseSettings):
         "`0=APOLOGY,3=C3:LOSE`; a pipeline not named uses its final failure stage",
     )
 
+    # --- customer chats, open lines (docs/support.md) ------------------------------------
+    support_poll_interval_s: float = Field(
+        default=20.0,
+        ge=1.0,
+        le=3600,
+        description="how often an open session's dialog is checked for new messages, seconds",
+    )
+    support_poll_round_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        le=600,
+        description="the poller spends at most one batch request per this many seconds across "
+        "all workers (its share of the quota: 1 / round), and none while order traffic is due",
+    )
+
     # --- what people read, and logs -------------------------------------------------------
     locale: Literal["ru", "en"] = Field(
         default="ru", description="language of what is written into Bitrix24 (comments, subtasks)"

@@ -45,6 +45,11 @@ async def test_installation_stores_verified_tokens_and_binds_the_event_handlers(
         ("ONTASKDELETE", hook),
         ("ONTASKCOMMENTADD", hook),
         ("ONTASKCOMMENTUPDATE", hook),
+        ("ONCRMACTIVITYADD", hook),
+        ("ONCRMACTIVITYUPDATE", hook),
+        ("ONSESSIONSTART", hook),
+        ("ONSESSIONFINISH", hook),
+        ("ONOPENLINEMESSAGEADD", hook),
         *(
             (f"ONCRM{kind}{action}", hook)
             for kind in ("DEAL", "LEAD")
@@ -56,7 +61,7 @@ async def test_installation_stores_verified_tokens_and_binds_the_event_handlers(
     # Once bound, nothing is bound twice.
     binds = len(await_calls(local_app, "event.bind"))
     await local_app.worker.drain(timeout=5)
-    assert len(await_calls(local_app, "event.bind")) == binds == 12
+    assert len(await_calls(local_app, "event.bind")) == binds == 17
 
 
 def await_calls(local_app: LocalApp, method: str) -> list[dict[str, object]]:
@@ -177,7 +182,8 @@ async def test_reinstalling_replaces_the_tokens_and_binds_again(local_app: Local
     assert old is not None and new is not None
     assert new.version > old.version and new.events_bound_at is None
     await local_app.settle()
-    assert len((await local_app.oauth())["bindings"]) == 12  # task, CRM and uninstall handlers
+    # task, CRM, chat and uninstall handlers
+    assert len((await local_app.oauth())["bindings"]) == 17
     async with local_app.db.reader() as session:
         assert len((await session.execute(select(AppInstallation))).scalars().all()) == 1
 

@@ -37,8 +37,19 @@ CRM_EVENTS = tuple(
 )
 
 
+# Customer chats (support/): the CRM activity of each open-line session, and
+# the open-line events only an application gets (hints for an earlier read).
+CHAT_EVENTS = (
+    "ONCRMACTIVITYADD",
+    "ONCRMACTIVITYUPDATE",
+    "ONSESSIONSTART",
+    "ONSESSIONFINISH",
+    "ONOPENLINEMESSAGEADD",
+)
+
+
 def wanted(base: str, *, crm: bool = True) -> set[tuple[str, str]]:
-    events = TASK_EVENTS + (CRM_EVENTS if crm else ())
+    events = TASK_EVENTS + (CRM_EVENTS if crm else ()) + CHAT_EVENTS
     handlers = {(event, base + EVENT_PATH) for event in events}
     return handlers | {("ONAPPUNINSTALL", base + INSTALL_PATH)}
 

@@ -4,8 +4,8 @@ live an operator wants to know, in one look, what the portal will refuse:
 - the connection answers (incoming webhook, or the installed application's
   tokens) and whom it acts as (``user.current``);
 - its scopes (``scope``): ``task`` and ``user`` always, ``im`` to read
-  comments on the new task card; ``crm`` and ``imopenlines`` are for later
-  features and only reported;
+  comments on the new task card; ``crm`` and ``imopenlines`` for customer
+  chats (open lines), only reported;
 - the user is a portal administrator (``user.admin``): without it, tasks
   people create stay invisible and their status cannot be changed, so
   orders and status changes end in the DLQ;
@@ -122,11 +122,13 @@ class PortalCheck:
         later = [s for s in LATER_SCOPES if s not in granted]
         if later:
             self.report.add(
-                "later scopes",
+                "chat scopes",
                 INFO,
-                f"not granted: {', '.join(later)} (needed by deals, leads and open lines, "
-                "not by the task flows)",
+                f"not granted: {', '.join(later)} (customer chats from open lines need "
+                "them: crm.activity.get, imopenlines.*; the task flows do not)",
             )
+        else:
+            self.report.add("chat scopes", OK, "granted: customer chats can be read")
 
     async def _admin(self) -> None:
         reply = await self.client.call("user.admin")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from b24mw.emulator import control, crm_control, oauth_routes, person
+from b24mw.emulator import control, crm_control, oauth_routes, openline_routes, person
 from b24mw.emulator.config import EmulatorConfig
 from b24mw.emulator.portal import Portal
 from b24mw.emulator.rest import oauth_call, webhook_call
@@ -34,6 +34,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         Route("/rest/{method}", oauth_call, methods=["GET", "POST"]),
         *control.ROUTES,
         *person.ROUTES,
+        *openline_routes.ROUTES,
         *crm_control.ROUTES,
         *oauth_routes.ROUTES,
     ]

@@ -15,7 +15,7 @@ DEFAULT_REST_SECRET = "emulator"
 DEFAULT_APPLICATION_TOKEN = "emulator-application-token"
 DEFAULT_CLIENT_ID = "local.b24mw0emulator.00000001"
 DEFAULT_CLIENT_SECRET = "emulator-client-secret"
-DEFAULT_WEBHOOK_SCOPE = "task,user,im,crm"
+DEFAULT_WEBHOOK_SCOPE = "task,user,im,imopenlines,crm"
 OAUTH_SERVER_ENDPOINT = "https://oauth.bitrix.info/rest/"
 
 

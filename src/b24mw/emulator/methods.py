@@ -25,6 +25,7 @@ from b24mw.emulator.methodkit import (
     named,
     page,
 )
+from b24mw.emulator.openlines import OPENLINE_METHODS
 from b24mw.emulator.service import STATUS_ACTIONS, as_int, as_list
 from b24mw.emulator.state import Task
 from b24mw.emulator.views import TaskView
@@ -261,6 +262,7 @@ METHODS: dict[str, Handler] = {
     **{f"tasks.task.{action}": _status_method(action) for action in STATUS_ACTIONS},
     **COMMENT_METHODS,
     **IM_METHODS,
+    **OPENLINE_METHODS,
     **CRM_METHODS,
     "user.get": user_get,
     "user.current": user_current,

@@ -39,6 +39,15 @@ BINDABLE_EVENTS = frozenset(
         "ONTASKCOMMENTUPDATE",
         "ONTASKCOMMENTDELETE",
         "ONAPPUNINSTALL",
+        # CRM activities and open lines (emulator/openlines.py).
+        "ONCRMACTIVITYADD",
+        "ONCRMACTIVITYUPDATE",
+        "ONCRMACTIVITYDELETE",
+        "ONSESSIONSTART",
+        "ONSESSIONFINISH",
+        "ONOPENLINEMESSAGEADD",
+        "ONOPENLINEMESSAGEUPDATE",
+        "ONOPENLINEMESSAGEDELETE",
         *(
             f"ONCRM{kind}{action}"
             for kind in ("DEAL", "LEAD")
@@ -97,7 +106,7 @@ class LocalApp:
     # Simulated time the token endpoint takes (tests widen races with it).
     token_latency_s: float = 0.0
     user_id: int = 1
-    scope: str = "task,user,im,crm"
+    scope: str = "task,user,im,imopenlines,crm"
     application_token: str | None = None
     bindings: list[Binding] = field(default_factory=list)
     refreshes: int = 0

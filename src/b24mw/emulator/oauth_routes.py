@@ -106,7 +106,7 @@ async def install(request: Request) -> Response:
     url = body.get("handler_url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ControlError(400, "bad_request", "handler_url must be an http(s) URL")
-    scope = body.get("scope", "task,user,im,crm")
+    scope = body.get("scope", "task,user,im,imopenlines,crm")
     if not isinstance(scope, str) or not scope.strip():
         raise ControlError(400, "bad_request", "scope must be a comma-separated string")
     form = body.get("form", "event")

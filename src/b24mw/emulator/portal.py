@@ -24,6 +24,7 @@ from b24mw.emulator.limits import LeakyBucket, OperatingTracker
 from b24mw.emulator.methodkit import Args, MethodContext, MethodResult
 from b24mw.emulator.methods import METHODS
 from b24mw.emulator.oauth import CALLER, LocalApp
+from b24mw.emulator.openlines import OpenLines
 from b24mw.emulator.replies import (
     BAD_GATEWAY_HTML,
     GATEWAY_TIMEOUT_HTML,
@@ -73,6 +74,10 @@ class Portal:
         )
         self.service = TaskService(
             self.store, self.events, self.clock, self.tz, self.chats, is_admin=self.is_admin
+        )
+        # Operators answer as the first person of the person API.
+        self.openlines = OpenLines(
+            self.store, self.events, self.clock, self.tz, operator_id=config.rest_user + 1
         )
         self.view = TaskView(self.store, self.tz, chat_id=self.chats.chat_id)
         if self.chats.new_card:

@@ -18,6 +18,7 @@ _PREFIXES = (
     ("task.", "task"),
     ("user.", "user"),
     ("im.", "im"),
+    ("imopenlines.", "imopenlines"),
     ("crm.", "crm"),
 )
 # Scope `basic`: granted to every webhook and application (`common/system/scope.md`,

@@ -23,7 +23,7 @@ class RuntimeSettings:
     operating_cost_s: float
     operating_costs: dict[str, float] = field(default_factory=dict)
     task_card: str = "classic"
-    webhook_scope: str = "task,user,im,crm"
+    webhook_scope: str = "task,user,im,imopenlines,crm"
     # CRM (emulator/crm.py): extra deal pipelines over the default one, the
     # fields a stage requires, automation rules (stage entered -> stage the
     # portal then moves the deal to), stages the webhook user may not set,

@@ -94,6 +94,43 @@ class Message:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class OpenLineSession:
+    """One open-line session: a customer's conversation in a line's chat,
+    from its start until an operator (or the line's timeout) closes it."""
+
+    id: int
+    line_id: int
+    connector: str
+    chat_id: int
+    client_user_id: int
+    client_name: str
+    # The CRM entity the session is bound to, "D_12" / "L_5" style.
+    crm_entity: str
+    activity_id: int
+    opened: float
+    closed: float | None = None
+    operator_id: int | None = None
+
+
+@dataclass
+class Activity:
+    """The CRM activity a line with CRM integration creates for each session
+    (``PROVIDER_ID`` ``IMOPENLINES_SESSION``)."""
+
+    id: int
+    owner_type_id: int
+    owner_id: int
+    provider_id: str
+    provider_type_id: str
+    associated_entity_id: int
+    subject: str
+    created: float
+    last_updated: float
+    responsible_id: int
+    completed: bool = False
+
+
 class StateFileError(RuntimeError):
     pass
 
@@ -109,6 +146,8 @@ class Store:
         self.messages: dict[int, Message] = {}
         self.messages_by_chat: dict[int, list[int]] = {}
         self.files: dict[int, DiskFile] = {}
+        self.ol_sessions: dict[int, OpenLineSession] = {}
+        self.activities: dict[int, Activity] = {}
         self.crm = CrmStore()
         self.next_task_id = 1
         self.next_comment_id = 1
@@ -120,6 +159,12 @@ class Store:
         self.next_message_id = 5001
         self.next_file_id = 9001
         self.next_attachment_id = 301
+        # Open-line sessions, CRM activities, leads and the connector users
+        # (the customers) each count on their own too.
+        self.next_session_id = 401
+        self.next_activity_id = 2001
+        self.next_lead_id = 601
+        self.next_client_id = 1501
         self.dirty = False
 
     def new_task_id(self) -> int:
@@ -151,6 +196,26 @@ class Store:
         value = self.next_attachment_id
         self.next_attachment_id += 1
         return value
+
+    def new_id(self, counter: str) -> int:
+        """The next id of ``counter`` (``session``, ``activity``, ``lead``, ``client``)."""
+        name = f"next_{counter}_id"
+        value: int = getattr(self, name)
+        setattr(self, name, value + 1)
+        return value
+
+    def put_session(self, session: OpenLineSession) -> None:
+        self.ol_sessions[session.id] = session
+        self.dirty = True
+
+    def put_activity(self, activity: Activity) -> None:
+        self.activities[activity.id] = activity
+        self.dirty = True
+
+    def session_of_chat(self, chat_id: int) -> OpenLineSession | None:
+        """The chat's latest session."""
+        found = [s for s in self.ol_sessions.values() if s.chat_id == chat_id]
+        return max(found, key=lambda s: s.id) if found else None
 
     def tag_id(self, name: str) -> int:
         key = name.casefold()
@@ -215,6 +280,8 @@ class Store:
         self.messages.clear()
         self.messages_by_chat.clear()
         self.files.clear()
+        self.ol_sessions.clear()
+        self.activities.clear()
         self.crm.clear()
         self.dirty = True
 
@@ -228,12 +295,18 @@ class Store:
             "next_chat_id": self.next_chat_id,
             "next_file_id": self.next_file_id,
             "next_attachment_id": self.next_attachment_id,
+            "next_session_id": self.next_session_id,
+            "next_activity_id": self.next_activity_id,
+            "next_lead_id": self.next_lead_id,
+            "next_client_id": self.next_client_id,
             "tag_ids": self.tag_ids,
             "tasks": [asdict(t) for t in self.tasks.values()],
             "comments": [asdict(c) for c in self.comments.values()],
             "chats": [asdict(c) for c in self.chats.values()],
             "messages": [asdict(m) for m in self.messages.values()],
             "files": [asdict(f) for f in self.files.values()],
+            "ol_sessions": [asdict(s) for s in self.ol_sessions.values()],
+            "activities": [asdict(a) for a in self.activities.values()],
             "crm": self.crm.to_json(),
         }
 
@@ -249,6 +322,9 @@ class Store:
         store.next_chat_id = int(data.get("next_chat_id", store.next_chat_id))
         store.next_file_id = int(data.get("next_file_id", store.next_file_id))
         store.next_attachment_id = int(data.get("next_attachment_id", store.next_attachment_id))
+        for counter in ("session", "activity", "lead", "client"):
+            name = f"next_{counter}_id"
+            setattr(store, name, int(data.get(name, getattr(store, name))))
         store.tag_ids = {str(k): int(v) for k, v in data.get("tag_ids", {}).items()}
         for raw in data.get("tasks", []):
             store.tasks[int(raw["id"])] = Task(**raw)
@@ -258,6 +334,10 @@ class Store:
             store.put_message(Message(**raw))
         for raw in data.get("files", []):
             store.put_file(DiskFile(**raw))
+        for raw in data.get("ol_sessions", []):
+            store.put_session(OpenLineSession(**raw))
+        for raw in data.get("activities", []):
+            store.put_activity(Activity(**raw))
         for raw in data.get("comments", []):
             if raw.pop("new_card", False):
                 store._adopt_legacy_message(raw)

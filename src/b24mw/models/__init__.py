@@ -22,12 +22,16 @@ from b24mw.models.orders import (
     InstantOrderLine,
 )
 from b24mw.models.returns import Return, ReturnLine
+from b24mw.models.support import ChatLink, ChatMessage, ChatSession
 
 __all__ = [
     "AppInstallation",
     "ArchiveManifest",
     "Base",
     "ChangeCounter",
+    "ChatLink",
+    "ChatMessage",
+    "ChatSession",
     "Courier",
     "CrmDeal",
     "CrmLead",

@@ -48,6 +48,8 @@ class TaskEventType(StrEnum):
     PHOTO = "photo"
     GEO = "geo"
     COMMENT = "comment"
+    # A customer chat (open-line session) linked to or unlinked from the target.
+    CHAT = "chat"
 
 
 class OutboxStatus(StrEnum):
@@ -63,6 +65,31 @@ class InboxStatus(StrEnum):
     DONE = "done"
     REJECTED = "rejected"
     FAILED = "failed"
+
+
+class ChatStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SenderKind(StrEnum):
+    CLIENT = "client"
+    OPERATOR = "operator"
+    BOT = "bot"
+    SYSTEM = "system"
+
+
+class LinkTarget(StrEnum):
+    RETURN = "return"
+    INSTANT_ORDER = "instant_order"
+    DELIVERY = "delivery"
+    DEAL = "deal"
+
+
+class LinkSource(StrEnum):
+    MENTION = "mention"
+    CRM_BINDING = "crm_binding"
+    MANUAL = "manual"
 
 
 def values(enum: type[StrEnum]) -> tuple[str, ...]:

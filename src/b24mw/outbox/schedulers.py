@@ -39,6 +39,7 @@ PLUGIN_MODULES: list[str] = [
     "b24mw.retention.scheduler",
     "b24mw.crm.hooks",
     "b24mw.crm.reconcile",
+    "b24mw.support.poller",
 ]
 
 

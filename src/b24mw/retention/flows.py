@@ -36,6 +36,7 @@ from b24mw.kit.db import Database
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import ArchiveManifest
+from b24mw.models.support import ChatMessage
 from b24mw.retention import metrics
 from b24mw.retention.codec import (
     Part,
@@ -59,6 +60,9 @@ log = structlog.get_logger("b24mw.retention")
 ARCHIVED_TABLES: dict[str, Table] = {
     "task_events": table_of(TaskEvent),
     "integration_log": table_of(IntegrationLog),
+    # Customer chat messages (issue 17): the same window; their sessions and
+    # links stay, so a restored message finds its session again.
+    "chat_messages": table_of(ChatMessage),
 }
 DAY = timedelta(days=1)
 

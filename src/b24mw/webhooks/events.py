@@ -19,6 +19,12 @@ _EVENT_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _ABSENT = (None, "", UNDEFINED)
 TASK_EVENTS = frozenset({"ONTASKADD", "ONTASKUPDATE", "ONTASKDELETE"})
 COMMENT_EVENTS = frozenset({"ONTASKCOMMENTADD", "ONTASKCOMMENTUPDATE"})
+# A CRM activity: open-line sessions create one each (support/).
+ACTIVITY_EVENTS = frozenset({"ONCRMACTIVITYADD", "ONCRMACTIVITYUPDATE"})
+# Open-line events, sent to installed applications only: hints, never data.
+OPENLINE_HINTS = frozenset(
+    {"ONSESSIONSTART", "ONSESSIONFINISH", "ONOPENLINEMESSAGEADD", "ONOPENLINEMESSAGEUPDATE"}
+)
 # CRM events (``data[FIELDS][ID]`` only) and the crm.item entity type they name.
 CRM_EVENTS = {
     **{f"ONCRMDEAL{action}": 2 for action in ("ADD", "UPDATE", "DELETE")},
@@ -75,6 +81,10 @@ class EventRef:
     task_id: int | None
     comment_id: int | None = None
     message_id: int | None = None
+    activity_id: int | None = None
+    # Open-line hints: the chat and session they name.
+    chat_id: int | None = None
+    session_id: int | None = None
     # A CRM event: the crm.item entity type (2 deal, 1 lead) and the item's id.
     entity_type_id: int | None = None
     item_id: int | None = None
@@ -103,6 +113,10 @@ def read_event(payload: dict[str, Any]) -> EventRef | None:
     after = _section(data, "FIELDS_AFTER")
     before = _section(data, "FIELDS_BEFORE")
     try:
+        if name in ACTIVITY_EVENTS:
+            return EventRef(name, None, activity_id=_event_id(_section(data, "FIELDS").get("ID")))
+        if name in OPENLINE_HINTS:
+            return _hint(name, data)
         if name in CRM_EVENTS:
             item_id = _event_id(_section(data, "FIELDS").get("ID"))
             return EventRef(name, None, entity_type_id=CRM_EVENTS[name], item_id=item_id)
@@ -118,6 +132,25 @@ def read_event(payload: dict[str, Any]) -> EventRef | None:
     except _BadId:
         return None
     return EventRef(name, task_id)
+
+
+def _first(value: Any) -> dict[str, Any]:
+    """``DATA[0]``: a list in JSON, a dict keyed "0" in a PHP-style form."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return value[0]
+    if isinstance(value, dict) and isinstance(value.get("0"), dict):
+        return value["0"]
+    return {}
+
+
+def _hint(name: str, data: Any) -> EventRef:
+    item = _first(data.get("DATA") if isinstance(data, dict) else None)
+    return EventRef(
+        name,
+        None,
+        chat_id=_event_id(_section(item, "chat").get("id")),
+        session_id=_event_id(_section(item, "session").get("id")),
+    )
 
 
 def without_secrets(payload: dict[str, Any]) -> dict[str, Any]:

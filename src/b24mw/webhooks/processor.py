@@ -26,8 +26,9 @@ from b24mw.models.base import utcnow
 from b24mw.models.enums import InboxStatus
 from b24mw.outbox.schedulers import WorkerContext, scheduler
 from b24mw.settings import Settings
+from b24mw.support import flows as support_flows
 from b24mw.webhooks import fetch, flows
-from b24mw.webhooks.events import EventRef, read_event
+from b24mw.webhooks.events import ACTIVITY_EVENTS, OPENLINE_HINTS, EventRef, read_event
 from b24mw.webhooks.metrics import INBOX_PROCESSED
 from b24mw.webhooks.repository import WebhookRepository
 
@@ -77,6 +78,8 @@ def _reads(job: Job, tags_from: str = "get") -> dict[str, tuple[str, dict[str, A
     so that read is the same for every event: with the tags when they come
     from tasks.task.get (one command instead of two)."""
     ref = job.ref
+    if ref is not None and ref.activity_id:
+        return {f"a{ref.activity_id}": ("crm.activity.get", {"id": ref.activity_id})}
     if ref is not None and ref.is_crm:
         return crm_flows.reads(ref)
     if ref is None or ref.task_id is None:
@@ -171,7 +174,12 @@ def _needs_grant(item: CommandResult) -> str | None:
     code = item.error.code if item.error is not None else ""
     if code == "insufficient_scope":
         scope = next(
-            (s for p, s in (("im.", "im"), ("crm.", "crm")) if item.method.startswith(p)), "task"
+            (
+                s
+                for p, s in (("im.", "im"), ("imopenlines.", "imopenlines"), ("crm.", "crm"))
+                if item.method.startswith(p)
+            ),
+            "task",
         )
         return (
             f"{item.method}: the webhook (or application) lacks the '{scope}' scope; "
@@ -216,6 +224,13 @@ async def _decide(
         order_tag=ctx.settings.webhook_order_tag,
         self_user_id=self_user_id(ctx.settings, ctx.b24),
     )
+    if ref.name in ACTIVITY_EVENTS:
+        return await _on_activity(session, ref, answers)
+    if ref.name in OPENLINE_HINTS:
+        due = await support_flows.on_hint(
+            session, chat_id=ref.chat_id, b24_session_id=ref.session_id
+        )
+        return flows.Result.note("chat_hint", f"{ref.name}: {due} session(s) read sooner")
     if ref.is_crm:
         answer = _answer(answers, crm_flows.read_key(ref)) if _reads(job) else None
         return await crm_flows.on_event(session, ref, answer, fctx.self_user_id)
@@ -259,6 +274,19 @@ async def _decide(
     if comment is None:
         return flows.Result.note("comment_not_found", "the comment is gone or not visible")
     return await flows.on_comment(session, fctx, ref.name, comment, task)
+
+
+async def _on_activity(
+    session: Any, ref: EventRef, answers: dict[str, CommandResult]
+) -> flows.Result:
+    """Only open-line sessions matter; the session itself is read by the poller."""
+    if not ref.activity_id:
+        return flows.Result.note("ignored", f"{ref.name}: no activity id")
+    activity = support_flows.parse_activity(_answer(answers, f"a{ref.activity_id}"))
+    if activity is None:
+        return flows.Result.note("ignored", "not an open-line session (or gone)")
+    row = await support_flows.on_activity(session, activity)
+    return flows.Result.note("chat_session", f"session {row.b24_session_id} registered")
 
 
 def _tags(answers: dict[str, CommandResult], task_id: int) -> Any:
