@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from report_seed import _chunks, asyncpg_dsn
+from report_seed import _chunks, asyncpg_dsn, vacuum
 
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR_SECONDS = 365 * 86400
@@ -114,12 +114,7 @@ async def load(url: str, year: Year) -> dict[str, float]:
             await conn.copy_to_table(table, source=_chunks(lines), columns=columns)
             timings[table] = round(time.perf_counter() - started, 1)
         await conn.execute(f"SELECT setval('instant_orders_id_seq', {year.rows})")
-        started = time.perf_counter()
-        await conn.execute("VACUUM ANALYZE")
-        # Again: a transaction open during the first pass (autovacuum's own)
-        # can keep the newest pages from being marked all-visible.
-        await conn.execute("VACUUM")
-        timings["vacuum_analyze"] = round(time.perf_counter() - started, 1)
+        timings["vacuum_analyze"] = await vacuum(conn)
     finally:
         await conn.close()
     return timings

@@ -93,6 +93,17 @@ async def _chunks(lines: Iterator[str]) -> AsyncIterator[bytes]:
         yield "".join(batch).encode()
 
 
+async def vacuum(conn: Any) -> float:
+    """VACUUM ANALYZE after a load, and VACUUM again: a transaction still open
+    during the first pass (autovacuum's own) can keep it from marking the
+    newest pages all-visible, and index-only lookups would visit the table
+    (as the day after would).  Seconds taken."""
+    started = time.perf_counter()
+    await conn.execute("VACUUM ANALYZE")
+    await conn.execute("VACUUM")
+    return round(time.perf_counter() - started, 1)
+
+
 async def load_year(url: str, year: Year) -> dict[str, float]:
     """COPY the year in; seconds per table."""
     import asyncpg
@@ -114,13 +125,7 @@ async def load_year(url: str, year: Year) -> dict[str, float]:
                 "task_events", source=_chunks(year.event_lines(kind)), columns=EVENT_COLUMNS
             )
         timings["task_events"] = round(time.perf_counter() - started, 1)
-        started = time.perf_counter()
-        await conn.execute("VACUUM ANALYZE")
-        # Again: a transaction still open during the first pass (autovacuum's
-        # own) can keep it from marking the newest pages all-visible, and the
-        # index-only lookups would visit the table (as the day after would).
-        await conn.execute("VACUUM")
-        timings["vacuum_analyze"] = round(time.perf_counter() - started, 1)
+        timings["vacuum_analyze"] = await vacuum(conn)
     finally:
         await conn.close()
     return timings
