@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from b24mw.kit.db import Database
 from b24mw.models.history import TaskEvent
+from b24mw.models.orders import InstantOrder
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
 from tests.conftest import auth
 from tests.lifecycle.helpers import order_body
@@ -151,13 +152,33 @@ async def test_replays_and_repeated_reads_store_nothing_twice(portal: Portal) ->
         assert len(list(rows)) == 1
 
 
-async def test_a_session_bound_to_a_deal_links_the_deal(portal: Portal) -> None:
+async def test_a_session_bound_to_a_deal_links_the_deal_and_what_serves_it(
+    portal: Portal,
+) -> None:
+    order_id = await create_order(portal)
+    other_id = await create_order(portal)
+    async with portal.db.unit_of_work() as session:
+        await session.execute(
+            InstantOrder.__table__.update()
+            .where(InstantOrder.id == order_id)
+            .values(deal_id_b24=12)
+        )
     await start(portal, crm_entity="D_12")
     await poll(portal)
     listed = await api(portal, "/api/v1/support/sessions?target_kind=deal&target_id=12")
     [item] = listed["items"]
     assert item["crm_entity"] == "D_12"
-    assert item["links"][0]["found_by"] == "crm_binding"
+    assert sorted(
+        (link["target_kind"], link["target_id"], link["found_by"]) for link in item["links"]
+    ) == [
+        ("deal", "12", "crm_binding"),
+        ("instant_order", str(order_id), "crm_binding"),
+    ]
+    # The order serving the deal shows the chat and its history says so; another does not.
+    chats = await api(portal, f"/api/v1/ww/orders/{order_id}/chats")
+    assert [c["id"] for c in chats["items"]] == [item["id"]]
+    assert (await api(portal, f"/api/v1/ww/orders/{other_id}/chats"))["items"] == []
+    assert any(e["type"] == "chat" for e in await portal.history(order_id))
 
 
 async def test_an_admin_links_and_unlinks_by_hand_and_a_courier_sees_only_theirs(

@@ -245,10 +245,18 @@ async def link_mentions(db: Any, row: ChatSession, text: str) -> int:
 
 
 async def link_crm_binding(db: Any, row: ChatSession) -> None:
-    """A session bound to a deal is about that deal (by its Bitrix24 id)."""
-    if row.crm_entity and row.crm_entity.startswith("D_"):
-        deal_id = row.crm_entity.removeprefix("D_")
-        await add_link(db, row, LinkTarget.DEAL, deal_id, LinkSource.CRM_BINDING, actor_id=None)
+    """A session bound to a deal is about that deal (by its Bitrix24 id) and,
+    through it, about the deliveries and orders that serve the deal."""
+    if not (row.crm_entity and row.crm_entity.startswith("D_")):
+        return
+    deal_id = row.crm_entity.removeprefix("D_")
+    await add_link(db, row, LinkTarget.DEAL, deal_id, LinkSource.CRM_BINDING, actor_id=None)
+    if not deal_id.isdigit() or not 0 < int(deal_id) < 2**63:
+        return
+    deliveries, orders = await SupportRepository(db).serving_deal(int(deal_id))
+    for kind, ids in ((LinkTarget.DELIVERY, deliveries), (LinkTarget.INSTANT_ORDER, orders)):
+        for target in ids:
+            await add_link(db, row, kind, str(target), LinkSource.CRM_BINDING, actor_id=None)
 
 
 def _target_columns(kind: str, target: str) -> dict[str, Any]:

@@ -222,6 +222,16 @@ class SupportRepository:
         stmt = select(Delivery.id).where(Delivery.id.in_(list(ids)))
         return set((await self.session.execute(stmt)).scalars().all())
 
+    async def serving_deal(self, deal_id: int) -> tuple[list[int], list[int]]:
+        """The deliveries and instant orders linked to a Bitrix24 deal (by the
+        ``deal_id_b24`` indexes)."""
+        deliveries = select(Delivery.id).where(Delivery.deal_id_b24 == deal_id)
+        orders = select(InstantOrder.id).where(InstantOrder.deal_id_b24 == deal_id)
+        return (
+            list((await self.session.execute(deliveries.order_by(Delivery.id))).scalars()),
+            list((await self.session.execute(orders.order_by(InstantOrder.id))).scalars()),
+        )
+
     async def deliveries_by_1c(self, numbers: Collection[str]) -> dict[str, int]:
         if not numbers:
             return {}
