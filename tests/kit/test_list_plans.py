@@ -31,7 +31,6 @@ from b24mw.kit.listing import Explain, Keyset, page_statement
 from b24mw.kit.pagination import Count, CursorKey, PageRequest, page_request
 from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
-from b24mw.migrations import upgrade
 from b24mw.models.base import table_of
 from b24mw.models.orders import Delivery, DeliveryLine, InstantOrder, InstantOrderLine
 from b24mw.outbox import dlq
@@ -40,8 +39,9 @@ from b24mw.returns import repository as returns
 from b24mw.returns.schemas import RETURN_CURSOR
 from b24mw.ww import repository as ww
 from b24mw.ww.schemas import ORDER_CURSOR, ORDER_EVENTS_CURSOR
-from tests.conftest import BACKENDS, make_settings
+from tests.conftest import BACKENDS
 from tests.support.postgres import PostgresServer
+from tests.support.seeded import seeded_database
 
 if "postgresql" not in BACKENDS:
     pytest.skip("PostgreSQL is not among B24MW_TEST_BACKENDS", allow_module_level=True)
@@ -121,16 +121,8 @@ TABLES = (
 
 @pytest.fixture(scope="module")
 async def big_db(pg_server: PostgresServer) -> AsyncIterator[Database]:
-    name = "lists_" + uuid.uuid4().hex[:8]
-    pg_server.createdb(name)
-    db = Database(make_settings(pg_server.url(name)))
-    await upgrade(db.engine)
-    async with db.engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for statement in SEED:
-            await conn.execute(text(statement))
-    yield db
-    await db.dispose()
+    async for db in seeded_database(pg_server, "lists", SEED):
+        yield db
 
 
 async def plan(db: Database, statement: Any, params: dict[str, Any] | None = None) -> str:

@@ -4,7 +4,6 @@ no sequential scan of ``orders``, ``instant_orders`` or ``task_events``."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +14,11 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from b24mw.kit.db import Database
-from b24mw.migrations import upgrade
 from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.schemas import ReportKind, ReportQuery
-from tests.conftest import BACKENDS, make_settings
+from tests.conftest import BACKENDS
 from tests.support.postgres import PostgresServer
+from tests.support.seeded import seeded_database
 
 ORDERS_PER_KIND = 150_000
 COURIERS = 50
@@ -77,16 +76,8 @@ SEED = [
 
 @pytest.fixture(scope="module")
 async def big_db(pg_server: PostgresServer) -> AsyncIterator[Database]:
-    name = "explain_" + uuid.uuid4().hex[:8]
-    pg_server.createdb(name)
-    db = Database(make_settings(pg_server.url(name)))
-    await upgrade(db.engine)
-    async with db.engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        for statement in SEED:
-            await conn.execute(text(statement))
-    yield db
-    await db.dispose()
+    async for db in seeded_database(pg_server, "explain", SEED):
+        yield db
 
 
 async def plan(db: Database, statement: Any) -> str:
