@@ -18,8 +18,8 @@ from b24mw.b24app.install import Installer
 from b24mw.b24app.oauth_server import TokenServer
 from b24mw.b24app.runtime import AppRuntime, install_runtime
 from b24mw.b24app.session import AppSession
-from b24mw.emulator import EmulatorConfig
-from b24mw.emulator import create_app as create_emulator
+from b24mw.emulator.app import create_app as create_emulator
+from b24mw.emulator.config import EmulatorConfig
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.history import IntegrationLog

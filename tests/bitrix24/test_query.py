@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from b24mw.bitrix24.query import command, php_query
-from b24mw.emulator.phpquery import parse_query
+from b24mw.emulator.wire.phpquery import parse_query
 
 
 def test_nested_keys_are_bracketed_and_order_is_kept() -> None:

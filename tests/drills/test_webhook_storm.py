@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from b24mw.emulator import EmulatorConfig
-from b24mw.emulator import create_app as create_emulator
+from b24mw.emulator.app import create_app as create_emulator
+from b24mw.emulator.config import EmulatorConfig
 from b24mw.kit.db import Database
 from b24mw.outbox.worker import Worker
 from b24mw.webhooks.reconcile import reconcile

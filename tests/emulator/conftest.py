@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from b24mw.emulator import EmulatorConfig, Portal, create_app
+from b24mw.emulator.app import create_app
+from b24mw.emulator.config import EmulatorConfig
+from b24mw.emulator.portal import Portal
 
 REST = "/rest/1/emulator"
 # Every REST answer's ``time`` block, including the operating-time fields.

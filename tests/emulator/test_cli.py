@@ -14,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from b24mw.emulator import Portal
 from b24mw.emulator.cli import emulator_command
+from b24mw.emulator.portal import Portal
 
 
 def _cli() -> typer.Typer:

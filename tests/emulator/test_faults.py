@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from b24mw.emulator.faults import FaultSet, FaultSpecError
+from b24mw.emulator.limits.faults import FaultSet, FaultSpecError
 
 from .conftest import Emulator
 

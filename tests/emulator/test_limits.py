@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from b24mw.emulator.limits import LeakyBucket, OperatingTracker
+from b24mw.emulator.limits.bucket import LeakyBucket, OperatingTracker
 
 from .conftest import ENVELOPE_TIME_KEYS, EmulatorFactory
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from b24mw.emulator.state import Store
+from b24mw.emulator.state.store import Store
 
 from .conftest import Emulator, Receiver
 from .test_events import _delivered

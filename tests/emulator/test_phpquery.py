@@ -5,7 +5,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b24mw.emulator.phpquery import build_query, flatten, parse_query, split_key
+from b24mw.emulator.wire.phpquery import build_query, flatten, parse_query, split_key
 
 
 def test_nested_keys_become_nested_objects() -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from b24mw.emulator import EmulatorConfig, create_app
-from b24mw.emulator.state import StateFileError
+from b24mw.emulator.app import create_app
+from b24mw.emulator.config import EmulatorConfig
+from b24mw.emulator.state.store import StateFileError
 
 from .conftest import EmulatorFactory
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from b24mw.emulator import access
-from b24mw.emulator.state import Task
+from b24mw.emulator.rest.tasks import access
+from b24mw.emulator.state.store import Task
 
 from .conftest import Emulator, EmulatorFactory
 

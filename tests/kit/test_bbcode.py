@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b24mw.emulator.service import hashtags
+from b24mw.emulator.rest.tasks.service import hashtags
 from b24mw.kit.bbcode import escape, to_plain, without_hashtags
 
 

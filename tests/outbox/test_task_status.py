@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from b24mw.bitrix24.errors import classify
-from b24mw.emulator import access
-from b24mw.emulator.state import Task
+from b24mw.emulator.rest.tasks import access
+from b24mw.emulator.state.store import Task
 from b24mw.outbox import task_status
 from b24mw.outbox.task_status import GOALS, Step, route
 

@@ -65,7 +65,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from b24mw.emulator import EmulatorConfig, create_app
+from b24mw.emulator.app import create_app
+from b24mw.emulator.config import EmulatorConfig
 from b24mw.kit.db import Database
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox.worker import Worker

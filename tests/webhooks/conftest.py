@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from b24mw.app import create_app
-from b24mw.emulator.phpquery import flatten
+from b24mw.emulator.wire.phpquery import flatten
 from b24mw.kit.db import Database
 from b24mw.settings import Settings
 from b24mw.siem import open_stream

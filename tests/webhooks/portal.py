@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from b24mw.couriers import service as couriers
 from b24mw.couriers.schemas import CourierCreate
-from b24mw.emulator import EmulatorConfig
-from b24mw.emulator import create_app as create_emulator
+from b24mw.emulator.app import create_app as create_emulator
+from b24mw.emulator.config import EmulatorConfig
 from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from b24mw.models.orders import InstantOrder

@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from b24mw.emulator.phpquery import flatten
+from b24mw.emulator.wire.phpquery import flatten
 from b24mw.webhooks.events import EventRef, read_event
 from b24mw.webhooks.formdata import parse_body, parse_form
 

@@ -158,7 +158,7 @@ async def test_hundred_duplicate_deliveries_make_one_order_and_one_answer(
     portal.portal.apply_settings({"events_enabled": False})
     task_id = await portal.create_task(ORDER)
     [lost] = [e for e in portal.portal.events.log if e["event"] == "ONTASKADD"]
-    from b24mw.emulator.phpquery import parse_pairs
+    from b24mw.emulator.wire.phpquery import parse_pairs
 
     payload = parse_pairs(list(lost["form"].items()))
     ts = int(portal.hook.clock())

@@ -404,7 +404,7 @@ async def test_a_comment_on_a_task_deleted_before_the_read_is_noted(
         await portal.comment(task_id, ORDER, author_id=COURIER_USER)
         [lost] = [e for e in portal.portal.events.log if e["event"] == "ONTASKCOMMENTADD"]
         assert (await portal.http.delete(f"/_emulator/person/tasks/{task_id}")).status_code == 200
-        from b24mw.emulator.phpquery import parse_pairs
+        from b24mw.emulator.wire.phpquery import parse_pairs
 
         payload = parse_pairs(list(lost["form"].items()))
         assert (await portal.hook.post_signed(payload)).status_code == 200  # type: ignore[arg-type]

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from b24mw.emulator import control, crm_control, oauth_routes, openline_routes, person
 from b24mw.emulator.config import EmulatorConfig
+from b24mw.emulator.control import core, crm, oauth, openlines, tasks
 from b24mw.emulator.portal import Portal
-from b24mw.emulator.rest import oauth_call, webhook_call
+from b24mw.emulator.rest.transport import oauth_call, webhook_call
 
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
@@ -32,11 +32,11 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     routes = [
         Route("/rest/{user}/{secret}/{method}", webhook_call, methods=["GET", "POST"]),
         Route("/rest/{method}", oauth_call, methods=["GET", "POST"]),
-        *control.ROUTES,
-        *person.ROUTES,
-        *openline_routes.ROUTES,
-        *crm_control.ROUTES,
-        *oauth_routes.ROUTES,
+        *core.ROUTES,
+        *tasks.ROUTES,
+        *openlines.ROUTES,
+        *crm.ROUTES,
+        *oauth.ROUTES,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.portal = portal

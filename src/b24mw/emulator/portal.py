@@ -10,22 +10,27 @@ import logging
 import time
 from typing import Any
 
-from b24mw.emulator import errors, scopes
-from b24mw.emulator.batch import run_batch
-from b24mw.emulator.calls import CallLog
-from b24mw.emulator.chats import TaskChats
 from b24mw.emulator.config import OAUTH_SERVER_ENDPOINT, EmulatorConfig
-from b24mw.emulator.crm import CrmService
-from b24mw.emulator.dates import iso, portal_tz
-from b24mw.emulator.errors import B24Error
-from b24mw.emulator.events import EventDispatcher, EventSettings
-from b24mw.emulator.faults import Fault, FaultSet
-from b24mw.emulator.limits import LeakyBucket, OperatingTracker
-from b24mw.emulator.methodkit import Args, MethodContext, MethodResult
-from b24mw.emulator.methods import METHODS
-from b24mw.emulator.oauth import CALLER, LocalApp
-from b24mw.emulator.openlines import OpenLines
-from b24mw.emulator.replies import (
+from b24mw.emulator.events.dispatch import EventDispatcher, EventSettings
+from b24mw.emulator.limits.bucket import LeakyBucket, OperatingTracker
+from b24mw.emulator.limits.faults import Fault, FaultSet
+from b24mw.emulator.rest import scopes
+from b24mw.emulator.rest.batch import run_batch
+from b24mw.emulator.rest.crm.service import CrmService
+from b24mw.emulator.rest.im.chats import TaskChats
+from b24mw.emulator.rest.methodkit import Args, MethodContext, MethodResult
+from b24mw.emulator.rest.methods import METHODS
+from b24mw.emulator.rest.oauth import CALLER, LocalApp
+from b24mw.emulator.rest.openlines import OpenLines
+from b24mw.emulator.rest.tasks.service import TaskService
+from b24mw.emulator.rest.tasks.views import TaskView
+from b24mw.emulator.state.calls import CallLog
+from b24mw.emulator.state.settings import RuntimeSettings
+from b24mw.emulator.state.store import Store
+from b24mw.emulator.wire import errors
+from b24mw.emulator.wire.dates import iso, portal_tz
+from b24mw.emulator.wire.errors import B24Error
+from b24mw.emulator.wire.replies import (
     BAD_GATEWAY_HTML,
     GATEWAY_TIMEOUT_HTML,
     AbortRequest,
@@ -33,10 +38,6 @@ from b24mw.emulator.replies import (
     Reply,
     error_reply,
 )
-from b24mw.emulator.service import TaskService
-from b24mw.emulator.settings import RuntimeSettings
-from b24mw.emulator.state import Store
-from b24mw.emulator.views import TaskView
 
 log = logging.getLogger("b24mw.emulator")
 

@@ -1,0 +1,1 @@
+"""Outgoing events: what the portal POSTs to the handlers bound to it."""

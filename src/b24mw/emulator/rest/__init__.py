@@ -1,0 +1,1 @@
+"""The REST surface: transport, batch, scopes, OAuth and the methods by area."""

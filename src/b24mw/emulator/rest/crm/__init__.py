@@ -1,0 +1,1 @@
+"""CRM: deals, leads, stages, pipelines, timeline comments."""

@@ -1,0 +1,1 @@
+"""Chats: task chats and `im.dialog.messages.get`."""

@@ -1,0 +1,1 @@
+"""Tasks: `tasks.task.*`, `task.commentitem.*`, access rules, filters, views."""

@@ -1,0 +1,1 @@
+"""The portal's data (tasks, CRM, the call log) and the switches the control API changes."""
