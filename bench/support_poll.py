@@ -22,7 +22,9 @@ requests).  Measured twice in the same run:
   seconds, the order samples spread over that time.
 
 Also: the emulator's busiest 1 s and 60 s (every REST request, a batch is
-one; the quota is 2 and 120) over the phase, and the session messages b24mw
+one; the quota is 2 and 120) from the first session on (their intake, the
+phase, the catch-up) and over the whole run (``whole_run``, with the
+requests of its busiest second), and the session messages b24mw
 stored against those sent (after the phase, the poller is given time to
 catch up).  Prints one JSON document.  Bars: the quota held; every message
 captured; order traffic's p95 ≤ 300 ms as in ``outbound_latency.py``.
@@ -101,6 +103,24 @@ class CallLog:
                 if str(fields.get("POST_MESSAGE", "")).startswith(text):
                     return float(call["t"])
         return None
+
+    def busiest_second(self) -> list[dict[str, Any]]:
+        """The requests of the busiest 1 s window, to tell a limiter fault
+        (several sent close together) from scheduling jitter on a loaded
+        machine (a request held up, then handled just before the next ones)."""
+        calls = sorted(self.calls, key=lambda c: float(c["t"]))
+        best: list[dict[str, Any]] = []
+        lo = 0
+        for hi, call in enumerate(calls):
+            while float(call["t"]) - float(calls[lo]["t"]) >= 1.0:
+                lo += 1
+            if hi - lo + 1 > len(best):
+                best = calls[lo : hi + 1]
+        first = float(best[0]["t"]) if best else 0.0
+        return [
+            {"seq": c["seq"], "at_ms": round((float(c["t"]) - first) * 1000), "method": c["method"]}
+            for c in best
+        ]
 
     def times(self, start: float, end: float) -> list[float]:
         return [float(c["t"]) for c in self.calls if start <= float(c["t"]) <= end]
@@ -199,7 +219,7 @@ async def main(
     async with deployment({}, WEBHOOK_SECRET) as deployed:
         emulator = deployed.emulator
         async with httpx.AsyncClient(base_url=emulator, timeout=30) as control:
-            tasks = await create_tasks(control, 2 * samples)
+            tasks = await create_tasks(control, 2 * samples + 1)
             since = await last_seq(control)
         url = deployed.env["B24MW_DATABASE_URL"]
         settings = bench_settings(url, emulator)
@@ -210,8 +230,12 @@ async def main(
             deployed.start_worker()
             await asyncio.sleep(2.0)  # the task events, the first scans
             await quiet(log, 2.0)
-            baseline = await order_traffic(db, outbox, log, tasks[:samples], spacing, "base")
+            # One job not counted: the worker's first call opens its connection.
+            await order_traffic(db, outbox, log, tasks[:1], spacing, "warm-up")
             await quiet(log, 2.0)
+            baseline = await order_traffic(db, outbox, log, tasks[1 : samples + 1], spacing, "base")
+            await quiet(log, 2.0)
+            sessions_start = time.time()
 
             ids, intake_s = await open_sessions(emulator, db, sessions)
             await quiet(log, 2.0)
@@ -220,7 +244,9 @@ async def main(
             # The order samples spread over the phase, the first after one poll interval.
             await asyncio.sleep(min(20.0, duration / 4))
             room = max(spacing, (duration - min(20.0, duration / 4)) / samples - 0.3)
-            loaded = await order_traffic(db, outbox, log, tasks[samples:], room, "load")
+            loaded = await order_traffic(
+                db, outbox, log, tasks[samples + 1 : 2 * samples + 1], room, "load"
+            )
             sent = await messages
             phase_end = time.time()
             catch_up_start = time.monotonic()
@@ -235,13 +261,20 @@ async def main(
             await db.dispose()
 
     phase = log.times(phase_start, phase_end)
-    # The whole run, the sessions' intake and the catch-up included.
+    # From the first session on: their intake, the phase and the catch-up.
+    with_chats = log.times(sessions_start, all_end)
     everything = log.times(0.0, all_end)
     with_sessions = summary(loaded, samples)
     base = summary(baseline, samples)
     peaks = {
-        "wire_max_per_1s": max_in_window(everything, 1.0),
-        "wire_max_per_60s": max_in_window(everything, 60.0),
+        "wire_max_per_1s": max_in_window(with_chats, 1.0),
+        "wire_max_per_60s": max_in_window(with_chats, 60.0),
+    }
+    whole_1s, whole_60s = max_in_window(everything, 1.0), max_in_window(everything, 60.0)
+    whole = {
+        "wire_max_per_1s": whole_1s,
+        "wire_max_per_60s": whole_60s,
+        "busiest_1s": log.busiest_second(),
     }
     return {
         "benchmark": "support_poll",
@@ -260,7 +293,9 @@ async def main(
         "wire_requests_in_phase": len(phase),
         "wire_requests_per_s_in_phase": round(len(phase) / max(1.0, phase_end - phase_start), 2),
         **peaks,
+        "whole_run": whole,
         "quota_respected": peaks["wire_max_per_1s"] <= 2 and peaks["wire_max_per_60s"] <= 120,
+        "quota_respected_whole_run": whole_1s <= 2 and whole_60s <= 120,
         "every_message_captured": stored == sent,
         "target_p95_ms": TARGET_P95_MS,
         "p95_target_met": with_sessions["p95_ms"] is not None
