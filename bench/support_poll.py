@@ -214,10 +214,17 @@ def summary(values: list[float], samples: int) -> dict[str, Any]:
 
 
 async def main(
-    sessions: int, duration: float, samples: int, every: float, spacing: float
+    sessions: int,
+    duration: float,
+    samples: int,
+    every: float,
+    spacing: float,
+    margin_s: float | None = None,
 ) -> dict[str, Any]:
     async with deployment({}, WEBHOOK_SECRET) as deployed:
         emulator = deployed.emulator
+        if margin_s is not None:
+            deployed.env["B24MW_B24_WINDOW_MARGIN_S"] = str(margin_s)
         async with httpx.AsyncClient(base_url=emulator, timeout=30) as control:
             tasks = await create_tasks(control, 2 * samples + 1)
             since = await last_seq(control)
@@ -283,6 +290,7 @@ async def main(
         "sessions": sessions,
         "message_every_s": every,
         "duration_s": duration,
+        "window_margin_s": margin_s if margin_s is not None else "default",
         "order_spacing_s": {"baseline": spacing, "with_sessions": round(room, 2)},
         "baseline_no_sessions": base,
         "with_sessions": with_sessions,
@@ -313,6 +321,12 @@ if __name__ == "__main__":
         "--message-every", type=float, default=30.0, help="seconds between a session's messages"
     )
     parser.add_argument("--spacing", type=float, default=1.5, help="seconds between baseline jobs")
+    parser.add_argument(
+        "--window-margin-s",
+        type=float,
+        default=None,
+        help="the worker's B24MW_B24_WINDOW_MARGIN_S (default: the setting's default)",
+    )
     args = parser.parse_args()
     print_json(
         asyncio.run(
@@ -322,6 +336,7 @@ if __name__ == "__main__":
                 max(1, args.samples),
                 max(1.0, args.message_every),
                 max(0.5, args.spacing),
+                args.window_margin_s,
             )
         )
     )
