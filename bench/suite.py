@@ -257,6 +257,39 @@ REGISTRY: list[Bench] = [
     ),
     # Lists and single reads at a million rows (issue 19); the quick suite seeds less.
     Bench("reads", quick=("--rows", "20000", "--duration", "1")),
+    # Issue 17: 200 open chats polled beside order traffic; the quick suite
+    # keeps the 200 sessions and shortens the phase to one 60 s window.
+    Bench(
+        "support_poll",
+        quick=("--duration", "60", "--samples", "15"),
+        figures=(
+            F(
+                "order comment → call at Bitrix24 beside 200 polled chats, p95 "
+                "(baseline: no chats)",
+                "with_sessions.p95_ms",
+                "baseline_no_sessions.p95_ms",
+                "ms",
+            ),
+            F(
+                "busiest 1 s on the wire, chats and orders (quota 2)",
+                "wire_max_per_1s",
+                None,
+                "requests",
+            ),
+            F(
+                "busiest 60 s on the wire, chats and orders (quota 120)",
+                "wire_max_per_60s",
+                None,
+                "requests",
+            ),
+            F(
+                "chat messages captured (baseline: sent)",
+                "messages_captured",
+                "messages_sent",
+                "messages",
+            ),
+        ),
+    ),
 ]
 
 

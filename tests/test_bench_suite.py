@@ -57,3 +57,22 @@ def test_a_declared_figure_and_a_failed_run_are_shown() -> None:
     text = suite.table(results)
     assert "| 21 | 3.5 | ms |" in text and "| 500 | 5,800 | req/s |" in text
     assert "| `archive` | failed (exit 1), see the JSON |" in text
+
+
+def test_support_poll_shows_order_latency_beside_its_baseline_and_the_quota_verdicts() -> None:
+    doc = {
+        "baseline_no_sessions": {"p95_ms": 52.0},
+        "with_sessions": {"p95_ms": 117.5},
+        "wire_max_per_1s": 2,
+        "wire_max_per_60s": 101,
+        "messages_sent": 400,
+        "messages_captured": 399,
+        "quota_respected": True,
+        "every_message_captured": False,
+    }
+    results = {"benchmarks": {"support_poll": {"result": doc, "seconds": 150.0, "exit_code": 0}}}
+    text = suite.table(results)
+    assert "beside 200 polled chats, p95 (baseline: no chats) | 117.5 | 52 | ms |" in text
+    assert "(quota 120) | 101 | — | requests |" in text
+    assert "| 399 | 400 | messages |" in text
+    assert "quota_respected ✓, every_message_captured ✗" in text

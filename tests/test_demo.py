@@ -88,7 +88,7 @@ def test_the_demo_plays_every_flow_on_its_own_database_and_exits_0(
     out, _ = proc.communicate(timeout=240)
     assert proc.returncode == 0, out
     assert "every step held" in out
-    assert "issue 16" in out and "issue 17" in out  # the flows left out say so
+    assert "Not in this demo yet" not in out
     assert not (tmp_path / "production.db").exists()
     assert not (tmp_path / "dotenv-events.jsonl").exists()
     assert port_is_free("127.0.0.1", port) and port_is_free("127.0.0.1", emulator_port)
@@ -102,8 +102,18 @@ def test_the_demo_plays_every_flow_on_its_own_database_and_exits_0(
     assert (status, float(total)) == ("DONE", 2270.0)
     [(return_status,)] = _rows(db, "SELECT status FROM returns")
     assert return_status == "rejected"
-    [(delivery_task,)] = _rows(db, "SELECT task_id_b24 FROM orders")
-    assert delivery_task is not None
+    deliveries = _rows(db, "SELECT task_id_b24, deal_id_b24, status FROM orders ORDER BY id")
+    [(delivery_task, no_deal, first_status), (deal_task, deal_id, deal_status)] = deliveries
+    assert (no_deal, first_status, deal_status) == (None, "NEW", "DONE")
+    assert delivery_task is not None and deal_task is not None
+    # The customer's chat: kept whole (the final read took the closing notice)
+    # and linked to the order it names.
+    [(chat_id, chat_status)] = _rows(db, "SELECT id, status FROM chat_sessions")
+    assert chat_status == "closed"
+    senders = _rows(db, "SELECT sender_kind FROM chat_messages ORDER BY b24_message_id")
+    assert [k for (k,) in senders] == ["client", "operator", "system"]
+    links = _rows(db, "SELECT session_id, target_kind, target_id, found_by FROM chat_links")
+    assert links == [(chat_id, "instant_order", str(order_id), "mention")]
     assert dict(_rows(db, "SELECT status, count(*) FROM outbox GROUP BY status")).keys() == {"done"}
     assert {s for (s,) in _rows(db, "SELECT status FROM webhook_inbox")} <= {"done"}
 
@@ -113,7 +123,19 @@ def test_the_demo_plays_every_flow_on_its_own_database_and_exits_0(
     [subtask] = [t for t in tasks.values() if t["parent_id"] == task_id]
     assert subtask["responsible_id"] == 17
     assert tasks[delivery_task]["responsible_id"] == 17
-    assert len(tasks) == 3
+    assert tasks[deal_task]["extra"]["UF_CRM_TASK"] == [f"D_{deal_id}"]
+    assert len(tasks) == 4
+    # The deal its delivery served is won in Bitrix24, one timeline comment per move.
+    [deal] = [i for i in portal["crm"]["items"] if i["entity_type_id"] == 2]
+    assert (deal["id"], deal["stage_id"]) == (deal_id, "WON")
+    timeline = [_without_marker(c["comment"]) for c in portal["crm"]["timeline"]]
+    assert timeline == [
+        f"Заказ ЗК-000124: {a} → {b}"
+        for a, b in [
+            ("NEW", "READY"), ("READY", "PICKED_UP"), ("PICKED_UP", "ON_ROUTE"),
+            ("ON_ROUTE", "DELIVERED"), ("DELIVERED", "DONE"),
+        ]
+    ]  # fmt: skip
     texts = [_without_marker(c["message"]) for c in portal["comments"] if c["task_id"] == task_id]
     # One answer, seven status comments, two about the return — each once.
     assert len(texts) == 10 and max(Counter(texts).values()) == 1
@@ -121,11 +143,23 @@ def test_the_demo_plays_every_flow_on_its_own_database_and_exits_0(
 
     events = [json.loads(line) for line in (root / "events.jsonl").read_text().splitlines()]
     kinds = Counter(e["type"] for e in events)
-    assert kinds["integration.task.status_changed"] == 7
+    moved = Counter(e["subject"] for e in events if e["type"] == "integration.task.status_changed")
+    assert moved == {f"ww/orders/{order_id}": 7, "deliveries/2": 5}
     assert kinds["integration.return.created"] == kinds["integration.return.status_changed"] == 1
+    assert kinds["integration.deal.closed"] == 1
     assert len({e["id"] for e in events}) == len(events)
     onec = [json.loads(line) for line in (root / "onec.jsonl").read_text().splitlines()]
-    assert [r["body"]["status"] for r in onec] == ["pending", "rejected"]
+    assert [r["body"]["status"] for r in onec if r["path"].startswith("/1c/returns")] == [
+        "pending",
+        "rejected",
+    ]
+    # The courier's moves of the deal's delivery, handed to 1C (1C's own READY is not).
+    assert [r["body"]["status"] for r in onec if r["path"] == "/1c/deliveries/status"] == [
+        "PICKED_UP",
+        "ON_ROUTE",
+        "DELIVERED",
+        "DONE",
+    ]
 
 
 def _read_lines(proc: subprocess.Popen[str], into: queue.Queue[str]) -> None:
@@ -179,6 +213,13 @@ def test_after_the_flows_the_service_keeps_working_until_ctrl_c(
         time.sleep(0.2)
     else:
         raise AssertionError(f"no order for the new task: {orders}")
+
+    # The chat the demo played is linked to its order, as the API tells it.
+    chats = httpx.get(f"{api}/api/v1/ww/orders/1/chats", headers=headers).json()["items"]
+    assert [(c["status"], [link["target_kind"] for link in c["links"]]) for c in chats] == [
+        ("closed", ["instant_order"])
+    ]
+    assert httpx.get(f"{api}/api/v1/deliveries/1/chats", headers=headers).json()["items"] == []
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0

@@ -20,8 +20,9 @@ from typing import IO, Annotated
 import httpx
 import typer
 
-from b24mw.demo.flows import MANAGER, play
+from b24mw.demo.flows import MANAGER
 from b24mw.demo.narrator import Narrator
+from b24mw.demo.play import play
 from b24mw.demo.stage import CannotStart, DemoError, Stage, prepare
 from b24mw.demo.world import TOKEN_TTL_S, World
 from b24mw.supervisor import Output, Part, Supervisor, plan_run, port_is_free

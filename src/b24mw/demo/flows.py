@@ -331,7 +331,8 @@ class Story:
         )
         rows = report["items"]
         kinds = sorted((r["kind"], r["status"]) for r in rows)
-        expect(kinds == [("delivery", "NEW"), ("instant", "DONE")], f"report rows {kinds}")
+        expected = [("delivery", "DONE"), ("delivery", "NEW"), ("instant", "DONE")]
+        expect(kinds == expected, f"report rows {kinds}")
         self.say.table(
             "GET /api/v1/ww/report/deliveries (admin)",
             ["order", "kind", "courier", "status", "title", "total", "minutes"],
@@ -358,22 +359,3 @@ class Story:
         self.say.say("GET /api/v1/ww/export/kmp4?format=csv (1C):")
         self.say.quote(csv.text.strip())
         self.say.ok(f"next cursor for 1C's next export: {csv.headers.get('x-next-cursor')}")
-
-    def not_yet(self) -> None:
-        self.say.step("Not in this demo yet")
-        self.say.note(
-            "Deals closed by their delivery (issue 16) and customer chats linked to orders "
-            "(issue 17) are not built yet, so their flows are left out."
-        )
-
-
-async def play(world: World, say: Narrator, locale: str) -> Story:
-    story = Story(world, say, locale)
-    await story.people()
-    await story.tagged_task()
-    await story.statuses()
-    await story.rejected_return()
-    await story.delivery()
-    await story.reports()
-    story.not_yet()
-    return story

@@ -35,6 +35,25 @@ def _first_line(text: Any, width: int = 90) -> str:
     return (first[: width - 1] + "…" if len(first) > width else first) + more
 
 
+# crm.item.* name their item by entity type (crm/data-types.md: 1 lead, 2 deal).
+_CRM_TYPES = {1: "lead", 2: "deal"}
+
+
+def _crm_target(args: dict[str, Any], fields: Any) -> str:
+    """What a CRM or open-line call is about: a deal, an activity, a session."""
+    if isinstance(fields, dict) and "ENTITY_TYPE" in fields:  # crm.timeline.comment.add
+        text = _first_line(fields.get("COMMENT"))
+        return f"{fields['ENTITY_TYPE']} {fields.get('ENTITY_ID')}: «{text}»"
+    kind = _CRM_TYPES.get(_lower_get(args, "entityTypeId", "ENTITYTYPEID"), "item")
+    item = _lower_get(args, "id", "ID")
+    stage = fields.get("stageId") if isinstance(fields, dict) else None
+    if item is not None:
+        return f"{kind} {item}" + (f" → stage {stage}" if stage else "")
+    session = _lower_get(args, "SESSION_ID", "session_id")
+    chat = _lower_get(args, "CHAT_ID", "chat_id")
+    return f"session {session}" if session is not None else f"chat {chat}" if chat else ""
+
+
 def describe_command(method: str | None, args: Any) -> str:
     """One Bitrix24 call (or one command of a batch) in a few words."""
     method = method or "?"
@@ -52,6 +71,8 @@ def describe_command(method: str | None, args: Any) -> str:
     if method == "tasks.task.list":
         wanted = _lower_get(args, "filter", "FILTER")
         return f"{method} filter {wanted}" if wanted else method
+    if method.startswith(("crm.", "imopenlines.")):
+        return f"{method} {_crm_target(args, fields)}".rstrip()
     if method == "task.commentitem.get":
         return f"{method} task {task} comment {_lower_get(args, 'ITEMID', 'itemid')}"
     if task is not None:

@@ -84,6 +84,17 @@ class World:
     async def api_json(self, method: str, path: str, **kw: Any) -> Any:
         return (await self.api(method, path, **kw)).json()
 
+    async def api_found(self, path: str, *, role: str, sub: str) -> Any | None:
+        """A GET of something that may not be there yet: None on 404."""
+        response = await self._request(
+            "GET", f"{self.api_url}{path}", headers=self._headers(role, sub, False)
+        )
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise DemoError(f"GET {path} answered {response.status_code}: {response.text[:500]}")
+        return response.json()
+
     async def outbox_idle(self) -> bool:
         state = await self.api_json("GET", "/api/v1/admin/outbox", role="admin", sub="demo")
         counts = state["counts"]
