@@ -1,14 +1,15 @@
 """The FastAPI application: routers plus the cross-cutting middlewares.
 
 Middleware order, outermost first: request context (request id, log line,
-metrics, last-resort 500) → webhook body guard → body limit → idempotency →
-FastAPI.
+metrics, last-resort 500) → webhook body guard → body limit → unit of work →
+idempotency → FastAPI.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
@@ -29,6 +30,7 @@ from b24mw.kit.openapi import install_openapi
 from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
 from b24mw.kit.routing import PARAMETER_CHECKS
+from b24mw.kit.uow import UnitOfWorkMiddleware
 from b24mw.outbox import Outbox
 from b24mw.reports.endpoints import router as reports_router
 from b24mw.returns.endpoints import router as returns_router
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         await close_webhooks(app)
         await close_b24app(app)
         if owns_database:
-            await app.state.db.dispose()
+            await db.dispose()
 
     app = FastAPI(
         title="b24mw",
@@ -86,9 +88,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         summary="Middleware between Bitrix24, 1C and Walking Warehouse couriers",
         lifespan=lifespan,
     )
+    db = database or Database(settings, pre_ping=False)
+    verifier = TokenVerifier(settings)
     app.state.settings = settings
-    app.state.db = database or Database(settings, pre_ping=False)
-    app.state.verifier = TokenVerifier(settings)
+    app.state.db = db
+    app.state.verifier = verifier
     app.state.outbox = Outbox(settings)
 
     install_problem_handlers(app)
@@ -98,7 +102,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         checks = [] if router is webhooks_router else PARAMETER_CHECKS
         app.include_router(router, prefix=API_PREFIX, dependencies=checks)
 
-    app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        database=db,
+        verifier=verifier,
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        prefix=f"{API_PREFIX}/",
+        exempt=IDEMPOTENCY_EXEMPT,
+    )
+    # Every unsafe request gets a unit of work, with or without a key.
+    app.add_middleware(
+        UnitOfWorkMiddleware, database=db, prefix=f"{API_PREFIX}/", ungated=IDEMPOTENCY_EXEMPT
+    )
     install_openapi(app, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit: oversized webhooks get a SIEM line (webhooks/guard.py).

@@ -10,8 +10,8 @@ from b24mw.b24app import install
 from b24mw.b24app.repository import AppRepository
 from b24mw.b24app.runtime import runtime_of
 from b24mw.b24app.schemas import AppStatus, InstallAck, InstallOutcome
+from b24mw.deps import ReadSessionDep, database_of
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, get_database
 from b24mw.kit.errors import NotFound
 from b24mw.kit.request_context import current_request_id
 from b24mw.kit.schemas import COMMON_ERRORS, problem_responses
@@ -83,7 +83,7 @@ async def install_application(request: Request) -> Response:
     parsed = install.read_request(
         parse_body(bytes(body), request.headers.get("content-type")), request.query_params
     )
-    db = get_database(request)
+    db = database_of(request)
     installer = runtime_of(request.app, db).installer
     try:
         if isinstance(parsed, install.UninstallRequest):
@@ -115,7 +115,7 @@ async def install_application(request: Request) -> Response:
 
 
 @admin_router.get("/b24app", response_model=AppStatus)
-async def application_status(request: Request, session: ReadSession, _: Admin) -> AppStatus:
+async def application_status(request: Request, session: ReadSessionDep, _: Admin) -> AppStatus:
     """How calls to Bitrix24 authenticate; in oauth mode the local application's
     installation: its state (`active`, `refused`, `uninstalled`), when its token
     expires and was refreshed, whether its event handlers are bound, the last

@@ -1,0 +1,72 @@
+"""Every route dependency on the application's state, as ``Annotated`` aliases.
+
+Endpoints import their sessions, database and settings from here and never
+read ``request.app.state`` themselves: the state is built once by
+``create_app`` and this is the one place that knows where it is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from b24mw.kit.db import Database, ReadSession, WriteSession
+from b24mw.kit.request_scope import UNIT_OF_WORK
+from b24mw.settings import Settings
+
+
+class NoUnitOfWork(RuntimeError):
+    """A route asked for a write session where ``kit.uow`` opened none
+    (a safe method, or a path outside the API prefix)."""
+
+
+def database_of(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _database(request: Request) -> Database:
+    return database_of(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def _write_session(request: Request) -> WriteSession:
+    # A plain function, not a generator: the unit of work owns the session's
+    # life, and FastAPI's generator machinery is a measurable share of a write.
+    unit = request.scope.get("state", {}).get(UNIT_OF_WORK)
+    if unit is None:
+        raise NoUnitOfWork(
+            f"{request.method} {request.url.path}: a write session is for unsafe /api/v1 routes"
+        )
+    session: WriteSession = unit.session
+    return session
+
+
+async def _read_session(request: Request) -> AsyncIterator[ReadSession]:
+    async with database_of(request).reader() as session:
+        yield session
+
+
+async def _statement_session(request: Request) -> AsyncIterator[ReadSession]:
+    async with database_of(request).statement_reader() as session:
+        yield session
+
+
+DatabaseDep = Annotated[Database, Depends(_database)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+# The request's unit of work (kit.uow): committed once the route has answered.
+WriteSessionDep = Annotated[WriteSession, Depends(_write_session)]
+# One snapshot across the route's statements.
+ReadSessionDep = Annotated[ReadSession, Depends(_read_session, scope="function")]
+# For reads that need no snapshot across their statements (lists, one row).
+ReadStatementsDep = Annotated[ReadSession, Depends(_statement_session, scope="function")]
