@@ -21,7 +21,6 @@ from b24mw.b24app.runtime import close_runtime as close_b24app
 from b24mw.couriers.endpoints import router as couriers_router
 from b24mw.crm.endpoints import router as crm_router
 from b24mw.deliveries.endpoints import router as deliveries_router
-from b24mw.kit.auth import TokenVerifier
 from b24mw.kit.body_limit import BodyLimitMiddleware
 from b24mw.kit.db import Database
 from b24mw.kit.idempotency import IdempotencyMiddleware
@@ -31,10 +30,10 @@ from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
 from b24mw.kit.routing import PARAMETER_CHECKS
 from b24mw.kit.uow import UnitOfWorkMiddleware
-from b24mw.outbox import Outbox
 from b24mw.reports.endpoints import router as reports_router
 from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
+from b24mw.state import build_state
 from b24mw.support.endpoints import router as support_router
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
@@ -89,11 +88,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         lifespan=lifespan,
     )
     db = database or Database(settings, pre_ping=False)
-    verifier = TokenVerifier(settings)
-    app.state.settings = settings
-    app.state.db = db
-    app.state.verifier = verifier
-    app.state.outbox = Outbox(settings)
+    # Everything the routes need besides the request, built now, not on first use.
+    state = app.state = build_state(settings, db)
 
     install_problem_handlers(app)
     app.include_router(system_root_router)
@@ -105,7 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(
         IdempotencyMiddleware,
         database=db,
-        verifier=verifier,
+        verifier=state.verifier,
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
         prefix=f"{API_PREFIX}/",
         exempt=IDEMPOTENCY_EXEMPT,

@@ -14,7 +14,11 @@ from fastapi import Depends, Request
 
 from b24mw.kit.db import Database, ReadSession, WriteSession
 from b24mw.kit.request_scope import UNIT_OF_WORK
+from b24mw.outbox import Outbox
+from b24mw.returns.flows import Announcer
 from b24mw.settings import Settings
+from b24mw.state import AppState
+from b24mw.webhooks.runtime import WebhookRuntime
 
 
 class NoUnitOfWork(RuntimeError):
@@ -22,22 +26,41 @@ class NoUnitOfWork(RuntimeError):
     (a safe method, or a path outside the API prefix)."""
 
 
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state
+    return state
+
+
 def database_of(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return state_of(request).db
 
 
 async def _database(request: Request) -> Database:
-    return database_of(request)
+    return state_of(request).db
 
 
 async def _settings(request: Request) -> Settings:
-    return settings_of(request)
+    return state_of(request).settings
+
+
+async def _outbox(request: Request) -> Outbox:
+    return state_of(request).outbox
+
+
+async def _webhooks(request: Request) -> WebhookRuntime:
+    return state_of(request).webhooks
+
+
+async def _announcer(request: Request) -> Announcer:
+    state = state_of(request)
+    if state.returns_announcer.outbox is not state.outbox:
+        # The outbox was replaced after start-up (tests stub the 1C side so).
+        state.returns_announcer = Announcer.from_settings(state.settings, state.outbox)
+    return state.returns_announcer
+
+
+async def _locale(request: Request) -> str:
+    return state_of(request).settings.locale
 
 
 async def _write_session(request: Request) -> WriteSession:
@@ -64,6 +87,11 @@ async def _statement_session(request: Request) -> AsyncIterator[ReadSession]:
 
 DatabaseDep = Annotated[Database, Depends(_database)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+OutboxDep = Annotated[Outbox, Depends(_outbox)]
+WebhooksDep = Annotated[WebhookRuntime, Depends(_webhooks)]
+AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
+# The language of what is written into Bitrix24 (``B24MW_LOCALE``).
+Locale = Annotated[str, Depends(_locale)]
 # The request's unit of work (kit.uow): committed once the route has answered.
 WriteSessionDep = Annotated[WriteSession, Depends(_write_session)]
 # One snapshot across the route's statements.

@@ -2,32 +2,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from b24mw.admin import service
 from b24mw.admin.schemas import OutboxJobRead, OutboxJobSummary, OutboxState, ThrottleState
-from b24mw.deps import DatabaseDep, ReadSessionDep, ReadStatementsDep, WriteSessionDep
+from b24mw.deps import DatabaseDep, ReadSessionDep, ReadStatementsDep, SettingsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
 from b24mw.outbox import dlq
-from b24mw.settings import Settings
 
 router = APIRouter(route_class=ApiRoute, prefix="/admin", tags=["admin"], responses=COMMON_ERRORS)
 
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 JobKind = Literal["b24.call", "event.publish", "onec.push"]
 DeadPages = Annotated[PageRequest, Depends(pagination(dlq.DLQ_CURSOR))]
-
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 @router.get("/dlq", response_model=Paginated[OutboxJobSummary])

@@ -11,15 +11,14 @@ from b24mw.deliveries.schemas import (
     DeliveryCreate,
     DeliveryRead,
 )
-from b24mw.deps import ReadSessionDep, ReadStatementsDep, WriteSessionDep
+from b24mw.deps import Locale, OutboxDep, ReadSessionDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
-from b24mw.lifecycle.deps import Locale, order_filter
+from b24mw.lifecycle.deps import order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
-from b24mw.outbox import OutboxDep
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/deliveries", tags=["deliveries"], responses=COMMON_ERRORS

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from b24mw.couriers.schemas import CourierId
-from b24mw.deps import ReadStatementsDep, WriteSessionDep
+from b24mw.deps import AnnouncerDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
@@ -14,7 +14,7 @@ from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import Rfc3339
 from b24mw.models.enums import ReturnStatus
 from b24mw.returns import service
-from b24mw.returns.flows import API_PATH, Announcer
+from b24mw.returns.flows import API_PATH
 from b24mw.returns.schemas import (
     RETURN_CURSOR,
     ReturnCreate,
@@ -33,18 +33,6 @@ Reader = Annotated[Actor, Depends(require(Role.ONEC, Role.COURIER, Role.ADMIN))]
 Decider = Annotated[Actor, Depends(require(Role.ONEC, Role.ADMIN))]
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 Pages = Annotated[PageRequest, Depends(pagination(RETURN_CURSOR))]
-
-
-async def _announcer(request: Request) -> Announcer:
-    state = request.app.state
-    # Built once per app: it only reads settings, and this runs on every write.
-    announcer: Announcer | None = getattr(state, "returns_announcer", None)
-    if announcer is None or announcer.outbox is not state.outbox:
-        announcer = state.returns_announcer = Announcer.from_settings(state.settings, state.outbox)
-    return announcer
-
-
-AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
 
 
 @router.get("", response_model=Paginated[ReturnRead])

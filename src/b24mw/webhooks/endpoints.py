@@ -5,13 +5,13 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from b24mw.deps import WriteSessionDep, database_of
+from b24mw.deps import WriteSessionDep, state_of
 from b24mw.kit.request_context import current_request_id, new_request_id
 from b24mw.kit.schemas import problem_responses
 from b24mw.models.base import utcnow
 from b24mw.webhooks import metrics, service
 from b24mw.webhooks.auth import Reason, Verified, WebhookRejected
-from b24mw.webhooks.runtime import WebhookRuntime, runtime_of
+from b24mw.webhooks.runtime import WebhookRuntime
 from b24mw.webhooks.schemas import IngestOutcome, WebhookAck
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -63,7 +63,7 @@ async def _authenticate(runtime: WebhookRuntime, request: Request, body: bytes) 
         # The local application may have been installed through another process
         # a moment ago: look at the stored token once more before refusing.
         refused_at = time.monotonic()
-        await runtime.installed.reload(database_of(request), refused_at=refused_at)
+        await runtime.installed.reload(state_of(request).db, refused_at=refused_at)
         return runtime.authenticator.authenticate(request.headers, body, content_type)
 
 
@@ -82,7 +82,7 @@ async def receive_bitrix24_event(request: Request, session: WriteSessionDep) -> 
     same 401; its reason goes to the SIEM stream. Processing happens in the
     worker.
     """
-    runtime = runtime_of(request.app)
+    runtime = state_of(request).webhooks
     request_id = current_request_id() or new_request_id()
     try:
         body = await _read_body(request, runtime.max_body_bytes)

@@ -4,15 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from b24mw.deps import ReadStatementsDep, WriteSessionDep
+from b24mw.deps import Locale, OutboxDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
-from b24mw.lifecycle.deps import Locale, order_filter
+from b24mw.lifecycle.deps import order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
-from b24mw.outbox import OutboxDep
 from b24mw.ww import service
 from b24mw.ww.schemas import (
     ORDER_CURSOR,
