@@ -1,14 +1,15 @@
 """The FastAPI application: routers plus the cross-cutting middlewares.
 
 Middleware order, outermost first: request context (request id, log line,
-metrics, last-resort 500) → webhook body guard → body limit → idempotency →
-FastAPI.
+metrics, last-resort 500) → webhook body guard → body limit → unit of work →
+idempotency → FastAPI.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import APIRouter, FastAPI
 
@@ -20,7 +21,6 @@ from b24mw.b24app.runtime import close_runtime as close_b24app
 from b24mw.couriers.endpoints import router as couriers_router
 from b24mw.crm.endpoints import router as crm_router
 from b24mw.deliveries.endpoints import router as deliveries_router
-from b24mw.kit.auth import TokenVerifier
 from b24mw.kit.body_limit import BodyLimitMiddleware
 from b24mw.kit.db import Database
 from b24mw.kit.idempotency import IdempotencyMiddleware
@@ -29,10 +29,11 @@ from b24mw.kit.openapi import install_openapi
 from b24mw.kit.problems import install_problem_handlers
 from b24mw.kit.request_context import RequestContextMiddleware
 from b24mw.kit.routing import PARAMETER_CHECKS
-from b24mw.outbox import Outbox
+from b24mw.kit.uow import UnitOfWorkMiddleware
 from b24mw.reports.endpoints import router as reports_router
 from b24mw.returns.endpoints import router as returns_router
 from b24mw.settings import Settings, get_settings
+from b24mw.state import build_state
 from b24mw.support.endpoints import router as support_router
 from b24mw.system.endpoints import root_router as system_root_router
 from b24mw.system.endpoints import router as system_router
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         await close_webhooks(app)
         await close_b24app(app)
         if owns_database:
-            await app.state.db.dispose()
+            await db.dispose()
 
     app = FastAPI(
         title="b24mw",
@@ -86,10 +87,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         summary="Middleware between Bitrix24, 1C and Walking Warehouse couriers",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.db = database or Database(settings, pre_ping=False)
-    app.state.verifier = TokenVerifier(settings)
-    app.state.outbox = Outbox(settings)
+    db = database or Database(settings, pre_ping=False)
+    # Everything the routes need besides the request, built now, not on first use.
+    state = app.state = build_state(settings, db)
 
     install_problem_handlers(app)
     app.include_router(system_root_router)
@@ -98,7 +98,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         checks = [] if router is webhooks_router else PARAMETER_CHECKS
         app.include_router(router, prefix=API_PREFIX, dependencies=checks)
 
-    app.add_middleware(IdempotencyMiddleware, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
+    app.add_middleware(
+        IdempotencyMiddleware,
+        database=db,
+        verifier=state.verifier,
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        prefix=f"{API_PREFIX}/",
+        exempt=IDEMPOTENCY_EXEMPT,
+    )
+    # Every unsafe request gets a unit of work, with or without a key.
+    app.add_middleware(
+        UnitOfWorkMiddleware, database=db, prefix=f"{API_PREFIX}/", ungated=IDEMPOTENCY_EXEMPT
+    )
     install_openapi(app, prefix=f"{API_PREFIX}/", exempt=IDEMPOTENCY_EXEMPT)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit: oversized webhooks get a SIEM line (webhooks/guard.py).

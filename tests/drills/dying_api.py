@@ -17,13 +17,13 @@ from typing import Any
 
 import uvicorn
 
-from b24mw.kit import idempotency
+from b24mw.kit import uow
 
-_run_claimed = idempotency.IdempotencyMiddleware._run_claimed
+_run = uow.UnitOfWorkMiddleware._run
 
 
-async def _then_die(self: Any, scope: Any, body: bytes, session: Any, request: Any) -> Any:
-    answer = await _run_claimed(self, scope, body, session, request)
+async def _then_die(self: Any, unit: Any, scope: Any, receive: Any) -> Any:
+    answer = await _run(self, unit, scope, receive)
     if (b"x-drill", b"die-after-commit") in scope["headers"]:
         os.kill(os.getpid(), signal.SIGKILL)
     return answer
@@ -33,7 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    idempotency.IdempotencyMiddleware._run_claimed = _then_die  # type: ignore[method-assign]
+    uow.UnitOfWorkMiddleware._run = _then_die  # type: ignore[method-assign]
     uvicorn.run(
         "b24mw.app:create_app",
         factory=True,

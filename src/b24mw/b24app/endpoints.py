@@ -8,10 +8,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from b24mw.b24app import install
 from b24mw.b24app.repository import AppRepository
-from b24mw.b24app.runtime import runtime_of
 from b24mw.b24app.schemas import AppStatus, InstallAck, InstallOutcome
+from b24mw.deps import ReadSessionDep, state_of
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, get_database
 from b24mw.kit.errors import NotFound
 from b24mw.kit.request_context import current_request_id
 from b24mw.kit.schemas import COMMON_ERRORS, problem_responses
@@ -19,7 +18,6 @@ from b24mw.siem import SecurityEvent
 from b24mw.webhooks.auth import Reason
 from b24mw.webhooks.formdata import parse_body
 from b24mw.webhooks.runtime import WebhookUnauthorized
-from b24mw.webhooks.runtime import runtime_of as webhooks_of
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 admin_router = APIRouter(prefix="/admin", tags=["admin"], responses=COMMON_ERRORS)
@@ -71,10 +69,11 @@ async def install_application(request: Request) -> Response:
     generic 401 when it is not genuine or for another portal (reason on the SIEM
     stream); 503 when the OAuth server did not answer (nothing stored).
     """
-    settings = request.app.state.settings
+    state = state_of(request)
+    settings = state.settings
     if settings.b24_auth != "oauth":
         raise NotFound("the installation handler works with B24MW_B24_AUTH=oauth")
-    hooks = webhooks_of(request.app)
+    hooks = state.webhooks
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
@@ -83,8 +82,8 @@ async def install_application(request: Request) -> Response:
     parsed = install.read_request(
         parse_body(bytes(body), request.headers.get("content-type")), request.query_params
     )
-    db = get_database(request)
-    installer = runtime_of(request.app, db).installer
+    db = state.db
+    installer = state.b24app.installer
     try:
         if isinstance(parsed, install.UninstallRequest):
             await installer.uninstall(parsed)
@@ -115,12 +114,12 @@ async def install_application(request: Request) -> Response:
 
 
 @admin_router.get("/b24app", response_model=AppStatus)
-async def application_status(request: Request, session: ReadSession, _: Admin) -> AppStatus:
+async def application_status(request: Request, session: ReadSessionDep, _: Admin) -> AppStatus:
     """How calls to Bitrix24 authenticate; in oauth mode the local application's
     installation: its state (`active`, `refused`, `uninstalled`), when its token
     expires and was refreshed, whether its event handlers are bound, the last
     refusal. Tokens are never shown."""
-    mode = request.app.state.settings.b24_auth
+    mode = state_of(request).settings.b24_auth
     row = await AppRepository(session).current() if mode == "oauth" else None
     if row is None:
         return AppStatus(auth=mode, installed=False)

@@ -9,8 +9,6 @@ from typing import Any
 import httpx
 
 from b24mw.b24app.install import Installer
-from b24mw.b24app.oauth_server import TokenServer
-from b24mw.kit.db import Database
 
 
 @dataclass
@@ -20,16 +18,6 @@ class AppRuntime:
 
     async def aclose(self) -> None:
         await self.http.aclose()
-
-
-def runtime_of(app: Any, db: Database) -> AppRuntime:
-    runtime: AppRuntime | None = getattr(app.state, "b24app", None)
-    if runtime is None:
-        settings = app.state.settings
-        http = httpx.AsyncClient(follow_redirects=False)
-        runtime = AppRuntime(http, Installer(settings, db, TokenServer(settings, http)))
-        app.state.b24app = runtime
-    return runtime
 
 
 def install_runtime(app: Any, runtime: AppRuntime) -> None:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from b24mw.couriers import service
 from b24mw.couriers.schemas import COURIER_CURSOR, CourierCreate, CourierRead, CourierUpdate
+from b24mw.deps import ReadSessionDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
@@ -24,7 +24,7 @@ Pages = Annotated[PageRequest, Depends(pagination(COURIER_CURSOR))]
 
 @router.get("", response_model=Paginated[CourierRead])
 async def list_couriers(
-    session: ReadStatements,
+    session: ReadStatementsDep,
     actor: Reader,
     page: Pages,
     q: Annotated[str | None, Query(max_length=100, description="search id, name, phone")] = None,
@@ -40,7 +40,7 @@ async def list_couriers(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CourierRead)
 async def create_courier(
-    body: CourierCreate, session: Session, _: Admin, response: Response
+    body: CourierCreate, session: WriteSessionDep, _: Admin, response: Response
 ) -> CourierRead:
     """Register a courier. A duplicate id or Bitrix24 user is a 409."""
     courier = await service.create(session, body)
@@ -49,14 +49,14 @@ async def create_courier(
 
 
 @router.get("/{courier_id}", response_model=CourierRead)
-async def get_courier(courier_id: str, session: ReadSession, _: Admin) -> CourierRead:
+async def get_courier(courier_id: str, session: ReadSessionDep, _: Admin) -> CourierRead:
     """One courier."""
     return CourierRead.model_validate(await service.get(session, courier_id))
 
 
 @router.patch("/{courier_id}", response_model=CourierRead)
 async def update_courier(
-    courier_id: str, body: CourierUpdate, session: Session, _: Admin
+    courier_id: str, body: CourierUpdate, session: WriteSessionDep, _: Admin
 ) -> CourierRead:
     """Change name, phone, active flag or Bitrix24 user mapping."""
     return CourierRead.model_validate(await service.update(session, courier_id, body))

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Query
 from b24mw.crm import service
 from b24mw.crm.repository import DealFilter, LeadFilter
 from b24mw.crm.schemas import DEAL_CURSOR, LEAD_CURSOR, DealDetail, DealRead, LeadDetail, LeadRead
+from b24mw.deps import ReadSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute, single_query
 from b24mw.kit.schemas import COMMON_ERRORS
@@ -72,7 +72,7 @@ async def _lead_filter(
 
 @router.get("/deals", response_model=Paginated[DealRead])
 async def list_deals(
-    session: ReadSession,
+    session: ReadSessionDep,
     actor: Reader,
     flt: Annotated[DealFilter, Depends(_deal_filter)],
     page: DealPages,
@@ -83,14 +83,14 @@ async def list_deals(
 
 
 @router.get("/deals/{deal_id}", response_model=DealDetail)
-async def get_deal(deal_id: RowId, session: ReadSession, actor: Reader) -> DealDetail:
+async def get_deal(deal_id: RowId, session: ReadSessionDep, actor: Reader) -> DealDetail:
     """One deal with the deliveries and orders linked to it."""
     return await service.get_deal(session, deal_id)
 
 
 @router.get("/leads", response_model=Paginated[LeadRead])
 async def list_leads(
-    session: ReadSession,
+    session: ReadSessionDep,
     actor: Reader,
     flt: Annotated[LeadFilter, Depends(_lead_filter)],
     page: LeadPages,
@@ -101,6 +101,6 @@ async def list_leads(
 
 
 @router.get("/leads/{lead_id}", response_model=LeadDetail)
-async def get_lead(lead_id: RowId, session: ReadSession, actor: Reader) -> LeadDetail:
+async def get_lead(lead_id: RowId, session: ReadSessionDep, actor: Reader) -> LeadDetail:
     """One lead, with the deals that came from it."""
     return await service.get_lead(session, lead_id)

@@ -11,15 +11,14 @@ from b24mw.deliveries.schemas import (
     DeliveryCreate,
     DeliveryRead,
 )
+from b24mw.deps import Locale, OutboxDep, ReadSessionDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
-from b24mw.lifecycle.deps import Locale, order_filter
+from b24mw.lifecycle.deps import order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
-from b24mw.outbox import OutboxDep
 
 router = APIRouter(
     route_class=ApiRoute, prefix="/deliveries", tags=["deliveries"], responses=COMMON_ERRORS
@@ -38,7 +37,7 @@ EventPages = Annotated[PageRequest, Depends(pagination(DELIVERY_EVENTS_CURSOR))]
 
 @router.get("", response_model=Paginated[DeliveryRead])
 async def list_deliveries(
-    session: ReadStatements,
+    session: ReadStatementsDep,
     actor: Participant,
     flt: ListFilter,
     page: Pages,
@@ -51,7 +50,7 @@ async def list_deliveries(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DeliveryRead)
 async def create_delivery(
     body: DeliveryCreate,
-    session: Session,
+    session: WriteSessionDep,
     outbox: OutboxDep,
     actor: Writer,
     locale: Locale,
@@ -67,7 +66,7 @@ async def create_delivery(
 
 @router.get("/{delivery_id}", response_model=DeliveryRead)
 async def get_delivery(
-    delivery_id: RowId, session: ReadSession, actor: Participant
+    delivery_id: RowId, session: ReadSessionDep, actor: Participant
 ) -> DeliveryRead:
     """One delivery."""
     return DeliveryRead.model_validate(await service.get_delivery(session, actor, delivery_id))
@@ -77,7 +76,7 @@ async def get_delivery(
 async def change_status(
     delivery_id: RowId,
     body: StatusChange,
-    session: Session,
+    session: WriteSessionDep,
     outbox: OutboxDep,
     actor: Participant,
     locale: Locale,
@@ -90,7 +89,7 @@ async def change_status(
 
 @router.get("/{delivery_id}/events", response_model=Paginated[TaskEventRead])
 async def delivery_events(
-    delivery_id: RowId, session: ReadStatements, actor: Participant, page: EventPages
+    delivery_id: RowId, session: ReadStatementsDep, actor: Participant, page: EventPages
 ) -> Response:
     """The delivery's task history (`task_events`), oldest first."""
     return answer(await service.events(session, actor, delivery_id, page))

@@ -10,6 +10,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from b24mw.kit.errors import PayloadTooLarge
+from b24mw.kit.problems import problem_response
 
 
 class BodyTooLarge(HTTPException):
@@ -33,8 +34,6 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from b24mw.kit.problems import problem_response
-
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
                 try:

@@ -1,11 +1,10 @@
 """Engines, sessions and the unit of work.
 
-One unit of work per request or job.  A write route's ``Session`` is the
-unit of work the idempotency middleware opened for the request (it commits it
-with the stored answer, before the answer is sent, so a client never sees a
-201 for something not committed); services only ``flush()``.  Read routes
-get a ``ReadSession``, or ``ReadStatements`` where their statements need no
-common snapshot.
+One unit of work per request or job: a write request's is opened by
+``kit.uow``, a job's by ``Database.unit_of_work``; services only ``flush()``.
+Reads get a ``ReadSession`` (one snapshot) or statement reads (each statement
+its own); ``b24mw.deps`` hands them to routes.  ``WriteSession`` and
+``ReadSession`` are distinct types, so mypy refuses a write through a read.
 
 Sessions are ``kit.staging.UnitSession``: rows a unit of work only appends
 are staged and written with it (see there).
@@ -18,9 +17,8 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -70,9 +68,17 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
 # directly (the pool's own timeout).
 GATE_TIMEOUT_S = 30.0
 
-# scope["state"] key of the unit of work the idempotency middleware opened
-# for an unsafe request; the route's ``Session`` is that session.
-REQUEST_SESSION = "b24mw.session"
+
+class ReadSession(AsyncSession):
+    """A session that only reads.  A repository method that writes takes a
+    ``WriteSession``, so handing it a read session is a type error (mypy)
+    instead of a change silently lost with the read's rollback."""
+
+
+class WriteSession(ReadSession):
+    """The session of a unit of work: it reads and writes, and its changes
+    commit together (the request's, ``kit.uow``; a job's,
+    ``Database.unit_of_work``)."""
 
 
 class Database:
@@ -104,10 +110,16 @@ class Database:
             weakref.WeakKeyDictionary()
         )
         self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=UnitSession
+            self.engine,
+            class_=WriteSession,
+            expire_on_commit=False,
+            sync_session_class=UnitSession,
         )
         self.read_sessions = async_sessionmaker(
-            self.read_engine, expire_on_commit=False, sync_session_class=UnitSession
+            self.read_engine,
+            class_=ReadSession,
+            expire_on_commit=False,
+            sync_session_class=UnitSession,
         )
         # Reads whose statements need no common snapshot (a page and its
         # lines, one row): on PostgreSQL without BEGIN and ROLLBACK, two round
@@ -118,6 +130,7 @@ class Database:
             self.read_engine
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            class_=ReadSession,
             expire_on_commit=False,
             sync_session_class=SyncSession,
         )
@@ -131,7 +144,7 @@ class Database:
         )
 
     @asynccontextmanager
-    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+    async def unit_of_work(self) -> AsyncIterator[WriteSession]:
         """A transaction that commits on success and rolls back on any error."""
         async with self.sessions() as session:
             try:
@@ -150,14 +163,14 @@ class Database:
             yield conn
 
     @asynccontextmanager
-    async def reader(self) -> AsyncIterator[AsyncSession]:
+    async def reader(self) -> AsyncIterator[ReadSession]:
         # close() (not rollback()) ends the transaction without expiring the
         # loaded objects, so callers can still read them afterwards.
         async with self.read_sessions() as session:
             yield session
 
     @asynccontextmanager
-    async def statement_reader(self) -> AsyncIterator[AsyncSession]:
+    async def statement_reader(self) -> AsyncIterator[ReadSession]:
         """A read session whose statements each see the database as it is
         when they run (PostgreSQL: no transaction around them).  Readers
         queue first come, first served for the pool (``_fair_gate``)."""
@@ -165,9 +178,9 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def request_session(self) -> AsyncIterator[AsyncSession]:
-        """The session of a write request's unit of work (the idempotency
-        middleware's), queued first come, first served like the readers."""
+    async def request_session(self) -> AsyncIterator[WriteSession]:
+        """The session of a write request's unit of work (``kit.uow``),
+        queued first come, first served like the readers."""
         async with self._fair_gate(), self.sessions() as session:
             yield session
 
@@ -201,46 +214,3 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
-
-
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-class NoUnitOfWork(RuntimeError):
-    """A route asked for ``Session`` where the middleware opened none."""
-
-
-async def _write_session(request: Request) -> AsyncSession:
-    # A plain function, not a generator: the middleware owns the session's
-    # life, and FastAPI's generator machinery is a measurable share of a write.
-    session: AsyncSession | None = request.scope.get("state", {}).get(REQUEST_SESSION)
-    if session is None:
-        raise NoUnitOfWork(
-            f"{request.method} {request.url.path}: Session is for unsafe /api/v1 routes"
-        )
-    return session
-
-
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).reader() as session:
-        yield session
-
-
-async def _statement_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_database(request).statement_reader() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(_write_session)]
-ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
-# For reads that need no snapshot across their statements (lists, one row).
-ReadStatements = Annotated[AsyncSession, Depends(_statement_session, scope="function")]
-
-
-async def _database(request: Request) -> Database:
-    return get_database(request)
-
-
-DatabaseDep = Annotated[Database, Depends(_database)]

@@ -1,10 +1,10 @@
 """``Idempotency-Key`` for every unsafe ``/api/v1`` request (SPEC §3).
 
 The database is the arbiter, and the key lives in the request's own unit of
-work: the middleware opens the transaction, claims the key in it, lets the
-route write through the same session (``kit.db.Session``), stages the answer
-as the key's row and commits once — the change and its stored answer commit
-together or not at all, and only then is the answer sent.
+work (``kit.uow``): this layer claims the key in it and joins it, so that the
+answer is staged as the key's row just before the unit commits — the change
+and its stored answer commit together or not at all, and only then is the
+answer sent.
 
 While a request holds its key, a second one with the same key gets 409 +
 ``Retry-After``: on PostgreSQL the claim takes a transaction-scoped advisory
@@ -17,7 +17,7 @@ in its own statement.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -29,20 +29,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from b24mw.kit.auth import Actor
-from b24mw.kit.db import REQUEST_SESSION
+from b24mw.kit.auth import Actor, TokenVerifier
+from b24mw.kit.db import Database
 from b24mw.kit.errors import AppError, BadRequest, FieldError, IdempotencyConflict
+from b24mw.kit.problems import problem_response
+from b24mw.kit.request_scope import REQUEST_ID, is_not_stored
 from b24mw.kit.routes import MatchedRoute, match_route
 from b24mw.kit.staging import stage
+from b24mw.kit.uow import UNSAFE_METHODS, Answer, UnitOfWork, unit_of
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.ops import IdempotencyKey
 
-UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "Idempotency-Key"
 # Responses a retry must get again.  Auth failures, throttling and 5xx are
 # not stored: a retry after fixing them must run the handler.
 NOT_STORED = frozenset({401, 403, 429})
-SKIP_FLAG = "idempotency_skip"
 
 
 def parse_key(raw: str) -> str:
@@ -262,15 +263,29 @@ class IdempotencyRepository:
         return int(result.rowcount or 0)
 
 
-REPLAYED_HEADERS = ("content-type", "location")
+class NoUnitOfWork(RuntimeError):
+    """The idempotency layer runs inside ``kit.uow.UnitOfWorkMiddleware``."""
 
 
 class IdempotencyMiddleware:
-    """Pure ASGI: reads the body once, claims the key, runs the app on the
-    claimed unit of work, stores the answer and commits, then answers."""
+    """Pure ASGI, inside the unit of work: reads the body once, claims the key
+    in the request's unit, and joins it (``KeyInUnit``) so the answer is
+    stored with the commit."""
 
-    def __init__(self, app: ASGIApp, *, prefix: str = "/api/v1/", exempt: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        database: Database,
+        verifier: TokenVerifier,
+        ttl: timedelta,
+        prefix: str = "/api/v1/",
+        exempt: tuple[str, ...] = (),
+    ):
         self.app = app
+        self.db = database
+        self.verifier = verifier
+        self.ttl = ttl
         self.prefix = prefix
         self.exempt = exempt
 
@@ -287,31 +302,24 @@ class IdempotencyMiddleware:
         if not self._applies(scope):
             await self.app(scope, receive, send)
             return
-        from b24mw.kit.problems import problem_response
-
         route = match_route(scope)
         if route is None:
             # No route takes this method and path: FastAPI answers 404/405,
             # and there is nothing to claim a key for.
             await self.app(scope, receive, send)
             return
+        unit = unit_of(scope)
+        if unit is None:
+            raise NoUnitOfWork(f"{scope['method']} {scope['path']}: no unit of work to join")
         # Known before FastAPI routes the request, so the answers given here
         # (replays, 409s, a 503) are metered by template, not as unmatched.
         scope["route"] = route.route
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        app_state = scope["app"].state
-        actor = app_state.verifier.try_actor(headers.get("authorization"))
+        actor = self.verifier.try_actor(headers.get("authorization"))
         if actor is None:
             # Who-are-you comes first: the route answers 401, which is never
-            # stored (its Session is a unit of work that writes nothing).
-            async with app_state.db.sessions() as session:
-                state = scope.setdefault("state", {})
-                state[REQUEST_SESSION] = session
-                try:
-                    await self.app(scope, receive, send)
-                finally:
-                    del state[REQUEST_SESSION]
-                    await session.rollback()
+            # stored (the unit rolls it back and nothing joined it).
+            await self.app(scope, receive, send)
             return
         raw_key = headers.get("idempotency-key")
         try:
@@ -335,124 +343,68 @@ class IdempotencyMiddleware:
             fp=fingerprint(
                 scope["method"], endpoint, scope.get("query_string", b"").decode("latin-1"), body
             ),
-            request_id=scope.get("state", {}).get("request_id"),
-            ttl=timedelta(hours=app_state.settings.idempotency_ttl_hours),
+            request_id=scope.get("state", {}).get(REQUEST_ID),
+            ttl=self.ttl,
         )
-        db = app_state.db
-        async with db.request_session() as session:
-            try:
-                claim = await IdempotencyRepository(session).claim(request)
-                if claim.outcome is not ClaimOutcome.CLAIMED:
-                    await session.rollback()
-                    await _refuse(claim, scope, receive, send)
-                    return
-                answer = await self._run_claimed(scope, body, session, request)
-            except IntegrityError as exc:
-                await session.rollback()
-                if KEY_CONSTRAINT not in str(exc.orig):
-                    raise
-                answer = None
-            except BaseException:
-                await session.rollback()
-                raise
-        if answer is None:
-            # Another request with this key committed its answer between our
-            # claim's read and our commit: ours is rolled back, theirs replayed.
-            async with db.sessions() as session:
-                claim = await IdempotencyRepository(session).claim(request)
-                await session.rollback()
+        claim = await IdempotencyRepository(unit.session).claim(request)
+        if claim.outcome is not ClaimOutcome.CLAIMED:
+            unit.refused = True
             await _refuse(claim, scope, receive, send)
             return
-        await _send_all(answer.messages, send)
-
-    async def _run_claimed(
-        self, scope: Scope, body: bytes, session: AsyncSession, request: KeyedRequest
-    ) -> _Answer:
-        """Run the route on the claimed session and settle the transaction;
-        the answer is sent only after that (a client never sees a 201 for a
-        change that did not commit)."""
-        answer = _Answer()
+        unit.join(KeyInUnit(unit, request, self.db, scope["state"]))
 
         async def replay_receive() -> Message:
             nonlocal body
             chunk, body = body, b""
             return {"type": "http.request", "body": chunk, "more_body": False}
 
-        async def capture_send(message: Message) -> None:
-            answer.messages.append(message)
+        await self.app(scope, replay_receive, send)
 
-        scope.setdefault("state", {})[REQUEST_SESSION] = session
-        try:
-            await self.app(scope, replay_receive, capture_send)
-        finally:
-            del scope["state"][REQUEST_SESSION]
+
+class KeyInUnit:
+    """A claimed key taking part in its request's unit of work."""
+
+    __slots__ = ("db", "request", "scope_state", "unit")
+
+    def __init__(
+        self, unit: UnitOfWork, request: KeyedRequest, db: Database, scope_state: dict[str, Any]
+    ) -> None:
+        self.unit = unit
+        self.request = request
+        self.db = db
+        self.scope_state = scope_state
+
+    def before_commit(self, answer: Answer) -> None:
+        if not is_not_stored(self.scope_state):
+            IdempotencyRepository(self.unit.session).complete(self.request, answer.parts())
+
+    async def after_rollback(self, answer: Answer) -> None:
         parts = answer.parts()
         status = parts[0]
-        skip = scope["state"].get(SKIP_FLAG, False)
-        if status < 400 and not skip:
-            IdempotencyRepository(session).complete(request, parts)
-            try:
-                await session.commit()
-                return answer
-            except AppError as exc:
-                # A change staged for the commit was refused there (e.g. a
-                # version-checked update that lost its race): that is the answer.
-                answer = await _answer_of(exc)
-                parts = answer.parts()
-                status = parts[0]
-        await session.rollback()
-        if status < 500 and status not in NOT_STORED and not skip:
+        if status < 500 and status not in NOT_STORED and not is_not_stored(self.scope_state):
             # A domain error: the change is rolled back, the answer is kept.
-            db = scope["app"].state.db
-            async with db.statements() as conn:
-                await IdempotencyRepository(conn).store_answer(request, parts)
+            async with self.db.statements() as conn:
+                await IdempotencyRepository(conn).store_answer(self.request, parts)
+
+    async def commit_conflict(self, error: IntegrityError) -> Answer | None:
+        if KEY_CONSTRAINT not in str(error.orig):
+            return None
+        # Another request with this key committed its answer between our
+        # claim's read and our commit: ours is rolled back, theirs replayed.
+        async with self.db.sessions() as session:
+            claim = await IdempotencyRepository(session).claim(self.request)
+            await session.rollback()
+        answer = Answer()
+
+        async def nothing() -> Message:
+            return {"type": "http.disconnect"}
+
+        await _refuse(claim, {"type": "http"}, nothing, answer.capture)
         return answer
-
-
-@dataclass(slots=True)
-class _Answer:
-    """The route's ASGI messages, held until the transaction is settled."""
-
-    messages: list[Message] = field(default_factory=list)
-
-    def parts(self) -> tuple[int, dict[str, str], bytes]:
-        status, headers, content = 500, {}, bytearray()
-        for message in self.messages:
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                for k, v in message.get("headers", []):
-                    name = k.decode("latin-1").lower()
-                    if name in REPLAYED_HEADERS:
-                        headers[name] = v.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                content.extend(message.get("body", b""))
-        return status, headers, bytes(content)
-
-
-async def _answer_of(error: AppError) -> _Answer:
-    from b24mw.kit.problems import problem_response
-
-    answer = _Answer()
-
-    async def capture(message: Message) -> None:
-        answer.messages.append(message)
-
-    async def nothing() -> Message:
-        return {"type": "http.disconnect"}
-
-    await problem_response(error)({"type": "http"}, nothing, capture)
-    return answer
-
-
-async def _send_all(messages: list[Message], send: Send) -> None:
-    for message in messages:
-        await send(message)
 
 
 async def _refuse(claim: Claim, scope: Scope, receive: Receive, send: Send) -> None:
     """Answer a request whose key is taken: replay, or 409."""
-    from b24mw.kit.problems import problem_response
-
     if claim.outcome is ClaimOutcome.REPLAY:
         assert claim.record is not None
         await _replay(claim.record, send)
@@ -492,9 +444,3 @@ async def _replay(record: Stored, send: Send) -> None:
         {"type": "http.response.start", "status": record.response_status, "headers": headers}
     )
     await send({"type": "http.response.body", "body": body})
-
-
-def mark_not_stored(scope_state: dict[str, Any]) -> None:
-    """Called where the handler never ran (request validation), so a corrected
-    retry under the same key is treated as new, not as a mismatch."""
-    scope_state[SKIP_FLAG] = True

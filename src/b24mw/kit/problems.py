@@ -26,8 +26,7 @@ from b24mw.kit.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from b24mw.kit.idempotency import mark_not_stored
-from b24mw.kit.request_context import current_request_id
+from b24mw.kit.request_scope import current_request_id, mark_not_stored
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 TYPE_BASE = "https://b24mw.dev/problems/"

@@ -6,40 +6,38 @@ response: errors, 404s and failures the framework never saw included.
 
 from __future__ import annotations
 
-import contextvars
 import time
-import uuid
 from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from b24mw.kit import metrics
+from b24mw.kit.errors import AppError, BadRequest, FieldError, InternalError
+from b24mw.kit.problems import database_unavailable, problem_response
+from b24mw.kit.request_scope import (
+    REQUEST_ID,
+    current_request_id,
+    is_valid_request_id,
+    new_request_id,
+    reset_request_id,
+    set_request_id,
+)
 from b24mw.kit.routes import route_template
 
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "b24mw_request_id", default=None
-)
+# The request id's helpers live in kit.request_scope (a leaf module); they are
+# re-exported here, where the jobs and pollers have always imported them.
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "RequestContextMiddleware",
+    "current_request_id",
+    "is_valid_request_id",
+    "new_request_id",
+    "set_request_id",
+]
+
 REQUEST_ID_HEADER = "x-request-id"
 log = structlog.get_logger("b24mw.http")
-
-
-def current_request_id() -> str | None:
-    return _request_id.get()
-
-
-def set_request_id(value: str | None) -> contextvars.Token[str | None]:
-    """Bind a request id outside HTTP (worker jobs carry the id of their origin)."""
-    structlog.contextvars.bind_contextvars(request_id=value)
-    return _request_id.set(value)
-
-
-def is_valid_request_id(value: str) -> bool:
-    """1–128 visible ASCII characters (0x21–0x7E), as SPEC §3 fixes."""
-    return 1 <= len(value) <= 128 and all(0x21 <= ord(ch) <= 0x7E for ch in value)
-
-
-def new_request_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -57,20 +55,14 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # Imported here: problems imports this module for current_request_id.
-        from b24mw.kit import metrics
-        from b24mw.kit.errors import AppError, BadRequest, FieldError, InternalError
-        from b24mw.kit.problems import database_unavailable, problem_response
-
         started = time.perf_counter()
         raw = _header(scope, REQUEST_ID_HEADER.encode())
         supplied = raw.decode("latin-1") if raw is not None else None
         bad_header = supplied is not None and not is_valid_request_id(supplied)
         request_id = new_request_id() if supplied is None or bad_header else supplied
-        token = _request_id.set(request_id)
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        token = set_request_id(request_id)
+        scope.setdefault("state", {})[REQUEST_ID] = request_id
         status_holder: dict[str, Any] = {"status": 500, "started": False}
         rid_header = (REQUEST_ID_HEADER.encode(), request_id.encode())
 
@@ -117,4 +109,4 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round(duration * 1000, 2),
             )
-            _request_id.reset(token)
+            reset_request_id(token)

@@ -24,7 +24,7 @@ from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from b24mw.kit.errors import FieldError, ValidationFailed
-from b24mw.kit.idempotency import mark_not_stored
+from b24mw.kit.request_scope import mark_not_stored
 from b24mw.kit.types import unstorable
 
 

@@ -5,21 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Query
 
 from b24mw.kit.types import Rfc3339
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.enums import OrderStatus
-from b24mw.settings import Settings
-
-
-async def _locale(request: Request) -> str:
-    settings: Settings = request.app.state.settings
-    return settings.locale
-
-
-# The language of what is written into Bitrix24 (``B24MW_LOCALE``).
-Locale = Annotated[str, Depends(_locale)]
 
 
 def order_filter(q_help: str) -> Callable[..., Awaitable[OrderFilter]]:

@@ -5,6 +5,6 @@ makes the change real makes the jobs real, a rollback leaves nothing.  The
 worker (``b24mw worker``) delivers them.
 """
 
-from b24mw.outbox.enqueue import Outbox, OutboxDep
+from b24mw.outbox.enqueue import Outbox
 
-__all__ = ["Outbox", "OutboxDep"]
+__all__ = ["Outbox"]

@@ -13,9 +13,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.bbcode import without_hashtags
@@ -188,11 +187,3 @@ class Outbox:
             "idempotency_key": idempotency_key,
         }
         return self._add(session, "onec.push", payload, ordering_key)
-
-
-async def _outbox(request: Request) -> Outbox:
-    outbox: Outbox = request.app.state.outbox
-    return outbox
-
-
-OutboxDep = Annotated[Outbox, Depends(_outbox)]

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import PlainValidator, WithJsonSchema
 
+from b24mw.deps import DatabaseDep, ReadSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import DatabaseDep, ReadSession
 from b24mw.kit.errors import FieldError, ValidationFailed
 from b24mw.kit.schemas import COMMON_ERRORS
 from b24mw.models.enums import OrderStatus
@@ -180,7 +180,7 @@ async def deliveries_report(
 
 @router.get("/export/kmp4", response_model=None, responses=KMP4_RESPONSES)
 async def export_kmp4(
-    session: ReadSession,
+    session: ReadSessionDep,
     actor: Exporter,
     after: Annotated[
         str | None,

@@ -3,18 +3,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from b24mw.couriers.schemas import CourierId
+from b24mw.deps import AnnouncerDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import Rfc3339
 from b24mw.models.enums import ReturnStatus
 from b24mw.returns import service
-from b24mw.returns.flows import API_PATH, Announcer
+from b24mw.returns.flows import API_PATH
 from b24mw.returns.schemas import (
     RETURN_CURSOR,
     ReturnCreate,
@@ -35,21 +35,9 @@ Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
 Pages = Annotated[PageRequest, Depends(pagination(RETURN_CURSOR))]
 
 
-async def _announcer(request: Request) -> Announcer:
-    state = request.app.state
-    # Built once per app: it only reads settings, and this runs on every write.
-    announcer: Announcer | None = getattr(state, "returns_announcer", None)
-    if announcer is None or announcer.outbox is not state.outbox:
-        announcer = state.returns_announcer = Announcer.from_settings(state.settings, state.outbox)
-    return announcer
-
-
-AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
-
-
 @router.get("", response_model=Paginated[ReturnRead])
 async def list_returns(
-    session: ReadStatements,
+    session: ReadStatementsDep,
     _: Lister,
     page: Pages,
     status_: Annotated[
@@ -74,7 +62,7 @@ async def list_returns(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ReturnRead)
 async def create_return(
-    body: ReturnCreate, session: Session, actor: Creator, ann: AnnouncerDep
+    body: ReturnCreate, session: WriteSessionDep, actor: Creator, ann: AnnouncerDep
 ) -> Response:
     """Start a return. A courier may start one only for themselves (another
     ``courier_id`` → 403). Bitrix24, 1C and event consumers are told after the commit."""
@@ -83,14 +71,14 @@ async def create_return(
 
 
 @router.get("/{return_id}", response_model=ReturnRead)
-async def get_return(return_id: uuid.UUID, session: ReadStatements, actor: Reader) -> Response:
+async def get_return(return_id: uuid.UUID, session: ReadStatementsDep, actor: Reader) -> Response:
     """One return. A courier sees only their own (others are 404)."""
     return answer(await service.read(session, actor, return_id))
 
 
 @router.put("/{return_id}", response_model=ReturnRead)
 async def replace_return(
-    return_id: uuid.UUID, body: ReturnReplace, session: Session, actor: Decider
+    return_id: uuid.UUID, body: ReturnReplace, session: WriteSessionDep, actor: Decider
 ) -> ReturnRead:
     """Replace a ``pending`` return as a whole (a decided one → 422 ``conflict.transition``)."""
     return ReturnRead.model_validate(await service.replace(session, actor, return_id, body))
@@ -98,7 +86,11 @@ async def replace_return(
 
 @router.patch("/{return_id}", response_model=ReturnRead)
 async def update_return(
-    return_id: uuid.UUID, body: ReturnUpdate, session: Session, actor: Decider, ann: AnnouncerDep
+    return_id: uuid.UUID,
+    body: ReturnUpdate,
+    session: WriteSessionDep,
+    actor: Decider,
+    ann: AnnouncerDep,
 ) -> ReturnRead:
     """1C's (or a manager's) decision: ``status`` accepted | rejected | cancelled from
     ``pending`` only, and/or ``comment``, ``manager_id``. Of two concurrent decisions
@@ -111,7 +103,7 @@ async def update_return(
 
 @router.delete("/{return_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def cancel_return(
-    return_id: uuid.UUID, session: Session, actor: Admin, ann: AnnouncerDep
+    return_id: uuid.UUID, session: WriteSessionDep, actor: Admin, ann: AnnouncerDep
 ) -> Response:
     """Cancel a ``pending`` return. Logical: it stays, with status ``cancelled``."""
     await service.cancel(session, ann, actor, return_id)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from b24mw.deps import ReadSessionDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadSession, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS
@@ -35,7 +35,7 @@ MessagePages = Annotated[PageRequest, Depends(pagination(MESSAGE_CURSOR))]
 
 @router.get("/support/sessions", response_model=Paginated[ChatSessionRead])
 async def list_sessions(
-    session: ReadSession,
+    session: ReadSessionDep,
     actor: Reader,
     page: SessionPages,
     status_: Annotated[
@@ -68,7 +68,7 @@ async def list_sessions(
 @router.get("/support/sessions/{session_id}", response_model=ChatSessionDetail)
 async def get_session(
     session_id: RowId,
-    session: ReadSession,
+    session: ReadSessionDep,
     actor: Reader,
     page: MessagePages,
 ) -> ChatSessionDetail:
@@ -82,7 +82,7 @@ async def get_session(
     response_model=ChatSessionRead,
 )
 async def add_link(
-    session_id: RowId, body: ChatLinkCreate, session: Session, actor: Admin
+    session_id: RowId, body: ChatLinkCreate, session: WriteSessionDep, actor: Admin
 ) -> ChatSessionRead:
     """Link the session to a return, order, delivery or deal by hand (admin).
     Linking twice keeps one link."""
@@ -95,7 +95,11 @@ async def add_link(
     response_class=Response,
 )
 async def remove_link(
-    session_id: RowId, target_kind: LinkTarget, target_id: str, session: Session, actor: Admin
+    session_id: RowId,
+    target_kind: LinkTarget,
+    target_id: str,
+    session: WriteSessionDep,
+    actor: Admin,
 ) -> Response:
     """Unlink (admin); the target's history records it."""
     await service.unlink(session, actor, session_id, target_kind, target_id)
@@ -104,7 +108,7 @@ async def remove_link(
 
 @router.get("/returns/{return_id}/chats", response_model=Paginated[ChatSessionRead])
 async def return_chats(
-    return_id: uuid.UUID, session: ReadSession, actor: Reader, page: SessionPages
+    return_id: uuid.UUID, session: ReadSessionDep, actor: Reader, page: SessionPages
 ) -> Paginated[ChatSessionRead]:
     """Customer chats linked to the return."""
     return await service.chats_of(session, actor, LinkTarget.RETURN, str(return_id), page)
@@ -112,7 +116,7 @@ async def return_chats(
 
 @router.get("/ww/orders/{order_id}/chats", response_model=Paginated[ChatSessionRead])
 async def order_chats(
-    order_id: RowId, session: ReadSession, actor: Reader, page: SessionPages
+    order_id: RowId, session: ReadSessionDep, actor: Reader, page: SessionPages
 ) -> Paginated[ChatSessionRead]:
     """Customer chats linked to the instant order."""
     return await service.chats_of(session, actor, LinkTarget.INSTANT_ORDER, str(order_id), page)
@@ -120,7 +124,7 @@ async def order_chats(
 
 @router.get("/deliveries/{delivery_id}/chats", response_model=Paginated[ChatSessionRead])
 async def delivery_chats(
-    delivery_id: RowId, session: ReadSession, actor: Reader, page: SessionPages
+    delivery_id: RowId, session: ReadSessionDep, actor: Reader, page: SessionPages
 ) -> Paginated[ChatSessionRead]:
     """Customer chats linked to the delivery."""
     return await service.chats_of(session, actor, LinkTarget.DELIVERY, str(delivery_id), page)

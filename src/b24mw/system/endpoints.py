@@ -4,8 +4,8 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from b24mw.deps import DatabaseDep
 from b24mw.kit import metrics
-from b24mw.kit.db import DatabaseDep
 from b24mw.kit.errors import ServiceUnavailable
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import problem_responses

@@ -5,13 +5,13 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from b24mw.kit.db import get_database
+from b24mw.deps import WriteSessionDep, state_of
 from b24mw.kit.request_context import current_request_id, new_request_id
 from b24mw.kit.schemas import problem_responses
 from b24mw.models.base import utcnow
 from b24mw.webhooks import metrics, service
 from b24mw.webhooks.auth import Reason, Verified, WebhookRejected
-from b24mw.webhooks.runtime import WebhookRuntime, runtime_of
+from b24mw.webhooks.runtime import WebhookRuntime
 from b24mw.webhooks.schemas import IngestOutcome, WebhookAck
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -63,7 +63,7 @@ async def _authenticate(runtime: WebhookRuntime, request: Request, body: bytes) 
         # The local application may have been installed through another process
         # a moment ago: look at the stored token once more before refusing.
         refused_at = time.monotonic()
-        await runtime.installed.reload(get_database(request), refused_at=refused_at)
+        await runtime.installed.reload(state_of(request).db, refused_at=refused_at)
         return runtime.authenticator.authenticate(request.headers, body, content_type)
 
 
@@ -73,7 +73,7 @@ async def _authenticate(runtime: WebhookRuntime, request: Request, body: bytes) 
     responses=problem_responses(400, 401, 500),
     openapi_extra=_OPENAPI_BODY,
 )
-async def receive_bitrix24_event(request: Request) -> Response:
+async def receive_bitrix24_event(request: Request, session: WriteSessionDep) -> Response:
     """Accept a Bitrix24 event: authenticate it, store it in the inbox, answer at once.
 
     200 `{"status": "accepted"}` when stored, `{"status": "duplicate"}` for a
@@ -82,13 +82,13 @@ async def receive_bitrix24_event(request: Request) -> Response:
     same 401; its reason goes to the SIEM stream. Processing happens in the
     worker.
     """
-    runtime = runtime_of(request.app)
+    runtime = state_of(request).webhooks
     request_id = current_request_id() or new_request_id()
     try:
         body = await _read_body(request, runtime.max_body_bytes)
         verified = await _authenticate(runtime, request, body)
         ingested = await service.ingest(
-            get_database(request),
+            session,
             verified,
             pg_inbox=runtime.pg_inbox,
             request_id=request_id,

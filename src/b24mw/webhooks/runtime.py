@@ -84,16 +84,19 @@ def build_runtime(
 
 
 def runtime_of(app: Any) -> WebhookRuntime:
-    """Built from the app's settings on first use, so ``create_app`` needs no wiring."""
-    runtime: WebhookRuntime | None = getattr(app.state, "webhooks", None)
-    if runtime is None:
-        runtime = build_runtime(app.state.settings)
-        app.state.webhooks = runtime
+    """The runtime ``create_app`` built (``b24mw.state``); for the pure ASGI
+    guard, which runs before FastAPI has a request to depend on."""
+    runtime: WebhookRuntime = app.state.webhooks
     return runtime
 
 
 def install_runtime(app: Any, runtime: WebhookRuntime) -> None:
-    """Replace the runtime (tests inject a clock or a sink this way)."""
+    """Replace the runtime (tests inject a clock or a sink this way).  The
+    replaced one has served no request, so its ingest pool was never opened:
+    closing its SIEM stream is all it needs."""
+    previous: WebhookRuntime | None = getattr(app.state, "webhooks", None)
+    if previous is not None and previous is not runtime:
+        previous.siem.close()
     app.state.webhooks = runtime
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from b24mw.kit.db import Database
+from b24mw.kit.db import WriteSession
 from b24mw.models.enums import InboxStatus
 from b24mw.webhooks.auth import Reason, Verified, WebhookRejected
 from b24mw.webhooks.events import without_secrets
@@ -52,7 +52,7 @@ class Ingested:
 
 
 async def ingest(
-    db: Database,
+    session: WriteSession,
     verified: Verified,
     *,
     pg_inbox: PgInbox | None,
@@ -60,8 +60,11 @@ async def ingest(
     source_ip: str | None,
     now: datetime,
 ) -> Ingested:
-    """Add the event to ``webhook_inbox`` (committed when this returns), fold it
-    into a pending row with the same content, or raise ``WebhookRejected``."""
+    """Add the event to ``webhook_inbox``, fold it into a pending row with the
+    same content, or raise ``WebhookRejected``.  On PostgreSQL the row is
+    committed by the ingest pool when this returns (``inbox_pg``); on SQLite
+    it is written through ``session``, the request's unit of work, which
+    commits it before the answer is sent."""
     values: dict[str, Any] = {
         "dedupe_key": verified.dedupe_key,
         "digest": verified.digest,
@@ -76,11 +79,10 @@ async def ingest(
         "source_ip": source_ip,
         "received_at": now,
     }
-    if pg_inbox is not None and not db.is_sqlite:
+    if pg_inbox is not None:
         placement = await pg_inbox.add(values, MAX_ROWS_PER_DIGEST)
     else:
-        async with db.unit_of_work() as session:
-            placement = await _place(WebhookRepository(session), values)
+        placement = await _place(WebhookRepository(session), values)
     return _decide(placement, verified.digest)
 
 

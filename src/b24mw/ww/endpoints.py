@@ -4,15 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
+from b24mw.deps import Locale, OutboxDep, ReadStatementsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.db import ReadStatements, Session
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
-from b24mw.lifecycle.deps import Locale, order_filter
+from b24mw.lifecycle.deps import order_filter
 from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
-from b24mw.outbox import OutboxDep
 from b24mw.ww import service
 from b24mw.ww.schemas import (
     ORDER_CURSOR,
@@ -36,7 +35,7 @@ EventPages = Annotated[PageRequest, Depends(pagination(ORDER_EVENTS_CURSOR))]
 
 @router.get("", response_model=Paginated[OrderRead])
 async def list_orders(
-    session: ReadStatements,
+    session: ReadStatementsDep,
     actor: CourierOrAdmin,
     flt: ListFilter,
     page: Pages,
@@ -49,7 +48,7 @@ async def list_orders(
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderRead)
 async def create_order(
     body: OrderCreate,
-    session: Session,
+    session: WriteSessionDep,
     outbox: OutboxDep,
     actor: CourierOrAdmin,
 ) -> Response:
@@ -62,14 +61,14 @@ async def create_order(
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: RowId, session: ReadStatements, actor: CourierOrAdmin) -> Response:
+async def get_order(order_id: RowId, session: ReadStatementsDep, actor: CourierOrAdmin) -> Response:
     """One order."""
     return answer(OrderRead.model_validate(await service.read_order(session, actor, order_id)))
 
 
 @router.patch("/{order_id}", response_model=OrderRead)
 async def update_order(
-    order_id: RowId, body: OrderUpdate, session: Session, actor: CourierOrAdmin
+    order_id: RowId, body: OrderUpdate, session: WriteSessionDep, actor: CourierOrAdmin
 ) -> OrderRead:
     """Replace the lines (the whole list) and/or the notes while the order is NEW."""
     return OrderRead.model_validate(await service.update_order(session, actor, order_id, body))
@@ -79,7 +78,7 @@ async def update_order(
 async def assign_order(
     order_id: RowId,
     body: OrderAssign,
-    session: Session,
+    session: WriteSessionDep,
     outbox: OutboxDep,
     actor: CourierOrAdmin,
     locale: Locale,
@@ -94,7 +93,7 @@ async def assign_order(
 async def change_status(
     order_id: RowId,
     body: StatusChange,
-    session: Session,
+    session: WriteSessionDep,
     outbox: OutboxDep,
     actor: StatusActor,
     locale: Locale,
@@ -108,7 +107,7 @@ async def change_status(
 
 @router.get("/{order_id}/events", response_model=Paginated[TaskEventRead])
 async def order_events(
-    order_id: RowId, session: ReadStatements, actor: CourierOrAdmin, page: EventPages
+    order_id: RowId, session: ReadStatementsDep, actor: CourierOrAdmin, page: EventPages
 ) -> Response:
     """The order's task history (`task_events`), oldest first."""
     return answer(await service.events(session, actor, order_id, page))

@@ -1,0 +1,100 @@
+"""Every route dependency on the application's state, as ``Annotated`` aliases.
+
+Endpoints import their sessions, database and settings from here and never
+read ``request.app.state`` themselves: the state is built once by
+``create_app`` and this is the one place that knows where it is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from b24mw.kit.db import Database, ReadSession, WriteSession
+from b24mw.kit.request_scope import UNIT_OF_WORK
+from b24mw.outbox import Outbox
+from b24mw.returns.flows import Announcer
+from b24mw.settings import Settings
+from b24mw.state import AppState
+from b24mw.webhooks.runtime import WebhookRuntime
+
+
+class NoUnitOfWork(RuntimeError):
+    """A route asked for a write session where ``kit.uow`` opened none
+    (a safe method, or a path outside the API prefix)."""
+
+
+def state_of(request: Request) -> AppState:
+    state: AppState = request.app.state
+    return state
+
+
+def database_of(request: Request) -> Database:
+    return state_of(request).db
+
+
+async def _database(request: Request) -> Database:
+    return state_of(request).db
+
+
+async def _settings(request: Request) -> Settings:
+    return state_of(request).settings
+
+
+async def _outbox(request: Request) -> Outbox:
+    return state_of(request).outbox
+
+
+async def _webhooks(request: Request) -> WebhookRuntime:
+    return state_of(request).webhooks
+
+
+async def _announcer(request: Request) -> Announcer:
+    state = state_of(request)
+    if state.returns_announcer.outbox is not state.outbox:
+        # The outbox was replaced after start-up (tests stub the 1C side so).
+        state.returns_announcer = Announcer.from_settings(state.settings, state.outbox)
+    return state.returns_announcer
+
+
+async def _locale(request: Request) -> str:
+    return state_of(request).settings.locale
+
+
+async def _write_session(request: Request) -> WriteSession:
+    # A plain function, not a generator: the unit of work owns the session's
+    # life, and FastAPI's generator machinery is a measurable share of a write.
+    unit = request.scope.get("state", {}).get(UNIT_OF_WORK)
+    if unit is None:
+        raise NoUnitOfWork(
+            f"{request.method} {request.url.path}: a write session is for unsafe /api/v1 routes"
+        )
+    session: WriteSession = unit.session
+    return session
+
+
+async def _read_session(request: Request) -> AsyncIterator[ReadSession]:
+    async with database_of(request).reader() as session:
+        yield session
+
+
+async def _statement_session(request: Request) -> AsyncIterator[ReadSession]:
+    async with database_of(request).statement_reader() as session:
+        yield session
+
+
+DatabaseDep = Annotated[Database, Depends(_database)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+OutboxDep = Annotated[Outbox, Depends(_outbox)]
+WebhooksDep = Annotated[WebhookRuntime, Depends(_webhooks)]
+AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
+# The language of what is written into Bitrix24 (``B24MW_LOCALE``).
+Locale = Annotated[str, Depends(_locale)]
+# The request's unit of work (kit.uow): committed once the route has answered.
+WriteSessionDep = Annotated[WriteSession, Depends(_write_session)]
+# One snapshot across the route's statements.
+ReadSessionDep = Annotated[ReadSession, Depends(_read_session, scope="function")]
+# For reads that need no snapshot across their statements (lists, one row).
+ReadStatementsDep = Annotated[ReadSession, Depends(_statement_session, scope="function")]
