@@ -290,8 +290,5 @@ async def search(
         created_to=created_to,
     )
     page, lines = await ReturnRepository(session).search(request, branches)
-    items = [
-        ReturnRead.model_validate({**row, "lines": [dict(line) for line in lines[row["id"]]]})
-        for row in page.rows
-    ]
+    items = [ReturnRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
     return Paginated[ReturnRead].build(items, page, request)
