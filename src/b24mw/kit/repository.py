@@ -24,6 +24,18 @@ from b24mw.kit.pagination import Page, PageRequest
 M = TypeVar("M")
 
 
+def in_window(
+    stmt: Select[Any], column: ColumnElement[Any], since: Any | None, before: Any | None
+) -> Select[Any]:
+    """``stmt`` kept to rows whose ``column`` is at or after ``since`` and
+    before ``before`` (either bound optional): every list's time filter."""
+    if since is not None:
+        stmt = stmt.where(column >= since)
+    if before is not None:
+        stmt = stmt.where(column < before)
+    return stmt
+
+
 class Repository:
     """A repository's session and the reads every repository shares."""
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import joinedload
 
 from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
-from b24mw.kit.repository import Repository
+from b24mw.kit.repository import Repository, in_window
 from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
@@ -75,10 +75,7 @@ def order_branches(orders: Table, f: OrderFilter, searched: Sequence[str]) -> li
     stmt = select(orders)
     if f.courier_id is not None:
         stmt = stmt.where(orders.c.courier_id == f.courier_id)
-    if f.created_from is not None:
-        stmt = stmt.where(orders.c.created_at >= f.created_from)
-    if f.created_to is not None:
-        stmt = stmt.where(orders.c.created_at < f.created_to)
+    stmt = in_window(stmt, orders.c.created_at, f.created_from, f.created_to)
     if f.q:
         stmt = stmt.where(_search(orders, searched, f.q))
     if not f.statuses:
