@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from b24mw.kit.auth import Actor
-from b24mw.kit.pagination import PageRequest, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated, paginated
 from b24mw.kit.schemas import ReadModel
 from b24mw.lifecycle.repository import OrderKindRepository
 from b24mw.lifecycle.schemas import OrderFilter, TaskEventRead
@@ -29,8 +29,7 @@ async def list_page(
     list is their own (``refusal`` when they ask for another's)."""
     mine = own_courier_id(actor, flt.courier_id, refusal)
     page, lines = await repo.search(request, replace(flt, courier_id=mine))
-    items = [read.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
-    return Paginated[read].build(items, page, request)  # type: ignore[valid-type]
+    return paginated(read, page, request, lines=lines)
 
 
 async def history_page(
@@ -43,6 +42,4 @@ async def history_page(
 ) -> Paginated[TaskEventRead]:
     """A page of the order's history, if the actor may see the order."""
     head = visible(actor, await repo.head(key), missing)
-    page = await repo.events(request, head)
-    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
-    return Paginated[TaskEventRead].build(items, page, request)
+    return paginated(TaskEventRead, await repo.events(request, head), request)
