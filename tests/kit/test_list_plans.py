@@ -29,6 +29,7 @@ from b24mw.deliveries.schemas import DELIVERY_CURSOR, DELIVERY_EVENTS_CURSOR
 from b24mw.kit.db import Database
 from b24mw.kit.listing import Explain, Keyset, page_statement
 from b24mw.kit.pagination import Count, CursorKey, PageRequest, page_request
+from b24mw.kit.repository import children_statement
 from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
@@ -46,6 +47,7 @@ from tests.support.seeded import seeded_database
 if "postgresql" not in BACKENDS:
     pytest.skip("PostgreSQL is not among B24MW_TEST_BACKENDS", allow_module_level=True)
 
+PG = "postgresql"
 ROWS = 200_000
 COURIERS = 20_000  # the directory too is listed from its index
 STATUSES = "ARRAY['NEW','READY','ON_ROUTE','DONE','DONE','DONE','REFUSED','FAILED']"
@@ -187,8 +189,8 @@ async def test_order_lists_walk_an_index(big_db: Database, name: str) -> None:
     flt = ORDER_FILTERS[name]
     order = "created_at DESC, id DESC"
     for table, branches, key in (
-        (table_of(InstantOrder), ww.list_branches(flt), ORDER_CURSOR),
-        (table_of(Delivery), deliveries.list_branches(flt), DELIVERY_CURSOR),
+        (table_of(InstantOrder), ww.OrderRepository.list_branches(flt), ORDER_CURSOR),
+        (table_of(Delivery), deliveries.DeliveryRepository.list_branches(flt), DELIVERY_CURSOR),
     ):
         deep = await deep_key(big_db, f"(SELECT created_at, id FROM {table.name}) AS t", order)
         await check(big_db, branches, lists.order_keyset(table), key, deep)
@@ -241,9 +243,9 @@ async def test_history_couriers_and_dead_letters_walk_an_index(big_db: Database)
 
 async def test_lines_of_a_page_come_from_their_index(big_db: Database) -> None:
     ids = {"ids": [uuid.UUID(int=n) for n in range(1, 21)]}
-    assert_no_seq_scan(await plan(big_db, returns.lines_of("postgresql"), ids))
+    assert_no_seq_scan(await plan(big_db, children_statement(returns.LINES, "return_id", PG), ids))
     for lines in (table_of(InstantOrderLine), table_of(DeliveryLine)):
-        statement = lists.lines_statement(lines, "postgresql")
+        statement = children_statement(lines, "order_id", PG)
         text_plan = await plan(big_db, statement, {"ids": list(range(1, 21))})
         assert_no_seq_scan(text_plan)
 

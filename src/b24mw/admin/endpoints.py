@@ -8,7 +8,7 @@ from b24mw.admin import service
 from b24mw.admin.schemas import OutboxJobRead, OutboxJobSummary, OutboxState, ThrottleState
 from b24mw.deps import DatabaseDep, ReadSessionDep, ReadStatementsDep, SettingsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
-from b24mw.kit.pagination import PageRequest, Paginated, pagination
+from b24mw.kit.pagination import PageRequest, Paginated, paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
@@ -30,8 +30,7 @@ async def list_dead_jobs(
 ) -> Response:
     """Dead jobs, most recently failed first."""
     found = await dlq.list_dead(session, page, kind=kind)
-    items = [OutboxJobSummary.model_validate(dict(row)) for row in found.rows]
-    return answer(Paginated[OutboxJobSummary].build(items, found, page))
+    return answer(paginated(OutboxJobSummary, found, page))
 
 
 @router.get("/dlq/{job_id}", response_model=OutboxJobRead)

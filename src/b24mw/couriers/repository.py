@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.repository import ModelRepository
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
 
@@ -14,19 +14,13 @@ COURIERS = table_of(Courier)
 KEYSET = Keyset((COURIERS.c.id,), descending=False)
 
 
-class CourierRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, courier_id: str) -> Courier | None:
-        return await self.session.get(Courier, courier_id)
+class CourierRepository(ModelRepository[Courier]):
+    __slots__ = ()
+    model = Courier
 
     async def by_b24_user(self, b24_user_id: int) -> Courier | None:
         stmt = select(Courier).where(Courier.b24_user_id == b24_user_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    def add(self, courier: Courier) -> None:
-        self.session.add(courier)
 
     async def search(
         self,
@@ -38,7 +32,7 @@ class CourierRepository:
         is_active: bool | None,
     ) -> Page[dict[str, Any]]:
         branches = list_branches(q=q, only_id=only_id, b24_user_id=b24_user_id, is_active=is_active)
-        return await fetch_page(self.session, request, KEYSET, branches)
+        return await self.page(request, KEYSET, branches)
 
 
 def list_branches(

@@ -7,7 +7,7 @@ from b24mw.couriers.repository import CourierRepository
 from b24mw.couriers.schemas import CourierCreate, CourierRead, CourierUpdate
 from b24mw.kit.auth import Actor
 from b24mw.kit.errors import Conflict, FieldError, NotFound
-from b24mw.kit.pagination import PageRequest, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated, paginated
 from b24mw.models.couriers import Courier
 
 
@@ -81,8 +81,7 @@ async def search(
         b24_user_id=b24_user_id,
         is_active=is_active,
     )
-    items = [CourierRead.model_validate(dict(row)) for row in page.rows]
-    return Paginated[CourierRead].build(items, page, request)
+    return paginated(CourierRead, page, request)
 
 
 async def by_b24_user(session: AsyncSession, b24_user_id: int) -> Courier | None:

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.repository import Repository, in_window
 from b24mw.models.base import table_of
 from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
 from b24mw.models.history import IntegrationLog
@@ -60,19 +60,14 @@ def _linked() -> ColumnElement[bool]:
     )
 
 
-class CrmRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @property
-    def _is_postgres(self) -> bool:
-        return self.session.get_bind().dialect.name == "postgresql"
+class CrmRepository(Repository):
+    __slots__ = ()
 
     async def upsert(self, model: Mirror, values: dict[str, Any]) -> bool:
         """Insert, or overwrite only if this read is not older than the stored
         one (Bitrix24's modified time, then our read time for reads of one
         second): ``False`` when a newer read is already there."""
-        insert = (pg_insert if self._is_postgres else sqlite_insert)(model).values(**values)
+        insert = (pg_insert if self.is_postgres else sqlite_insert)(model).values(**values)
         table = model.__table__
         newer = or_(
             table.c.b24_updated_at < insert.excluded.b24_updated_at,
@@ -110,10 +105,10 @@ class CrmRepository:
         )
 
     async def search_deals(self, request: PageRequest, f: DealFilter) -> Page[dict[str, Any]]:
-        return await fetch_page(self.session, request, DEALS_KEYSET, deal_branches(f))
+        return await self.page(request, DEALS_KEYSET, deal_branches(f))
 
     async def search_leads(self, request: PageRequest, f: LeadFilter) -> Page[dict[str, Any]]:
-        return await fetch_page(self.session, request, LEADS_KEYSET, lead_branches(f))
+        return await self.page(request, LEADS_KEYSET, lead_branches(f))
 
     async def deliveries_of(self, deal_id: int) -> Sequence[Delivery]:
         stmt = select(Delivery).where(Delivery.deal_id_b24 == deal_id).order_by(Delivery.id)
@@ -155,7 +150,7 @@ class CrmRepository:
         return (await self.session.execute(stmt)).scalars().all()
 
     async def put_pipeline(self, values: dict[str, Any]) -> None:
-        insert = (pg_insert if self._is_postgres else sqlite_insert)(CrmPipeline).values(**values)
+        insert = (pg_insert if self.is_postgres else sqlite_insert)(CrmPipeline).values(**values)
         changed = {k: insert.excluded[k] for k in values if k != "category_id"}
         await self.session.execute(
             insert.on_conflict_do_update(index_elements=["category_id"], set_=changed)
@@ -174,10 +169,7 @@ def deal_branches(f: DealFilter) -> list[Select[Any]]:
         stmt = stmt.where(DEALS.c.category_id.in_(f.categories))
     if f.assigned_by_id is not None:
         stmt = stmt.where(DEALS.c.assigned_by_id == f.assigned_by_id)
-    if f.modified_from is not None:
-        stmt = stmt.where(DEALS.c.b24_updated_at >= f.modified_from)
-    if f.modified_to is not None:
-        stmt = stmt.where(DEALS.c.b24_updated_at < f.modified_to)
+    stmt = in_window(stmt, DEALS.c.b24_updated_at, f.modified_from, f.modified_to)
     if f.linked is not None:
         stmt = stmt.where(_linked() if f.linked else ~_linked())
     return [stmt]
@@ -191,8 +183,5 @@ def lead_branches(f: LeadFilter) -> list[Select[Any]]:
         stmt = stmt.where(LEADS.c.status_id.in_(f.statuses))
     if f.assigned_by_id is not None:
         stmt = stmt.where(LEADS.c.assigned_by_id == f.assigned_by_id)
-    if f.modified_from is not None:
-        stmt = stmt.where(LEADS.c.b24_updated_at >= f.modified_from)
-    if f.modified_to is not None:
-        stmt = stmt.where(LEADS.c.b24_updated_at < f.modified_to)
+    stmt = in_window(stmt, LEADS.c.b24_updated_at, f.modified_from, f.modified_to)
     return [stmt]

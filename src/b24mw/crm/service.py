@@ -8,7 +8,7 @@ from b24mw.crm.repository import CrmRepository, DealFilter, LeadFilter
 from b24mw.crm.schemas import DealDetail, DealRead, LeadDetail, LeadRead
 from b24mw.deliveries.schemas import DeliveryRead
 from b24mw.kit.errors import FieldError, NotFound, ValidationFailed
-from b24mw.kit.pagination import PageRequest, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated, paginated
 from b24mw.ww.schemas import OrderRead
 
 
@@ -30,9 +30,7 @@ async def require_open_deal(session: AsyncSession, deal_id: int) -> None:
 async def list_deals(
     session: AsyncSession, request: PageRequest, flt: DealFilter
 ) -> Paginated[DealRead]:
-    page = await CrmRepository(session).search_deals(request, flt)
-    items = [DealRead.model_validate(row) for row in page.rows]
-    return Paginated[DealRead].build(items, page, request)
+    return paginated(DealRead, await CrmRepository(session).search_deals(request, flt), request)
 
 
 async def get_deal(session: AsyncSession, deal_id: int) -> DealDetail:
@@ -50,9 +48,7 @@ async def get_deal(session: AsyncSession, deal_id: int) -> DealDetail:
 async def list_leads(
     session: AsyncSession, request: PageRequest, flt: LeadFilter
 ) -> Paginated[LeadRead]:
-    page = await CrmRepository(session).search_leads(request, flt)
-    items = [LeadRead.model_validate(row) for row in page.rows]
-    return Paginated[LeadRead].build(items, page, request)
+    return paginated(LeadRead, await CrmRepository(session).search_leads(request, flt), request)
 
 
 async def get_lead(session: AsyncSession, lead_id: int) -> LeadDetail:

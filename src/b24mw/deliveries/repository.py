@@ -2,13 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy import ColumnElement, Row, select, update
 
-from b24mw.kit.pagination import Page, PageRequest
 from b24mw.lifecycle import repository as lists
-from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob
@@ -17,51 +13,26 @@ from b24mw.models.orders import Delivery, DeliveryLine
 # Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
 TASK_PARAMS = ("TASKID", "taskId")
 
-# One round trip with the lines (the model's default is a second SELECT); built once.
-_GET = (
-    select(Delivery)
-    .where(Delivery.id == bindparam("delivery_id"))
-    .options(joinedload(Delivery.lines))
-)
-
 _DELIVERIES = table_of(Delivery)
 _LINES = table_of(DeliveryLine)
-_HEAD = select(_DELIVERIES.c.id, _DELIVERIES.c.courier_id).where(
-    _DELIVERIES.c.id == bindparam("delivery_id")
-)
 
 
-def list_branches(f: OrderFilter) -> list[Select[Any]]:
-    return lists.order_branches(_DELIVERIES, f, ("external_id_1c", "title", "customer_name"))
-
-
-class DeliveryRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class DeliveryRepository(lists.OrderKindRepository[Delivery]):
+    __slots__ = ()
+    model = Delivery
+    orders = _DELIVERIES
+    lines = _LINES
+    searched = ("external_id_1c", "title", "customer_name")
 
     def add(self, delivery: Delivery) -> None:
         self.session.add(delivery)
-
-    async def get(self, delivery_id: int) -> Delivery | None:
-        result = await self.session.execute(_GET, {"delivery_id": delivery_id})
-        return result.unique().scalar_one_or_none()
 
     async def id_by_external(self, external_id_1c: str) -> int | None:
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def head(self, delivery_id: int) -> Row[Any, Any] | None:
-        """The delivery's id and courier (``.courier_id``): who may see it."""
-        return (await self.session.execute(_HEAD, {"delivery_id": delivery_id})).first()
-
-    async def search(
-        self, request: PageRequest, f: OrderFilter
-    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-        branches = list_branches(f)
-        return await lists.order_page(self.session, request, _DELIVERIES, _LINES, branches)
-
-    async def events(self, request: PageRequest, delivery_id: int) -> Page[dict[str, Any]]:
-        return await lists.event_page(self.session, request, lists.EVENTS.c.order_id == delivery_id)
+    def history(self, head: Row[Any]) -> ColumnElement[bool]:
+        return lists.EVENTS.c.order_id == head.id
 
     async def link_task(self, delivery_id: int, task_id_b24: int) -> tuple[bool, Delivery | None]:
         """Store the task id unless one is there; answer (stored now, the row).

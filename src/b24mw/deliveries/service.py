@@ -3,7 +3,6 @@ and move through the same status machine as Walking Warehouse orders."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +18,7 @@ from b24mw.kit.auth import Actor, Role
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
 from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import savepoint
-from b24mw.lifecycle import sync
+from b24mw.lifecycle import reads, sync
 from b24mw.lifecycle.machine import Transition
 from b24mw.lifecycle.schemas import (
     OrderFilter,
@@ -28,7 +27,7 @@ from b24mw.lifecycle.schemas import (
     check_supplied_total,
     lines_total,
 )
-from b24mw.lifecycle.scope import own_courier_id, visible
+from b24mw.lifecycle.scope import visible
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderStatus
@@ -178,11 +177,9 @@ async def get_delivery(session: AsyncSession, actor: Actor, delivery_id: int) ->
 async def list_deliveries(
     session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[DeliveryRead]:
-    mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own deliveries.")
+    refusal = "A courier lists only their own deliveries."
     repo = DeliveryRepository(session)
-    page, lines = await repo.search(request, replace(flt, courier_id=mine))
-    items = [DeliveryRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
-    return Paginated[DeliveryRead].build(items, page, request)
+    return await reads.list_page(repo, actor, request, flt, DeliveryRead, refusal=refusal)
 
 
 def _hand_off_to_1c(
@@ -244,8 +241,6 @@ async def change_status(
 async def events(
     session: AsyncSession, actor: Actor, delivery_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
+    missing = f"Delivery {delivery_id} not found."
     repo = DeliveryRepository(session)
-    visible(actor, await repo.head(delivery_id), f"Delivery {delivery_id} not found.")
-    page = await repo.events(request, delivery_id)
-    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
-    return Paginated[TaskEventRead].build(items, page, request)
+    return await reads.history_page(repo, actor, delivery_id, request, missing=missing)

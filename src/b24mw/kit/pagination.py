@@ -30,7 +30,7 @@ import binascii
 import json
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -43,6 +43,7 @@ from b24mw.kit.errors import FieldError, ValidationFailed
 from b24mw.kit.types import INT64_LIMIT, unstorable
 
 T = TypeVar("T")
+Read = TypeVar("Read", bound=BaseModel)
 MAX_PAGE_SIZE = 100
 # Page mode reads every row before its page: no deeper than this (a cursor
 # goes anywhere at the cost of one page).
@@ -243,3 +244,17 @@ class Page(Generic[T]):
     next_cursor: str | None
     total: int | None
     estimated: bool = False
+
+
+def paginated(
+    read: type[Read],
+    page: Page[dict[str, Any]],
+    request: PageRequest,
+    *,
+    lines: Mapping[Any, list[dict[str, Any]]] | None = None,
+) -> Paginated[Read]:
+    """A repository's page answered as ``read`` models; ``lines``, when the
+    list has them, are each row's child rows by its ``id``."""
+    rows = page.rows if lines is None else [{**r, "lines": lines[r["id"]]} for r in page.rows]
+    items = [read.model_validate(row) for row in rows]
+    return Paginated[read].build(items, page, request)  # type: ignore[valid-type]

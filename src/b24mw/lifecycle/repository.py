@@ -1,31 +1,37 @@
-"""List statements both order kinds share: the filtered list as index walks
-(``kit.listing``), the lines of a page, and a page of history."""
+"""The repository both order kinds share (``OrderKindRepository``): one
+order with its lines, the filtered list as index walks (``kit.listing``)
+with the lines of a page, and a page of history."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     Table,
     and_,
+    bindparam,
     func,
     literal_column,
     or_,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
-from b24mw.kit.listing import Keyset, fetch_page, in_ids
+from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.repository import Repository, in_window
 from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.history import TaskEvent
 
+Order = TypeVar("Order")
 EVENTS = table_of(TaskEvent)
 # History is read oldest first; the id orders events of one instant.
 EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)
@@ -69,10 +75,7 @@ def order_branches(orders: Table, f: OrderFilter, searched: Sequence[str]) -> li
     stmt = select(orders)
     if f.courier_id is not None:
         stmt = stmt.where(orders.c.courier_id == f.courier_id)
-    if f.created_from is not None:
-        stmt = stmt.where(orders.c.created_at >= f.created_from)
-    if f.created_to is not None:
-        stmt = stmt.where(orders.c.created_at < f.created_to)
+    stmt = in_window(stmt, orders.c.created_at, f.created_from, f.created_to)
     if f.q:
         stmt = stmt.where(_search(orders, searched, f.q))
     if not f.statuses:
@@ -80,38 +83,60 @@ def order_branches(orders: Table, f: OrderFilter, searched: Sequence[str]) -> li
     return [stmt.where(orders.c.status == status) for status in dict.fromkeys(f.statuses)]
 
 
-@cache
-def lines_statement(lines: Table, dialect: str) -> Select[Any]:
-    """The lines of the orders of one page (``ids``), in order."""
-    return (
-        select(lines)
-        .where(in_ids(lines.c.order_id, dialect))
-        .order_by(lines.c.order_id, lines.c.line_no)
-    )
-
-
-async def order_page(
-    session: AsyncSession,
-    request: PageRequest,
-    orders: Table,
-    lines: Table,
-    branches: list[Select[Any]],
-) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-    """A page of orders, and the lines of each (one more statement)."""
-    page = await fetch_page(session, request, order_keyset(orders), branches)
-    found: dict[int, list[dict[str, Any]]] = {row["id"]: [] for row in page.rows}
-    if found:
-        stmt = lines_statement(lines, session.get_bind().dialect.name)
-        for line in (await session.execute(stmt, {"ids": list(found)})).mappings():
-            found[line["order_id"]].append(dict(line))
-    return page, found
-
-
 def event_branches(condition: ColumnElement[bool]) -> list[Select[Any]]:
     return [select(EVENTS).where(condition)]
 
 
-async def event_page(
-    session: AsyncSession, request: PageRequest, condition: ColumnElement[bool]
-) -> Page[dict[str, Any]]:
-    return await fetch_page(session, request, EVENT_KEYSET, event_branches(condition))
+class OrderKindRepository(Repository, ABC, Generic[Order]):
+    """What an instant order and a delivery read alike: one with its lines,
+    who may see one, the list with its filters, and a page of history.  A
+    kind says which model and lines it is, which text columns ``q`` looks
+    into, and which history rows are its own (``history``)."""
+
+    __slots__ = ()
+    model: ClassVar[type[Any]]
+    orders: ClassVar[Table]
+    lines: ClassVar[Table]
+    searched: ClassVar[tuple[str, ...]]
+    _get: ClassVar[Select[Any]]
+    _head: ClassVar[Select[Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model, orders = cls.model, cls.orders
+        # One order with its lines in one round trip (the model's default is
+        # a second SELECT); built once per kind, as every change starts here.
+        cls._get = select(model).where(model.id == bindparam("id")).options(joinedload(model.lines))
+        # Who may see an order and which task it shares: no lines needed.
+        cls._head = select(orders.c.id, orders.c.courier_id, orders.c.task_id_b24).where(
+            orders.c.id == bindparam("id")
+        )
+
+    async def get(self, key: int) -> Order | None:
+        result = await self.session.execute(self._get, {"id": key})
+        found: Order | None = result.unique().scalar_one_or_none()
+        return found
+
+    async def head(self, key: int) -> Row[Any] | None:
+        """The order's ``id``, ``courier_id`` and ``task_id_b24``."""
+        return (await self.session.execute(self._head, {"id": key})).first()
+
+    @classmethod
+    def list_branches(cls, f: OrderFilter) -> list[Select[Any]]:
+        return order_branches(cls.orders, f, cls.searched)
+
+    async def search(
+        self, request: PageRequest, f: OrderFilter
+    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+        """A page of orders, and the lines of each (one more statement)."""
+        page = await self.page(request, order_keyset(self.orders), self.list_branches(f))
+        lines = await self.children(self.lines, "order_id", (row["id"] for row in page.rows))
+        return page, lines
+
+    @abstractmethod
+    def history(self, head: Row[Any]) -> ColumnElement[bool]:
+        """The ``task_events`` rows of the order ``head`` is the head of."""
+
+    async def events(self, request: PageRequest, head: Row[Any]) -> Page[dict[str, Any]]:
+        """A page of the order's history, oldest first."""
+        return await self.page(request, EVENT_KEYSET, event_branches(self.history(head)))

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.repository import Repository
 from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of
 from b24mw.models.enums import OutboxStatus
@@ -65,9 +65,8 @@ def _claimable(kinds: Collection[str], now: datetime) -> ColumnElement[bool]:
     )
 
 
-class OutboxRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class OutboxRepository(Repository):
+    __slots__ = ()
 
     def add(self, values: dict[str, Any]) -> StagedRow:
         """Queue a new job; written with the unit of work (``kit.db.stage``)."""
@@ -135,7 +134,7 @@ class OutboxRepository:
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def dead(self, request: PageRequest, *, kind: str | None) -> Page[dict[str, Any]]:
-        return await fetch_page(self.session, request, DEAD_KEYSET, dead_branches(kind))
+        return await self.page(request, DEAD_KEYSET, dead_branches(kind))
 
     async def dead_ids(self, *, kind: str | None) -> list[int]:
         stmt = select(OutboxJob.id).where(OutboxJob.status == DEAD).order_by(OutboxJob.id)

@@ -3,14 +3,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import RowMapping, Select, bindparam, exists, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, bindparam, exists, insert, select, text
 
-from b24mw.kit.listing import Keyset, fetch_page, in_ids
+from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.repository import ModelRepository
 from b24mw.kit.staging import flush, json_row, json_rows, stage
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
@@ -66,16 +65,6 @@ _ONE = (
 KEYSET = Keyset((RETURNS.c.created_at, RETURNS.c.id), descending=True)
 
 
-@cache
-def lines_of(dialect: str) -> Select[Any]:
-    """The lines of the returns of one page (``ids``), in order."""
-    return (
-        select(LINES)
-        .where(in_ids(LINES.c.return_id, dialect))
-        .order_by(LINES.c.return_id, LINES.c.line_no)
-    )
-
-
 def list_branches(
     *,
     statuses: Sequence[str],
@@ -98,12 +87,9 @@ def list_branches(
     return [stmt.where(RETURNS.c.status == status) for status in dict.fromkeys(statuses)]
 
 
-class ReturnRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def get(self, return_id: uuid.UUID) -> Return | None:
-        return await self.session.get(Return, return_id)
+class ReturnRepository(ModelRepository[Return]):
+    __slots__ = ()
+    model = Return
 
     async def read(self, return_id: uuid.UUID) -> dict[str, Any] | None:
         """The return's columns and ``lines`` (each line's columns), or None."""
@@ -124,7 +110,7 @@ class ReturnRepository:
         """Insert a new return (every column given) and its lines if its
         courier is registered: the lines' ids in order, or None (nothing
         written) for an unknown courier."""
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self.is_postgres:
             params = {"ret": json_row(RETURNS, values), "lines": json_rows(LINES, lines)}
             result = await self.session.execute(_PG_INSERT_WITH_LINES, params)
             # One INSERT takes its ids in row order (see kit.staging).
@@ -144,13 +130,8 @@ class ReturnRepository:
 
     async def search(
         self, request: PageRequest, branches: list[Select[Any]]
-    ) -> tuple[Page[dict[str, Any]], dict[uuid.UUID, list[RowMapping]]]:
+    ) -> tuple[Page[dict[str, Any]], dict[uuid.UUID, list[dict[str, Any]]]]:
         """A page of returns, and the lines of each (one more statement)."""
-        page = await fetch_page(self.session, request, KEYSET, branches)
-        lines: dict[uuid.UUID, list[RowMapping]] = {row["id"]: [] for row in page.rows}
-        if lines:
-            stmt = lines_of(self.session.get_bind().dialect.name)
-            found = await self.session.execute(stmt, {"ids": list(lines)})
-            for line in found.mappings():
-                lines[line["return_id"]].append(line)
+        page = await self.page(request, KEYSET, branches)
+        lines = await self.children(LINES, "return_id", (row["id"] for row in page.rows))
         return page, lines

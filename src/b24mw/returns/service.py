@@ -20,7 +20,7 @@ from b24mw.kit.errors import (
     NotFound,
     ValidationFailed,
 )
-from b24mw.kit.pagination import PageRequest, Paginated
+from b24mw.kit.pagination import PageRequest, Paginated, paginated
 from b24mw.kit.staging import flush as flush_all
 from b24mw.models.base import utcnow
 from b24mw.models.enums import ReturnStatus
@@ -290,8 +290,4 @@ async def search(
         created_to=created_to,
     )
     page, lines = await ReturnRepository(session).search(request, branches)
-    items = [
-        ReturnRead.model_validate({**row, "lines": [dict(line) for line in lines[row["id"]]]})
-        for row in page.rows
-    ]
-    return Paginated[ReturnRead].build(items, page, request)
+    return paginated(ReturnRead, page, request, lines=lines)

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import and_, exists, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.listing import Keyset, fetch_page
+from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.repository import ModelRepository, in_window
 from b24mw.models.base import table_of
 from b24mw.models.enums import ChatStatus
 from b24mw.models.orders import Delivery, InstantOrder
@@ -39,9 +39,11 @@ class SessionFilter:
     visible_targets: Collection[tuple[str, str]] | None = None
 
 
-class SupportRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class SupportRepository(ModelRepository[ChatSession]):
+    """Chat sessions (``get``/``add`` by id), their messages and links."""
+
+    __slots__ = ()
+    model = ChatSession
 
     # Sessions -----------------------------------------------------------
 
@@ -54,9 +56,6 @@ class SupportRepository:
     async def by_chat_id(self, chat_id: int) -> Sequence[ChatSession]:
         stmt = select(ChatSession).where(ChatSession.chat_id == chat_id)
         return (await self.session.execute(stmt)).scalars().all()
-
-    async def get(self, session_id: int) -> ChatSession | None:
-        return await self.session.get(ChatSession, session_id)
 
     async def add_session(self, row: ChatSession) -> ChatSession:
         """Insert, or return the row another worker inserted first."""
@@ -123,10 +122,6 @@ class SupportRepository:
             conditions.append(ChatSession.status.in_(list(flt.status)))
         if flt.line_id is not None:
             conditions.append(ChatSession.line_id == flt.line_id)
-        if flt.opened_from is not None:
-            conditions.append(ChatSession.opened_at >= flt.opened_from)
-        if flt.opened_to is not None:
-            conditions.append(ChatSession.opened_at < flt.opened_to)
         if flt.target_kind is not None:
             link = and_(
                 ChatLink.session_id == ChatSession.id, ChatLink.target_kind == flt.target_kind
@@ -155,7 +150,8 @@ class SupportRepository:
                 )
             )
         branch = select(SESSIONS).where(*conditions)
-        return await fetch_page(self.session, request, SESSIONS_KEYSET, [branch])
+        branch = in_window(branch, SESSIONS.c.opened_at, flt.opened_from, flt.opened_to)
+        return await self.page(request, SESSIONS_KEYSET, [branch])
 
     # Messages -----------------------------------------------------------
 
@@ -170,7 +166,7 @@ class SupportRepository:
 
     async def messages(self, request: PageRequest, session_id: int) -> Page[dict[str, Any]]:
         branch = select(MESSAGES).where(MESSAGES.c.session_id == session_id)
-        return await fetch_page(self.session, request, MESSAGES_KEYSET, [branch])
+        return await self.page(request, MESSAGES_KEYSET, [branch])
 
     # Links --------------------------------------------------------------
 

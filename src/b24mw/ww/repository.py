@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Row,
-    Select,
     TextClause,
     bindparam,
     exists,
@@ -18,24 +17,12 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
-from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.staging import json_row, json_rows, stage
 from b24mw.lifecycle import repository as lists
-from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
 from b24mw.models.orders import InstantOrder, InstantOrderLine
-
-# One round trip with the lines (the model's default is a second SELECT);
-# built once, as every read and change of an order starts here.
-_GET = (
-    select(InstantOrder)
-    .where(InstantOrder.id == bindparam("order_id"))
-    .options(joinedload(InstantOrder.lines))
-)
 
 
 @dataclass(slots=True)
@@ -158,10 +145,6 @@ def _why_not(courier_given: bool) -> TextClause:
     )
 
 
-# Who may see an order's history, and which task it shares: no lines needed.
-_HEAD = select(_ORDERS.c.id, _ORDERS.c.courier_id, _ORDERS.c.task_id_b24).where(
-    _ORDERS.c.id == bindparam("order_id")
-)
 _SNAPSHOT = (
     select(_ORDERS, *(_LINES.c[name].label(f"line_{name}") for name in _LINE_FIELDS))
     .select_from(_ORDERS.outerjoin(_LINES, _LINES.c.order_id == _ORDERS.c.id))
@@ -170,9 +153,12 @@ _SNAPSHOT = (
 )
 
 
-class OrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class OrderRepository(lists.OrderKindRepository[InstantOrder]):
+    __slots__ = ()
+    model = InstantOrder
+    orders = _ORDERS
+    lines = _LINES
+    searched = ("title", "customer_name")
 
     async def insert_new(self, values: dict[str, Any], lines: list[dict[str, Any]]) -> Created:
         """Insert a new order (every column but the generated ones) with its
@@ -182,7 +168,7 @@ class OrderRepository:
         courier_given = values["courier_id"] is not None
         keys = {"task_id_b24": values["task_id_b24"], "courier_id": values["courier_id"]}
         new_id: int | None
-        if self.session.get_bind().dialect.name == "postgresql":
+        if self.is_postgres:
             params = {**keys, "order": json_row(_ORDERS, values), "lines": json_rows(_LINES, lines)}
             result = await self.session.execute(_pg_create(task_given, courier_given), params)
             new_id = result.scalar_one_or_none()
@@ -214,11 +200,6 @@ class OrderRepository:
             lines=lines,
         )
 
-    async def get(self, order_id: int) -> InstantOrder | None:
-        return (
-            (await self.session.execute(_GET, {"order_id": order_id})).unique().scalar_one_or_none()
-        )
-
     async def by_task_and_courier(self, task_id_b24: int, courier_id: str | None) -> int | None:
         stmt = select(InstantOrder.id).where(InstantOrder.task_id_b24 == task_id_b24)
         if courier_id is None:
@@ -227,26 +208,8 @@ class OrderRepository:
             stmt = stmt.where(InstantOrder.courier_id == courier_id)
         return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
 
-    async def head(self, order_id: int) -> Row[Any, Any, Any] | None:
-        """The order's id, courier and task (``.courier_id``, ``.task_id_b24``)."""
-        return (await self.session.execute(_HEAD, {"order_id": order_id})).first()
-
-    async def search(
-        self, request: PageRequest, f: OrderFilter
-    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-        branches = list_branches(f)
-        return await lists.order_page(self.session, request, _ORDERS, _LINES, branches)
-
-    async def events(
-        self, request: PageRequest, order_id: int, task_id_b24: int | None
-    ) -> Page[dict[str, Any]]:
-        return await lists.event_page(
-            self.session, request, events_condition(order_id, task_id_b24)
-        )
-
-
-def list_branches(f: OrderFilter) -> list[Select[Any]]:
-    return lists.order_branches(_ORDERS, f, ("title", "customer_name"))
+    def history(self, head: Row[Any]) -> ColumnElement[bool]:
+        return events_condition(head.id, head.task_id_b24)
 
 
 def events_condition(order_id: int, task_id_b24: int | None) -> ColumnElement[bool]:

@@ -5,7 +5,6 @@ never commits), so the API and the webhook inbox processor share it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +20,7 @@ from b24mw.kit.errors import (
     ValidationFailed,
 )
 from b24mw.kit.pagination import PageRequest, Paginated
-from b24mw.lifecycle import sync
+from b24mw.lifecycle import reads, sync
 from b24mw.lifecycle.machine import ASSIGNABLE
 from b24mw.lifecycle.schemas import (
     LineIn,
@@ -164,10 +163,9 @@ async def read_order(session: AsyncSession, actor: Actor, order_id: int) -> Orde
 async def list_orders(
     session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
 ) -> Paginated[OrderRead]:
-    mine = own_courier_id(actor, flt.courier_id, "A courier lists only their own orders.")
-    page, lines = await OrderRepository(session).search(request, replace(flt, courier_id=mine))
-    items = [OrderRead.model_validate({**row, "lines": lines[row["id"]]}) for row in page.rows]
-    return Paginated[OrderRead].build(items, page, request)
+    refusal = "A courier lists only their own orders."
+    repo = OrderRepository(session)
+    return await reads.list_page(repo, actor, request, flt, OrderRead, refusal=refusal)
 
 
 async def update_order(
@@ -321,8 +319,6 @@ async def change_status(
 async def events(
     session: AsyncSession, actor: Actor, order_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
+    missing = f"Order {order_id} not found."
     repo = OrderRepository(session)
-    order = visible(actor, await repo.head(order_id), f"Order {order_id} not found.")
-    page = await repo.events(request, order.id, order.task_id_b24)
-    items = [TaskEventRead.model_validate(dict(row)) for row in page.rows]
-    return Paginated[TaskEventRead].build(items, page, request)
+    return await reads.history_page(repo, actor, order_id, request, missing=missing)
