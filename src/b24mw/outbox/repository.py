@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +28,13 @@ DEAD_SUMMARY = (
     "id", "kind", "status", "ordering_key", "attempts", "last_error", "request_id",
     "created_at", "finished_at",
 )  # fmt: skip
+
+
+class OpenWork(NamedTuple):
+    kind: str
+    on_result: str | None
+    on_dead: str | None
+    jobs: int
 
 
 def dead_branches(kind: str | None) -> list[Select[Any]]:
@@ -118,6 +125,22 @@ class OutboxRepository:
     async def counts(self) -> dict[str, int]:
         stmt = select(OutboxJob.status, func.count()).group_by(OutboxJob.status)
         return {status: int(n) for status, n in (await self.session.execute(stmt)).all()}
+
+    async def open_work(self) -> list[OpenWork]:
+        """What the unfinished jobs (pending or in flight) need of a worker: each
+        kind with the hooks its jobs name, and how many jobs ask for it."""
+        named = (
+            select(
+                OutboxJob.kind.label("kind"),
+                OutboxJob.payload["on_result"].as_string().label("on_result"),
+                OutboxJob.payload["on_dead"].as_string().label("on_dead"),
+            )
+            .where(OutboxJob.status.in_((PENDING, IN_FLIGHT)))
+            .subquery()
+        )
+        cols = (named.c.kind, named.c.on_result, named.c.on_dead)
+        stmt = select(*cols, func.count()).group_by(*cols)
+        return [OpenWork(*row) for row in (await self.session.execute(stmt)).all()]
 
     async def oldest_due(self, now: datetime) -> OutboxJob | None:
         stmt = (
