@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
+from functools import partial
 
 import httpx
 import structlog
@@ -164,7 +165,9 @@ class Worker:
         if portal is not None:
             self.throttle = SharedThrottle(db, LimiterConfig.from_settings(settings), portal)
             client = Bitrix24Client(settings, self.http, self._portal_auth(self.throttle))
-            gateway = Bitrix24Gateway(db, client, self.throttle)
+            gateway = Bitrix24Gateway(
+                db, client, self.throttle, on_exchange=partial(metrics.outbound, "b24")
+            )
             self.lanes.append(B24Lane(settings, db, self.worker_id, client, self.throttle))
         else:
             log.warning("b24_not_configured", hint="set B24MW_B24_URL; b24.call jobs wait")
