@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.models.enums import TaskEventType
+from b24mw.outbox.repository import OutboxRepository
 
 TASK_CREATED_HOOK = "deliveries.task_created"
 HOOK_ACTOR = "b24"
@@ -60,7 +61,7 @@ async def link_created_task(session: AsyncSession, context: dict[str, Any], resu
                 error_code="duplicate_task",
             )
         return
-    filled = await repo.fill_task_id(sync_key(delivery_id), task_id)
+    filled = await OutboxRepository(session).fill_task_id(sync_key(delivery_id), task_id)
     record_event(
         session,
         type=TaskEventType.STATUS.value,

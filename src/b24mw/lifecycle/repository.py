@@ -1,5 +1,6 @@
-"""List statements both order kinds share: the filtered list as index walks
-(``kit.listing``), the lines of a page, and a page of history."""
+"""Statements both order kinds share: the filtered list as index walks
+(``kit.listing``), the lines of a page, a page of history, and the
+version-checked UPDATE of a status change."""
 
 from __future__ import annotations
 
@@ -21,12 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.listing import Keyset, fetch_page, in_ids
 from b24mw.kit.pagination import Page, PageRequest
+from b24mw.kit.staging import stage_update
 from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.history import TaskEvent
+from b24mw.models.orders import Delivery, InstantOrder
 
 EVENTS = table_of(TaskEvent)
+# The table behind each kind of tracked order (``lifecycle.sync.Tracked.kind``).
+ORDER_TABLES = {"instant": table_of(InstantOrder), "delivery": table_of(Delivery)}
 # History is read oldest first; the id orders events of one instant.
 EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)
 
@@ -115,3 +120,25 @@ async def event_page(
     session: AsyncSession, request: PageRequest, condition: ColumnElement[bool]
 ) -> Page[dict[str, Any]]:
     return await fetch_page(session, request, EVENT_KEYSET, event_branches(condition))
+
+
+def stage_status_move(
+    session: AsyncSession,
+    kind: str,
+    *,
+    order_id: int,
+    version: int,
+    values: dict[str, Any],
+    conflict: Exception,
+) -> None:
+    """The UPDATE of a status change, matched on the version the change was
+    checked against and written with the unit of work's other rows (one
+    statement on PostgreSQL, at the commit): if another change got there first
+    it matches nothing, and ``conflict`` ends the whole unit of work."""
+    stage_update(
+        session,
+        ORDER_TABLES[kind],
+        where={"id": order_id, "version": version},
+        values=values,
+        otherwise=conflict,
+    )

@@ -21,6 +21,8 @@ PENDING = OutboxStatus.PENDING.value
 IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 DEAD = OutboxStatus.DEAD.value
 JOBS = table_of(OutboxJob)
+# Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
+TASK_PARAMS = ("TASKID", "taskId")
 # The dead-letter queue, most recently failed first (a dead job always has
 # finished_at: outbox.states.dead), from the partial indexes of dead jobs.
 DEAD_KEYSET = Keyset((JOBS.c.finished_at, JOBS.c.id), descending=True)
@@ -141,6 +143,34 @@ class OutboxRepository:
         cols = (named.c.kind, named.c.on_result, named.c.on_dead)
         stmt = select(*cols, func.count()).group_by(*cols)
         return [OpenWork(*row) for row in (await self.session.execute(stmt)).all()]
+
+    async def fill_task_id(self, ordering_key: str, task_id_b24: int) -> int:
+        """Put the task id into the unsent Bitrix24 jobs of ``ordering_key`` that
+        were written before the task existed; answer how many."""
+        stmt = (
+            select(OutboxJob)
+            .where(
+                OutboxJob.ordering_key == ordering_key,
+                OutboxJob.kind == "b24.call",
+                # Dead too: if they were tried before the task existed (the
+                # add itself was dead-lettered), a replay now carries the id.
+                OutboxJob.status.in_((PENDING, DEAD)),
+            )
+            .order_by(OutboxJob.id)
+        )
+        filled = 0
+        for job in (await self.session.execute(stmt)).scalars():
+            params = dict(job.payload.get("params") or {})
+            missing = [p for p in TASK_PARAMS if p in params and params[p] is None]
+            if not missing:
+                continue
+            for name in missing:
+                params[name] = task_id_b24
+            # A new dict, so the JSON column is seen as changed.
+            job.payload = {**job.payload, "params": params}
+            filled += 1
+        await self.session.flush()
+        return filled
 
     async def oldest_due(self, now: datetime) -> OutboxJob | None:
         stmt = (
