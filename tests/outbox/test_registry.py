@@ -4,7 +4,9 @@ to start on jobs it could only dead-letter."""
 from __future__ import annotations
 
 import asyncio
-import inspect
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -15,8 +17,9 @@ from b24mw.kit.db import Database
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox.worker import UnhandledJobs, Worker
 from b24mw.settings import Settings
+from tests.conftest import JWT_SECRET
 from tests.outbox.helpers import job, raw_job
-from tests.support.processes import run_cli
+from tests.support.processes import b24mw_env, run_cli
 
 CALL = {"method": "task.commentitem.add", "params": {"TASKID": 1, "FIELDS": {}}}
 
@@ -34,11 +37,37 @@ def test_every_hook_a_domain_names_is_registered() -> None:
     assert closing.REFUSED_HOOK in registry.FAILURE_HOOKS
 
 
-def test_the_registry_is_the_workers_only_source_of_work() -> None:
-    """The worker must not import the API app for decorators to run."""
-    from b24mw.outbox import worker
-
-    assert "b24mw.app" not in inspect.getsource(worker)
+def test_a_worker_gets_its_work_without_importing_the_api() -> None:
+    """Built in a fresh process, a worker knows every scheduler and hook, and
+    the API app (whose import used to register them) is never loaded."""
+    code = (
+        "import sys\n"
+        "from b24mw.kit.db import Database\n"
+        "from b24mw.outbox.hooks import failure_hook_names, result_hook_names\n"
+        "from b24mw.outbox.worker import Worker\n"
+        "from b24mw.settings import Settings\n"
+        "settings = Settings(database_url='sqlite+aiosqlite:///:memory:')\n"
+        "worker = Worker(settings, Database(settings))\n"
+        "print(json.dumps([\n"
+        "    'b24mw.app' in sys.modules, sorted(worker.schedulers),\n"
+        "    sorted(result_hook_names()), sorted(failure_hook_names()),\n"
+        "]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "import json\n" + code],
+        env=b24mw_env(jwt_secret=JWT_SECRET, log_level="ERROR"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    # The last line: log lines (the missing Bitrix24 URL) may come first.
+    last = done.stdout.strip().splitlines()[-1]
+    app_loaded, schedulers, result_hooks, failure_hooks = json.loads(last)
+    assert not app_loaded
+    assert {s.name for s in registry.SCHEDULERS} < set(schedulers)
+    assert result_hooks == sorted(registry.RESULT_HOOKS)
+    assert failure_hooks == sorted(registry.FAILURE_HOOKS)
     assert set(registry.JOB_KINDS) == {"b24.call", "event.publish", "onec.push"}
 
 
