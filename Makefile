@@ -44,6 +44,8 @@ lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	# Dead code; settings in [tool.vulture], framework-used names in vulture_whitelist.py.
+	$(BIN)/vulture
 
 test: install postgres libreoffice lint
 	$(BIN)/pytest -q -rs

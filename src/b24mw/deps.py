@@ -18,7 +18,6 @@ from b24mw.outbox import Outbox
 from b24mw.returns.flows import Announcer
 from b24mw.settings import Settings
 from b24mw.state import AppState
-from b24mw.webhooks.runtime import WebhookRuntime
 
 
 class NoUnitOfWork(RuntimeError):
@@ -45,10 +44,6 @@ async def _settings(request: Request) -> Settings:
 
 async def _outbox(request: Request) -> Outbox:
     return state_of(request).outbox
-
-
-async def _webhooks(request: Request) -> WebhookRuntime:
-    return state_of(request).webhooks
 
 
 async def _announcer(request: Request) -> Announcer:
@@ -88,7 +83,6 @@ async def _statement_session(request: Request) -> AsyncIterator[ReadSession]:
 DatabaseDep = Annotated[Database, Depends(_database)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 OutboxDep = Annotated[Outbox, Depends(_outbox)]
-WebhooksDep = Annotated[WebhookRuntime, Depends(_webhooks)]
 AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
 # The language of what is written into Bitrix24 (``B24MW_LOCALE``).
 Locale = Annotated[str, Depends(_locale)]

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
+from b24mw import registry
 from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from b24mw.outbox.hooks import get_hook
 from tests.conftest import auth, make_settings
 from tests.kit.test_problems import assert_problem
 from tests.lifecycle.helpers import (
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("couriers")
 
 async def link_task(db: Database, delivery_id: int, task_id: int) -> None:
     """What the worker does when Bitrix24 answers tasks.task.add."""
-    hook = get_hook("deliveries.task_created")
+    hook = registry.RESULT_HOOKS["deliveries.task_created"]
     async with db.unit_of_work() as session:
         await hook(session, {"delivery_id": delivery_id}, {"task": {"id": str(task_id)}})
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import pytest
@@ -297,13 +296,6 @@ async def test_a_task_already_where_the_order_goes_gets_no_call(
     methods = [c["method"] for c in (await emulator.calls())[before:]]
     assert methods == ["task.commentitem.add", "tasks.task.get"]  # read, nothing to send
     assert {j.status for j in await jobs(db)} == {"done"}
-
-
-@dataclass
-class Script:
-    """One drawn interleaving: our moves and the courier's actions."""
-
-    steps: list[tuple[str, Any]] = field(default_factory=list)
 
 
 @examples(

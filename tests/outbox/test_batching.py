@@ -13,7 +13,7 @@ from b24mw.kit.request_context import set_request_id
 from b24mw.kit.staging import flush
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.outbox import Outbox, dlq
-from b24mw.outbox.hooks import result_hook
+from b24mw.outbox.hooks import register_result_hook
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.outbox.helpers import comments, job
@@ -79,11 +79,13 @@ async def test_every_command_is_logged_under_its_own_request_id(
     assert rows[0][0].response_json["batch_request_id"] == batch["headers"]["x-request-id"]
 
 
-@result_hook("test.remember_comment")
 async def _remember(session: AsyncSession, context: dict[str, Any], result: Any) -> None:
     record_event(session, type="comment", task_id_b24=context["task"], payload={"id": result})
     if context.get("fail"):
         raise RuntimeError("hook broke")
+
+
+register_result_hook("test.remember_comment", _remember)
 
 
 async def _hooked(db: Database, settings: Settings, task_id: int, **context: Any) -> int:

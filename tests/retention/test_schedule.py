@@ -12,9 +12,10 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
+from b24mw import registry
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
-from b24mw.outbox.schedulers import WorkerContext, load_plugins, registered_schedulers
+from b24mw.outbox.schedulers import WorkerContext, registered_schedulers
 from b24mw.retention import scheduler
 from b24mw.retention.lease import JOB, RunLease
 from b24mw.retention.repository import LEASES, RetentionRepository
@@ -36,7 +37,7 @@ def _ctx(settings: Settings, db: Database, worker: str) -> WorkerContext:
 
 
 async def test_the_worker_finds_the_daily_run() -> None:
-    load_plugins()
+    registry.install()
     assert "retention.daily" in {s.name for s in registered_schedulers()}
 
 

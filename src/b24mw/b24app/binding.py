@@ -17,7 +17,7 @@ import structlog
 
 from b24mw.b24app.repository import ACTIVE, AppRepository
 from b24mw.bitrix24.errors import Bitrix24Error
-from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.outbox.schedulers import WorkerContext
 
 log = structlog.get_logger("b24mw.b24app")
 
@@ -66,7 +66,6 @@ def _bound(result: Any) -> set[tuple[str, str]]:
     }
 
 
-@scheduler("b24app.bind_events", interval_s=10.0)
 async def bind_events(ctx: WorkerContext) -> int:
     """Bind what a fresh installation lacks; the number of handlers bound."""
     if ctx.b24 is None or ctx.settings.b24_auth != "oauth" or not await ctx.b24.ready():

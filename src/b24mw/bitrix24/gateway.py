@@ -9,7 +9,7 @@ through this gateway: the same shared limiter, the same error table, one
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,6 @@ from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
 from b24mw.kit.request_context import current_request_id
-from b24mw.outbox import metrics
 
 
 def log_b24(
@@ -61,11 +60,24 @@ def log_b24(
     )
 
 
+# Told of every exchange: (method or "batch", outcome).  The worker counts them
+# with its own outbound calls; the client package keeps no counter of them.
+ExchangeCounter = Callable[[str, str], None]
+
+
 class Bitrix24Gateway:
-    def __init__(self, db: Database, client: Bitrix24Client, throttle: SharedThrottle) -> None:
+    def __init__(
+        self,
+        db: Database,
+        client: Bitrix24Client,
+        throttle: SharedThrottle,
+        *,
+        on_exchange: ExchangeCounter,
+    ) -> None:
         self.db = db
         self.client = client
         self.throttle = throttle
+        self.on_exchange = on_exchange
 
     async def ready(self) -> bool:
         """False while no call can be authorised (the local application is not
@@ -108,7 +120,7 @@ class Bitrix24Gateway:
             )
             await self.throttle.apply(session, feedback)
         outcome = reply.error.outcome.value if reply.error else "ok"
-        metrics.outbound("b24", method, outcome)
+        self.on_exchange(method, outcome)
         if reply.error is not None:
             if reply.error.outcome is Outcome.PERMANENT:
                 raise Bitrix24Error(reply.error, method)
@@ -141,7 +153,7 @@ class Bitrix24Gateway:
                 )
             await self.throttle.apply(session, feedback)
         error = answer.reply.error
-        metrics.outbound("b24", "batch", error.outcome.value if error else "ok")
+        self.on_exchange("batch", error.outcome.value if error else "ok")
         if error is not None:
             if error.outcome is Outcome.PERMANENT:
                 raise Bitrix24Error(error, "batch")

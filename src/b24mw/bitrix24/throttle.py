@@ -16,13 +16,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.bitrix24 import metrics
 from b24mw.bitrix24.client import CommandResult, Reply
 from b24mw.bitrix24.errors import Outcome
 from b24mw.bitrix24.limiter import Limiter, LimiterConfig
 from b24mw.bitrix24.repository import ThrottleRepository
 from b24mw.kit.db import Database
 from b24mw.models.ops import RateLimitState
-from b24mw.outbox import metrics
 
 
 def _ts(value: datetime | None) -> float:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.crm import sync
-from b24mw.crm.closing import CLOSED_HOOK, REFUSED_HOOK, REREAD_HOOK, deal_key
+from b24mw.crm.closing import REREAD_HOOK, deal_key
 from b24mw.crm.flows import note_move_after_close
 from b24mw.crm.repository import CrmRepository
 from b24mw.events.cloudevents import build_event
@@ -26,7 +26,6 @@ from b24mw.history.repository import log_exchange
 from b24mw.i18n import t
 from b24mw.models.base import utcnow
 from b24mw.outbox.enqueue import Outbox
-from b24mw.outbox.hooks import failure_hook, result_hook
 
 EVENT_DEAL_CLOSED = "integration.deal.closed"
 EVENT_SYSTEM = "crm"
@@ -37,7 +36,6 @@ def _item(result: Any) -> dict[str, Any] | None:
     return item if isinstance(item, dict) else None
 
 
-@result_hook(CLOSED_HOOK)
 async def deal_closed(session: AsyncSession, context: dict[str, Any], result: Any) -> None:
     deal_id = int(context["deal_id"])
     stage = str(context["stage"])
@@ -73,7 +71,6 @@ async def deal_closed(session: AsyncSession, context: dict[str, Any], result: An
     )
 
 
-@result_hook(REREAD_HOOK)
 async def deal_reread(session: AsyncSession, context: dict[str, Any], result: Any) -> None:
     item = _item(result)
     if item is None:
@@ -82,7 +79,6 @@ async def deal_reread(session: AsyncSession, context: dict[str, Any], result: An
     await note_move_after_close(session, int(context["deal_id"]))
 
 
-@failure_hook(REFUSED_HOOK)
 async def deal_close_refused(
     session: AsyncSession, context: dict[str, Any], job_id: int, entry: dict[str, Any]
 ) -> None:

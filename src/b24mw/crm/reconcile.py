@@ -26,7 +26,7 @@ from b24mw.crm.flows import store_read
 from b24mw.crm.repository import CrmRepository
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
-from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.outbox.schedulers import WorkerContext
 from b24mw.webhooks.events import as_int
 from b24mw.webhooks.processor import self_user_id
 from b24mw.webhooks.repository import WebhookRepository
@@ -52,7 +52,6 @@ async def _due(ctx: WorkerContext, cursor: str, interval_s: float) -> bool:
     return last is None or utcnow() - last >= timedelta(seconds=interval_s)
 
 
-@scheduler("crm.reconcile", interval_s=5.0, drain=False)
 async def reconcile_when_due(ctx: WorkerContext) -> int:
     if not await _due(ctx, RUN_CURSOR, ctx.settings.crm_reconcile_interval_s):
         return 0
@@ -128,7 +127,6 @@ async def _scan(ctx: WorkerContext, entity_type_id: int) -> int:
 # ------------------------------------------------------------------ pipelines
 
 
-@scheduler("crm.pipelines", interval_s=5.0, drain=False)
 async def refresh_pipelines_when_due(ctx: WorkerContext) -> int:
     if not await _due(ctx, PIPELINES_CURSOR, ctx.settings.crm_pipelines_ttl_s):
         return 0

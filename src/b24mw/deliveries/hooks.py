@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.models.enums import TaskEventType
-from b24mw.outbox.hooks import result_hook
+from b24mw.outbox.repository import OutboxRepository
 
 TASK_CREATED_HOOK = "deliveries.task_created"
 HOOK_ACTOR = "b24"
@@ -38,7 +38,6 @@ def task_id_from(result: Any) -> int:
     raise ValueError(f"no task id in the tasks.task.add result: {result!r}"[:300])
 
 
-@result_hook(TASK_CREATED_HOOK)
 async def link_created_task(session: AsyncSession, context: dict[str, Any], result: Any) -> None:
     delivery_id = int(context["delivery_id"])
     task_id = task_id_from(result)
@@ -62,7 +61,7 @@ async def link_created_task(session: AsyncSession, context: dict[str, Any], resu
                 error_code="duplicate_task",
             )
         return
-    filled = await repo.fill_task_id(sync_key(delivery_id), task_id)
+    filled = await OutboxRepository(session).fill_task_id(sync_key(delivery_id), task_id)
     record_event(
         session,
         type=TaskEventType.STATUS.value,

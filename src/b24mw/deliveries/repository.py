@@ -6,12 +6,7 @@ from sqlalchemy import ColumnElement, Row, select, update
 
 from b24mw.lifecycle import repository as lists
 from b24mw.models.base import table_of, utcnow
-from b24mw.models.enums import OutboxStatus
-from b24mw.models.ops import OutboxJob
 from b24mw.models.orders import Delivery, DeliveryLine
-
-# Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
-TASK_PARAMS = ("TASKID", "taskId")
 
 _DELIVERIES = table_of(Delivery)
 _LINES = table_of(DeliveryLine)
@@ -56,31 +51,3 @@ class DeliveryRepository(lists.OrderKindRepository[Delivery]):
             )
         ).scalar_one_or_none()
         return result.rowcount == 1, row
-
-    async def fill_task_id(self, ordering_key: str, task_id_b24: int) -> int:
-        """Put the task id into the unsent Bitrix24 jobs of ``ordering_key`` that
-        were written before the task existed; answer how many."""
-        stmt = (
-            select(OutboxJob)
-            .where(
-                OutboxJob.ordering_key == ordering_key,
-                OutboxJob.kind == "b24.call",
-                # Dead too: if they were tried before the task existed (the
-                # add itself was dead-lettered), a replay now carries the id.
-                OutboxJob.status.in_((OutboxStatus.PENDING.value, OutboxStatus.DEAD.value)),
-            )
-            .order_by(OutboxJob.id)
-        )
-        filled = 0
-        for job in (await self.session.execute(stmt)).scalars():
-            params = dict(job.payload.get("params") or {})
-            missing = [p for p in TASK_PARAMS if p in params and params[p] is None]
-            if not missing:
-                continue
-            for name in missing:
-                params[name] = task_id_b24
-            # A new dict, so the JSON column is seen as changed.
-            job.payload = {**job.payload, "params": params}
-            filled += 1
-        await self.session.flush()
-        return filled

@@ -40,25 +40,6 @@ class HistoryRepository:
     def add_log(self, values: dict[str, Any]) -> StagedRow:
         return stage(self.session, LOG, values)
 
-    async def events_for(
-        self,
-        *,
-        instant_order_id: int | None = None,
-        order_id: int | None = None,
-        return_id: uuid.UUID | None = None,
-        task_id_b24: int | None = None,
-    ) -> Sequence[TaskEvent]:
-        stmt = _where_given(
-            select(TaskEvent),
-            (TaskEvent.instant_order_id, instant_order_id),
-            (TaskEvent.order_id, order_id),
-            (TaskEvent.return_id, return_id),
-            (TaskEvent.task_id_b24, task_id_b24),
-        )
-        return (
-            (await self.session.execute(stmt.order_by(TaskEvent.ts, TaskEvent.id))).scalars().all()
-        )
-
     async def correlation_exists(self, correlation_id: str) -> bool:
         stmt = select(TaskEvent.id).where(TaskEvent.correlation_id == correlation_id)
         return (await self.session.execute(stmt)).first() is not None

@@ -1,6 +1,7 @@
 """The repository both order kinds share (``OrderKindRepository``): one
 order with its lines, the filtered list as index walks (``kit.listing``)
-with the lines of a page, and a page of history."""
+with the lines of a page, a page of history, and the version-checked UPDATE
+of a status change."""
 
 from __future__ import annotations
 
@@ -21,18 +22,23 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.repository import Repository, in_window
+from b24mw.kit.staging import stage_update
 from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.history import TaskEvent
+from b24mw.models.orders import Delivery, InstantOrder
 
 Order = TypeVar("Order")
 EVENTS = table_of(TaskEvent)
+# The table behind each kind of tracked order (``lifecycle.sync.Tracked.kind``).
+ORDER_TABLES = {"instant": table_of(InstantOrder), "delivery": table_of(Delivery)}
 # History is read oldest first; the id orders events of one instant.
 EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)
 
@@ -140,3 +146,25 @@ class OrderKindRepository(Repository, ABC, Generic[Order]):
     async def events(self, request: PageRequest, head: Row[Any]) -> Page[dict[str, Any]]:
         """A page of the order's history, oldest first."""
         return await self.page(request, EVENT_KEYSET, event_branches(self.history(head)))
+
+
+def stage_status_move(
+    session: AsyncSession,
+    kind: str,
+    *,
+    order_id: int,
+    version: int,
+    values: dict[str, Any],
+    conflict: Exception,
+) -> None:
+    """The UPDATE of a status change, matched on the version the change was
+    checked against and written with the unit of work's other rows (one
+    statement on PostgreSQL, at the commit): if another change got there first
+    it matches nothing, and ``conflict`` ends the whole unit of work."""
+    stage_update(
+        session,
+        ORDER_TABLES[kind],
+        where={"id": order_id, "version": version},
+        values=values,
+        otherwise=conflict,
+    )

@@ -28,13 +28,13 @@ from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor
 from b24mw.kit.errors import ConcurrentUpdate
-from b24mw.kit.staging import flush, stage_update
+from b24mw.kit.staging import flush
 from b24mw.lifecycle.machine import Transition, check
+from b24mw.lifecycle.repository import stage_status_move
 from b24mw.lifecycle.schemas import StatusChange
-from b24mw.models.base import table_of, utcnow
+from b24mw.models.base import utcnow
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.enums import TaskEventType
-from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.outbox import Outbox
 
 CONCURRENT = "The order was changed by another request; reload it and try again."
@@ -122,10 +122,6 @@ class Tracked:
     @property
     def event_key(self) -> str:
         return f"events:{self.subject}"
-
-
-# The table behind each kind of Tracked order.
-ORDER_TABLES = {"instant": table_of(InstantOrder), "delivery": table_of(Delivery)}
 
 
 def _now_holds(order: Stateful, values: dict[str, Any]) -> None:
@@ -230,17 +226,17 @@ async def change_status(
     jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
     transition = check(actor, S(order.status), change.status)
     target = transition.target.value
-    # A version-checked UPDATE, written with the history and jobs below (one
-    # statement on PostgreSQL, at the commit): if another change got there
-    # first it matches nothing, and the whole unit of work ends in 409.
+    # Written with the history and jobs below; a concurrent change that got
+    # there first makes the whole unit of work end in 409.
     now = utcnow()
     moved = {"status": target, "version": order.version + 1, "updated_at": now}
-    stage_update(
+    stage_status_move(
         session,
-        ORDER_TABLES[tracked.kind],
-        where={"id": order.id, "version": order.version},
+        tracked.kind,
+        order_id=order.id,
+        version=order.version,
         values=moved,
-        otherwise=ConcurrentUpdate(CONCURRENT),
+        conflict=ConcurrentUpdate(CONCURRENT),
     )
     _now_holds(order, moved)
     move = {"from": transition.source.value, "to": target}

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.bitrix24 import metrics as b24_metrics
 from b24mw.bitrix24.client import Bitrix24Client, CommandResult, Reply
 from b24mw.bitrix24.errors import Outcome
 from b24mw.bitrix24.gateway import log_b24
@@ -82,14 +83,14 @@ class B24Lane(Lane):
             if wire:
                 reservation = await self.throttle.reserve(self.max_wait)
                 if not reservation.granted:
-                    metrics.throttle_wait(reservation.wait_s)
+                    b24_metrics.throttle_wait(reservation.wait_s)
                     await self.give_back(
                         [p.job for p in wire], until=epoch_to_dt(reservation.at), sent=False
                     )
                     plans = [p for p in plans if not p.on_wire]
                     wire = []
                 elif reservation.wait_s > 0:
-                    metrics.throttle_wait(reservation.wait_s)
+                    b24_metrics.throttle_wait(reservation.wait_s)
                     await asyncio.sleep(reservation.wait_s)
             if wire:
                 sent = True

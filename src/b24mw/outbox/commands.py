@@ -77,11 +77,16 @@ def worker_command(
     except SettingsError as exc:
         _fail(str(exc))
     configure_logging(settings.log_level, settings.log_json)
-    asyncio.run(
-        run_worker(
-            settings, worker_id=worker_id, metrics_port=metrics_port, metrics_host=metrics_host
+    from b24mw.outbox.worker import UnhandledJobs
+
+    try:
+        asyncio.run(
+            run_worker(
+                settings, worker_id=worker_id, metrics_port=metrics_port, metrics_host=metrics_host
+            )
         )
-    )
+    except UnhandledJobs as exc:
+        _fail(str(exc))
 
 
 def _with_session(fn: Callable[[AsyncSession], Awaitable[T]], *, write: bool) -> T:

@@ -61,10 +61,6 @@ class Outbox:
         outbox.crm_lost_stages = {}
         return outbox
 
-    @property
-    def onec_enabled(self) -> bool:
-        return self.onec_url is not None
-
     def _add(
         self, session: AsyncSession, kind: str, payload: dict[str, Any], ordering_key: str | None
     ) -> StagedRow:

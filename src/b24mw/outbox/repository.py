@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
@@ -21,6 +21,8 @@ PENDING = OutboxStatus.PENDING.value
 IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
 DEAD = OutboxStatus.DEAD.value
 JOBS = table_of(OutboxJob)
+# Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
+TASK_PARAMS = ("TASKID", "taskId")
 # The dead-letter queue, most recently failed first (a dead job always has
 # finished_at: outbox.states.dead), from the partial indexes of dead jobs.
 DEAD_KEYSET = Keyset((JOBS.c.finished_at, JOBS.c.id), descending=True)
@@ -28,6 +30,13 @@ DEAD_SUMMARY = (
     "id", "kind", "status", "ordering_key", "attempts", "last_error", "request_id",
     "created_at", "finished_at",
 )  # fmt: skip
+
+
+class OpenWork(NamedTuple):
+    kind: str
+    on_result: str | None
+    on_dead: str | None
+    jobs: int
 
 
 def dead_branches(kind: str | None) -> list[Select[Any]]:
@@ -117,6 +126,50 @@ class OutboxRepository(Repository):
     async def counts(self) -> dict[str, int]:
         stmt = select(OutboxJob.status, func.count()).group_by(OutboxJob.status)
         return {status: int(n) for status, n in (await self.session.execute(stmt)).all()}
+
+    async def open_work(self) -> list[OpenWork]:
+        """What the unfinished jobs (pending or in flight) need of a worker: each
+        kind with the hooks its jobs name, and how many jobs ask for it."""
+        named = (
+            select(
+                OutboxJob.kind.label("kind"),
+                OutboxJob.payload["on_result"].as_string().label("on_result"),
+                OutboxJob.payload["on_dead"].as_string().label("on_dead"),
+            )
+            .where(OutboxJob.status.in_((PENDING, IN_FLIGHT)))
+            .subquery()
+        )
+        cols = (named.c.kind, named.c.on_result, named.c.on_dead)
+        stmt = select(*cols, func.count()).group_by(*cols)
+        return [OpenWork(*row) for row in (await self.session.execute(stmt)).all()]
+
+    async def fill_task_id(self, ordering_key: str, task_id_b24: int) -> int:
+        """Put the task id into the unsent Bitrix24 jobs of ``ordering_key`` that
+        were written before the task existed; answer how many."""
+        stmt = (
+            select(OutboxJob)
+            .where(
+                OutboxJob.ordering_key == ordering_key,
+                OutboxJob.kind == "b24.call",
+                # Dead too: if they were tried before the task existed (the
+                # add itself was dead-lettered), a replay now carries the id.
+                OutboxJob.status.in_((PENDING, DEAD)),
+            )
+            .order_by(OutboxJob.id)
+        )
+        filled = 0
+        for job in (await self.session.execute(stmt)).scalars():
+            params = dict(job.payload.get("params") or {})
+            missing = [p for p in TASK_PARAMS if p in params and params[p] is None]
+            if not missing:
+                continue
+            for name in missing:
+                params[name] = task_id_b24
+            # A new dict, so the JSON column is seen as changed.
+            job.payload = {**job.payload, "params": params}
+            filled += 1
+        await self.session.flush()
+        return filled
 
     async def oldest_due(self, now: datetime) -> OutboxJob | None:
         stmt = (

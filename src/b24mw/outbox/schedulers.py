@@ -1,28 +1,25 @@
 """Periodic work the worker runs beside the outbox (inbox processing, reconciliation,
 retention...).
 
-Register a coroutine at import time of your package::
+Write a coroutine in your package and list it, by name, in ``b24mw.registry``::
 
-    from b24mw.outbox.schedulers import WorkerContext, scheduler
-
-    @scheduler("webhooks.inbox", interval_s=0.2)
     async def process_inbox(ctx: WorkerContext) -> int:
         async with ctx.db.unit_of_work() as session:
             ...
         return handled  # items handled this run; 0 when idle
 
+    # b24mw/registry.py
+    Scheduler("webhooks.inbox", processor.process_inbox, interval_s=0.2),
+
 Each run owns its units of work.  Bitrix24 reads go through ``ctx.b24`` (the
 shared limiter), writes through ``ctx.outbox`` inside your unit of work.
 ``drain=True`` schedulers also run on every round of ``Worker.drain()`` (until
 they return 0), so tests see their effect; use ``drain=False`` for slow sweeps
-such as reconciliation.  The worker imports ``b24mw.app`` (every domain
-package reachable from the API) and ``PLUGIN_MODULES`` before reading the
-registry.
+such as reconciliation.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -32,15 +29,6 @@ from b24mw.bitrix24.gateway import Bitrix24Gateway
 from b24mw.kit.db import Database
 from b24mw.outbox.enqueue import Outbox
 from b24mw.settings import Settings
-
-# Modules that register hooks or schedulers but are not imported by the API.
-PLUGIN_MODULES: list[str] = [
-    "b24mw.app",
-    "b24mw.retention.scheduler",
-    "b24mw.crm.hooks",
-    "b24mw.crm.reconcile",
-    "b24mw.support.poller",
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,24 +65,9 @@ def register_scheduler(
     return entry
 
 
-def scheduler(
-    name: str, *, interval_s: float, drain: bool = True
-) -> Callable[[SchedulerFn], SchedulerFn]:
-    def register(fn: SchedulerFn) -> SchedulerFn:
-        register_scheduler(name, fn, interval_s=interval_s, drain=drain)
-        return fn
-
-    return register
-
-
 def unregister_scheduler(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
 def registered_schedulers() -> list[Scheduler]:
     return list(_REGISTRY.values())
-
-
-def load_plugins() -> None:
-    for module in PLUGIN_MODULES:
-        importlib.import_module(module)

@@ -14,10 +14,14 @@ import os
 import socket
 import time
 import uuid
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from functools import partial
 
 import httpx
 import structlog
 
+from b24mw import registry
 from b24mw.b24app.session import AppSession
 from b24mw.bitrix24.client import Bitrix24Client, PortalAuth, Target, rate_limit_key
 from b24mw.bitrix24.gateway import Bitrix24Gateway
@@ -31,15 +35,10 @@ from b24mw.outbox.b24_lane import B24Lane
 from b24mw.outbox.delivery import Deliverer
 from b24mw.outbox.delivery_lane import DeliveryLane
 from b24mw.outbox.enqueue import Outbox
+from b24mw.outbox.hooks import failure_hook_names, result_hook_names
 from b24mw.outbox.lane import Lane
-from b24mw.outbox.repository import OutboxRepository
-from b24mw.outbox.schedulers import (
-    Scheduler,
-    SchedulerFn,
-    WorkerContext,
-    load_plugins,
-    registered_schedulers,
-)
+from b24mw.outbox.repository import OpenWork, OutboxRepository
+from b24mw.outbox.schedulers import Scheduler, SchedulerFn, WorkerContext, registered_schedulers
 from b24mw.settings import Settings
 
 log = structlog.get_logger("b24mw.worker")
@@ -93,6 +92,29 @@ class Backoff:
         self.delay_s = self.base_s
 
 
+class UnhandledJobs(Exception):
+    """The queue holds jobs whose kind or hook this worker does not know."""
+
+
+def unhandled(
+    work: Iterable[OpenWork],
+    job_kinds: Collection[str],
+    result_hooks: Collection[str],
+    failure_hooks: Collection[str],
+) -> list[str]:
+    """What the open jobs ask for that is not registered, one line each
+    (``<n> job(s) of kind 'x'``), empty when every job can run."""
+    missing: Counter[str] = Counter()
+    for row in work:
+        if row.kind not in job_kinds:
+            missing[f"of kind {row.kind!r}"] += row.jobs
+        if row.on_result is not None and row.on_result not in result_hooks:
+            missing[f"naming the result hook {row.on_result!r}"] += row.jobs
+        if row.on_dead is not None and row.on_dead not in failure_hooks:
+            missing[f"naming the failure hook {row.on_dead!r}"] += row.jobs
+    return [f"{n} pending or in-flight job(s) {what}" for what, n in sorted(missing.items())]
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -118,8 +140,10 @@ class Worker:
         *,
         http: httpx.AsyncClient | None = None,
         worker_id: str | None = None,
+        job_kinds: Mapping[str, str] = registry.JOB_KINDS,
     ) -> None:
-        load_plugins()
+        registry.install()
+        self.job_kinds = job_kinds
         self.settings = settings
         self.db = db
         self.worker_id = worker_id or default_worker_id()
@@ -141,7 +165,9 @@ class Worker:
         if portal is not None:
             self.throttle = SharedThrottle(db, LimiterConfig.from_settings(settings), portal)
             client = Bitrix24Client(settings, self.http, self._portal_auth(self.throttle))
-            gateway = Bitrix24Gateway(db, client, self.throttle)
+            gateway = Bitrix24Gateway(
+                db, client, self.throttle, on_exchange=partial(metrics.outbound, "b24")
+            )
             self.lanes.append(B24Lane(settings, db, self.worker_id, client, self.throttle))
         else:
             log.warning("b24_not_configured", hint="set B24MW_B24_URL; b24.call jobs wait")
@@ -205,7 +231,12 @@ class Worker:
                 await asyncio.sleep(self.poll_s)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set, then finish (or give back) what is held."""
+        """Work until ``stop`` is set, then finish (or give back) what is held.
+
+        Raises ``UnhandledJobs`` before any work when the queue holds a job
+        this worker could only dead-letter (see ``check_queue``)."""
+        if not await self._check_queue_when_reachable(stop):
+            return
         log.info("worker_started", worker_id=self.worker_id)
         await load_http_transport()
         tasks = [asyncio.create_task(self._lane_loop(lane, stop)) for lane in self.lanes]
@@ -219,6 +250,39 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             log.info("worker_stopped", worker_id=self.worker_id)
+
+    async def check_queue(self) -> None:
+        """Refuse to start while a pending or in-flight job has a kind no lane
+        claims or names a hook not in ``b24mw.registry``: most likely written by
+        another version of b24mw, and this one would dead-letter it."""
+        async with self.db.reader() as session:
+            work = await OutboxRepository(session).open_work()
+        missing = unhandled(work, self.job_kinds, result_hook_names(), failure_hook_names())
+        if missing:
+            raise UnhandledJobs(
+                "the outbox holds jobs this worker has no handler for: "
+                + "; ".join(missing)
+                + ". Run the b24mw version that queued them, or register the "
+                "handler in b24mw/registry.py."
+            )
+
+    async def _check_queue_when_reachable(self, stop: asyncio.Event) -> bool:
+        """``check_queue`` once the database answers; False when stopped first."""
+        backoff = Backoff(self.poll_s)
+        while True:
+            try:
+                await self.check_queue()
+            except UnhandledJobs:
+                raise
+            except Exception as exc:
+                if not self.outage.failed(exc, "check_queue"):
+                    raise
+                if stop.is_set():
+                    return False
+                await _wait(stop, backoff.failed())
+                continue
+            self.outage.succeeded()
+            return True
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -76,10 +76,6 @@ def status_code(status: str) -> str:
     return _CODE_OF[status]
 
 
-def export_id(kind: str, order_id: int) -> str:
-    return f"{ID_PREFIX[kind]}-{order_id}"
-
-
 @dataclass(frozen=True, slots=True, order=True)
 class Position:
     """A place in the feed: after the row ``(change_seq, kind, id)``."""

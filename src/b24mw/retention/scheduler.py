@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 
 from b24mw.models.base import utcnow
-from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.outbox.schedulers import WorkerContext
 from b24mw.retention.lease import JOB
 from b24mw.retention.repository import RetentionRepository
 from b24mw.retention.runner import RunOptions, run_retention
@@ -34,7 +34,6 @@ _running: dict[str, asyncio.Task[int]] = {}
 _first_seen: dict[str, float] = {}
 
 
-@scheduler("retention.daily", interval_s=300.0, drain=False)
 async def daily_retention(ctx: WorkerContext) -> int:
     """Start ``run_when_due`` beside the other schedulers (not when one is running)."""
     first_seen = _first_seen.setdefault(ctx.worker_id, time.monotonic())

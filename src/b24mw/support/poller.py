@@ -26,7 +26,7 @@ from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
 from b24mw.models.enums import ChatStatus
 from b24mw.outbox.repository import OutboxRepository
-from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.outbox.schedulers import WorkerContext
 from b24mw.support import flows
 from b24mw.support.repository import SupportRepository
 
@@ -59,7 +59,6 @@ def _commands(reads: list[Any], checks: list[Any]) -> dict[str, tuple[str, dict[
     return commands
 
 
-@scheduler("support.poll", interval_s=1.0)
 async def poll_sessions(ctx: WorkerContext) -> int:
     """One round; the number of sessions read or checked."""
     if ctx.b24 is None or not await ctx.b24.ready():

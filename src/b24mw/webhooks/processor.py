@@ -24,7 +24,7 @@ from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
 from b24mw.models.enums import InboxStatus
-from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.outbox.schedulers import WorkerContext
 from b24mw.settings import Settings
 from b24mw.support import flows as support_flows
 from b24mw.webhooks import fetch, flows
@@ -105,7 +105,6 @@ def _reads(job: Job, tags_from: str = "get") -> dict[str, tuple[str, dict[str, A
     return {}
 
 
-@scheduler("webhooks.inbox", interval_s=0.2)
 async def process_inbox(ctx: WorkerContext) -> int:
     """One round: up to ``ROWS_PER_ROUND`` due rows; the number handled."""
     if ctx.b24 is None or not await ctx.b24.ready():
@@ -335,7 +334,6 @@ async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
         await repo.retry_later(job.inbox_id, error, now + timedelta(seconds=delay))
 
 
-@scheduler("webhooks.housekeeping", interval_s=60.0, drain=False)
 async def forget_old_reads(ctx: WorkerContext) -> int:
     """A task read older than reconciliation's first look-back is never asked for."""
     async with ctx.db.unit_of_work() as session:

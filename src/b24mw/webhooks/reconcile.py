@@ -36,7 +36,7 @@ from b24mw.bitrix24.errors import Bitrix24Unavailable
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
 from b24mw.models.enums import InboxStatus
-from b24mw.outbox.schedulers import WorkerContext, scheduler
+from b24mw.outbox.schedulers import WorkerContext
 from b24mw.webhooks.events import as_int
 from b24mw.webhooks.repository import WebhookRepository
 
@@ -103,7 +103,6 @@ class ScanState:
         return json.dumps(data, separators=(",", ":"))
 
 
-@scheduler("webhooks.reconcile", interval_s=5.0, drain=False)
 async def reconcile_when_due(ctx: WorkerContext) -> int:
     """Every ``B24MW_WEBHOOK_RECONCILE_INTERVAL_S``, across all workers: the
     cursor row's ``updated_at`` says when any worker last ran it."""

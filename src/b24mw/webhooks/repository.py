@@ -111,14 +111,6 @@ class WebhookRepository:
     async def get(self, inbox_id: int) -> WebhookInbox | None:
         return await self.session.get(WebhookInbox, inbox_id, populate_existing=True)
 
-    async def by_dedupe_key(self, key: str) -> WebhookInbox | None:
-        stmt = select(WebhookInbox).where(WebhookInbox.dedupe_key == key)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def counts_by_status(self) -> dict[str, int]:
-        stmt = select(WebhookInbox.status, func.count()).group_by(WebhookInbox.status)
-        return {status: int(n) for status, n in (await self.session.execute(stmt)).all()}
-
     async def cursor(self, name: str) -> str | None:
         row = await self.session.get(SyncCursor, name)
         return row.value if row is not None else None
