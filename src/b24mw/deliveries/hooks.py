@@ -65,7 +65,7 @@ async def link_created_task(session: AsyncSession, context: dict[str, Any], resu
     filled = await repo.fill_task_id(sync_key(delivery_id), task_id)
     record_event(
         session,
-        type=TaskEventType.STATUS.value,
+        type=TaskEventType.STATUS,
         task_id_b24=task_id,
         status=delivery.status,
         actor_id=HOOK_ACTOR,

@@ -10,7 +10,7 @@ from b24mw.kit.pagination import Page, PageRequest
 from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of, utcnow
-from b24mw.models.enums import OutboxStatus
+from b24mw.models.enums import JobKind, OutboxStatus
 from b24mw.models.ops import OutboxJob
 from b24mw.models.orders import Delivery, DeliveryLine
 
@@ -93,10 +93,10 @@ class DeliveryRepository:
             select(OutboxJob)
             .where(
                 OutboxJob.ordering_key == ordering_key,
-                OutboxJob.kind == "b24.call",
+                OutboxJob.kind == JobKind.B24_CALL,
                 # Dead too: if they were tried before the task existed (the
                 # add itself was dead-lettered), a replay now carries the id.
-                OutboxJob.status.in_((OutboxStatus.PENDING.value, OutboxStatus.DEAD.value)),
+                OutboxJob.status.in_((OutboxStatus.PENDING, OutboxStatus.DEAD)),
             )
             .order_by(OutboxJob.id)
         )

@@ -32,8 +32,8 @@ from b24mw.kit.staging import flush, stage_update
 from b24mw.lifecycle.machine import Transition, check
 from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.base import table_of, utcnow
+from b24mw.models.enums import OrderKind, TaskEventType
 from b24mw.models.enums import OrderStatus as S
-from b24mw.models.enums import TaskEventType
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.outbox import Outbox
 
@@ -97,7 +97,7 @@ class Stateful(Protocol):
     version-checked UPDATE, then the object is told the new values."""
 
     id: int
-    status: str
+    status: S
     version: int
     updated_at: datetime
 
@@ -106,7 +106,7 @@ class Stateful(Protocol):
 class Tracked:
     """How one order appears to the history, Bitrix24 and event consumers."""
 
-    kind: str  # "instant" | "delivery"
+    kind: OrderKind
     id: int
     ref: str  # how comments name the order
     subject: str  # CloudEvent subject, also the integration_log resource
@@ -125,7 +125,10 @@ class Tracked:
 
 
 # The table behind each kind of Tracked order.
-ORDER_TABLES = {"instant": table_of(InstantOrder), "delivery": table_of(Delivery)}
+ORDER_TABLES = {
+    OrderKind.INSTANT: table_of(InstantOrder),
+    OrderKind.DELIVERY: table_of(Delivery),
+}
 
 
 def _now_holds(order: Stateful, values: dict[str, Any]) -> None:
@@ -228,7 +231,7 @@ async def change_status(
 ) -> Transition:
     """Check the move against the matrix, apply it, and write its history and
     jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
-    transition = check(actor, S(order.status), change.status)
+    transition = check(actor, order.status, change.status)
     target = transition.target.value
     # A version-checked UPDATE, written with the history and jobs below (one
     # statement on PostgreSQL, at the commit): if another change got there

@@ -18,6 +18,13 @@ class OrderStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class OrderKind(StrEnum):
+    """The two kinds of order the shared lifecycle drives (CloudEvent ``kind``)."""
+
+    INSTANT = "instant"  # Walking Warehouse orders (instant_orders)
+    DELIVERY = "delivery"  # 1C deliveries (orders)
+
+
 class OrderOrigin(StrEnum):
     API = "api"
     B24_TASK = "b24_task"
@@ -57,6 +64,19 @@ class OutboxStatus(StrEnum):
     IN_FLIGHT = "in_flight"
     DONE = "done"
     DEAD = "dead"
+
+
+class JobKind(StrEnum):
+    """What an outbox job does; the worker has one lane per kind."""
+
+    B24_CALL = "b24.call"
+    EVENT_PUBLISH = "event.publish"
+    ONEC_PUSH = "onec.push"
+
+
+class IdempotencyState(StrEnum):
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
 
 
 class InboxStatus(StrEnum):

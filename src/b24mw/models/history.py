@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from b24mw.models.base import Base, BigIntPK, in_list, utcnow
+from b24mw.models.base import Base, BigIntPK, EnumString, in_list, utcnow
 from b24mw.models.enums import TaskEventType, values
 
 
@@ -58,7 +58,7 @@ class TaskEvent(Base):
         ForeignKey("returns.id", ondelete="SET NULL"), index=True
     )
     ts: Mapped[datetime] = mapped_column(default=utcnow)
-    type: Mapped[str] = mapped_column(String(16))
+    type: Mapped[TaskEventType] = mapped_column(EnumString(TaskEventType, 16))
     status: Mapped[str | None] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     payload_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

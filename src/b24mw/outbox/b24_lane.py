@@ -24,6 +24,7 @@ from b24mw.kit.db import Database
 from b24mw.kit.request_context import current_request_id, set_request_id
 from b24mw.kit.staging import savepoint
 from b24mw.models.base import utcnow
+from b24mw.models.enums import JobKind
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import metrics, states, task_status, verify
 from b24mw.outbox.b24_plan import Decision, Plan, decide, payload_method, plan, wire_method
@@ -34,7 +35,7 @@ from b24mw.settings import Settings
 
 
 class B24Lane(Lane):
-    kinds = ("b24.call",)
+    kinds = (JobKind.B24_CALL,)
 
     def __init__(
         self,

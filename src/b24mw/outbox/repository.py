@@ -17,9 +17,9 @@ from b24mw.models.base import table_of
 from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob
 
-PENDING = OutboxStatus.PENDING.value
-IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
-DEAD = OutboxStatus.DEAD.value
+PENDING = OutboxStatus.PENDING
+IN_FLIGHT = OutboxStatus.IN_FLIGHT
+DEAD = OutboxStatus.DEAD
 JOBS = table_of(OutboxJob)
 # The dead-letter queue, most recently failed first (a dead job always has
 # finished_at: outbox.states.dead), from the partial indexes of dead jobs.

@@ -75,7 +75,7 @@ def _lines_text(ret: ReturnRead, locale: str) -> str:
 def _record(session: AsyncSession, ret: ReturnRead, actor: Actor, payload: dict[str, Any]) -> None:
     record_event(
         session,
-        type=TaskEventType.STATUS.value,
+        type=TaskEventType.STATUS,
         task_id_b24=ret.task_id_b24,
         status=ret.status.value,
         actor_id=actor.sub,

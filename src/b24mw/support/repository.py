@@ -84,7 +84,7 @@ class SupportRepository:
         stmt = (
             select(ChatSession)
             .where(
-                ChatSession.status == ChatStatus.OPEN.value,
+                ChatSession.status == ChatStatus.OPEN,
                 ChatSession.read_due.is_(False),
                 or_(ChatSession.checked_at.is_(None), ChatSession.checked_at < before),
             )
@@ -102,7 +102,7 @@ class SupportRepository:
     async def last_round(self) -> datetime | None:
         """When any worker last claimed sessions (one index probe per status)."""
         latest: datetime | None = None
-        for status in (ChatStatus.OPEN.value, ChatStatus.CLOSED.value):
+        for status in (ChatStatus.OPEN, ChatStatus.CLOSED):
             stmt = select(func.max(ChatSession.checked_at)).where(ChatSession.status == status)
             value = (await self.session.execute(stmt)).scalar_one_or_none()
             if isinstance(value, str):  # SQLite's max() loses the column type
@@ -114,7 +114,7 @@ class SupportRepository:
         return latest
 
     async def open_count(self) -> int:
-        stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN.value)
+        stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN)
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def search(self, request: PageRequest, flt: SessionFilter) -> Page[dict[str, Any]]:

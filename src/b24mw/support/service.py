@@ -27,7 +27,7 @@ from b24mw.support.schemas import (
 )
 
 
-async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[str, str]]:
+async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[LinkTarget, str]]:
     """What a courier may read chats of: their own orders, deliveries and returns."""
     orders = (
         await db.execute(select(InstantOrder.id).where(InstantOrder.courier_id == courier_id))
@@ -37,9 +37,9 @@ async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[str,
     ).scalars()
     returns = (await db.execute(select(Return.id).where(Return.courier_id == courier_id))).scalars()
     return (
-        [(LinkTarget.INSTANT_ORDER.value, str(i)) for i in orders]
-        + [(LinkTarget.DELIVERY.value, str(i)) for i in deliveries]
-        + [(LinkTarget.RETURN.value, str(i)) for i in returns]
+        [(LinkTarget.INSTANT_ORDER, str(i)) for i in orders]
+        + [(LinkTarget.DELIVERY, str(i)) for i in deliveries]
+        + [(LinkTarget.RETURN, str(i)) for i in returns]
     )
 
 
@@ -68,7 +68,7 @@ async def search(
     return Paginated[ChatSessionRead].build(await _with_links(db, page.rows), page, request)
 
 
-def _scoped(flt: SessionFilter, targets: list[tuple[str, str]]) -> SessionFilter:
+def _scoped(flt: SessionFilter, targets: list[tuple[LinkTarget, str]]) -> SessionFilter:
     return SessionFilter(
         status=flt.status,
         line_id=flt.line_id,

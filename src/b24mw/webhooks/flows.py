@@ -271,7 +271,7 @@ async def record_comment(
         link = links[0]
         record_event(
             session,
-            type=TaskEventType.PHOTO.value,
+            type=TaskEventType.PHOTO,
             task_id_b24=comment.task_id,
             actor_id=actor,
             payload={**comment.ids, "file_id": attachment.file_id, "name": attachment.name},
@@ -339,7 +339,7 @@ async def order_from_text(
 
     record_event(
         session,
-        type=TaskEventType.COMMENT.value,
+        type=TaskEventType.COMMENT,
         task_id_b24=task.id,
         actor_id=f"b24:{b24_user_id}",
         payload={"event": "order_from_bitrix24", "origin": origin.value, "order_id": order.id},
@@ -390,7 +390,7 @@ async def reject(
     if not await HistoryRepository(session).correlation_exists(correlation):
         record_event(
             session,
-            type=TaskEventType.COMMENT.value,
+            type=TaskEventType.COMMENT,
             task_id_b24=task_id,
             payload={"event": "order_rejected", "errors": errors},
             correlation_id=correlation,

@@ -316,7 +316,7 @@ async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
         if job.attempts >= ctx.settings.webhook_inbox_max_attempts:
             row = await repo.get(job.inbox_id)
             errors = [*((row.errors if row else None) or []), error]
-            await repo.finish(job.inbox_id, InboxStatus.FAILED.value, errors, now)
+            await repo.finish(job.inbox_id, InboxStatus.FAILED, errors, now)
             log_exchange(
                 session,
                 direction="in",

@@ -27,6 +27,7 @@ from b24mw.lifecycle import repository as lists
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
+from b24mw.models.enums import OrderOrigin, OrderStatus
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 
 # One round trip with the lines (the model's default is a second SELECT);
@@ -59,11 +60,11 @@ class OrderSnapshot:
     title: str
     customer_name: str
     client_phone: str | None
-    status: str
+    status: OrderStatus
     total_amount: Decimal
     currency_code: str
     notes: str | None
-    origin: str
+    origin: OrderOrigin
     version: int
     created_at: datetime
     updated_at: datetime
