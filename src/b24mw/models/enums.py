@@ -67,7 +67,7 @@ class OutboxStatus(StrEnum):
 
 
 class JobKind(StrEnum):
-    """What an outbox job does; the worker has one lane per kind."""
+    """What an outbox job does; it decides which worker lane sends the job."""
 
     B24_CALL = "b24.call"
     EVENT_PUBLISH = "event.publish"
