@@ -44,6 +44,9 @@ def test_every_status_column_is_an_enum_column() -> None:
         ("chat_messages", "sender_kind"),
         ("chat_links", "target_kind"),
         ("chat_links", "found_by"),
+        ("b24_app_installation", "state"),
+        ("archive_manifest", "status"),
+        ("integration_log", "direction"),
     } <= typed
 
 

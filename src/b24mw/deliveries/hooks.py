@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.history.repository import log_exchange, record_event
-from b24mw.models.enums import TaskEventType
+from b24mw.models.enums import LogDirection, TaskEventType
 from b24mw.outbox.hooks import result_hook
 
 TASK_CREATED_HOOK = "deliveries.task_created"
@@ -53,7 +53,7 @@ async def link_created_task(session: AsyncSession, context: dict[str, Any], resu
             # timeout): keep the first, leave a trace for an operator.
             log_exchange(
                 session,
-                direction="internal",
+                direction=LogDirection.INTERNAL,
                 system="b24",
                 endpoint="tasks.task.add",
                 status="duplicate",

@@ -13,6 +13,7 @@ from b24mw.kit.masking import mask_personal
 from b24mw.kit.request_context import current_request_id
 from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of, utcnow
+from b24mw.models.enums import LogDirection
 from b24mw.models.history import IntegrationLog, TaskEvent
 
 Row = TypeVar("Row")
@@ -126,7 +127,7 @@ def record_event(
 def log_exchange(
     session: AsyncSession,
     *,
-    direction: str,
+    direction: LogDirection,
     system: str,
     endpoint: str,
     status: str,

@@ -32,7 +32,7 @@ from b24mw.kit.staging import flush, stage_update
 from b24mw.lifecycle.machine import Transition, check
 from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.base import table_of, utcnow
-from b24mw.models.enums import OrderKind, TaskEventType
+from b24mw.models.enums import LogDirection, OrderKind, TaskEventType
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.outbox import Outbox
@@ -263,7 +263,7 @@ async def change_status(
         # someone will ask about: keep it in the searchable exchange log.
         log_exchange(
             session,
-            direction="internal",
+            direction=LogDirection.INTERNAL,
             system=EVENT_SYSTEM,
             endpoint="status FAILED → READY",
             status="ok",

@@ -79,6 +79,29 @@ class IdempotencyState(StrEnum):
     DONE = "done"
 
 
+class InstallationState(StrEnum):
+    """Whether the local application may call the portal (its installation's state)."""
+
+    ACTIVE = "active"
+    REFUSED = "refused"  # Bitrix24 refused its tokens: no calls until re-installed
+    UNINSTALLED = "uninstalled"
+
+
+class ManifestStatus(StrEnum):
+    """An archive part (``archive_manifest.status``)."""
+
+    VERIFIED = "verified"  # written, read back and checked; its rows are deleted
+    RESTORED = "restored"  # its rows are back in the table
+
+
+class LogDirection(StrEnum):
+    """Which way an ``integration_log`` exchange went."""
+
+    IN = "in"
+    OUT = "out"
+    INTERNAL = "internal"
+
+
 class InboxStatus(StrEnum):
     PENDING = "pending"
     PROCESSING = "processing"

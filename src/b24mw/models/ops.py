@@ -22,7 +22,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from b24mw.models.base import Base, BigIntPK, EnumString, in_list, utcnow
-from b24mw.models.enums import IdempotencyState, InboxStatus, JobKind, OutboxStatus, values
+from b24mw.models.enums import (
+    IdempotencyState,
+    InboxStatus,
+    JobKind,
+    ManifestStatus,
+    OutboxStatus,
+    values,
+)
 
 
 class IdempotencyKey(Base):
@@ -160,7 +167,7 @@ class ArchiveManifest(Base):
     __tablename__ = "archive_manifest"
     __table_args__ = (
         UniqueConstraint("table_name", "day", "part"),
-        CheckConstraint(in_list("status", ("verified", "restored")), name="status"),
+        CheckConstraint(in_list("status", values(ManifestStatus)), name="status"),
         Index("ix_archive_manifest_day", "day"),
     )
 
@@ -175,7 +182,9 @@ class ArchiveManifest(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     schema_revision: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="verified")
+    status: Mapped[ManifestStatus] = mapped_column(
+        EnumString(ManifestStatus, 16), default=ManifestStatus.VERIFIED
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None]
     restored_at: Mapped[datetime | None]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
-from b24mw.models.enums import JobKind
+from b24mw.models.enums import JobKind, LogDirection
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import metrics, states
 from b24mw.outbox.delivery import Deliverer, Delivery
@@ -76,7 +76,7 @@ class DeliveryLane(Lane):
     def _apply(self, session: AsyncSession, job: OutboxJob, delivery: Delivery) -> None:
         log_exchange(
             session,
-            direction="out",
+            direction=LogDirection.OUT,
             system=delivery.system,
             endpoint=delivery.endpoint[:255],
             status="ok" if delivery.ok else "error",

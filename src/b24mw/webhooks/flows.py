@@ -32,7 +32,7 @@ from b24mw.i18n import t
 from b24mw.kit.errors import Conflict, ValidationFailed
 from b24mw.kit.staging import savepoint
 from b24mw.lifecycle.schemas import LineIn
-from b24mw.models.enums import InboxStatus, OrderOrigin, TaskEventType
+from b24mw.models.enums import InboxStatus, LogDirection, OrderOrigin, TaskEventType
 from b24mw.outbox import Outbox
 from b24mw.webhooks.fetch import CommentSnapshot, TaskSnapshot
 from b24mw.webhooks.order_text import LineError, parse_order_text
@@ -377,7 +377,7 @@ async def reject(
 ) -> Result:
     log_exchange(
         session,
-        direction="in",
+        direction=LogDirection.IN,
         system="b24",
         endpoint=event,
         status="rejected",
