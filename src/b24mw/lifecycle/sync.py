@@ -189,7 +189,7 @@ def record(
     """A ``task_events`` row on the tracked order, by the actor."""
     record_event(
         session,
-        type=type.value,
+        type=type,
         task_id_b24=tracked.task_id_b24,
         status=status,
         actor_id=actor.sub,

@@ -77,7 +77,7 @@ def _record(session: AsyncSession, ret: ReturnRead, actor: Actor, payload: dict[
         session,
         type=TaskEventType.STATUS,
         task_id_b24=ret.task_id_b24,
-        status=ret.status.value,
+        status=ret.status,
         actor_id=actor.sub,
         return_id=ret.id,
         payload=payload,

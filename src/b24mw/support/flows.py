@@ -265,7 +265,9 @@ def _target_columns(kind: str, target: str) -> dict[str, Any]:
     return {}
 
 
-def _history(db: Any, row: ChatSession, kind: str, target: str, action: str, **extra: Any) -> None:
+def _history(
+    db: Any, row: ChatSession, kind: LinkTarget, target: str, action: str, **extra: Any
+) -> None:
     columns = _target_columns(kind, target)
     if not columns:
         # Deals have no table of their own yet (issue 16): nothing to hang it on.
@@ -297,15 +299,15 @@ async def add_link(
     created = await SupportRepository(db).add_link(
         ChatLink(
             session_id=row.id,
-            target_kind=kind.value,
+            target_kind=kind,
             target_id=target,
-            found_by=found_by.value,
+            found_by=found_by,
             actor_id=actor_id,
             created_at=utcnow(),
         )
     )
     if created:
-        _history(db, row, kind.value, target, "linked", found_by=found_by.value, actor_id=actor_id)
+        _history(db, row, kind, target, "linked", found_by=found_by.value, actor_id=actor_id)
     return int(created)
 
 

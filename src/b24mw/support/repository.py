@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.kit.listing import Keyset, fetch_page
 from b24mw.kit.pagination import Page, PageRequest
 from b24mw.models.base import table_of
-from b24mw.models.enums import ChatStatus
+from b24mw.models.enums import ChatStatus, LinkTarget
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.models.returns import Return
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
@@ -28,15 +28,15 @@ MESSAGES_KEYSET = Keyset((MESSAGES.c.b24_message_id,), descending=False)
 
 @dataclass(frozen=True, slots=True)
 class SessionFilter:
-    status: Collection[str] = ()
+    status: Collection[ChatStatus] = ()
     line_id: int | None = None
-    target_kind: str | None = None
+    target_kind: LinkTarget | None = None
     target_id: str | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
     q: str | None = None
     # A courier: only sessions linked to these targets (kind, id).
-    visible_targets: Collection[tuple[str, str]] | None = None
+    visible_targets: Collection[tuple[LinkTarget, str]] | None = None
 
 
 class SupportRepository:
@@ -184,7 +184,7 @@ class SupportRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def link(self, session_id: int, kind: str, target: str) -> ChatLink | None:
+    async def link(self, session_id: int, kind: LinkTarget, target: str) -> ChatLink | None:
         stmt = select(ChatLink).where(
             ChatLink.session_id == session_id,
             ChatLink.target_kind == kind,

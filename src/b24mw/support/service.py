@@ -159,7 +159,7 @@ async def unlink(
     db: AsyncSession, actor: Actor, session_id: int, kind: LinkTarget, target: str
 ) -> None:
     row = await _visible(db, actor, session_id)
-    link = await SupportRepository(db).link(row.id, kind.value, target)
+    link = await SupportRepository(db).link(row.id, kind, target)
     if link is None:
         raise NotFound("the session is not linked to this target")
     await flows.remove_link(db, row, link, actor_id=actor.sub)
@@ -168,4 +168,4 @@ async def unlink(
 async def chats_of(
     db: AsyncSession, actor: Actor, kind: LinkTarget, target: str, page: PageRequest
 ) -> Paginated[ChatSessionRead]:
-    return await search(db, actor, page, SessionFilter(target_kind=kind.value, target_id=target))
+    return await search(db, actor, page, SessionFilter(target_kind=kind, target_id=target))

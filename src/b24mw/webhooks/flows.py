@@ -137,7 +137,7 @@ async def _record_per_link(
             continue
         record_event(
             session,
-            type=type.value,
+            type=type,
             task_id_b24=task_id_b24,
             actor_id=actor_id,
             payload=dict(payload),

@@ -156,7 +156,7 @@ async def _finish(
                 raise failure
             result = await _decide(session, ctx, job, answers)
             await WebhookRepository(session).finish(
-                job.inbox_id, result.status.value, result.errors, utcnow()
+                job.inbox_id, result.status, result.errors, utcnow()
             )
         INBOX_PROCESSED.labels(result.status.value).inc()
     except Retry as retry:

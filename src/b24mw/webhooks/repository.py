@@ -158,7 +158,7 @@ class WebhookRepository:
         return (await self.session.execute(stmt.limit(1))).first() is not None
 
     async def finish(
-        self, inbox_id: int, status: str, errors: list[dict[str, Any]], now: datetime
+        self, inbox_id: int, status: InboxStatus, errors: list[dict[str, Any]], now: datetime
     ) -> None:
         await self.session.execute(
             update(WebhookInbox)

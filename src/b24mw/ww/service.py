@@ -127,7 +127,7 @@ async def create_order(
         "total_amount": total,
         "currency_code": data.currency_code,
         "notes": data.notes,
-        "origin": OrderOrigin(origin).value,
+        "origin": OrderOrigin(origin),
         "version": 1,
         "created_at": now,
         "updated_at": now,
