@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -12,12 +12,12 @@ from b24mw.kit.pagination import PageRequest, Paginated, paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
+from b24mw.models.enums import JobKind
 from b24mw.outbox import dlq
 
 router = APIRouter(route_class=ApiRoute, prefix="/admin", tags=["admin"], responses=COMMON_ERRORS)
 
 Admin = Annotated[Actor, Depends(require(Role.ADMIN))]
-JobKind = Literal["b24.call", "event.publish", "onec.push"]
 DeadPages = Annotated[PageRequest, Depends(pagination(dlq.DLQ_CURSOR))]
 
 

@@ -5,12 +5,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from b24mw.kit.schemas import ReadModel, UtcOut
+from b24mw.models.enums import JobKind, OutboxStatus
 
 
 class OutboxJobSummary(ReadModel):
     id: int
-    kind: str
-    status: str
+    kind: JobKind
+    status: OutboxStatus
     ordering_key: str | None
     attempts: int
     last_error: str | None
@@ -34,7 +35,7 @@ class OutboxJobRead(OutboxJobSummary):
 
 class OldestDue(BaseModel):
     id: int
-    kind: str
+    kind: JobKind
     ordering_key: str | None
     next_attempt_at: UtcOut
     age_s: float

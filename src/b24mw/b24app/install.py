@@ -39,6 +39,7 @@ from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
 from b24mw.kit.errors import AppError, FieldError, MalformedBody
 from b24mw.models.b24app import AppInstallation
+from b24mw.models.enums import LogDirection
 from b24mw.settings import Settings
 
 INSTALL = "ONAPPINSTALL"
@@ -199,7 +200,7 @@ class Installer:
             row = await AppRepository(session).install(_values(request, pair, handler_base))
             log_exchange(
                 session,
-                direction="in",
+                direction=LogDirection.IN,
                 system="b24",
                 endpoint=INSTALL,
                 status="ok",
@@ -226,7 +227,7 @@ class Installer:
             repo.refuse(row, "ONAPPUNINSTALL: the application was uninstalled", state=UNINSTALLED)
             log_exchange(
                 session,
-                direction="in",
+                direction=LogDirection.IN,
                 system="b24",
                 endpoint=UNINSTALL,
                 status="ok",

@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.b24app.oauth_server import TokenPair
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import utcnow
+from b24mw.models.enums import InstallationState
 
-ACTIVE = "active"
-REFUSED = "refused"
-UNINSTALLED = "uninstalled"
+ACTIVE = InstallationState.ACTIVE
+REFUSED = InstallationState.REFUSED
+UNINSTALLED = InstallationState.UNINSTALLED
 
 
 def _epoch_to_dt(value: float) -> datetime:
@@ -85,7 +86,9 @@ class AppRepository:
         row.refreshed_at = utcnow()
         row.last_error = None
 
-    def refuse(self, row: AppInstallation, error: str, *, state: str = REFUSED) -> None:
+    def refuse(
+        self, row: AppInstallation, error: str, *, state: InstallationState = REFUSED
+    ) -> None:
         """No more calls with this installation until the application is installed again."""
         row.state = state
         row.last_error = error[:2000]

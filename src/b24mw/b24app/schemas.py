@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from b24mw.kit.schemas import UtcOut
+from b24mw.models.enums import InstallationState
 
 
 class InstallOutcome(StrEnum):
@@ -26,7 +27,7 @@ class AppStatus(BaseModel):
 
     auth: Literal["webhook", "oauth"]
     installed: bool
-    state: str | None = None
+    state: InstallationState | None = None
     member_id: str | None = None
     domain: str | None = None
     client_endpoint: str | None = None

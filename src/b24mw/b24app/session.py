@@ -36,6 +36,7 @@ from b24mw.bitrix24.throttle import SharedThrottle
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
+from b24mw.models.enums import LogDirection
 from b24mw.settings import Settings
 
 log = structlog.get_logger("b24mw.b24app")
@@ -290,7 +291,7 @@ def _log(
     # its grant type, the answer by what is public in it.
     log_exchange(
         session,
-        direction="out",
+        direction=LogDirection.OUT,
         system="b24",
         endpoint=TOKEN_ENDPOINT,
         status="ok" if pair is not None else "error",

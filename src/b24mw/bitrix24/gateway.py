@@ -26,6 +26,7 @@ from b24mw.bitrix24.throttle import Feedback, SharedThrottle, learn
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
 from b24mw.kit.request_context import current_request_id
+from b24mw.models.enums import LogDirection
 
 
 def log_b24(
@@ -46,7 +47,7 @@ def log_b24(
         response["batch_request_id"] = reply.request_id
     log_exchange(
         session,
-        direction="out",
+        direction=LogDirection.OUT,
         system="b24",
         endpoint=method,
         status="ok" if error is None else "error",

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.crm.repository import CrmRepository
 from b24mw.history.repository import log_exchange
+from b24mw.models.enums import LogDirection
 from b24mw.outbox.enqueue import Outbox, new_marker, with_marker
 
 WON = "won"
@@ -149,7 +150,7 @@ def _skipped(
 ) -> None:
     log_exchange(
         session,
-        direction="out",
+        direction=LogDirection.OUT,
         system="b24",
         endpoint="crm.item.update",
         status="skipped",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.crm import sync
 from b24mw.crm.repository import CrmRepository
 from b24mw.history.repository import log_exchange
+from b24mw.models.enums import LogDirection
 from b24mw.webhooks.events import EventRef
 from b24mw.webhooks.flows import Result
 
@@ -79,7 +80,7 @@ async def note_move_after_close(session: AsyncSession, deal_id: int) -> None:
         return
     log_exchange(
         session,
-        direction="in",
+        direction=LogDirection.IN,
         system="b24",
         endpoint=MOVED_AFTER_CLOSE,
         status="moved",

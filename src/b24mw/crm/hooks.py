@@ -25,6 +25,7 @@ from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange
 from b24mw.i18n import t
 from b24mw.models.base import utcnow
+from b24mw.models.enums import LogDirection
 from b24mw.outbox.enqueue import Outbox
 
 EVENT_DEAL_CLOSED = "integration.deal.closed"
@@ -87,7 +88,7 @@ async def deal_close_refused(
     reason = str(entry.get("error") or entry.get("code") or "?")
     log_exchange(
         session,
-        direction="out",
+        direction=LogDirection.OUT,
         system="b24",
         endpoint="crm.item.update",
         status="refused",

@@ -17,6 +17,7 @@ from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.repository import Repository, in_window
 from b24mw.models.base import table_of
 from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
+from b24mw.models.enums import OrderKind
 from b24mw.models.history import IntegrationLog
 from b24mw.models.orders import Delivery, InstantOrder
 
@@ -132,7 +133,7 @@ class CrmRepository(Repository):
 
     async def task_of_order(self, kind: str, order_id: int) -> int | None:
         """The Bitrix24 task of a delivery (``kind`` "delivery") or instant order."""
-        model = Delivery if kind == "delivery" else InstantOrder
+        model = Delivery if kind == OrderKind.DELIVERY else InstantOrder
         stmt = select(model.task_id_b24).where(model.id == order_id)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 

@@ -22,6 +22,7 @@ from b24mw.crm.repository import CrmRepository, Mirror
 from b24mw.history.repository import log_exchange
 from b24mw.models.base import utcnow
 from b24mw.models.crm import CrmDeal, CrmLead
+from b24mw.models.enums import LogDirection
 from b24mw.webhooks.events import as_int
 
 log = structlog.get_logger("b24mw.crm")
@@ -122,7 +123,7 @@ async def record_gone(session: AsyncSession, entity_type_id: int, item_id: int) 
     if gone:
         log_exchange(
             session,
-            direction="in",
+            direction=LogDirection.IN,
             system="b24",
             endpoint=f"crm.{ENTITY_NAMES[entity_type_id]}.deleted",
             status="ok",

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.history.repository import log_exchange, record_event
-from b24mw.models.enums import TaskEventType
+from b24mw.models.enums import LogDirection, TaskEventType
 from b24mw.outbox.repository import OutboxRepository
 
 TASK_CREATED_HOOK = "deliveries.task_created"
@@ -52,7 +52,7 @@ async def link_created_task(session: AsyncSession, context: dict[str, Any], resu
             # timeout): keep the first, leave a trace for an operator.
             log_exchange(
                 session,
-                direction="internal",
+                direction=LogDirection.INTERNAL,
                 system="b24",
                 endpoint="tasks.task.add",
                 status="duplicate",
@@ -64,7 +64,7 @@ async def link_created_task(session: AsyncSession, context: dict[str, Any], resu
     filled = await OutboxRepository(session).fill_task_id(sync_key(delivery_id), task_id)
     record_event(
         session,
-        type=TaskEventType.STATUS.value,
+        type=TaskEventType.STATUS,
         task_id_b24=task_id,
         status=delivery.status,
         actor_id=HOOK_ACTOR,

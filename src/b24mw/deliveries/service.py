@@ -30,7 +30,7 @@ from b24mw.lifecycle.schemas import (
 from b24mw.lifecycle.scope import visible
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
-from b24mw.models.enums import OrderStatus
+from b24mw.models.enums import OrderKind, OrderStatus
 from b24mw.models.orders import Delivery, DeliveryLine
 from b24mw.outbox import Outbox
 
@@ -39,7 +39,7 @@ ONEC_STATUS_PATH = "deliveries/status"
 
 def tracked(delivery: Delivery) -> sync.Tracked:
     return sync.Tracked(
-        kind="delivery",
+        kind=OrderKind.DELIVERY,
         id=delivery.id,
         ref=delivery.external_id_1c,
         subject=f"deliveries/{delivery.id}",
@@ -138,7 +138,7 @@ async def create_delivery(
         delivery_price=data.delivery_price,
         total_amount=total,
         currency_code=data.currency_code,
-        status=OrderStatus.NEW.value,
+        status=OrderStatus.NEW,
         notes=data.notes,
         deal_id_b24=data.deal_id_b24,
         lines=[

@@ -19,6 +19,7 @@ import httpx
 
 from b24mw.demo.stage import DemoError, Stage
 from b24mw.kit.auth import mint_token
+from b24mw.models.enums import InboxStatus, OutboxStatus
 
 T = TypeVar("T")
 TOKEN_TTL_S = 12 * 3600
@@ -98,12 +99,14 @@ class World:
     async def outbox_idle(self) -> bool:
         state = await self.api_json("GET", "/api/v1/admin/outbox", role="admin", sub="demo")
         counts = state["counts"]
-        dead = counts.get("dead", 0)
+        dead = counts.get(OutboxStatus.DEAD, 0)
         if dead:
             dlq = await self.api_json("GET", "/api/v1/admin/dlq", role="admin", sub="demo")
             errors = "; ".join(f"{j['kind']}: {j['last_error']}" for j in dlq["items"][:3])
             raise DemoError(f"{dead} outbox job(s) in the dead-letter queue: {errors}")
-        return counts.get("pending", 0) == 0 and counts.get("in_flight", 0) == 0
+        return (
+            counts.get(OutboxStatus.PENDING, 0) == 0 and counts.get(OutboxStatus.IN_FLIGHT, 0) == 0
+        )
 
     # --- the portal (the built-in emulator) ----------------------------------
 
@@ -142,10 +145,12 @@ class World:
         """Every event b24mw received has been processed; a DemoError if any
         failed or was refused (the demo's events are all good ones)."""
         counts = await asyncio.to_thread(self._inbox)
-        bad = {s: n for s, n in counts.items() if s in ("failed", "rejected")}
+        bad = {s: n for s, n in counts.items() if s in (InboxStatus.FAILED, InboxStatus.REJECTED)}
         if bad:
             raise DemoError(f"webhook inbox rows not processed: {bad}")
-        return counts.get("pending", 0) == 0 and counts.get("processing", 0) == 0
+        return (
+            counts.get(InboxStatus.PENDING, 0) == 0 and counts.get(InboxStatus.PROCESSING, 0) == 0
+        )
 
     async def settle(self, since: int, quiet_s: float = 0.5) -> list[dict[str, Any]]:
         """Wait until b24mw has nothing left to send or to read (the events our

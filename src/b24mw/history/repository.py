@@ -13,6 +13,7 @@ from b24mw.kit.masking import mask_personal
 from b24mw.kit.request_context import current_request_id
 from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of, utcnow
+from b24mw.models.enums import LogDirection, TaskEventType
 from b24mw.models.history import IntegrationLog, TaskEvent
 
 Row = TypeVar("Row")
@@ -74,7 +75,7 @@ class HistoryRepository:
 def record_event(
     session: AsyncSession,
     *,
-    type: str,
+    type: TaskEventType,
     task_id_b24: int | None = None,
     status: str | None = None,
     actor_id: str | None = None,
@@ -107,7 +108,7 @@ def record_event(
 def log_exchange(
     session: AsyncSession,
     *,
-    direction: str,
+    direction: LogDirection,
     system: str,
     endpoint: str,
     status: str,

@@ -32,13 +32,14 @@ from b24mw.kit.staging import stage_update
 from b24mw.kit.types import as_row_id
 from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
+from b24mw.models.enums import OrderKind
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import Delivery, InstantOrder
 
 Order = TypeVar("Order")
 EVENTS = table_of(TaskEvent)
 # The table behind each kind of tracked order (``lifecycle.sync.Tracked.kind``).
-ORDER_TABLES = {"instant": table_of(InstantOrder), "delivery": table_of(Delivery)}
+ORDER_TABLES = {OrderKind.INSTANT: table_of(InstantOrder), OrderKind.DELIVERY: table_of(Delivery)}
 # History is read oldest first; the id orders events of one instant.
 EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)
 
@@ -150,7 +151,7 @@ class OrderKindRepository(Repository, ABC, Generic[Order]):
 
 def stage_status_move(
     session: AsyncSession,
-    kind: str,
+    kind: OrderKind,
     *,
     order_id: int,
     version: int,

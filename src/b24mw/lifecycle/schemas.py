@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from b24mw.kit.errors import FieldError, ValidationFailed
 from b24mw.kit.schemas import MoneyOut, ReadModel, StrictInput, UtcOut
 from b24mw.kit.types import CENT, MONEY_MAX, Latitude, Longitude, Money, Quantity
-from b24mw.models.enums import OrderStatus
+from b24mw.models.enums import OrderStatus, TaskEventType
 
 __all__ = ["CENT", "Money"]
 
@@ -63,7 +63,7 @@ class StatusChange(StrictInput):
 class TaskEventRead(ReadModel):
     id: int
     ts: UtcOut
-    type: str
+    type: TaskEventType
     status: str | None
     task_id_b24: int | None
     actor_id: str | None

@@ -33,8 +33,8 @@ from b24mw.lifecycle.machine import Transition, check
 from b24mw.lifecycle.repository import stage_status_move
 from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.base import utcnow
+from b24mw.models.enums import LogDirection, OrderKind, TaskEventType
 from b24mw.models.enums import OrderStatus as S
-from b24mw.models.enums import TaskEventType
 from b24mw.outbox import Outbox
 
 CONCURRENT = "The order was changed by another request; reload it and try again."
@@ -97,7 +97,7 @@ class Stateful(Protocol):
     version-checked UPDATE, then the object is told the new values."""
 
     id: int
-    status: str
+    status: S
     version: int
     updated_at: datetime
 
@@ -106,7 +106,7 @@ class Stateful(Protocol):
 class Tracked:
     """How one order appears to the history, Bitrix24 and event consumers."""
 
-    kind: str  # "instant" | "delivery"
+    kind: OrderKind
     id: int
     ref: str  # how comments name the order
     subject: str  # CloudEvent subject, also the integration_log resource
@@ -182,7 +182,7 @@ def record(
     """A ``task_events`` row on the tracked order, by the actor."""
     record_event(
         session,
-        type=type.value,
+        type=type,
         task_id_b24=tracked.task_id_b24,
         status=status,
         actor_id=actor.sub,
@@ -224,7 +224,7 @@ async def change_status(
 ) -> Transition:
     """Check the move against the matrix, apply it, and write its history and
     jobs.  Raises 422/403 (matrix), 409 (a concurrent change won)."""
-    transition = check(actor, S(order.status), change.status)
+    transition = check(actor, order.status, change.status)
     target = transition.target.value
     # Written with the history and jobs below; a concurrent change that got
     # there first makes the whole unit of work end in 409.
@@ -256,7 +256,7 @@ async def change_status(
         # someone will ask about: keep it in the searchable exchange log.
         log_exchange(
             session,
-            direction="internal",
+            direction=LogDirection.INTERNAL,
             system=EVENT_SYSTEM,
             endpoint="status FAILED → READY",
             status="ok",

@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from b24mw.models.base import Base, in_list, utcnow
+from b24mw.models.base import Base, EnumString, in_list, utcnow
+from b24mw.models.enums import InstallationState, values
 
-INSTALLATION_STATES = ("active", "refused", "uninstalled")
+INSTALLATION_STATES = values(InstallationState)
 
 
 class AppInstallation(Base):
@@ -38,7 +39,9 @@ class AppInstallation(Base):
     # The Bitrix24 user the tokens act as (the one who installed the application).
     user_id: Mapped[int | None] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer, default=1)
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[InstallationState] = mapped_column(
+        EnumString(InstallationState, 16), default=InstallationState.ACTIVE
+    )
     last_error: Mapped[str | None] = mapped_column(Text)
     # Where Bitrix24 reaches b24mw; event handlers are bound under it.
     handler_base: Mapped[str | None] = mapped_column(String(500))

@@ -18,6 +18,13 @@ class OrderStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class OrderKind(StrEnum):
+    """The two kinds of order the shared lifecycle drives (CloudEvent ``kind``)."""
+
+    INSTANT = "instant"  # Walking Warehouse orders (instant_orders)
+    DELIVERY = "delivery"  # 1C deliveries (orders)
+
+
 class OrderOrigin(StrEnum):
     API = "api"
     B24_TASK = "b24_task"
@@ -57,6 +64,42 @@ class OutboxStatus(StrEnum):
     IN_FLIGHT = "in_flight"
     DONE = "done"
     DEAD = "dead"
+
+
+class JobKind(StrEnum):
+    """What an outbox job does; it decides which worker lane sends the job."""
+
+    B24_CALL = "b24.call"
+    EVENT_PUBLISH = "event.publish"
+    ONEC_PUSH = "onec.push"
+
+
+class IdempotencyState(StrEnum):
+    IN_FLIGHT = "in_flight"
+    DONE = "done"
+
+
+class InstallationState(StrEnum):
+    """Whether the local application may call the portal (its installation's state)."""
+
+    ACTIVE = "active"
+    REFUSED = "refused"  # Bitrix24 refused its tokens: no calls until re-installed
+    UNINSTALLED = "uninstalled"
+
+
+class ManifestStatus(StrEnum):
+    """An archive part (``archive_manifest.status``)."""
+
+    VERIFIED = "verified"  # written, read back and checked; its rows are deleted
+    RESTORED = "restored"  # its rows are back in the table
+
+
+class LogDirection(StrEnum):
+    """Which way an ``integration_log`` exchange went."""
+
+    IN = "in"
+    OUT = "out"
+    INTERNAL = "internal"
 
 
 class InboxStatus(StrEnum):

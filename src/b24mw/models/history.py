@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from b24mw.models.base import Base, BigIntPK, in_list, utcnow
-from b24mw.models.enums import TaskEventType, values
+from b24mw.models.base import Base, BigIntPK, EnumString, in_list, utcnow
+from b24mw.models.enums import LogDirection, TaskEventType, values
 
 
 class TaskEvent(Base):
@@ -58,7 +58,7 @@ class TaskEvent(Base):
         ForeignKey("returns.id", ondelete="SET NULL"), index=True
     )
     ts: Mapped[datetime] = mapped_column(default=utcnow)
-    type: Mapped[str] = mapped_column(String(16))
+    type: Mapped[TaskEventType] = mapped_column(EnumString(TaskEventType, 16))
     status: Mapped[str | None] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     payload_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -70,7 +70,7 @@ class TaskEvent(Base):
 class IntegrationLog(Base):
     __tablename__ = "integration_log"
     __table_args__ = (
-        CheckConstraint(in_list("direction", ("in", "out", "internal")), name="direction"),
+        CheckConstraint(in_list("direction", values(LogDirection)), name="direction"),
         Index("ix_integration_log_request_id", "request_id"),
         Index("ix_integration_log_resource_ts", "resource_ref", "ts"),
         Index("ix_integration_log_system_status_ts", "system", "status", "ts"),
@@ -79,7 +79,7 @@ class IntegrationLog(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     ts: Mapped[datetime] = mapped_column(default=utcnow)
-    direction: Mapped[str] = mapped_column(String(8))
+    direction: Mapped[LogDirection] = mapped_column(EnumString(LogDirection, 8))
     system: Mapped[str] = mapped_column(String(16))
     endpoint: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))

@@ -21,14 +21,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from b24mw.models.base import Base, BigIntPK, in_list, utcnow
-from b24mw.models.enums import InboxStatus, OutboxStatus, values
+from b24mw.models.base import Base, BigIntPK, EnumString, in_list, utcnow
+from b24mw.models.enums import (
+    IdempotencyState,
+    InboxStatus,
+    JobKind,
+    ManifestStatus,
+    OutboxStatus,
+    values,
+)
 
 
 class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
     __table_args__ = (
-        CheckConstraint(in_list("state", ("in_flight", "done")), name="state"),
+        CheckConstraint(in_list("state", values(IdempotencyState)), name="state"),
         Index("ix_idempotency_key_expires_at", "expires_at"),
     )
 
@@ -36,7 +43,9 @@ class IdempotencyKey(Base):
     endpoint: Mapped[str] = mapped_column(String(255), primary_key=True)
     actor_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16), default="in_flight")
+    state: Mapped[IdempotencyState] = mapped_column(
+        EnumString(IdempotencyState, 16), default=IdempotencyState.IN_FLIGHT
+    )
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -64,7 +73,9 @@ class WebhookInbox(Base):
     event: Mapped[str] = mapped_column(String(64))
     task_id_b24: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default=InboxStatus.PENDING.value)
+    status: Mapped[InboxStatus] = mapped_column(
+        EnumString(InboxStatus, 16), default=InboxStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]
@@ -79,7 +90,7 @@ class OutboxJob(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         CheckConstraint(in_list("status", values(OutboxStatus)), name="status"),
-        CheckConstraint(in_list("kind", ("b24.call", "event.publish", "onec.push")), name="kind"),
+        CheckConstraint(in_list("kind", values(JobKind)), name="kind"),
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         Index("ix_outbox_ordering_key_id", "ordering_key", "id"),
         Index("ix_outbox_status_lease_until", "status", "lease_until"),
@@ -102,10 +113,12 @@ class OutboxJob(Base):
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[JobKind] = mapped_column(EnumString(JobKind, 32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     ordering_key: Mapped[str | None] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    status: Mapped[OutboxStatus] = mapped_column(
+        EnumString(OutboxStatus, 16), default=OutboxStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]
@@ -154,7 +167,7 @@ class ArchiveManifest(Base):
     __tablename__ = "archive_manifest"
     __table_args__ = (
         UniqueConstraint("table_name", "day", "part"),
-        CheckConstraint(in_list("status", ("verified", "restored")), name="status"),
+        CheckConstraint(in_list("status", values(ManifestStatus)), name="status"),
         Index("ix_archive_manifest_day", "day"),
     )
 
@@ -169,7 +182,9 @@ class ArchiveManifest(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     schema_revision: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="verified")
+    status: Mapped[ManifestStatus] = mapped_column(
+        EnumString(ManifestStatus, 16), default=ManifestStatus.VERIFIED
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     verified_at: Mapped[datetime | None]
     restored_at: Mapped[datetime | None]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from b24mw.models.base import Base, BigIntPK, TimestampMixin, in_list
+from b24mw.models.base import Base, BigIntPK, EnumString, TimestampMixin, in_list
 from b24mw.models.couriers import PHONE_CHECK
 from b24mw.models.enums import OrderOrigin, OrderStatus, values
 
@@ -44,11 +44,15 @@ class InstantOrder(TimestampMixin, Base):
     title: Mapped[str] = mapped_column(String(255))
     customer_name: Mapped[str] = mapped_column(String(255))
     client_phone: Mapped[str | None] = mapped_column(String(12))
-    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.NEW.value)
+    status: Mapped[OrderStatus] = mapped_column(
+        EnumString(OrderStatus, 16), default=OrderStatus.NEW
+    )
     total_amount: Mapped[Decimal]
     currency_code: Mapped[str] = mapped_column(String(3), default="RUB")
     notes: Mapped[str | None] = mapped_column(Text)
-    origin: Mapped[str] = mapped_column(String(16), default=OrderOrigin.API.value)
+    origin: Mapped[OrderOrigin] = mapped_column(
+        EnumString(OrderOrigin, 16), default=OrderOrigin.API
+    )
     version: Mapped[int] = mapped_column(Integer, default=1)
     change_seq: Mapped[int | None] = mapped_column(BigInteger, doc=CHANGE_SEQ_DOC)
 
@@ -118,7 +122,9 @@ class Delivery(TimestampMixin, Base):
     delivery_price: Mapped[Decimal]
     total_amount: Mapped[Decimal]
     currency_code: Mapped[str] = mapped_column(String(3), default="RUB")
-    status: Mapped[str] = mapped_column(String(16), default=OrderStatus.NEW.value)
+    status: Mapped[OrderStatus] = mapped_column(
+        EnumString(OrderStatus, 16), default=OrderStatus.NEW
+    )
     notes: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     change_seq: Mapped[int | None] = mapped_column(BigInteger, doc=CHANGE_SEQ_DOC)

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from b24mw.models.base import Base, BigIntPK, TimestampMixin, in_list
+from b24mw.models.base import Base, BigIntPK, EnumString, TimestampMixin, in_list
 from b24mw.models.enums import ItemQuality, ReturnSource, ReturnStatus, values
 
 
@@ -23,12 +23,14 @@ class Return(TimestampMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    source: Mapped[str] = mapped_column(String(16))
+    source: Mapped[ReturnSource] = mapped_column(EnumString(ReturnSource, 16))
     courier_id: Mapped[str] = mapped_column(String(64))
     order_id_1c: Mapped[str | None] = mapped_column(String(64))
     task_id_b24: Mapped[int | None] = mapped_column(BigInteger)
     comment: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=ReturnStatus.PENDING.value)
+    status: Mapped[ReturnStatus] = mapped_column(
+        EnumString(ReturnStatus, 16), default=ReturnStatus.PENDING
+    )
     manager_id: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -58,7 +60,7 @@ class ReturnLine(Base):
     line_no: Mapped[int] = mapped_column(Integer)
     sku: Mapped[str] = mapped_column(String(64))
     qty: Mapped[int] = mapped_column(Integer)
-    quality: Mapped[str] = mapped_column(String(16))
+    quality: Mapped[ItemQuality] = mapped_column(EnumString(ItemQuality, 16))
     reason_code: Mapped[str] = mapped_column(String(64))
     reason_note: Mapped[str | None] = mapped_column(Text)
     photos: Mapped[list[Any]] = mapped_column(JSON, default=list)

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from b24mw.models.base import Base, BigIntPK, TimestampMixin, in_list, utcnow
+from b24mw.models.base import Base, BigIntPK, EnumString, TimestampMixin, in_list, utcnow
 from b24mw.models.enums import ChatStatus, LinkSource, LinkTarget, SenderKind, values
 
 
@@ -44,7 +44,7 @@ class ChatSession(TimestampMixin, Base):
     crm_activity_id: Mapped[int | None] = mapped_column(BigInteger)
     opened_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
-    status: Mapped[str] = mapped_column(String(16), default=ChatStatus.OPEN.value)
+    status: Mapped[ChatStatus] = mapped_column(EnumString(ChatStatus, 16), default=ChatStatus.OPEN)
     # The newest message stored, and the newest Bitrix24 reported (dialog.get).
     stored_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
     seen_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -64,7 +64,7 @@ class ChatMessage(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     b24_message_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
-    sender_kind: Mapped[str] = mapped_column(String(16))
+    sender_kind: Mapped[SenderKind] = mapped_column(EnumString(SenderKind, 16))
     sender_id: Mapped[int] = mapped_column(BigInteger, default=0)
     ts: Mapped[datetime] = mapped_column(default=utcnow)
     text_bbcode: Mapped[str] = mapped_column(Text, default="")
@@ -82,9 +82,9 @@ class ChatLink(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
-    target_kind: Mapped[str] = mapped_column(String(16))
+    target_kind: Mapped[LinkTarget] = mapped_column(EnumString(LinkTarget, 16))
     # The target's own id as text: a UUID for returns, an integer otherwise.
     target_id: Mapped[str] = mapped_column(String(64))
-    found_by: Mapped[str] = mapped_column(String(16))
+    found_by: Mapped[LinkSource] = mapped_column(EnumString(LinkSource, 16))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -25,9 +25,19 @@ from b24mw.kit.db import Database
 from b24mw.kit.request_context import current_request_id, set_request_id
 from b24mw.kit.staging import savepoint
 from b24mw.models.base import utcnow
+from b24mw.models.enums import JobKind
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import metrics, states, task_status, verify
-from b24mw.outbox.b24_plan import Decision, Plan, decide, payload_method, plan, wire_method
+from b24mw.outbox.b24_plan import (
+    Action,
+    Decision,
+    Fate,
+    Plan,
+    decide,
+    payload_method,
+    plan,
+    wire_method,
+)
 from b24mw.outbox.hooks import get_failure_hook, get_hook
 from b24mw.outbox.lane import Lane, epoch_to_dt, is_transient_db_error, log
 from b24mw.outbox.repository import OutboxRepository
@@ -35,7 +45,7 @@ from b24mw.settings import Settings
 
 
 class B24Lane(Lane):
-    kinds = ("b24.call",)
+    kinds = (JobKind.B24_CALL,)
 
     def __init__(
         self,
@@ -99,12 +109,12 @@ class B24Lane(Lane):
                 for step in wire:
                     decisions[step.job.id] = decide(step, items[step.key])
             for step in plans:
-                if step.action == "invalid":
+                if step.action is Action.INVALID:
                     decisions[step.job.id] = Decision(
-                        "dead", message=f"invalid job: {step.problem}"
+                        Fate.DEAD, message=f"invalid job: {step.problem}"
                     )
-                elif step.action == "hook":
-                    decisions[step.job.id] = Decision("done", result=step.job.result)
+                elif step.action is Action.HOOK:
+                    decisions[step.job.id] = Decision(Fate.DONE, result=step.job.result)
             await self._complete(plans, decisions, feedback, reply)
             return len(decisions)
         except BaseException:
@@ -218,7 +228,7 @@ class B24Lane(Lane):
         self, session: AsyncSession, job: OutboxJob, decision: Decision, reply: Reply | None
     ) -> str:
         exchange_id = reply.request_id if reply is not None else None
-        if decision.action == "continue":
+        if decision.action is Fate.CONTINUE:
             # The lookup (or status plan) needs another step: at once, same attempt.
             if task_status.goal_of(payload_method(job)) is not None:
                 task_status.keep(job, decision.result)
@@ -231,10 +241,10 @@ class B24Lane(Lane):
         # Whatever else happens, a lookup or plan in progress starts afresh next time.
         verify.advance(job, None)
         task_status.keep(job, None)
-        if decision.action == "recheck":
+        if decision.action is Fate.RECHECK:
             states.recheck(job)
             return "recheck"
-        if decision.action == "done":
+        if decision.action is Fate.DONE:
             hook_error = await self._run_hook(session, job, decision.result)
             if hook_error is None:
                 states.done(job, decision.result)
@@ -251,7 +261,7 @@ class B24Lane(Lane):
             http_status=error.http_status if error else None,
             exchange_request_id=exchange_id,
         )
-        if decision.action == "dead":
+        if decision.action is Fate.DEAD:
             states.dead(job, entry)
             await self._run_failure_hook(session, job, entry)
             return states.DEAD

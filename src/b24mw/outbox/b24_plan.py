@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from b24mw.bitrix24.client import CommandResult
@@ -22,10 +23,30 @@ from b24mw.outbox.hooks import get_hook
 _METHOD = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")
 
 
+class Action(StrEnum):
+    """What a job's round does."""
+
+    SEND = "send"  # the job's own call
+    VERIFY = "verify"  # a lookup: did a send whose answer was lost take effect?
+    STATUS = "status"  # this round's step of a status job (a read or an action)
+    HOOK = "hook"  # no call: the result hook alone (a replay after the hook failed)
+    INVALID = "invalid"  # no call: the payload cannot be sent; the job dies
+
+
+class Fate(StrEnum):
+    """What an answer means for the job."""
+
+    DONE = "done"
+    RETRY = "retry"
+    DEAD = "dead"
+    RECHECK = "recheck"  # the lookup found nothing: send again, as the same attempt
+    CONTINUE = "continue"  # the next step at once (status jobs, paged lookups)
+
+
 @dataclass(slots=True)
 class Plan:
     job: OutboxJob
-    action: str  # send | verify | status | hook | invalid
+    action: Action
     method: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
@@ -40,19 +61,19 @@ class Plan:
 
     @property
     def on_wire(self) -> bool:
-        return self.action in ("send", "verify", "status")
+        return self.action in (Action.SEND, Action.VERIFY, Action.STATUS)
 
     @property
     def writes(self) -> bool:
         """This round's call may change something in Bitrix24."""
-        if self.action == "status":
+        if self.action is Action.STATUS:
             return self.status_step is not None and not self.status_step.is_read
-        return self.action == "send"
+        return self.action is Action.SEND
 
 
 @dataclass(slots=True)
 class Decision:
-    action: str  # done | retry | dead | recheck | continue
+    action: Fate
     result: Any = None
     error: CallError | None = None
     message: str = ""
@@ -68,34 +89,34 @@ class Decision:
 def plan(job: OutboxJob) -> Plan:
     payload = job.payload
     if not isinstance(payload, dict):
-        return Plan(job, "invalid", problem="payload is not a JSON object")
+        return Plan(job, Action.INVALID, problem="payload is not a JSON object")
     method, params = payload.get("method"), payload.get("params", {})
     if not isinstance(method, str) or not _METHOD.match(method):
-        return Plan(job, "invalid", problem=f"'method' is not a Bitrix24 method: {method!r}")
+        return Plan(job, Action.INVALID, problem=f"'method' is not a Bitrix24 method: {method!r}")
     if method.lower() == "batch":
-        return Plan(job, "invalid", problem="a job cannot be a batch (batches are built here)")
+        return Plan(job, Action.INVALID, problem="a job cannot be a batch (batches are built here)")
     if not isinstance(params, dict):
-        return Plan(job, "invalid", problem="'params' must be a JSON object")
+        return Plan(job, Action.INVALID, problem="'params' must be a JSON object")
     hook = payload.get("on_result")
     if hook is not None:
         try:
             get_hook(str(hook))
         except LookupError as exc:
-            return Plan(job, "invalid", problem=str(exc))
+            return Plan(job, Action.INVALID, problem=str(exc))
     if job.result is not None and hook:
         # Replayed after its hook failed: the call itself already succeeded.
-        return Plan(job, "hook", method, params)
+        return Plan(job, Action.HOOK, method, params)
     if task_status.goal_of(method) is not None:
         # A status job: planned from the task's current status, step by step.
         step = task_status.next_step(job)
-        return Plan(job, "status", step.method, step.params, status_step=step)
+        return Plan(job, Action.STATUS, step.method, step.params, status_step=step)
     if job.outcome_unknown:
         # The last send may have run: look for its effect before sending again.
         check = verify.check_for(method)
         lookup = check.lookup(job) if check is not None else None
         if check is not None and lookup is not None:
-            return Plan(job, "verify", lookup.method, lookup.params, check=check)
-    return Plan(job, "send", method, params)
+            return Plan(job, Action.VERIFY, lookup.method, lookup.params, check=check)
+    return Plan(job, Action.SEND, method, params)
 
 
 def _status_decision(step: Plan, item: CommandResult) -> Decision | None:
@@ -113,40 +134,40 @@ def _status_decision(step: Plan, item: CommandResult) -> Decision | None:
         verdict = task_status.refused(step.job, step.status_step, error)
     else:
         return None
-    if verdict.kind == "done":
-        return Decision("done", result=verdict.result, exchange=item)
-    if verdict.kind == "continue":
+    if verdict.kind is task_status.VerdictKind.DONE:
+        return Decision(Fate.DONE, result=verdict.result, exchange=item)
+    if verdict.kind is task_status.VerdictKind.CONTINUE:
         return Decision(
-            "continue", result=verdict.result, exchange=item, settled=step.status_step.is_read
+            Fate.CONTINUE, result=verdict.result, exchange=item, settled=step.status_step.is_read
         )
     return Decision(
-        "dead", error=error, message=verdict.reason, exchange=item, code="TASK_STATUS_REFUSED"
+        Fate.DEAD, error=error, message=verdict.reason, exchange=item, code="TASK_STATUS_REFUSED"
     )
 
 
 def decide(step: Plan, item: CommandResult) -> Decision:
-    if step.action == "status":
+    if step.action is Action.STATUS:
         planned = _status_decision(step, item)
         if planned is not None:
             return planned
     error = item.error
     if error is None:
-        if step.action == "verify" and step.check is not None:
+        if step.action is Action.VERIFY and step.check is not None:
             found = step.check.found(step.job, item.result)
             if isinstance(found, verify.Continue):
-                return Decision("continue", result=found.progress, exchange=item)
+                return Decision(Fate.CONTINUE, result=found.progress, exchange=item)
             if found is None:
-                return Decision("recheck", exchange=item)
-            return Decision("done", result=found, exchange=item)
-        return Decision("done", result=item.result, exchange=item)
+                return Decision(Fate.RECHECK, exchange=item)
+            return Decision(Fate.DONE, result=found, exchange=item)
+        return Decision(Fate.DONE, result=item.result, exchange=item)
     if error.outcome is Outcome.PERMANENT:
-        prefix = "checking for an earlier delivery failed: " if step.action == "verify" else ""
+        prefix = "checking for an earlier delivery failed: " if step.action is Action.VERIFY else ""
         hint = rights_hint(error, step.method)
         message = f"{hint} [{error.text}]" if hint else error.text
-        return Decision("dead", error=error, message=prefix + message, exchange=item)
+        return Decision(Fate.DEAD, error=error, message=prefix + message, exchange=item)
     not_before = error.reset_at if error.outcome is Outcome.OPERATING_LIMITED else None
     return Decision(
-        "retry",
+        Fate.RETRY,
         error=error,
         message=error.text,
         not_before=not_before,

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from b24mw.events.cloudevents import CONTENT_TYPE, idempotency_key
+from b24mw.models.enums import JobKind
 from b24mw.models.ops import OutboxJob
 from b24mw.settings import Settings
 
@@ -91,7 +92,7 @@ class Deliverer:
 
     async def deliver(self, job: OutboxJob) -> Delivery:
         payload = job.payload if isinstance(job.payload, dict) else {}
-        if job.kind == "event.publish":
+        if job.kind == JobKind.EVENT_PUBLISH:
             return await self._publish(job, payload)
         return await self._onec(job, payload)
 

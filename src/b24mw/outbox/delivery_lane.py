@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.history.repository import log_exchange
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
+from b24mw.models.enums import JobKind, LogDirection
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import metrics, states
 from b24mw.outbox.delivery import Deliverer, Delivery
@@ -24,7 +25,7 @@ from b24mw.settings import Settings
 
 
 class DeliveryLane(Lane):
-    kinds = ("event.publish", "onec.push")
+    kinds = (JobKind.EVENT_PUBLISH, JobKind.ONEC_PUSH)
 
     def __init__(
         self, settings: Settings, db: Database, worker_id: str, deliverer: Deliverer
@@ -75,7 +76,7 @@ class DeliveryLane(Lane):
     def _apply(self, session: AsyncSession, job: OutboxJob, delivery: Delivery) -> None:
         log_exchange(
             session,
-            direction="out",
+            direction=LogDirection.OUT,
             system=delivery.system,
             endpoint=delivery.endpoint[:255],
             status="ok" if delivery.ok else "error",

@@ -21,7 +21,7 @@ from b24mw.kit.bbcode import without_hashtags
 from b24mw.kit.request_context import current_request_id
 from b24mw.kit.staging import StagedRow
 from b24mw.models.base import utcnow
-from b24mw.models.enums import OutboxStatus
+from b24mw.models.enums import JobKind, OutboxStatus
 from b24mw.outbox.repository import OutboxRepository
 from b24mw.settings import Settings
 
@@ -62,7 +62,11 @@ class Outbox:
         return outbox
 
     def _add(
-        self, session: AsyncSession, kind: str, payload: dict[str, Any], ordering_key: str | None
+        self,
+        session: AsyncSession,
+        kind: JobKind,
+        payload: dict[str, Any],
+        ordering_key: str | None,
     ) -> StagedRow:
         now = utcnow()
         return OutboxRepository(session).add(
@@ -70,7 +74,7 @@ class Outbox:
                 "kind": kind,
                 "payload": payload,
                 "ordering_key": ordering_key,
-                "status": OutboxStatus.PENDING.value,
+                "status": OutboxStatus.PENDING,
                 "attempts": 0,
                 "next_attempt_at": now,
                 "request_id": current_request_id(),
@@ -101,7 +105,7 @@ class Outbox:
             payload["on_dead"] = on_dead
         if on_result or on_dead:
             payload["context"] = context or {}
-        return self._add(session, "b24.call", payload, ordering_key)
+        return self._add(session, JobKind.B24_CALL, payload, ordering_key)
 
     def b24_comment(
         self,
@@ -162,7 +166,7 @@ class Outbox:
     ) -> list[StagedRow]:
         """One job per sink, so each sink retries (or dead-letters) on its own."""
         return [
-            self._add(session, "event.publish", {"sink": sink, "event": event}, ordering_key)
+            self._add(session, JobKind.EVENT_PUBLISH, {"sink": sink, "event": event}, ordering_key)
             for sink in self.event_sinks
         ]
 
@@ -182,4 +186,4 @@ class Outbox:
             "body": body,
             "idempotency_key": idempotency_key,
         }
-        return self._add(session, "onec.push", payload, ordering_key)
+        return self._add(session, JobKind.ONEC_PUSH, payload, ordering_key)

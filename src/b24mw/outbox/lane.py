@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
+from b24mw.models.enums import JobKind
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import states
 from b24mw.outbox.repository import OutboxRepository
@@ -48,7 +49,7 @@ def epoch_to_dt(value: float) -> datetime:
 
 
 class Lane:
-    kinds: tuple[str, ...] = ()
+    kinds: tuple[JobKind, ...] = ()
 
     def __init__(self, settings: Settings, db: Database, worker_id: str) -> None:
         self.settings = settings

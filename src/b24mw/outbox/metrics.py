@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
+from b24mw.models.enums import OutboxStatus
+
 OUTBOUND_CALLS = Counter(
     "b24mw_outbound_calls_total",
     "Outbound exchanges by system (b24, events, 1c), method or endpoint, and outcome",
@@ -27,7 +29,7 @@ def outbound(system: str, method: str, outcome: str, count: int = 1) -> None:
 
 
 def queue_state(counts: dict[str, int], oldest_due_age_s: float | None) -> None:
-    for status in ("pending", "in_flight", "done", "dead"):
-        OUTBOX_DEPTH.labels(status).set(counts.get(status, 0))
-    DLQ_SIZE.set(counts.get("dead", 0))
+    for status in OutboxStatus:
+        OUTBOX_DEPTH.labels(status.value).set(counts.get(status, 0))
+    DLQ_SIZE.set(counts.get(OutboxStatus.DEAD, 0))
     OUTBOX_OLDEST_DUE_AGE.set(oldest_due_age_s or 0.0)

@@ -14,12 +14,12 @@ from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.repository import Repository
 from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of
-from b24mw.models.enums import OutboxStatus
+from b24mw.models.enums import JobKind, OutboxStatus
 from b24mw.models.ops import OutboxJob
 
-PENDING = OutboxStatus.PENDING.value
-IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
-DEAD = OutboxStatus.DEAD.value
+PENDING = OutboxStatus.PENDING
+IN_FLIGHT = OutboxStatus.IN_FLIGHT
+DEAD = OutboxStatus.DEAD
 JOBS = table_of(OutboxJob)
 # Parameter names Bitrix24 uses for the task id: task.commentitem.* / tasks.task.*
 TASK_PARAMS = ("TASKID", "taskId")
@@ -150,7 +150,7 @@ class OutboxRepository(Repository):
             select(OutboxJob)
             .where(
                 OutboxJob.ordering_key == ordering_key,
-                OutboxJob.kind == "b24.call",
+                OutboxJob.kind == JobKind.B24_CALL,
                 # Dead too: if they were tried before the task existed (the
                 # add itself was dead-lettered), a replay now carries the id.
                 OutboxJob.status.in_((PENDING, DEAD)),

@@ -16,10 +16,10 @@ from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox.retry import RetryPolicy
 
-PENDING = OutboxStatus.PENDING.value
-IN_FLIGHT = OutboxStatus.IN_FLIGHT.value
-DONE = OutboxStatus.DONE.value
-DEAD = OutboxStatus.DEAD.value
+PENDING = OutboxStatus.PENDING
+IN_FLIGHT = OutboxStatus.IN_FLIGHT
+DONE = OutboxStatus.DONE
+DEAD = OutboxStatus.DEAD
 
 
 def _append(job: OutboxJob, entry: dict[str, Any]) -> None:

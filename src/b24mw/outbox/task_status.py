@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from b24mw.bitrix24.errors import CallError
@@ -126,11 +127,17 @@ class Step:
         return self.action is None
 
 
+class VerdictKind(StrEnum):
+    DONE = "done"  # the task holds the job's status
+    CONTINUE = "continue"  # send the next step at once
+    DEAD = "dead"  # the status cannot be reached (refused, no route)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What the answer to a step means for the job."""
 
-    kind: str  # done | continue | dead
+    kind: VerdictKind
     result: Any = None  # done: the task; continue: the next progress
     reason: str = ""  # dead: why, for the DLQ
 
@@ -193,30 +200,30 @@ def judge(job: Job, step: Step, result: Any) -> Verdict:
     if not isinstance(task, dict):
         if step.is_read:
             return Verdict(
-                "dead",
+                VerdictKind.DEAD,
                 reason="refused for lack of rights, or the task is gone: task "
                 f"{task_id} is not visible to the integration user (deleted, or the user is "
                 "not a Bitrix24 administrator and has no role on it)",
             )
-        return Verdict("continue", {"refusals": progress(job).get("refusals", 0)})
+        return Verdict(VerdictKind.CONTINUE, {"refusals": progress(job).get("refusals", 0)})
     status = _status(task)
     if status is None:
-        return Verdict("continue", {"refusals": progress(job).get("refusals", 0)})
+        return Verdict(VerdictKind.CONTINUE, {"refusals": progress(job).get("refusals", 0)})
     if status in goal:
-        return Verdict("done", {"task": task})
+        return Verdict(VerdictKind.DONE, {"task": task})
     allowed = task.get("action") if isinstance(task.get("action"), dict) else None
     path = route(status, goal, allowed)
     if not path:
         wanted = " or ".join(_name(s) for s in sorted(goal))
         return Verdict(
-            "dead",
+            VerdictKind.DEAD,
             reason=f"refused for lack of rights: the integration user may not move task "
             f"{task_id} from status {_name(status)} to {wanted} (Bitrix24 allows none of the "
             "actions that lead there to this user); make the integration user a Bitrix24 "
             "administrator or a participant of the task, then replay the job",
         )
     return Verdict(
-        "continue",
+        VerdictKind.CONTINUE,
         {"send": path[0], "from": status, "refusals": progress(job).get("refusals", 0)},
     )
 
@@ -234,9 +241,9 @@ def refused(job: Job, step: Step, error: CallError) -> Verdict:
     happening, the integration user lacks the rights."""
     count = int(progress(job).get("refusals", 0)) + 1
     if count < MAX_REFUSALS:
-        return Verdict("continue", {"refusals": count})
+        return Verdict(VerdictKind.CONTINUE, {"refusals": count})
     return Verdict(
-        "dead",
+        VerdictKind.DEAD,
         reason=f"refused for lack of rights: Bitrix24 refused {step.method} on task "
         f"{_task_id(job)} {count} times although its status allowed the action "
         f"({error.text}); the integration user is probably not a Bitrix24 administrator "

@@ -101,7 +101,7 @@ def _duration_tenths(kind: ReportKind, postgres: bool) -> Any:
         select(func.max(EVENTS.c.ts))
         .where(
             link == orders.c.id,
-            EVENTS.c.type == TaskEventType.STATUS.value,
+            EVENTS.c.type == TaskEventType.STATUS,
             EVENTS.c.status.in_(FINAL_STATUSES),
         )
         .scalar_subquery()

@@ -37,7 +37,7 @@ JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-FINAL_STATUSES = (OrderStatus.DONE.value, OrderStatus.REFUSED.value)
+FINAL_STATUSES = (OrderStatus.DONE, OrderStatus.REFUSED)
 
 
 @dataclass(frozen=True, slots=True)

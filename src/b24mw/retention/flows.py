@@ -34,6 +34,7 @@ from sqlalchemy import Row, Table
 
 from b24mw.kit.db import Database
 from b24mw.models.base import table_of, utcnow
+from b24mw.models.enums import ManifestStatus
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import ArchiveManifest
 from b24mw.models.support import ChatMessage
@@ -166,7 +167,7 @@ class Archiver:
         async with self.db.reader() as session:
             repo = RetentionRepository(session)
             restored = await repo.manifests(
-                table=table.name, first_day=day, last_day=day, status="restored"
+                table=table.name, first_day=day, last_day=day, status=ManifestStatus.RESTORED
             )
             skip = await repo.restored_ranges(table.name, day)
         for manifest in restored:
@@ -267,7 +268,7 @@ class Archiver:
                     "size_bytes": part.size_bytes,
                     "sha256": part.sha256,
                     "schema_revision": self.revision,
-                    "status": "verified",
+                    "status": ManifestStatus.VERIFIED,
                     "created_at": now,
                     "verified_at": now,
                 }
@@ -312,7 +313,12 @@ class Archiver:
             repo = RetentionRepository(session)
             if ids and await repo.delete_ids(table, ids) != len(ids):
                 raise ArchiveConflict(f"{table.name} {manifest.day}: restored rows changed")
-            await repo.set_manifest_status(manifest.id, "verified", now=utcnow(), expect="restored")
+            await repo.set_manifest_status(
+                manifest.id,
+                ManifestStatus.VERIFIED,
+                now=utcnow(),
+                expect=ManifestStatus.RESTORED,
+            )
         if part is not None:
             self._audit_delete(
                 table.name, manifest.day, manifest.part, manifest.object_key, part, "resealed"

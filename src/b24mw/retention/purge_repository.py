@@ -20,13 +20,13 @@ OUTBOX = table_of(OutboxJob)
 
 
 def inbox_processed(before: datetime) -> ColumnElement[bool]:
-    done = (InboxStatus.DONE.value, InboxStatus.REJECTED.value)
+    done = (InboxStatus.DONE, InboxStatus.REJECTED)
     return INBOX.c.status.in_(done) & (INBOX.c.processed_at < before)
 
 
 def outbox_finished(before: datetime) -> ColumnElement[bool]:
     return (
-        (OUTBOX.c.status == OutboxStatus.DONE.value)
+        (OUTBOX.c.status == OutboxStatus.DONE)
         & OUTBOX.c.discarded_at.is_(None)
         & (OUTBOX.c.finished_at < before)
     )

@@ -33,6 +33,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.models.base import table_of
+from b24mw.models.enums import ManifestStatus
 from b24mw.models.ops import ArchiveManifest, JobLease
 
 MANIFEST = table_of(ArchiveManifest)
@@ -162,7 +163,9 @@ class RetentionRepository:
 
     async def restored_ranges(self, table: str, day: date) -> list[tuple[int, int]]:
         stmt = select(MANIFEST.c.first_id, MANIFEST.c.last_id).where(
-            MANIFEST.c.table_name == table, MANIFEST.c.day == day, MANIFEST.c.status == "restored"
+            MANIFEST.c.table_name == table,
+            MANIFEST.c.day == day,
+            MANIFEST.c.status == ManifestStatus.RESTORED,
         )
         return [(int(first), int(last)) for first, last in (await self.session.execute(stmt)).all()]
 
@@ -175,7 +178,7 @@ class RetentionRepository:
         table: str | None = None,
         first_day: date | None = None,
         last_day: date | None = None,
-        status: str | None = None,
+        status: ManifestStatus | None = None,
     ) -> Sequence[ArchiveManifest]:
         stmt = select(ArchiveManifest)
         if table is not None:
@@ -190,10 +193,10 @@ class RetentionRepository:
         return (await self.session.execute(stmt)).scalars().all()
 
     async def set_manifest_status(
-        self, manifest_id: int, status: str, *, now: datetime, expect: str
+        self, manifest_id: int, status: ManifestStatus, *, now: datetime, expect: ManifestStatus
     ) -> bool:
         values: dict[str, Any] = {"status": status}
-        values["restored_at" if status == "restored" else "verified_at"] = now
+        values["restored_at" if status is ManifestStatus.RESTORED else "verified_at"] = now
         stmt = (
             update(MANIFEST)
             .where(MANIFEST.c.id == manifest_id, MANIFEST.c.status == expect)

@@ -16,6 +16,7 @@ from typing import Any
 
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
+from b24mw.models.enums import ManifestStatus
 from b24mw.models.ops import ArchiveManifest
 from b24mw.retention import metrics
 from b24mw.retention.codec import PartMismatch, Schema, check_part
@@ -115,18 +116,24 @@ async def restore(
                     present = await repo.existing_ids(table, [r["id"] for r in rows])
                     missing = [r for r in rows if r["id"] not in present]
                     await repo.insert_rows(table, missing)
-                    if offset + CHUNK >= len(lines) and manifest.status != "restored":
+                    if (
+                        offset + CHUNK >= len(lines)
+                        and manifest.status is not ManifestStatus.RESTORED
+                    ):
                         await repo.set_manifest_status(
-                            manifest.id, "restored", now=utcnow(), expect=manifest.status
+                            manifest.id,
+                            ManifestStatus.RESTORED,
+                            now=utcnow(),
+                            expect=manifest.status,
                         )
                 report.restored += len(missing)
                 report.skipped += len(rows) - len(missing)
                 metrics.RESTORED_ROWS.labels(table_name).inc(len(missing))
                 progress.advance(len(rows))
-            if not lines and manifest.status != "restored":
+            if not lines and manifest.status is not ManifestStatus.RESTORED:
                 async with db.unit_of_work() as session:
                     await RetentionRepository(session).set_manifest_status(
-                        manifest.id, "restored", now=utcnow(), expect=manifest.status
+                        manifest.id, ManifestStatus.RESTORED, now=utcnow(), expect=manifest.status
                     )
             report.parts += 1
             report.rows_in_parts += manifest.row_count

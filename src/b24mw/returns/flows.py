@@ -19,7 +19,7 @@ from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
-from b24mw.models.enums import ReturnStatus, TaskEventType
+from b24mw.models.enums import LogDirection, ReturnStatus, TaskEventType
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
 from b24mw.returns.schemas import ReturnRead
@@ -75,9 +75,9 @@ def _lines_text(ret: ReturnRead, locale: str) -> str:
 def _record(session: AsyncSession, ret: ReturnRead, actor: Actor, payload: dict[str, Any]) -> None:
     record_event(
         session,
-        type=TaskEventType.STATUS.value,
+        type=TaskEventType.STATUS,
         task_id_b24=ret.task_id_b24,
-        status=ret.status.value,
+        status=ret.status,
         actor_id=actor.sub,
         return_id=ret.id,
         payload=payload,
@@ -94,7 +94,7 @@ def _log_inbound(
 ) -> None:
     log_exchange(
         session,
-        direction="in",
+        direction=LogDirection.IN,
         system=_inbound_system(actor),
         endpoint=endpoint,
         status="ok",
@@ -219,7 +219,7 @@ def _tell_bitrix24(
         )
         log_exchange(
             session,
-            direction="internal",
+            direction=LogDirection.INTERNAL,
             system="b24",
             endpoint="tasks.task.add",
             status="skipped",

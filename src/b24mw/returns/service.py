@@ -142,7 +142,7 @@ async def create(
         "order_id_1c": data.order_id_1c,
         "task_id_b24": data.task_id_b24,
         "comment": data.comment,
-        "status": ReturnStatus.PENDING.value,
+        "status": ReturnStatus.PENDING,
         "manager_id": None,
         "version": 1,
         "created_at": now,
@@ -185,10 +185,10 @@ async def replace(
     session: AsyncSession, actor: Actor, return_id: uuid.UUID, data: ReturnCreate
 ) -> Return:
     ret = await get(session, actor, return_id)
-    lifecycle.ensure_editable(ReturnStatus(ret.status))
+    lifecycle.ensure_editable(ret.status)
     if data.courier_id != ret.courier_id:
         await _ensure_courier(session, data.courier_id)
-    ret.source = data.source.value
+    ret.source = data.source
     ret.courier_id = data.courier_id
     ret.order_id_1c = data.order_id_1c
     ret.task_id_b24 = data.task_id_b24
@@ -214,7 +214,7 @@ async def update(
 ) -> Return:
     """PATCH: annotations and/or a decision, one optimistic write."""
     ret = await get(session, actor, return_id)
-    previous = ReturnStatus(ret.status)
+    previous = ret.status
     changes = data.model_dump(exclude_unset=True)
     target = changes.pop("status", None)
     for field, value in changes.items():
@@ -231,7 +231,7 @@ async def cancel(session: AsyncSession, ann: Announcer, actor: Actor, return_id:
     """DELETE is logical: the return stays, as ``cancelled``."""
     ret = await get(session, actor, return_id)
     endpoint = f"DELETE {flows.API_PATH}/{{id}}"
-    previous = ReturnStatus(ret.status)
+    previous = ret.status
     await _move(session, ann, actor, ret, previous, ReturnStatus.CANCELLED, endpoint, 204, None)
 
 
@@ -247,7 +247,7 @@ async def _move(
     note: str | None,
 ) -> Return:
     lifecycle.ensure_transition(previous, target)
-    ret.status = target.value
+    ret.status = target
     # The version check happens here: of two decisions read at the same
     # version, the second UPDATE matches no row and loses with a 409.
     await flush(session)

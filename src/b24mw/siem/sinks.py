@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -39,9 +40,16 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+class SinkKind(StrEnum):
+    STDOUT = "stdout"
+    FILE = "file"
+    SYSLOG_UDP = "syslog_udp"  # RFC 5424 datagrams
+    SYSLOG_TCP = "syslog_tcp"  # RFC 5424 with RFC 6587 octet counting
+
+
 @dataclass(frozen=True, slots=True)
 class SinkSpec:
-    kind: str  # stdout | file | syslog_udp | syslog_tcp
+    kind: SinkKind
     path: str | None = None
     host: str | None = None
     port: int | None = None
@@ -51,14 +59,18 @@ def parse_sink(spec: str) -> SinkSpec:
     """Validate a sink URL; raise ``SinkSpecError`` saying what is wrong."""
     value = spec.strip()
     if value == "stdout":
-        return SinkSpec("stdout")
+        return SinkSpec(SinkKind.STDOUT)
     if value.startswith("file://"):
         path = value.removeprefix("file://")
         if not path:
             raise SinkSpecError("file:// needs a path, e.g. file:///var/log/b24mw/siem.jsonl")
-        return SinkSpec("file", path=path)
+        return SinkSpec(SinkKind.FILE, path=path)
     scheme, _, _ = value.partition("://")
-    kinds = {"syslog": "syslog_udp", "syslog+udp": "syslog_udp", "syslog+tcp": "syslog_tcp"}
+    kinds = {
+        "syslog": SinkKind.SYSLOG_UDP,
+        "syslog+udp": SinkKind.SYSLOG_UDP,
+        "syslog+tcp": SinkKind.SYSLOG_TCP,
+    }
     if scheme not in kinds:
         raise SinkSpecError(
             "must be stdout, file:///path, syslog://host:port or syslog+tcp://host:port"
@@ -160,12 +172,14 @@ class SyslogTcpSink:
 
 
 def open_sink(spec: SinkSpec) -> Sink:
-    if spec.kind == "file":
-        assert spec.path is not None
-        return FileSink(spec.path)
-    if spec.kind in ("syslog_udp", "syslog_tcp"):
-        assert spec.host is not None and spec.port is not None
-        if spec.kind == "syslog_udp":
-            return SyslogUdpSink(spec.host, spec.port)
-        return SyslogTcpSink(spec.host, spec.port)
-    return StdoutSink()
+    match spec.kind:
+        case SinkKind.FILE:
+            assert spec.path is not None
+            return FileSink(spec.path)
+        case SinkKind.SYSLOG_UDP | SinkKind.SYSLOG_TCP:
+            assert spec.host is not None and spec.port is not None
+            if spec.kind is SinkKind.SYSLOG_UDP:
+                return SyslogUdpSink(spec.host, spec.port)
+            return SyslogTcpSink(spec.host, spec.port)
+        case SinkKind.STDOUT:
+            return StdoutSink()

@@ -54,9 +54,9 @@ async def list_sessions(
     1C read all; a courier reads the chats linked to their own orders,
     deliveries and returns."""
     flt = SessionFilter(
-        status=[s.value for s in status_],
+        status=status_,
         line_id=line_id,
-        target_kind=target_kind.value if target_kind else None,
+        target_kind=target_kind,
         target_id=target_id if target_kind else None,
         opened_from=opened_from,
         opened_to=opened_to,

@@ -65,7 +65,7 @@ async def on_activity(db: Any, activity: Activity) -> ChatSession:
                 crm_activity_id=activity.id,
                 crm_entity=activity.crm_entity,
                 line_id=activity.line_id,
-                status=ChatStatus.OPEN.value,
+                status=ChatStatus.OPEN,
                 stored_message_id=0,
                 seen_message_id=0,
                 read_due=True,
@@ -75,7 +75,7 @@ async def on_activity(db: Any, activity: Activity) -> ChatSession:
     row.crm_activity_id = activity.id
     if activity.crm_entity and activity.crm_entity != row.crm_entity:
         row.crm_entity = activity.crm_entity
-    if activity.completed and row.status == ChatStatus.OPEN.value:
+    if activity.completed and row.status == ChatStatus.OPEN:
         close(row)
     row.read_due = True
     await link_crm_binding(db, row)
@@ -97,7 +97,7 @@ async def on_hint(db: Any, *, chat_id: int | None, b24_session_id: int | None) -
                 ChatSession(
                     b24_session_id=b24_session_id,
                     chat_id=chat_id,
-                    status=ChatStatus.OPEN.value,
+                    status=ChatStatus.OPEN,
                     stored_message_id=0,
                     seen_message_id=0,
                     read_due=True,
@@ -106,7 +106,7 @@ async def on_hint(db: Any, *, chat_id: int | None, b24_session_id: int | None) -
             )
         rows.append(row)
     elif chat_id:
-        rows.extend(r for r in await repo.by_chat_id(chat_id) if r.status == ChatStatus.OPEN.value)
+        rows.extend(r for r in await repo.by_chat_id(chat_id) if r.status == ChatStatus.OPEN)
     for row in rows:
         row.read_due = True
     await db.flush()
@@ -114,7 +114,7 @@ async def on_hint(db: Any, *, chat_id: int | None, b24_session_id: int | None) -
 
 
 def close(row: ChatSession) -> None:
-    row.status = ChatStatus.CLOSED.value
+    row.status = ChatStatus.CLOSED
     row.closed_at = row.closed_at or utcnow()
     row.read_due = True  # the final read captures the last messages
 
@@ -130,11 +130,7 @@ def apply_dialog(row: ChatSession, dialog: Any) -> None:
     if last > row.stored_message_id:
         row.read_due = True
     current = _session_of(dialog.get("entity_data_1"))
-    if (
-        current is not None
-        and current != row.b24_session_id
-        and row.status == ChatStatus.OPEN.value
-    ):
+    if current is not None and current != row.b24_session_id and row.status == ChatStatus.OPEN:
         close(row)
 
 
@@ -220,7 +216,7 @@ async def apply_history(db: Any, row: ChatSession, history: Any) -> list[ChatMes
     row.read_due = False
     await db.flush()
     for message in added:
-        if message.sender_kind == SenderKind.CLIENT.value:
+        if message.sender_kind == SenderKind.CLIENT:
             await link_mentions(db, row, message.text_plain)
     return added
 
@@ -260,23 +256,25 @@ async def link_crm_binding(db: Any, row: ChatSession) -> None:
 
 
 def _target_columns(kind: str, target: str) -> dict[str, Any]:
-    if kind == LinkTarget.INSTANT_ORDER.value:
+    if kind == LinkTarget.INSTANT_ORDER:
         return {"instant_order_id": int(target)}
-    if kind == LinkTarget.DELIVERY.value:
+    if kind == LinkTarget.DELIVERY:
         return {"order_id": int(target)}
-    if kind == LinkTarget.RETURN.value:
+    if kind == LinkTarget.RETURN:
         return {"return_id": uuid.UUID(target)}
     return {}
 
 
-def _history(db: Any, row: ChatSession, kind: str, target: str, action: str, **extra: Any) -> None:
+def _history(
+    db: Any, row: ChatSession, kind: LinkTarget, target: str, action: str, **extra: Any
+) -> None:
     columns = _target_columns(kind, target)
     if not columns:
         # Deals have no table of their own yet (issue 16): nothing to hang it on.
         return
     record_event(
         db,
-        type=TaskEventType.CHAT.value,
+        type=TaskEventType.CHAT,
         actor_id=extra.pop("actor_id", None),
         payload={
             "chat_session_id": row.id,
@@ -301,15 +299,15 @@ async def add_link(
     created = await SupportRepository(db).add_link(
         ChatLink(
             session_id=row.id,
-            target_kind=kind.value,
+            target_kind=kind,
             target_id=target,
-            found_by=found_by.value,
+            found_by=found_by,
             actor_id=actor_id,
             created_at=utcnow(),
         )
     )
     if created:
-        _history(db, row, kind.value, target, "linked", found_by=found_by.value, actor_id=actor_id)
+        _history(db, row, kind, target, "linked", found_by=found_by.value, actor_id=actor_id)
     return int(created)
 
 

@@ -24,7 +24,7 @@ from b24mw.bitrix24.client import CommandResult
 from b24mw.bitrix24.errors import Bitrix24Error
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
-from b24mw.models.enums import ChatStatus
+from b24mw.models.enums import ChatStatus, JobKind
 from b24mw.outbox.repository import OutboxRepository
 from b24mw.outbox.schedulers import WorkerContext
 from b24mw.support import flows
@@ -32,7 +32,7 @@ from b24mw.support.repository import SupportRepository
 
 log = structlog.get_logger("b24mw.support")
 BATCH_COMMANDS = 50
-ORDER_TRAFFIC = ("b24.call",)
+ORDER_TRAFFIC = (JobKind.B24_CALL,)
 # What the history read answers for a session that is gone or hidden from us.
 GONE = frozenset({"ACCESS_DENIED", "INVALID_SESSION_ID"})
 
@@ -109,7 +109,7 @@ async def _apply(ctx: WorkerContext, row_id: int, kind: str, item: CommandResult
                     "support_history_refused", session=row.b24_session_id, code=item.error.code
                 )
                 row.read_due = False
-                if row.status == ChatStatus.OPEN.value:
+                if row.status == ChatStatus.OPEN:
                     flows.close(row)
                     row.read_due = False
             return

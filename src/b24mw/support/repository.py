@@ -14,7 +14,7 @@ from b24mw.kit.listing import Keyset
 from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.repository import ModelRepository, in_window
 from b24mw.models.base import table_of
-from b24mw.models.enums import ChatStatus
+from b24mw.models.enums import ChatStatus, LinkTarget
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.models.returns import Return
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
@@ -28,15 +28,15 @@ MESSAGES_KEYSET = Keyset((MESSAGES.c.b24_message_id,), descending=False)
 
 @dataclass(frozen=True, slots=True)
 class SessionFilter:
-    status: Collection[str] = ()
+    status: Collection[ChatStatus] = ()
     line_id: int | None = None
-    target_kind: str | None = None
+    target_kind: LinkTarget | None = None
     target_id: str | None = None
     opened_from: datetime | None = None
     opened_to: datetime | None = None
     q: str | None = None
     # A courier: only sessions linked to these targets (kind, id).
-    visible_targets: Collection[tuple[str, str]] | None = None
+    visible_targets: Collection[tuple[LinkTarget, str]] | None = None
 
 
 class SupportRepository(ModelRepository[ChatSession]):
@@ -83,7 +83,7 @@ class SupportRepository(ModelRepository[ChatSession]):
         stmt = (
             select(ChatSession)
             .where(
-                ChatSession.status == ChatStatus.OPEN.value,
+                ChatSession.status == ChatStatus.OPEN,
                 ChatSession.read_due.is_(False),
                 or_(ChatSession.checked_at.is_(None), ChatSession.checked_at < before),
             )
@@ -101,7 +101,7 @@ class SupportRepository(ModelRepository[ChatSession]):
     async def last_round(self) -> datetime | None:
         """When any worker last claimed sessions (one index probe per status)."""
         latest: datetime | None = None
-        for status in (ChatStatus.OPEN.value, ChatStatus.CLOSED.value):
+        for status in (ChatStatus.OPEN, ChatStatus.CLOSED):
             stmt = select(func.max(ChatSession.checked_at)).where(ChatSession.status == status)
             value = (await self.session.execute(stmt)).scalar_one_or_none()
             if isinstance(value, str):  # SQLite's max() loses the column type
@@ -113,7 +113,7 @@ class SupportRepository(ModelRepository[ChatSession]):
         return latest
 
     async def open_count(self) -> int:
-        stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN.value)
+        stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN)
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def search(self, request: PageRequest, flt: SessionFilter) -> Page[dict[str, Any]]:
@@ -180,7 +180,7 @@ class SupportRepository(ModelRepository[ChatSession]):
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def link(self, session_id: int, kind: str, target: str) -> ChatLink | None:
+    async def link(self, session_id: int, kind: LinkTarget, target: str) -> ChatLink | None:
         stmt = select(ChatLink).where(
             ChatLink.session_id == session_id,
             ChatLink.target_kind == kind,

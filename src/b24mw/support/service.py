@@ -27,7 +27,7 @@ from b24mw.support.schemas import (
 )
 
 
-async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[str, str]]:
+async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[LinkTarget, str]]:
     """What a courier may read chats of: their own orders, deliveries and returns."""
     orders = (
         await db.execute(select(InstantOrder.id).where(InstantOrder.courier_id == courier_id))
@@ -37,9 +37,9 @@ async def _courier_targets(db: AsyncSession, courier_id: str) -> list[tuple[str,
     ).scalars()
     returns = (await db.execute(select(Return.id).where(Return.courier_id == courier_id))).scalars()
     return (
-        [(LinkTarget.INSTANT_ORDER.value, str(i)) for i in orders]
-        + [(LinkTarget.DELIVERY.value, str(i)) for i in deliveries]
-        + [(LinkTarget.RETURN.value, str(i)) for i in returns]
+        [(LinkTarget.INSTANT_ORDER, str(i)) for i in orders]
+        + [(LinkTarget.DELIVERY, str(i)) for i in deliveries]
+        + [(LinkTarget.RETURN, str(i)) for i in returns]
     )
 
 
@@ -68,7 +68,7 @@ async def search(
     return Paginated[ChatSessionRead].build(await _with_links(db, page.rows), page, request)
 
 
-def _scoped(flt: SessionFilter, targets: list[tuple[str, str]]) -> SessionFilter:
+def _scoped(flt: SessionFilter, targets: list[tuple[LinkTarget, str]]) -> SessionFilter:
     return SessionFilter(
         status=flt.status,
         line_id=flt.line_id,
@@ -159,7 +159,7 @@ async def unlink(
     db: AsyncSession, actor: Actor, session_id: int, kind: LinkTarget, target: str
 ) -> None:
     row = await _visible(db, actor, session_id)
-    link = await SupportRepository(db).link(row.id, kind.value, target)
+    link = await SupportRepository(db).link(row.id, kind, target)
     if link is None:
         raise NotFound("the session is not linked to this target")
     await flows.remove_link(db, row, link, actor_id=actor.sub)
@@ -168,4 +168,4 @@ async def unlink(
 async def chats_of(
     db: AsyncSession, actor: Actor, kind: LinkTarget, target: str, page: PageRequest
 ) -> Paginated[ChatSessionRead]:
-    return await search(db, actor, page, SessionFilter(target_kind=kind.value, target_id=target))
+    return await search(db, actor, page, SessionFilter(target_kind=kind, target_id=target))

@@ -32,7 +32,7 @@ from b24mw.i18n import t
 from b24mw.kit.errors import Conflict, ValidationFailed
 from b24mw.kit.staging import savepoint
 from b24mw.lifecycle.schemas import LineIn
-from b24mw.models.enums import InboxStatus, OrderOrigin, TaskEventType
+from b24mw.models.enums import InboxStatus, LogDirection, OrderOrigin, TaskEventType
 from b24mw.outbox import Outbox
 from b24mw.webhooks.fetch import CommentSnapshot, TaskSnapshot
 from b24mw.webhooks.order_text import LineError, parse_order_text
@@ -137,7 +137,7 @@ async def _record_per_link(
             continue
         record_event(
             session,
-            type=type.value,
+            type=type,
             task_id_b24=task_id_b24,
             actor_id=actor_id,
             payload=dict(payload),
@@ -271,7 +271,7 @@ async def record_comment(
         link = links[0]
         record_event(
             session,
-            type=TaskEventType.PHOTO.value,
+            type=TaskEventType.PHOTO,
             task_id_b24=comment.task_id,
             actor_id=actor,
             payload={**comment.ids, "file_id": attachment.file_id, "name": attachment.name},
@@ -339,7 +339,7 @@ async def order_from_text(
 
     record_event(
         session,
-        type=TaskEventType.COMMENT.value,
+        type=TaskEventType.COMMENT,
         task_id_b24=task.id,
         actor_id=f"b24:{b24_user_id}",
         payload={"event": "order_from_bitrix24", "origin": origin.value, "order_id": order.id},
@@ -377,7 +377,7 @@ async def reject(
 ) -> Result:
     log_exchange(
         session,
-        direction="in",
+        direction=LogDirection.IN,
         system="b24",
         endpoint=event,
         status="rejected",
@@ -390,7 +390,7 @@ async def reject(
     if not await HistoryRepository(session).correlation_exists(correlation):
         record_event(
             session,
-            type=TaskEventType.COMMENT.value,
+            type=TaskEventType.COMMENT,
             task_id_b24=task_id,
             payload={"event": "order_rejected", "errors": errors},
             correlation_id=correlation,

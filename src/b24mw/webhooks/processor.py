@@ -23,7 +23,7 @@ from b24mw.crm import flows as crm_flows
 from b24mw.history.repository import log_exchange
 from b24mw.kit.request_context import new_request_id, set_request_id
 from b24mw.models.base import utcnow
-from b24mw.models.enums import InboxStatus
+from b24mw.models.enums import InboxStatus, LogDirection
 from b24mw.outbox.schedulers import WorkerContext
 from b24mw.settings import Settings
 from b24mw.support import flows as support_flows
@@ -155,7 +155,7 @@ async def _finish(
                 raise failure
             result = await _decide(session, ctx, job, answers)
             await WebhookRepository(session).finish(
-                job.inbox_id, result.status.value, result.errors, utcnow()
+                job.inbox_id, result.status, result.errors, utcnow()
             )
         INBOX_PROCESSED.labels(result.status.value).inc()
     except Retry as retry:
@@ -315,10 +315,10 @@ async def _retry(ctx: WorkerContext, job: Job, code: str, message: str) -> None:
         if job.attempts >= ctx.settings.webhook_inbox_max_attempts:
             row = await repo.get(job.inbox_id)
             errors = [*((row.errors if row else None) or []), error]
-            await repo.finish(job.inbox_id, InboxStatus.FAILED.value, errors, now)
+            await repo.finish(job.inbox_id, InboxStatus.FAILED, errors, now)
             log_exchange(
                 session,
-                direction="in",
+                direction=LogDirection.IN,
                 system="b24",
                 endpoint=job.ref.name if job.ref else "webhook",
                 status="failed",

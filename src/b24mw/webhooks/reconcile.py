@@ -260,7 +260,7 @@ async def _feed(
                 },
                 "b24mw_source": "reconciliation",
             },
-            "status": InboxStatus.PENDING.value,
+            "status": InboxStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "errors": [],

@@ -75,7 +75,7 @@ class WebhookRepository:
     async def waiting_with_digest(self, digest: str) -> int | None:
         """A row with this content whose read has not started yet."""
         stmt = select(WebhookInbox.id).where(
-            WebhookInbox.digest == digest, WebhookInbox.status == InboxStatus.PENDING.value
+            WebhookInbox.digest == digest, WebhookInbox.status == InboxStatus.PENDING
         )
         return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
 
@@ -87,10 +87,8 @@ class WebhookRepository:
         """Take due rows for this worker: pending ones, and rows of a worker
         that died mid-processing (lease expired)."""
         due = or_(
-            (WebhookInbox.status == InboxStatus.PENDING.value)
-            & (WebhookInbox.next_attempt_at <= now),
-            (WebhookInbox.status == InboxStatus.PROCESSING.value)
-            & (WebhookInbox.lease_until < now),
+            (WebhookInbox.status == InboxStatus.PENDING) & (WebhookInbox.next_attempt_at <= now),
+            (WebhookInbox.status == InboxStatus.PROCESSING) & (WebhookInbox.lease_until < now),
         )
         stmt = select(WebhookInbox.id).where(due).order_by(WebhookInbox.id).limit(limit)
         if self._is_postgres:
@@ -101,7 +99,7 @@ class WebhookRepository:
                 update(WebhookInbox)
                 .where(WebhookInbox.id.in_(ids))
                 .values(
-                    status=InboxStatus.PROCESSING.value,
+                    status=InboxStatus.PROCESSING,
                     lease_until=now + lease,
                     attempts=WebhookInbox.attempts + 1,
                 )
@@ -147,12 +145,12 @@ class WebhookRepository:
         stmt = select(TaskEvent.id).where(
             TaskEvent.photo_checksum == checksum,
             TaskEvent.task_id_b24 == task_id_b24,
-            TaskEvent.type == TaskEventType.PHOTO.value,
+            TaskEvent.type == TaskEventType.PHOTO,
         )
         return (await self.session.execute(stmt.limit(1))).first() is not None
 
     async def finish(
-        self, inbox_id: int, status: str, errors: list[dict[str, Any]], now: datetime
+        self, inbox_id: int, status: InboxStatus, errors: list[dict[str, Any]], now: datetime
     ) -> None:
         await self.session.execute(
             update(WebhookInbox)
@@ -168,7 +166,7 @@ class WebhookRepository:
             update(WebhookInbox)
             .where(WebhookInbox.id.in_(inbox_ids))
             .values(
-                status=InboxStatus.PENDING.value,
+                status=InboxStatus.PENDING,
                 next_attempt_at=at,
                 lease_until=None,
                 attempts=WebhookInbox.attempts - 1,
@@ -179,7 +177,7 @@ class WebhookRepository:
         row = await self.get(inbox_id)
         if row is None:
             return
-        row.status = InboxStatus.PENDING.value
+        row.status = InboxStatus.PENDING
         row.next_attempt_at = at
         row.lease_until = None
         row.errors = [*(row.errors or []), error][-10:]
@@ -188,7 +186,7 @@ class WebhookRepository:
         """An inbox row for the task is still to be processed (it will read it)."""
         stmt = select(WebhookInbox.id).where(
             WebhookInbox.task_id_b24 == task_id_b24,
-            WebhookInbox.status.in_((InboxStatus.PENDING.value, InboxStatus.PROCESSING.value)),
+            WebhookInbox.status.in_((InboxStatus.PENDING, InboxStatus.PROCESSING)),
         )
         return (await self.session.execute(stmt.limit(1))).first() is not None
 

@@ -71,7 +71,7 @@ async def ingest(
         "event": verified.ref.name,
         "task_id_b24": verified.ref.task_id,
         "payload": without_secrets(verified.payload),
-        "status": InboxStatus.PENDING.value,
+        "status": InboxStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": now,
         "errors": [],

@@ -22,6 +22,7 @@ from b24mw.kit.staging import json_row, json_rows, stage
 from b24mw.lifecycle import repository as lists
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
+from b24mw.models.enums import OrderOrigin, OrderStatus
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 
 
@@ -46,11 +47,11 @@ class OrderSnapshot:
     title: str
     customer_name: str
     client_phone: str | None
-    status: str
+    status: OrderStatus
     total_amount: Decimal
     currency_code: str
     notes: str | None
-    origin: str
+    origin: OrderOrigin
     version: int
     created_at: datetime
     updated_at: datetime

@@ -33,7 +33,7 @@ from b24mw.lifecycle.schemas import (
 from b24mw.lifecycle.scope import own_courier_id, visible
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
-from b24mw.models.enums import OrderOrigin, OrderStatus, TaskEventType
+from b24mw.models.enums import OrderKind, OrderOrigin, OrderStatus, TaskEventType
 from b24mw.models.orders import InstantOrder, InstantOrderLine
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
@@ -46,7 +46,7 @@ SYSTEM_ACTOR = Actor(sub="system", roles=frozenset({Role.ADMIN}))
 
 def tracked(order: InstantOrder | OrderSnapshot) -> sync.Tracked:
     return sync.Tracked(
-        kind="instant",
+        kind=OrderKind.INSTANT,
         id=order.id,
         ref=str(order.id),
         subject=f"ww/orders/{order.id}",
@@ -122,11 +122,11 @@ async def create_order(
         "title": data.title,
         "customer_name": data.customer_name,
         "client_phone": data.client_phone,
-        "status": OrderStatus.NEW.value,
+        "status": OrderStatus.NEW,
         "total_amount": total,
         "currency_code": data.currency_code,
         "notes": data.notes,
-        "origin": OrderOrigin(origin).value,
+        "origin": OrderOrigin(origin),
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -173,7 +173,7 @@ async def update_order(
 ) -> InstantOrder:
     """Replace the lines and/or the notes of a NEW order; the total follows the lines."""
     order = await get_order(session, actor, order_id)
-    if order.status != OrderStatus.NEW.value:
+    if order.status != OrderStatus.NEW:
         raise TransitionRefused(
             f"Order {order_id} is {order.status}: only NEW orders can be edited.",
             errors=[FieldError("status", "must be NEW to edit lines or notes")],
@@ -224,7 +224,7 @@ async def assign(
             "A courier may only decline their own order (courier_id null, decline true).",
             errors=[FieldError("courier_id", "couriers may only decline: send null")],
         )
-    status = OrderStatus(order.status)
+    status = order.status
     if status not in ASSIGNABLE:
         raise TransitionRefused(
             f"Order {order_id} is {status.value}: the courier can change only before pick-up.",
