@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from b24mw.kit.db import Database
 from b24mw.migrations import alembic_config, downgrade, upgrade
 from b24mw.models.base import Base
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 from tests.support.postgres import PostgresServer
 
 

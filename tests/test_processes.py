@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import JWT_SECRET, auth
+from tests.support.auth import JWT_SECRET, auth
 from tests.support.postgres import PostgresServer
 from tests.support.processes import api_server, b24mw_process, run_cli
 

@@ -24,8 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import JWT_SECRET, auth
-from tests.support.postgres import PostgresServer, free_port
+from tests.support.auth import JWT_SECRET, auth
+from tests.support.net import free_port
+from tests.support.postgres import PostgresServer
 from tests.support.processes import b24mw_env
 
 ORDER = "- SKU-1 | Чехол | 2 | 490,00\ncustomer: Иван Петров"

@@ -16,9 +16,9 @@ from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import utcnow
 from tests.b24app.harness import COURIER_USER, LocalApp, open_local_app
-from tests.conftest import auth
 from tests.lifecycle.helpers import DELIVERIES, add_couriers, create_delivery
 from tests.outbox.helpers import comments
+from tests.support.auth import auth
 from tests.support.outbound import jobs, text_of
 from tests.webhooks.portal import add_courier
 

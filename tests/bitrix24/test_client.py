@@ -10,8 +10,8 @@ import pytest
 from b24mw.bitrix24.client import Bitrix24Client, Target
 from b24mw.bitrix24.errors import Outcome
 from b24mw.settings import Settings
+from tests.support.net import free_port
 from tests.support.outbound import B24_BASE, EmulatorHandle, outbound_settings_for
-from tests.support.postgres import free_port
 
 
 @pytest.fixture

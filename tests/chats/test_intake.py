@@ -15,8 +15,8 @@ from b24mw.kit.db import Database
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
-from tests.conftest import auth
 from tests.lifecycle.helpers import order_body
+from tests.support.auth import auth
 from tests.webhooks.portal import Portal, open_portal
 
 SESSIONS = "/_emulator/person/openlines/sessions"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
 

@@ -13,8 +13,6 @@ from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.hooks import get_hook
-from tests.conftest import auth, make_settings
-from tests.kit.test_problems import assert_problem
 from tests.lifecycle.helpers import (
     DELIVERIES,
     b24_calls,
@@ -27,6 +25,9 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

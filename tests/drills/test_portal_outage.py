@@ -29,6 +29,7 @@ from tests.support.outbound import (
     jobs,
     outbound_settings_for,
 )
+from tests.support.timing import max_in_window
 
 QUOTA = {"b24_rps": 4.0, "b24_burst": 4, "b24_rpm": 120}
 OUTAGE_S = 2.5 * SCALE
@@ -49,16 +50,6 @@ def outbound_settings(db: Database) -> Settings:
 @pytest.fixture
 def settings(outbound_settings: Settings) -> Settings:
     return outbound_settings
-
-
-def max_in_window(times: list[float], width: float) -> int:
-    times = sorted(times)
-    best = lo = 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= width:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 async def test_backlog_drains_within_the_quota_after_the_portal_comes_back(

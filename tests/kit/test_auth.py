@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from b24mw.app import create_app
 from b24mw.kit.db import Database
-from tests.conftest import JWT_SECRET, make_settings, make_token
-from tests.kit.test_problems import assert_problem
+from tests.support.auth import JWT_SECRET, make_token
+from tests.support.config import make_settings
+from tests.support.problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
 

@@ -23,8 +23,9 @@ from b24mw.kit.idempotency import (
 )
 from b24mw.models.base import utcnow
 from b24mw.models.ops import IdempotencyKey
-from tests.conftest import auth, make_settings
-from tests.kit.test_problems import assert_problem
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
 # How a key's actor is recorded for auth("admin"): the sub and its roles.

@@ -39,7 +39,7 @@ from b24mw.returns import repository as returns
 from b24mw.returns.schemas import RETURN_CURSOR
 from b24mw.ww import repository as ww
 from b24mw.ww.schemas import ORDER_CURSOR, ORDER_EVENTS_CURSOR
-from tests.conftest import BACKENDS
+from tests.support.config import BACKENDS
 from tests.support.postgres import PostgresServer
 from tests.support.seeded import seeded_database
 

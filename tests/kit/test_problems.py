@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import auth
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "errors", "request_id", "code"}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert PROBLEM_KEYS <= body.keys()
-    assert body["status"] == status
-    assert body["request_id"] == response.headers["x-request-id"]
-    if code:
-        assert body["code"] == code
-    return body
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 
 async def test_validation_names_every_offending_field(client: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from b24mw.kit.db import Database
 from b24mw.migrations import downgrade, upgrade
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 
 async def _columns(engine: AsyncEngine, table: str) -> set[str]:

@@ -22,6 +22,7 @@ from b24mw.settings import Settings
 from tests.outbox.helpers import comments
 from tests.support.outbound import drain, jobs, outbound_settings_for
 from tests.support.processes import b24mw_env, b24mw_process
+from tests.support.timing import max_in_window
 
 
 @pytest.fixture
@@ -145,13 +146,6 @@ async def test_sigterm_finishes_the_batch_in_hand(
     assert await _comment_counts(control, task_ids) == [1] * 5
 
 
-def _max_in_window(times: list[float], width: float) -> int:
-    return max(
-        (sum(1 for t in times[i:] if t < start + width) for i, start in enumerate(times)),
-        default=0,
-    )
-
-
 async def test_two_worker_processes_stay_inside_one_quota(
     backend: str, db: Database, portal: tuple[str, httpx.AsyncClient], tmp_path: Path
 ) -> None:
@@ -177,8 +171,8 @@ async def test_two_worker_processes_stay_inside_one_quota(
         await asyncio.sleep(13)  # the rolling minute is used up after ~5 s
     calls = [c for c in await _calls(control) if c["seq"] > seq_before]
     times = sorted(c["t"] for c in calls)
-    assert _max_in_window(times, 1.0) <= 2
-    assert _max_in_window(times, 60.0) <= 10
+    assert max_in_window(times, 1.0) <= 2
+    assert max_in_window(times, 60.0) <= 10
     assert len(times) == 10  # and the quota was used, not wasted
     delivered = [row for row in await jobs(db) if row.status == "done"]
     assert {row.leased_by for row in delivered} == {"A", "B"}

@@ -16,7 +16,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from b24mw.kit.db import Database
 from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.schemas import ReportKind, ReportQuery
-from tests.conftest import BACKENDS
+from tests.support.config import BACKENDS
 from tests.support.postgres import PostgresServer
 from tests.support.seeded import seeded_database
 

@@ -22,7 +22,7 @@ from b24mw.retention.codec import Schema, check_part
 from b24mw.retention.runner import RunOptions, RunReport, run_retention
 from b24mw.retention.storage import ArchiveStorage, LocalStorage, StorageError
 from b24mw.settings import Settings
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 EVENTS = table_of(TaskEvent)
 LOG = table_of(IntegrationLog)

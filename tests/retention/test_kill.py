@@ -15,7 +15,6 @@ from pathlib import Path
 from b24mw.kit.db import Database
 from b24mw.retention.restore import verify
 from b24mw.retention.storage import LocalStorage
-from tests.conftest import JWT_SECRET
 from tests.retention.helpers import (
     assert_each_row_once,
     manifests,
@@ -25,6 +24,7 @@ from tests.retention.helpers import (
     seed_history,
     snapshot,
 )
+from tests.support.auth import JWT_SECRET
 
 LEASE_S = 2
 

@@ -13,7 +13,7 @@ from b24mw.kit.db import Database
 from b24mw.models.couriers import Courier
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import OutboxJob
-from tests.conftest import auth
+from tests.support.auth import auth
 
 URL = "/api/v1/returns"
 VALID_IMEI = "490154203237518"

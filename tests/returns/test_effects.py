@@ -15,8 +15,9 @@ from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import Outbox
-from tests.conftest import auth, make_settings
 from tests.returns.conftest import TASK_ID, URL, jobs, log_rows, return_body, task_events
+from tests.support.auth import auth
+from tests.support.config import make_settings
 
 pytestmark = pytest.mark.usefixtures("couriers")
 ONEC = "http://1c.test/hs/b24mw"

@@ -11,9 +11,9 @@ from sqlalchemy import update
 
 from b24mw.kit.db import Database
 from b24mw.models.returns import Return
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
 from tests.returns.conftest import URL, create_return
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

@@ -70,7 +70,7 @@ from b24mw.kit.db import Database
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 __all__ = [
     "B24_BASE",

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from tests.support.postgres import free_port
+from tests.support.net import free_port
 
 
 def b24mw_env(**settings: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ from b24mw.settings import Settings
 from b24mw.siem import open_stream
 from b24mw.webhooks.auth import sign
 from b24mw.webhooks.runtime import build_runtime, install_runtime, runtime_of
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 URL = "/api/v1/webhooks/bitrix24"
 SECRET = "proxy-secret-current"

@@ -20,7 +20,7 @@ from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from b24mw.models.orders import InstantOrder
 from b24mw.outbox.worker import Worker
-from tests.conftest import auth
+from tests.support.auth import auth
 from tests.webhooks.conftest import APP_TOKEN, SECRET, URL, Clock, Hook, open_hook
 
 EMULATOR = "http://emulator"

@@ -267,7 +267,7 @@ async def test_bitrix24_down_keeps_the_event_for_later(portal: Portal) -> None:
 
 
 async def test_our_own_task_update_is_recorded_not_acted_on(portal: Portal) -> None:
-    from tests.conftest import auth
+    from tests.support.auth import auth
 
     task_id = await portal.create_task(ORDER)
     await portal.settle()

@@ -18,8 +18,8 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.webhooks.reconcile import reconcile
-from tests.conftest import auth
 from tests.lifecycle.helpers import DELIVERIES, create_delivery
+from tests.support.auth import auth
 from tests.webhooks.conftest import Clock
 from tests.webhooks.portal import COURIER_USER, Portal, open_portal
 from tests.webhooks.test_processing import ORDER

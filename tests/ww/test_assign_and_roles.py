@@ -9,8 +9,6 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
 from tests.lifecycle.helpers import (
     ORDERS,
     b24_calls,
@@ -21,6 +19,8 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 TASK = 321
