@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
-from tests.b24app.harness import API, INSTALL_URL, LocalApp, open_local_app
+from tests.support.local_app import API, INSTALL_URL, LocalApp, open_local_app
 from tests.support.problems import assert_problem
 
 INSTALL = "/api/v1/webhooks/bitrix24/install"

@@ -15,12 +15,12 @@ from b24mw.b24app.session import AppSession
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import utcnow
-from tests.b24app.harness import COURIER_USER, LocalApp, open_local_app
-from tests.lifecycle.helpers import DELIVERIES, add_couriers, create_delivery
-from tests.outbox.helpers import comments
 from tests.support.auth import auth
+from tests.support.jobs import comments
+from tests.support.local_app import COURIER_USER, LocalApp, open_local_app
+from tests.support.orders import DELIVERIES, add_couriers, create_delivery
 from tests.support.outbound import jobs, text_of
-from tests.webhooks.portal import add_courier
+from tests.support.portal import add_courier
 
 ORDER_TEXT = "- SKU-1 | Phone case | 2 | 490,00\ncustomer: Ivan Petrov"
 

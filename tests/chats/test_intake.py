@@ -15,11 +15,10 @@ from b24mw.kit.db import Database
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
-from tests.lifecycle.helpers import order_body
+from tests.chats.helpers import SESSIONS, start, write
 from tests.support.auth import auth
-from tests.webhooks.portal import Portal, open_portal
-
-SESSIONS = "/_emulator/person/openlines/sessions"
+from tests.support.orders import order_body
+from tests.support.portal import Portal, open_portal
 
 
 @pytest.fixture
@@ -29,24 +28,6 @@ async def portal(db: Database, tmp_path: Path) -> AsyncIterator[Portal]:
         yield p
     finally:
         await p.close()
-
-
-async def start(portal: Portal, **body: Any) -> dict[str, Any]:
-    response = await portal.http.post(
-        SESSIONS, json={"line_id": 1, "connector": "telegram", **body}
-    )
-    assert response.status_code == 201, response.text
-    session: dict[str, Any] = response.json()
-    return session
-
-
-async def write(portal: Portal, session_id: int, text: str, sender: str = "client") -> int:
-    response = await portal.http.post(
-        f"{SESSIONS}/{session_id}/messages", json={"from": sender, "text": text}
-    )
-    assert response.status_code == 201, response.text
-    message_id: int = response.json()["id"]
-    return message_id
 
 
 async def create_order(portal: Portal) -> int:

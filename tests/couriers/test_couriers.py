@@ -92,7 +92,7 @@ async def test_courier_lists_only_themselves(client: httpx.AsyncClient) -> None:
     assert [c["id"] for c in mine["items"]] == ["c-2"]
 
 
-# Role × route matrix (SPEC §4.2): GET list courier+admin, POST admin, GET/PATCH one admin.
+# Role × route matrix (README "Resources"): GET list courier+admin, POST admin, GET/PATCH one admin.
 MATRIX = [
     ("get", URL, {"admin": 200, "courier": 200, "1c": 403}),
     ("post", URL, {"admin": 201, "courier": 403, "1c": 403}),

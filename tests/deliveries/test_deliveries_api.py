@@ -13,7 +13,9 @@ from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.hooks import get_hook
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.orders import (
     DELIVERIES,
     b24_calls,
     create_delivery,
@@ -25,8 +27,6 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
-from tests.support.auth import auth
-from tests.support.config import make_settings
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")

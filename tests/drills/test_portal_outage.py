@@ -20,7 +20,7 @@ from b24mw.settings import Settings
 from tests.drills.ledger import account_for_everything
 from tests.drills.scale import SCALE
 from tests.drills.workload import Workload
-from tests.outbox.helpers import comments
+from tests.support.jobs import comments
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import (
     EmulatorHandle,

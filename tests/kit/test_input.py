@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from b24mw.kit.db import Database
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     COURIERS,
     DELIVERIES,
     ORDERS,
@@ -19,7 +20,6 @@ from tests.lifecycle.helpers import (
     delivery_body,
     order_body,
 )
-from tests.support.auth import auth
 from tests.support.problems import assert_problem
 
 RETURNS = "/api/v1/returns"

@@ -1,4 +1,4 @@
-"""Every error class of SPEC §3 as problem+json with request_id, never a 500."""
+"""Every error class of README "HTTP conventions" as problem+json with request_id, never a 500."""
 
 from __future__ import annotations
 

@@ -21,7 +21,8 @@ from b24mw.lifecycle.sync import task_methods
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     DELIVERIES,
     ORDERS,
     add_couriers,
@@ -29,7 +30,6 @@ from tests.lifecycle.helpers import (
     create_order,
     set_status,
 )
-from tests.support.auth import auth
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import EmulatorHandle, drain, jobs
 

@@ -16,7 +16,7 @@ from b24mw.outbox import Outbox, dlq
 from b24mw.outbox.hooks import result_hook
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments, job
+from tests.support.jobs import comments, job
 from tests.support.outbound import EmulatorHandle, drain, jobs
 
 

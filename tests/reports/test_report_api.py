@@ -15,9 +15,9 @@ from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.history import TaskEvent
 from b24mw.reports.schemas import DeliveriesReport
-from tests.lifecycle.helpers import ORDERS, create_delivery, create_order, walk_to
 from tests.reports.helpers import REPORT, T0, Seed, seed
 from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_delivery, create_order, walk_to
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

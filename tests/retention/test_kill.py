@@ -5,7 +5,6 @@ later run finishes."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -16,6 +15,8 @@ from b24mw.kit.db import Database
 from b24mw.retention.restore import verify
 from b24mw.retention.storage import LocalStorage
 from tests.retention.helpers import (
+    LEASE_S,
+    archive_env,
     assert_each_row_once,
     manifests,
     old_day,
@@ -24,23 +25,6 @@ from tests.retention.helpers import (
     seed_history,
     snapshot,
 )
-from tests.support.auth import JWT_SECRET
-
-LEASE_S = 2
-
-
-def _archive_env(db: Database, archive: Path, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("B24MW_")}
-    env.update(
-        B24MW_DATABASE_URL=db.url,
-        B24MW_JWT_SECRET=JWT_SECRET,
-        B24MW_ARCHIVE_URL=f"file://{archive}",
-        B24MW_ARCHIVE_BATCH_ROWS="100",
-        B24MW_ARCHIVE_LEASE_S=str(LEASE_S),
-        B24MW_SIEM_SINK=f"file://{tmp_path}/siem.jsonl",
-        B24MW_LOG_LEVEL="WARNING",
-    )
-    return env
 
 
 def _run_and_kill(env: dict[str, str], archive: Path, after_parts: int) -> int:
@@ -69,7 +53,7 @@ async def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(
     await seed_history(db, {old_day(140): 1200, old_day(130): 1200})
     before = await snapshot(db)
     archive = tmp_path / "archive"
-    env = _archive_env(db, archive, tmp_path)
+    env = archive_env(db, archive, tmp_path)
     storage = LocalStorage(archive)
 
     killed_at: list[int] = []

@@ -17,8 +17,7 @@ from b24mw.models.base import utcnow
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.returns.conftest import URL, return_body
-from tests.returns.test_effects import ExplodingOutbox
+from tests.returns.helpers import URL, ExplodingOutbox, return_body
 from tests.support.auth import auth
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import (

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from b24mw.kit.db import Database
-from tests.returns.conftest import URL, create_return, jobs, return_body
+from tests.returns.helpers import URL, create_return, jobs, return_body
 from tests.support.auth import auth
 from tests.support.problems import assert_problem
 

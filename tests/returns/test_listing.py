@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from b24mw.kit.db import Database
 from b24mw.models.returns import Return
-from tests.returns.conftest import URL, create_return
+from tests.returns.helpers import URL, create_return
 from tests.support.auth import auth
 from tests.support.problems import assert_problem
 

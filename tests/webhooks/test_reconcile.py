@@ -15,11 +15,10 @@ from b24mw.models.base import utcnow
 from b24mw.webhooks import reconcile as reconciliation
 from b24mw.webhooks.reconcile import LINKED_CURSOR, reconcile
 from b24mw.webhooks.repository import WebhookRepository
-from tests.lifecycle.helpers import delivery_body
 from tests.support.auth import auth
-from tests.webhooks.conftest import Clock
-from tests.webhooks.portal import COURIER_USER, Portal, open_portal
-from tests.webhooks.test_processing import ORDER
+from tests.support.clock import Clock
+from tests.support.orders import delivery_body
+from tests.support.portal import COURIER_USER, ORDER, Portal, open_portal
 
 
 @pytest.fixture

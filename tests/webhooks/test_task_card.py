@@ -18,7 +18,7 @@ from b24mw.history.repository import HistoryRepository
 from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from tests.support.outbound import jobs
-from tests.webhooks.portal import COURIER_USER, PERSON, Portal, add_courier, open_portal
+from tests.support.portal import COURIER_USER, PERSON, Portal, add_courier, open_portal
 
 ORDER = """#instant_order
 - SKU-1 | Чехол | 2 | 490,00

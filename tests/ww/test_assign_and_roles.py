@@ -1,4 +1,4 @@
-"""Assignment (incl. a courier declining) and the role × route table of SPEC §4.3."""
+"""Assignment (incl. a courier declining) and the role × route table of README "Resources"."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     ORDERS,
     b24_calls,
     create_order,
@@ -19,7 +20,6 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
-from tests.support.auth import auth
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from b24mw.kit.db import Database
-from tests.lifecycle.helpers import ORDERS, create_order, jobs, order_body, task_events
 from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_order, jobs, order_body, task_events
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")

@@ -12,7 +12,9 @@ from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.lifecycle.machine import TRANSITIONS
 from b24mw.models.enums import OrderStatus as S
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.orders import (
     ORDERS,
     b24_calls,
     create_order,
@@ -23,8 +25,6 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
-from tests.support.auth import auth
-from tests.support.config import make_settings
 from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
