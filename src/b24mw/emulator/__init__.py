@@ -1,4 +1,4 @@
-"""A local Bitrix24 portal that behaves like the real one on the wire (SPEC section 10)."""
+"""A local Bitrix24 portal that behaves like the real one on the wire (docs/emulator.md)."""
 
 from b24mw.emulator.app import create_app
 from b24mw.emulator.config import EmulatorConfig

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for every unsafe ``/api/v1`` request (SPEC §3).
+"""``Idempotency-Key`` for every unsafe ``/api/v1`` request (README "HTTP conventions").
 
 The database is the arbiter, and the key lives in the request's own unit of
 work: the middleware opens the transaction, claims the key in it, lets the
