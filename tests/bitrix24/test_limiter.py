@@ -38,7 +38,7 @@ def test_granted_slots_never_exceed_either_window(
 def test_steady_rate_is_close_to_the_quota() -> None:
     limiter = Limiter.fresh(CONFIG, 0.0)
     config = LimiterConfig(rps=2, rpm=10_000, burst=2, margin_s=0.02)
-    slots = []
+    slots: list[float] = []
     for _ in range(100):
         at = limiter.earliest(config, slots[-1] if slots else 0.0)
         limiter.grant(config, at)

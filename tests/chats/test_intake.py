@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from b24mw.kit.db import Database
 from b24mw.models.history import TaskEvent
@@ -49,7 +49,7 @@ async def poll(portal: Portal) -> None:
     """Deliver the events and work; then let every open session be due again."""
     await portal.settle()
     async with portal.db.unit_of_work() as session:
-        await session.execute(ChatSession.__table__.update().values(checked_at=None))
+        await session.execute(update(ChatSession).values(checked_at=None))
     await portal.settle()
 
 
@@ -122,7 +122,7 @@ async def test_replays_and_repeated_reads_store_nothing_twice(portal: Portal) ->
     # Every session owes a read again (as after a worker killed mid-round),
     # and the activity event arrives once more.
     async with portal.db.unit_of_work() as session:
-        await session.execute(ChatSession.__table__.update().values(read_due=True))
+        await session.execute(update(ChatSession).values(read_due=True))
     await portal.worker.drain(timeout=30)
     await poll(portal)
     assert await count(portal.db, ChatSession) == 1
@@ -140,9 +140,7 @@ async def test_a_session_bound_to_a_deal_links_the_deal_and_what_serves_it(
     other_id = await create_order(portal)
     async with portal.db.unit_of_work() as session:
         await session.execute(
-            InstantOrder.__table__.update()
-            .where(InstantOrder.id == order_id)
-            .values(deal_id_b24=12)
+            update(InstantOrder).where(InstantOrder.id == order_id).values(deal_id_b24=12)
         )
     await start(portal, crm_entity="D_12")
     await poll(portal)

@@ -103,13 +103,15 @@ MATRIX = [
 
 @pytest.mark.parametrize("method,url,expected", MATRIX)
 @pytest.mark.parametrize("role", ["admin", "courier", "1c"])
-async def test_role_matrix(client: httpx.AsyncClient, method, url, expected, role) -> None:  # type: ignore[no-untyped-def]
+async def test_role_matrix(
+    client: httpx.AsyncClient, method: str, url: str, expected: dict[str, int], role: str
+) -> None:
     await create(client, "c-1", "A")
     body = {"id": "c-new", "display_name": "N"} if method == "post" else {"display_name": "Z"}
-    kwargs = {"json": body} if method in ("post", "patch") else {}
-    response = await client.request(method.upper(), url, headers=auth(role, "c-1"), **kwargs)
+    sent = body if method in ("post", "patch") else None
+    response = await client.request(method.upper(), url, headers=auth(role, "c-1"), json=sent)
     assert response.status_code == expected[role], response.text
-    anonymous = await client.request(method.upper(), url, **kwargs)
+    anonymous = await client.request(method.upper(), url, json=sent)
     assert anonymous.status_code == 401
 
 

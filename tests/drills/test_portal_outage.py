@@ -35,7 +35,8 @@ QUOTA = {"b24_rps": 4.0, "b24_burst": 4, "b24_rpm": 120}
 OUTAGE_S = 2.5 * SCALE
 
 
-@pytest.fixture
+# Overrides the shared fixture of the same name (star-imported above) for this module.
+@pytest.fixture  # type: ignore[no-redef]
 def outbound_settings(db: Database) -> Settings:
     """The worker's (and the API's) settings: a quota that paces the drain."""
     return outbound_settings_for(

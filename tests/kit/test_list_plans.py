@@ -157,8 +157,8 @@ def requests(key: CursorKey, deep: tuple[Any, ...]) -> dict[str, PageRequest]:
     }
 
 
-MARCH = {"created_from": datetime(2025, 3, 1, tzinfo=UTC)}
-APRIL = {"created_to": datetime(2025, 4, 1, tzinfo=UTC)}
+MARCH: dict[str, Any] = {"created_from": datetime(2025, 3, 1, tzinfo=UTC)}
+APRIL: dict[str, Any] = {"created_to": datetime(2025, 4, 1, tzinfo=UTC)}
 ORDER_FILTERS = {
     "everything": OrderFilter(),
     "one status": OrderFilter(statuses=["READY"]),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
+from fastapi import FastAPI
 
 from tests.support.auth import auth
 from tests.support.problems import assert_problem
@@ -54,7 +57,8 @@ async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
 async def test_chunked_body_over_limit_is_413_while_streaming(client: httpx.AsyncClient) -> None:
     sent = 0
 
-    async def chunks():  # no Content-Length: the limit is enforced as bytes arrive
+    # No Content-Length: the limit is enforced as bytes arrive.
+    async def chunks() -> AsyncIterator[bytes]:
         nonlocal sent
         for _ in range(64):
             sent += 1
@@ -65,7 +69,9 @@ async def test_chunked_body_over_limit_is_413_while_streaming(client: httpx.Asyn
     assert_problem(response, 413, "payload.too_large")
 
 
-async def test_unexpected_exception_is_500_without_internals(app, client) -> None:  # type: ignore[no-untyped-def]
+async def test_unexpected_exception_is_500_without_internals(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals: password=hunter2")

@@ -76,6 +76,7 @@ async def test_every_command_is_logged_under_its_own_request_id(
     ]
     (batch,) = await emulator.calls("batch")
     assert batch["headers"]["x-request-id"].startswith("batch-")
+    assert rows[0][0].response_json is not None
     assert rows[0][0].response_json["batch_request_id"] == batch["headers"]["x-request-id"]
 
 

@@ -21,7 +21,9 @@ async def _columns(engine: AsyncEngine, table: str) -> set[str]:
 
 async def _indexes(engine: AsyncEngine, table: str) -> set[str]:
     async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: {ix["name"] for ix in inspect(c).get_indexes(table)})
+        return await conn.run_sync(
+            lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes(table)}
+        )
 
 
 async def test_upgrade_downgrade_upgrade(

@@ -85,7 +85,7 @@ async def plan(db: Database, statement: Any) -> str:
         return "\n".join(row[0] for row in await conn.execute(Explain(statement)))
 
 
-def month(m: int) -> dict[str, datetime]:
+def month(m: int) -> dict[str, Any]:
     return {
         "created_from": datetime(2025, m, 1, tzinfo=UTC),
         "created_before": datetime(2025, m + 1, 1, tzinfo=UTC),

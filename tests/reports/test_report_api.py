@@ -22,7 +22,9 @@ from tests.support.orders import ORDERS, create_delivery, create_order, walk_to
 pytestmark = pytest.mark.usefixtures("couriers")
 
 
-async def report(client: httpx.AsyncClient, role: str = "admin", sub: str = "boss", **params: Any):
+async def report(
+    client: httpx.AsyncClient, role: str = "admin", sub: str = "boss", **params: Any
+) -> Any:
     response = await client.get(REPORT, params=params, headers=auth(role, sub))
     assert response.status_code == 200, response.text
     body = response.json()

@@ -89,6 +89,6 @@ async def log_rows(db: Database, return_id: str) -> list[IntegrationLog]:
 class ExplodingOutbox(Outbox):
     """Fails after the event and 1C jobs were added: the transaction must roll back."""
 
-    def b24_comment(self, *args: Any, **kwargs: Any) -> OutboxJob:
+    def b24_comment(self, *args: Any, **kwargs: Any) -> OutboxJob:  # type: ignore[override]
         super().b24_comment(*args, **kwargs)
         raise RuntimeError("simulated failure late in the unit of work")

@@ -149,7 +149,8 @@ async def test_lost_subtask_answer_is_found_not_created_twice(
         502,
     )
     [add] = [j for j in await jobs(db) if j.payload.get("method") == "tasks.task.add"]
-    assert add.status == "done" and add.result["task"]["id"] == str(subtasks[0]["id"])
+    assert add.status == "done" and add.result is not None
+    assert add.result["task"]["id"] == str(subtasks[0]["id"])
 
 
 async def test_english_portal_gets_english_texts(

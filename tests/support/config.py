@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from b24mw.settings import Settings
 from tests.support.auth import JWT_SECRET
@@ -12,10 +13,10 @@ BACKENDS = [b for b in os.environ.get("B24MW_TEST_BACKENDS", "sqlite,postgresql"
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "database_url": database_url,
         "jwt_secret": JWT_SECRET,
         "log_level": "WARNING",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)

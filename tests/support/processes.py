@@ -55,10 +55,10 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) 
 
 @contextmanager
 def b24mw_process(
-    *args: str, health: str, port: int | None = None, **settings: str
+    *args: str, health: str, **settings: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``b24mw <args> --port P`` running until the block ends; yields (base URL, process)."""
-    port = port or free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "b24mw", *args, "--port", str(port)],
         env=b24mw_env(**settings),

@@ -245,7 +245,7 @@ async def methods_called(portal: Portal) -> list[str]:
 
 
 async def new_card_portal(db: Database, tmp_path: Path, **settings: object) -> Portal:
-    values: dict[str, object] = {"outbox_retry_delays": "0.05,0.05,0.05,0.05", **settings}
+    values: dict[str, Any] = {"outbox_retry_delays": "0.05,0.05,0.05,0.05", **settings}
     return await open_portal(db, tmp_path, task_card="new", **values)
 
 

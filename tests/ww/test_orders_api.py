@@ -139,7 +139,7 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient) -> None:
     )
     assert ready.status_code == 200
 
-    async def ids(**params: object) -> list[int]:
+    async def ids(**params: str | int | list[str]) -> list[int]:
         response = await client.get(ORDERS, headers=auth("admin"), params=params)
         assert response.status_code == 200, response.text
         return [o["id"] for o in response.json()["items"]]

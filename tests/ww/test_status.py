@@ -205,6 +205,7 @@ async def test_failed_back_to_ready_is_logged(client: httpx.AsyncClient, db: Dat
         f"ww/orders/{order['id']}",
         "ok",
     )
+    assert log.request_json is not None
     assert log.request_json["from"] == "FAILED" and log.request_json["to"] == "READY"
     assert log.request_id == response.headers["x-request-id"]
 
