@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -36,10 +37,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import httpx
-
-# The suite's own helpers, one copy for tests and benchmarks (light: no b24mw imports).
-from tests.support.net import free_port
-from tests.support.timing import max_in_window
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -78,6 +75,12 @@ def token(role: str, sub: str) -> str:
 
 
 # --- processes ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def can_pin(core: int) -> bool:
@@ -534,6 +537,17 @@ async def paced(count: int, rate: float) -> AsyncIterator[int]:
         if delay > 0:
             await asyncio.sleep(delay)
         yield n
+
+
+def max_in_window(times: list[float], width: float) -> int:
+    """The most requests that started within any sliding window of ``width`` seconds."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
 
 
 def wire_peaks(times: list[float]) -> dict[str, int]:
