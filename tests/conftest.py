@@ -1,4 +1,7 @@
-"""Shared fixtures: both database engines, the app, clients and tokens.
+"""Shared fixtures: both database engines, the app and clients.
+
+Helpers (tokens, settings, problem checks, ports) live in ``tests/support/``;
+import them from there, never from a conftest or another test module.
 
 Every test that takes ``db`` (or anything built on it) runs once on SQLite and
 once on a real PostgreSQL server started here.  The schema comes from the
@@ -7,15 +10,13 @@ Alembic migrations, never from ``create_all``.
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 import b24mw.models  # noqa: F401
@@ -24,10 +25,9 @@ from b24mw.kit.db import Database
 from b24mw.migrations import upgrade
 from b24mw.models.base import Base
 from b24mw.settings import Settings
+from tests.support.auth import auth
+from tests.support.config import BACKENDS, make_settings
 from tests.support.postgres import PostgresServer
-
-JWT_SECRET = "test-secret-that-is-long-enough-for-hs256!"
-BACKENDS = [b for b in os.environ.get("B24MW_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 
 
 @pytest.fixture(scope="session")
@@ -68,16 +68,6 @@ def database_url(
     return server.url(name)
 
 
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "jwt_secret": JWT_SECRET,
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 @pytest.fixture(scope="session")
 async def migrated_db(database_url: str) -> AsyncIterator[Database]:
     db = Database(make_settings(database_url))
@@ -108,33 +98,15 @@ def settings(db: Database, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database):  # type: ignore[no-untyped-def]
+def app(settings: Settings, db: Database) -> FastAPI:
     return create_app(settings, database=db)
 
 
 @pytest.fixture
-async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-
-
-def make_token(role: str | list[str], sub: str, *, ttl: int = 600, **claims: object) -> str:
-    now = int(time.time())
-    payload: dict[str, object] = {"sub": sub, "iat": now, "exp": now + ttl}
-    if isinstance(role, list):
-        payload["roles"] = role
-    else:
-        payload["role"] = role
-    payload.update(claims)
-    return jwt.encode(payload, JWT_SECRET, algorithm="HS256")
-
-
-def auth(role: str | list[str], sub: str = "tester", *, key: str | None = None) -> dict[str, str]:
-    """Headers for a request as ``role``; ``key`` adds an Idempotency-Key."""
-    headers = {"Authorization": f"Bearer {make_token(role, sub)}"}
-    headers["Idempotency-Key"] = key or uuid.uuid4().hex
-    return headers
 
 
 @pytest.fixture

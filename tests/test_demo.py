@@ -24,7 +24,7 @@ import pytest
 
 from b24mw.demo.stage import MARKER, CannotStart, prepare
 from b24mw.supervisor import port_is_free
-from tests.support.postgres import free_port
+from tests.support.net import free_port
 from tests.support.processes import b24mw_env
 
 MARKER_LINE = "[b24mw:"

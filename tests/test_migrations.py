@@ -4,23 +4,28 @@ engines, enforce the constraints and downgrade to base."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from b24mw.kit.db import Database
 from b24mw.migrations import alembic_config, downgrade, upgrade
 from b24mw.models.base import Base
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture
-async def fresh_db(backend: str, tmp_path, request) -> Database:  # type: ignore[no-untyped-def]
+async def fresh_db(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Database]:
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
     else:
@@ -33,7 +38,7 @@ async def fresh_db(backend: str, tmp_path, request) -> Database:  # type: ignore
     await db.dispose()
 
 
-def _diff(connection) -> list:  # type: ignore[no-untyped-def]
+def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     diffs = compare_metadata(context, Base.metadata)
     # Expression indexes (ts DESC, partial; the trigram indexes of ``q``, which

@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 from b24mw.app import create_app
 from b24mw.kit.db import Database
-from tests.conftest import auth, make_settings
-from tests.lifecycle.helpers import add_couriers, create_delivery, create_order
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.orders import add_couriers, create_delivery, create_order
 
 SPEC: dict[str, Any] = create_app(make_settings("sqlite+aiosqlite:///:memory:")).openapi()
 OPERATIONS = [

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import JWT_SECRET, auth
+from tests.support.auth import JWT_SECRET, auth
 from tests.support.postgres import PostgresServer
 from tests.support.processes import api_server, b24mw_process, run_cli
 
@@ -56,7 +58,7 @@ async def test_chunked_upload_over_limit_is_cut_off_over_real_http(pg_url: str) 
     env = {"database_url": pg_url, "jwt_secret": JWT_SECRET, "max_body_bytes": "65536"}
     with api_server(**env) as base:
 
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(1024):  # 64 MiB if it were all read
                 yield b" " * 65536
 
@@ -67,7 +69,7 @@ async def test_chunked_upload_over_limit_is_cut_off_over_real_http(pg_url: str) 
         assert response.json()["code"] == "payload.too_large"
 
 
-def test_token_command_mints_a_token_that_creates_a_courier(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_token_command_mints_a_token_that_creates_a_courier(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/cli.db"
     assert run_cli("migrate", database_url=url).returncode == 0
     minted = run_cli("token", "--role", "admin", "--sub", "a", "--ttl", "5m", jwt_secret=JWT_SECRET)
@@ -95,14 +97,14 @@ def test_serve_without_jwt_key_refuses_to_start() -> None:
     assert "B24MW_JWT_SECRET" in result.stderr
 
 
-def test_migrate_downgrade_to_base(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_downgrade_to_base(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/down.db"
     assert run_cli("migrate", database_url=url).returncode == 0
     down = run_cli("migrate", "base", "--downgrade", database_url=url)
     assert down.returncode == 0, down.stderr
 
 
-def test_request_log_line_is_json_with_masked_phone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_request_log_line_is_json_with_masked_phone(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/log.db"
     assert run_cli("migrate", database_url=url).returncode == 0
     env = {"database_url": url, "jwt_secret": JWT_SECRET}

@@ -17,15 +17,17 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import JWT_SECRET, auth
-from tests.support.postgres import PostgresServer, free_port
+from tests.support.auth import JWT_SECRET, auth
+from tests.support.net import free_port
+from tests.support.postgres import PostgresServer
 from tests.support.processes import b24mw_env
 
 ORDER = "- SKU-1 | Чехол | 2 | 490,00\ncustomer: Иван Петров"
@@ -69,7 +71,7 @@ class Run:
 
 
 @pytest.fixture
-def start_run(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+def start_run(tmp_path: Path) -> Iterator[Callable[..., Run]]:
     runs: list[Run] = []
 
     def start(*args: str, **settings: str) -> Run:
@@ -96,7 +98,7 @@ def start_run(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
             run.proc.wait()
 
 
-async def _order_from_tagged_task(run: Run, client: httpx.AsyncClient, sku: str) -> dict:  # type: ignore[type-arg]
+async def _order_from_tagged_task(run: Run, client: httpx.AsyncClient, sku: str) -> dict[str, Any]:
     created = await client.post(
         f"{run.portal}/_emulator/person/tasks",
         json={
@@ -129,7 +131,9 @@ async def _setup_courier(run: Run, client: httpx.AsyncClient) -> None:
     assert response.status_code == 201, response.text
 
 
-async def test_a_tagged_task_becomes_an_order_and_ctrl_c_stops_everything(start_run) -> None:  # type: ignore[no-untyped-def]
+async def test_a_tagged_task_becomes_an_order_and_ctrl_c_stops_everything(
+    start_run: Callable[..., Run],
+) -> None:
     run = start_run()
     run.wait_for("all parts are up")
     assert any("docs http://127.0.0.1:" in line for line in run.lines)
@@ -155,7 +159,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-async def test_a_worker_that_dies_is_restarted(start_run) -> None:  # type: ignore[no-untyped-def]
+async def test_a_worker_that_dies_is_restarted(start_run: Callable[..., Run]) -> None:
     run = start_run()
     run.wait_for("all parts are up")
     [worker] = [pid for pid, cmd in run.children().items() if " worker " in f"{cmd} "]
@@ -168,7 +172,9 @@ async def test_a_worker_that_dies_is_restarted(start_run) -> None:  # type: igno
     assert worker not in run.children()
 
 
-def test_a_part_that_cannot_start_stops_the_run_with_a_message(start_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_part_that_cannot_start_stops_the_run_with_a_message(
+    start_run: Callable[..., Run], tmp_path: Path
+) -> None:
     # The emulator keeps its tasks in ./var/emulator.json: a directory there breaks it.
     (tmp_path / "var" / "emulator.json").mkdir(parents=True)
     run = start_run()
@@ -193,8 +199,8 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
     assert f"port {port} is in use" in result.stderr
 
 
-async def test_several_api_and_worker_processes_on_postgresql(  # type: ignore[no-untyped-def]
-    start_run, pg_server: PostgresServer
+async def test_several_api_and_worker_processes_on_postgresql(
+    start_run: Callable[..., Run], pg_server: PostgresServer
 ) -> None:
     name = "run_" + uuid.uuid4().hex[:8]
     pg_server.createdb(name)

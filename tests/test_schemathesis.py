@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from tests.conftest import JWT_SECRET, make_token
-from tests.support.postgres import PostgresServer, free_port
+from tests.support.auth import JWT_SECRET, make_token
+from tests.support.net import free_port
+from tests.support.postgres import PostgresServer
 from tests.support.processes import b24mw_env, run_cli, wait_until_up
 
 MAX_EXAMPLES = int(os.environ.get("B24MW_SCHEMATHESIS_EXAMPLES", "12"))
@@ -98,7 +99,7 @@ def _document() -> dict[str, object]:
     """The OpenAPI document as the app generates it (the running server
     serves the same one, from the same code)."""
     from b24mw.app import create_app
-    from tests.conftest import make_settings
+    from tests.support.config import make_settings
 
     return create_app(make_settings("sqlite+aiosqlite:///:memory:")).openapi()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import JWT_SECRET
+from tests.support.auth import JWT_SECRET
 from tests.support.processes import api_server, b24mw_env, run_cli
 
 HOOK = "https://portal.example.bitrix24.ru/rest/1/abcdef123456/"

@@ -1,5 +1,5 @@
-"""Texts b24mw writes into Bitrix24 for people (SPEC §6): Russian by default,
-English with ``B24MW_LOCALE=en``.
+"""Texts b24mw writes into Bitrix24 for people (docs/webhooks.md, README
+"Configuration"): Russian by default, English with ``B24MW_LOCALE=en``.
 
 One table per language with the same keys, so a missing translation is caught
 by the test that compares the key sets, not by a user reading ``KeyError``.
@@ -14,7 +14,7 @@ DEFAULT_LOCALE = "ru"
 
 TEXTS: dict[str, dict[str, str]] = {
     "ru": {
-        # Returns (SPEC §4.1)
+        # Returns (README "Resources")
         "return.created": "Возврат {id} создан: позиций {lines}, штук {qty}. Статус: {status}",
         "return.status_changed": "Возврат {id}: {from_status} → {to_status}",
         "return.status.pending": "ожидает решения",
@@ -29,7 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "Не удалось создать подзадачу возврата: у курьера {courier} нет пользователя Битрикс24."
             " Назначьте ответственного вручную."
         ),
-        # Walking Warehouse orders and deliveries (SPEC §4.3, §4.4)
+        # Walking Warehouse orders and deliveries (README "Resources", the status table)
         "order.status_changed": "Заказ {id}: {from_status} → {to_status}",
         "order.note": "Комментарий: {note}",
         "crm.stage_refused": (
@@ -49,7 +49,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "delivery.lines": "Товары:",
         "delivery.line": "- {sku} | {name} | {qty} × {price}",
         "delivery.notes": "Примечание: {notes}",
-        # Orders from Bitrix24 tasks and comments (SPEC §5; webhooks/processor.py)
+        # Orders from Bitrix24 tasks and comments (docs/webhooks.md; webhooks/processor.py)
         "webhook.order_created": (
             "Заказ {id} создан: позиций {lines}, сумма {total} {currency}. Курьер: {courier}"
         ),

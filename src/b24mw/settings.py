@@ -1,7 +1,7 @@
 """Process settings: ``B24MW_*`` environment variables and an optional ``.env`` file.
 
-Names are fixed by SPEC §2 because operators and tools rely on them.  A bad
-value stops the process with one line that names the setting (see
+Names are listed in README "Configuration" and fixed because operators and
+tools rely on them.  A bad value stops the process with one line that names the setting (see
 ``load_settings``), never a traceback.
 """
 

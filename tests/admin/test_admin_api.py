@@ -12,8 +12,8 @@ from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.conftest import auth
-from tests.outbox.helpers import comments, job, raw_job
+from tests.support.auth import auth
+from tests.support.jobs import comments, job, raw_job
 from tests.support.outbound import EmulatorHandle, drain
 
 ADMIN = "/api/v1/admin"

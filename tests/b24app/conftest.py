@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from b24mw.kit.db import Database
-from tests.b24app.harness import LocalApp, open_local_app
+from tests.support.local_app import LocalApp, open_local_app
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
-from tests.b24app.harness import API, INSTALL_URL, LocalApp, open_local_app
-from tests.kit.test_problems import assert_problem
+from tests.support.local_app import API, INSTALL_URL, LocalApp, open_local_app
+from tests.support.problems import assert_problem
 
 INSTALL = "/api/v1/webhooks/bitrix24/install"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -153,7 +153,7 @@ async def test_a_body_that_is_no_installation_is_400_naming_the_fields(
 
 async def test_the_handler_is_404_in_webhook_mode(local_app: LocalApp, db: Database) -> None:
     from b24mw.app import create_app
-    from tests.conftest import make_settings
+    from tests.support.config import make_settings
 
     api = create_app(make_settings(db.url), database=db)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url=API) as c:
@@ -189,7 +189,7 @@ async def test_reinstalling_replaces_the_tokens_and_binds_again(local_app: Local
 
 
 async def test_the_admin_sees_the_installation_but_never_a_token(local_app: LocalApp) -> None:
-    from tests.conftest import auth
+    from tests.support.auth import auth
 
     empty = await local_app.client.get("/api/v1/admin/b24app", headers=auth("admin"))
     assert empty.status_code == 200 and empty.json() == {

@@ -5,6 +5,7 @@ application's token."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,13 @@ from b24mw.b24app.session import AppSession
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import utcnow
-from tests.b24app.harness import COURIER_USER, LocalApp, open_local_app
-from tests.conftest import auth
-from tests.lifecycle.helpers import DELIVERIES, add_couriers, create_delivery
-from tests.outbox.helpers import comments
+from tests.support.auth import auth
+from tests.support.clock import Clock
+from tests.support.jobs import comments
+from tests.support.local_app import COURIER_USER, LocalApp, open_local_app
+from tests.support.orders import DELIVERIES, add_couriers, create_delivery
 from tests.support.outbound import jobs, text_of
-from tests.webhooks.portal import add_courier
+from tests.support.portal import add_courier
 
 ORDER_TEXT = "- SKU-1 | Phone case | 2 | 490,00\ncustomer: Ivan Petrov"
 
@@ -103,7 +105,12 @@ async def test_a_token_near_its_end_is_refreshed_before_the_call(
     )
     try:
         await app.install()
-        await asyncio.sleep(0.6)
+        # The worker's token cache runs on a clock the test moves: 0.6 s later the
+        # token issued at install is inside its margin.
+        clock = Clock()
+        session = app.worker_session()
+        session.clock = session.server.clock = clock
+        clock.advance(0.6)
         task_id = await app.person_task("x", tags=[])
         await comments(app.db, app.settings, (task_id, "fresh token"))
         await app.worker.drain(timeout=10)
@@ -157,9 +164,11 @@ async def test_a_refused_refresh_keeps_the_jobs_until_the_application_is_install
     [job] = [j for j in await jobs(local_app.db) if j.id == job_id]
     assert (job.status, job.attempts) == ("pending", 1)
     assert job.error_history[-1]["code"] == "OAUTH_REFRESH_REFUSED"
+    assert job.last_error is not None
     assert "invalid_client" in job.last_error and "install the application again" in job.last_error
     row = await local_app.installation()
-    assert row is not None and row.state == "refused" and "invalid_client" in row.last_error
+    assert row is not None and row.state == "refused"
+    assert row.last_error is not None and "invalid_client" in row.last_error
     # While refused nothing is claimed, so no attempt is spent, however long it takes.
     calls = len(rest_calls(local_app))
     for _ in range(3):
@@ -236,7 +245,8 @@ async def test_the_oauth_server_being_down_is_retried_later_not_refused(
         [job_id] = await comments(db, app.settings, (task_id, "later"))
         await app.worker.drain(timeout=5)
         [job] = [j for j in await jobs(db) if j.id == job_id]
-        assert job.status == "pending" and job.last_error.startswith("OAUTH_SERVER_UNAVAILABLE")
+        assert job.status == "pending"
+        assert (job.last_error or "").startswith("OAUTH_SERVER_UNAVAILABLE")
         row = await app.installation()
         assert row is not None and row.state == "active"  # not refused: tried again later
 
@@ -259,7 +269,7 @@ async def test_the_oauth_server_being_down_is_retried_later_not_refused(
         await app.close()
 
 
-async def _bad_gateway(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _bad_gateway(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 502, "headers": []})
     await send({"type": "http.response.body", "body": b"<html>502 Bad Gateway</html>"})
 

@@ -19,8 +19,8 @@ from b24mw.emulator.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from b24mw.kit.db import Database
 from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import utcnow
-from tests.conftest import JWT_SECRET
-from tests.outbox.helpers import comments
+from tests.support.auth import JWT_SECRET
+from tests.support.jobs import comments
 from tests.support.outbound import jobs, outbound_settings_for, text_of
 from tests.support.processes import b24mw_env, b24mw_process
 

@@ -12,7 +12,7 @@ from b24mw.bitrix24.check import MISSING, OK, Report
 from b24mw.bitrix24.commands import run_check
 from b24mw.kit.db import Database
 from b24mw.settings import Settings
-from tests.b24app.harness import open_local_app
+from tests.support.local_app import open_local_app
 from tests.support.outbound import EmulatorHandle, outbound_settings_for
 from tests.support.processes import b24mw_process, run_cli
 

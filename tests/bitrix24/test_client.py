@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
@@ -10,8 +11,8 @@ import pytest
 from b24mw.bitrix24.client import Bitrix24Client, Target
 from b24mw.bitrix24.errors import Outcome
 from b24mw.settings import Settings
+from tests.support.net import free_port
 from tests.support.outbound import B24_BASE, EmulatorHandle, outbound_settings_for
-from tests.support.postgres import free_port
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ async def test_refused_connection_never_ran(db: Any) -> None:
     assert reply.error.may_have_run is False
 
 
-async def _redirector(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _redirector(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
     """A renamed portal: every call answers 302 to the same path on the new host."""
     location = f"http://b24.test{scope['path']}".encode()
     await send({"type": "http.response.start", "status": 302, "headers": [(b"location", location)]})

@@ -6,15 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from b24mw.bitrix24.limiter import Limiter, LimiterConfig
+from tests.support.timing import max_in_window
 
 CONFIG = LimiterConfig(rps=2, rpm=10, burst=2, floor=0.25, margin_s=0.05, pause_s=1.0)
-
-
-def _max_in_window(times: list[float], width: float) -> int:
-    best = 0
-    for i, start in enumerate(times):
-        best = max(best, sum(1 for t in times[i:] if t < start + width))
-    return best
 
 
 @settings(max_examples=60, deadline=None)
@@ -37,14 +31,14 @@ def test_granted_slots_never_exceed_either_window(
         limiter.grant(config, at)
         granted.append(at)
     assert granted == sorted(granted)
-    assert _max_in_window(granted, 1.0) <= config.per_second
-    assert _max_in_window(granted, 60.0) <= rpm
+    assert max_in_window(granted, 1.0) <= config.per_second
+    assert max_in_window(granted, 60.0) <= rpm
 
 
 def test_steady_rate_is_close_to_the_quota() -> None:
     limiter = Limiter.fresh(CONFIG, 0.0)
     config = LimiterConfig(rps=2, rpm=10_000, burst=2, margin_s=0.02)
-    slots = []
+    slots: list[float] = []
     for _ in range(100):
         at = limiter.earliest(config, slots[-1] if slots else 0.0)
         limiter.grant(config, at)

@@ -9,17 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from b24mw.kit.db import Database
 from b24mw.models.history import TaskEvent
 from b24mw.models.orders import InstantOrder
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
-from tests.conftest import auth
-from tests.lifecycle.helpers import order_body
-from tests.webhooks.portal import Portal, open_portal
-
-SESSIONS = "/_emulator/person/openlines/sessions"
+from tests.chats.helpers import SESSIONS, start, write
+from tests.support.auth import auth
+from tests.support.orders import order_body
+from tests.support.portal import Portal, open_portal
 
 
 @pytest.fixture
@@ -29,24 +28,6 @@ async def portal(db: Database, tmp_path: Path) -> AsyncIterator[Portal]:
         yield p
     finally:
         await p.close()
-
-
-async def start(portal: Portal, **body: Any) -> dict[str, Any]:
-    response = await portal.http.post(
-        SESSIONS, json={"line_id": 1, "connector": "telegram", **body}
-    )
-    assert response.status_code == 201, response.text
-    session: dict[str, Any] = response.json()
-    return session
-
-
-async def write(portal: Portal, session_id: int, text: str, sender: str = "client") -> int:
-    response = await portal.http.post(
-        f"{SESSIONS}/{session_id}/messages", json={"from": sender, "text": text}
-    )
-    assert response.status_code == 201, response.text
-    message_id: int = response.json()["id"]
-    return message_id
 
 
 async def create_order(portal: Portal) -> int:
@@ -68,7 +49,7 @@ async def poll(portal: Portal) -> None:
     """Deliver the events and work; then let every open session be due again."""
     await portal.settle()
     async with portal.db.unit_of_work() as session:
-        await session.execute(ChatSession.__table__.update().values(checked_at=None))
+        await session.execute(update(ChatSession).values(checked_at=None))
     await portal.settle()
 
 
@@ -141,7 +122,7 @@ async def test_replays_and_repeated_reads_store_nothing_twice(portal: Portal) ->
     # Every session owes a read again (as after a worker killed mid-round),
     # and the activity event arrives once more.
     async with portal.db.unit_of_work() as session:
-        await session.execute(ChatSession.__table__.update().values(read_due=True))
+        await session.execute(update(ChatSession).values(read_due=True))
     await portal.worker.drain(timeout=30)
     await poll(portal)
     assert await count(portal.db, ChatSession) == 1
@@ -159,9 +140,7 @@ async def test_a_session_bound_to_a_deal_links_the_deal_and_what_serves_it(
     other_id = await create_order(portal)
     async with portal.db.unit_of_work() as session:
         await session.execute(
-            InstantOrder.__table__.update()
-            .where(InstantOrder.id == order_id)
-            .values(deal_id_b24=12)
+            update(InstantOrder).where(InstantOrder.id == order_id).values(deal_id_b24=12)
         )
     await start(portal, crm_entity="D_12")
     await poll(portal)

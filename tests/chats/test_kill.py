@@ -16,9 +16,8 @@ from b24mw.kit.db import Database
 from b24mw.models.support import ChatMessage, ChatSession
 from b24mw.outbox.worker import Worker
 from b24mw.support import flows
-from tests.outbox.test_processes import _wait_for_call, worker_process
 from tests.support.outbound import drain, outbound_settings_for
-from tests.support.processes import b24mw_process
+from tests.support.processes import emulator_process, wait_for_call, worker_process
 
 SESSIONS = 30
 MESSAGES = 3
@@ -26,9 +25,9 @@ MESSAGES = 3
 
 @pytest.fixture
 async def portal() -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
-    with b24mw_process("emulator", "--rps", "0", health="/_emulator/health") as (base, _):
-        async with httpx.AsyncClient(base_url=base, timeout=10) as control:
-            yield base, control
+    """The emulator as its own process (no bucket: we count what arrives)."""
+    async with emulator_process() as started:
+        yield started
 
 
 async def _sessions(control: httpx.AsyncClient) -> list[dict[str, object]]:
@@ -64,7 +63,7 @@ async def test_worker_killed_mid_read_loses_and_duplicates_nothing(
         json={"kind": "latency", "method": "batch", "latency_s": 0.5, "count": 1},
     )
     with worker_process(db, base, tmp_path / "worker.log", support_poll_round_s="0") as proc:
-        await _wait_for_call(control, "batch")
+        await wait_for_call(control, "batch")
         os.kill(proc.pid, signal.SIGKILL)  # the portal is still answering
     settings = outbound_settings_for(
         db.url, b24_url=f"{base}/rest/1/emulator/", support_poll_round_s=0.0

@@ -14,8 +14,8 @@ from b24mw.kit.db import Database
 from b24mw.models.support import ChatMessage, ChatSession
 from b24mw.outbox.enqueue import Outbox
 from b24mw.support.poller import poll_sessions
-from tests.chats.test_intake import start, write
-from tests.webhooks.portal import Portal, open_portal
+from tests.chats.helpers import start, write
+from tests.support.portal import Portal, open_portal
 
 SESSIONS = 200
 

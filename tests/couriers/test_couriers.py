@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
 
@@ -92,7 +92,7 @@ async def test_courier_lists_only_themselves(client: httpx.AsyncClient) -> None:
     assert [c["id"] for c in mine["items"]] == ["c-2"]
 
 
-# Role × route matrix (SPEC §4.2): GET list courier+admin, POST admin, GET/PATCH one admin.
+# Role × route matrix (README "Resources"): GET list courier+admin, POST admin, GET/PATCH one admin.
 MATRIX = [
     ("get", URL, {"admin": 200, "courier": 200, "1c": 403}),
     ("post", URL, {"admin": 201, "courier": 403, "1c": 403}),
@@ -103,13 +103,15 @@ MATRIX = [
 
 @pytest.mark.parametrize("method,url,expected", MATRIX)
 @pytest.mark.parametrize("role", ["admin", "courier", "1c"])
-async def test_role_matrix(client: httpx.AsyncClient, method, url, expected, role) -> None:  # type: ignore[no-untyped-def]
+async def test_role_matrix(
+    client: httpx.AsyncClient, method: str, url: str, expected: dict[str, int], role: str
+) -> None:
     await create(client, "c-1", "A")
     body = {"id": "c-new", "display_name": "N"} if method == "post" else {"display_name": "Z"}
-    kwargs = {"json": body} if method in ("post", "patch") else {}
-    response = await client.request(method.upper(), url, headers=auth(role, "c-1"), **kwargs)
+    sent = body if method in ("post", "patch") else None
+    response = await client.request(method.upper(), url, headers=auth(role, "c-1"), json=sent)
     assert response.status_code == expected[role], response.text
-    anonymous = await client.request(method.upper(), url, **kwargs)
+    anonymous = await client.request(method.upper(), url, json=sent)
     assert anonymous.status_code == 401
 
 

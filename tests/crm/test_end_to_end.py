@@ -18,9 +18,9 @@ from b24mw.models.enums import OrderStatus as S
 from b24mw.models.history import IntegrationLog
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import dlq
-from tests.conftest import auth
-from tests.lifecycle.helpers import DELIVERIES, ORDERS, delivery_body, set_status, walk_to
-from tests.webhooks.portal import PERSON, Portal, open_portal
+from tests.support.auth import auth
+from tests.support.orders import DELIVERIES, ORDERS, delivery_body, set_status, walk_to
+from tests.support.portal import PERSON, Portal, open_portal
 
 DEALS = "/api/v1/crm/deals"
 LEADS = "/api/v1/crm/leads"

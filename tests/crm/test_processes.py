@@ -10,19 +10,27 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from b24mw.crm import closing, sync
 from b24mw.kit.db import Database
 from b24mw.outbox.enqueue import Outbox
 from b24mw.outbox.worker import Worker
-from tests.outbox.test_processes import _wait_for_call, portal, worker_process
 from tests.support.outbound import drain, jobs, outbound_settings_for
+from tests.support.processes import emulator_process, wait_for_call, worker_process
 
-__all__ = ["portal"]
 DEALS = 12
+
+
+@pytest.fixture
+async def portal() -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
+    """The emulator as its own process (no bucket: we count what arrives)."""
+    async with emulator_process() as started:
+        yield started
 
 
 async def test_worker_killed_mid_batch_closes_each_deal_once_with_one_comment_each(
@@ -63,7 +71,7 @@ async def test_worker_killed_mid_batch_closes_each_deal_once_with_one_comment_ea
         json={"kind": "latency", "method": "batch", "latency_s": 0.5, "count": 1},
     )
     with worker_process(db, base, tmp_path / "worker.log", outbox_lease_s="1.5") as proc:
-        await _wait_for_call(control, "batch")
+        await wait_for_call(control, "batch")
         os.kill(proc.pid, signal.SIGKILL)  # mid-batch: the portal is still working on it
     assert "in_flight" in {row.status for row in await jobs(db)}
 

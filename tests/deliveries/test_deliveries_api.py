@@ -13,9 +13,9 @@ from b24mw import registry
 from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth, make_settings
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.orders import (
     DELIVERIES,
     b24_calls,
     create_delivery,
@@ -27,6 +27,7 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

@@ -11,8 +11,8 @@ from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.conftest import auth
-from tests.lifecycle.helpers import DELIVERIES, create_delivery, set_status, task_events, walk_to
+from tests.support.auth import auth
+from tests.support.orders import DELIVERIES, create_delivery, set_status, task_events, walk_to
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import EmulatorHandle, RecordingSink, drain, jobs, text_of
 

@@ -196,11 +196,13 @@ async def account_for_everything(
     for order in orders:
         if order.origin == "api" or order.task_id_b24 is None:
             continue
-        task = portal_by_id.get(order.task_id_b24)
-        ledger.check(task is not None, f"order {order.id}: task {order.task_id_b24} not in portal")
-        if task is not None:
+        answered_in = portal_by_id.get(order.task_id_b24)
+        ledger.check(
+            answered_in is not None, f"order {order.id}: task {order.task_id_b24} not in portal"
+        )
+        if answered_in is not None:
             prefix = _answer_prefix(order.id, locale)
-            answers = sum(text.startswith(prefix) for text in _texts(task))
+            answers = sum(text.startswith(prefix) for text in _texts(answered_in))
             ledger.check(answers == 1, f"order {order.id} answered {answers} times in its task")
     for delivery in deliveries:
         ledger.check(

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import JWT_SECRET
-from tests.support.postgres import free_port
+from tests.support.auth import JWT_SECRET
+from tests.support.net import free_port
 from tests.support.processes import b24mw_env
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,10 +20,10 @@ from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.history import TaskEvent
 from b24mw.models.returns import Return
-from tests.conftest import auth
 from tests.drills.ledger import account_for_everything, quiet, read_events
 from tests.drills.stack import control, settled, stack
 from tests.drills.workload import COURIER, Workload, return_body
+from tests.support.auth import auth
 
 DIE = {"X-Drill": "die-after-commit"}
 

@@ -22,11 +22,12 @@ import pytest
 from b24mw.kit.db import Database
 from b24mw.migrations import upgrade
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth, make_settings
 from tests.drills.ledger import account_for_everything, quiet, read_events
 from tests.drills.scale import SCALE
 from tests.drills.stack import control, settled, stack
 from tests.drills.workload import COURIER, Workload, return_body
+from tests.support.auth import auth
+from tests.support.config import make_settings
 from tests.support.postgres import PostgresServer
 
 CLIENTS = 6

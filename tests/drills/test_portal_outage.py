@@ -20,7 +20,7 @@ from b24mw.settings import Settings
 from tests.drills.ledger import account_for_everything
 from tests.drills.scale import SCALE
 from tests.drills.workload import Workload
-from tests.outbox.helpers import comments
+from tests.support.jobs import comments
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import (
     EmulatorHandle,
@@ -29,12 +29,14 @@ from tests.support.outbound import (
     jobs,
     outbound_settings_for,
 )
+from tests.support.timing import max_in_window
 
 QUOTA = {"b24_rps": 4.0, "b24_burst": 4, "b24_rpm": 120}
 OUTAGE_S = 2.5 * SCALE
 
 
-@pytest.fixture
+# Overrides the shared fixture of the same name (star-imported above) for this module.
+@pytest.fixture  # type: ignore[no-redef]
 def outbound_settings(db: Database) -> Settings:
     """The worker's (and the API's) settings: a quota that paces the drain."""
     return outbound_settings_for(
@@ -49,16 +51,6 @@ def outbound_settings(db: Database) -> Settings:
 @pytest.fixture
 def settings(outbound_settings: Settings) -> Settings:
     return outbound_settings
-
-
-def max_in_window(times: list[float], width: float) -> int:
-    times = sorted(times)
-    best = lo = 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= width:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 async def test_backlog_drains_within_the_quota_after_the_portal_comes_back(

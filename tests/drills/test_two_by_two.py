@@ -24,6 +24,7 @@ from tests.drills.ledger import account_for_everything, quiet, read_events
 from tests.drills.stack import HOOK_SECRET, control, settled, stack
 from tests.drills.workload import Workload
 from tests.support.outbound import jobs
+from tests.support.timing import max_in_window
 
 TIGHT = {
     "b24_rps": "2",
@@ -33,16 +34,6 @@ TIGHT = {
     "b24_window_margin_s": "0.1",
 }
 OBSERVE_S = 14.0
-
-
-def max_in_window(times: list[float], width: float) -> int:
-    times = sorted(times)
-    best = lo = 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= width:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 async def _calls(portal: httpx.AsyncClient, since: int = 0) -> list[dict[str, Any]]:

@@ -29,8 +29,9 @@ from b24mw.kit.db import Database
 from b24mw.outbox.worker import Worker
 from b24mw.webhooks.reconcile import reconcile
 from tests.drills.ledger import account_for_everything, read_events
-from tests.webhooks.conftest import APP_TOKEN, SECRET, URL, Clock, open_hook
-from tests.webhooks.portal import COURIER_USER, EMULATOR, Portal, add_courier
+from tests.support.clock import Clock
+from tests.support.portal import COURIER_USER, EMULATOR, Portal, add_courier
+from tests.support.webhooks import APP_TOKEN, SECRET, URL, open_hook
 
 ORDER = "- SKU-1 | Чехол | 2 | 490,00\ncustomer: Иван Петров"
 

@@ -17,11 +17,11 @@ import httpx
 
 from b24mw.app import create_app
 from b24mw.kit.db import Database
-from tests.conftest import make_settings
 from tests.drills.ledger import account_for_everything, quiet, read_events
 from tests.drills.scale import SCALE
 from tests.drills.stack import HOOK_SECRET, REST_SECRET, control, settled, stack
 from tests.drills.workload import Workload
+from tests.support.config import make_settings
 from tests.support.outbound import jobs
 
 

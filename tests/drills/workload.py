@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth
-from tests.lifecycle.helpers import PATH_TO, delivery_body, order_body
+from tests.support.auth import auth
+from tests.support.orders import PATH_TO, delivery_body, order_body
 
 COURIER = "c-17"
 COURIER_USER = 17

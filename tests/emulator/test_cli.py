@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from b24mw.emulator.cli import emulator_command
 from b24mw.emulator.portal import Portal
+from tests.support.net import free_port
 
 
 def _cli() -> typer.Typer:
@@ -117,13 +117,6 @@ def test_an_unknown_task_card_is_refused() -> None:
     assert "v3" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start(port: int, state: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "b24mw.emulator", "--port", str(port), "--state", str(state)],
@@ -155,7 +148,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def test_python_dash_m_serves_and_a_restart_keeps_tasks(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     state = tmp_path / "portal.json"
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base, timeout=5) as client:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.support.net import free_port
 
 from .conftest import Emulator, EmulatorFactory, Receiver
 
@@ -179,13 +180,6 @@ async def test_delivery_is_outside_the_rest_response(make_emulator: EmulatorFact
     assert len(seen) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def tcp_receiver() -> Iterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
     """A real HTTP server on 127.0.0.1, in a thread."""
@@ -233,7 +227,7 @@ async def test_events_reach_a_real_tcp_handler(
 
 
 async def test_unreachable_handler_is_logged_once(make_emulator: EmulatorFactory) -> None:
-    emu = await make_emulator(handler_url=f"http://127.0.0.1:{_free_port()}/hook")
+    emu = await make_emulator(handler_url=f"http://127.0.0.1:{free_port()}/hook")
     await emu.add_task()
     await emu.portal.events.join()
     [logged] = (await emu.client.get("/_emulator/events")).json()

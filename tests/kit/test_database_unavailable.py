@@ -13,9 +13,10 @@ import httpx
 from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.migrations import upgrade
-from tests.conftest import auth, make_settings
-from tests.kit.test_problems import assert_problem
+from tests.support.auth import auth
+from tests.support.config import make_settings
 from tests.support.postgres import PostgresServer
+from tests.support.problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
 

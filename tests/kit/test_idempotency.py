@@ -23,8 +23,9 @@ from b24mw.kit.idempotency import (
 )
 from b24mw.models.base import utcnow
 from b24mw.models.ops import IdempotencyKey
-from tests.conftest import auth, make_settings
-from tests.kit.test_problems import assert_problem
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.problems import assert_problem
 
 URL = "/api/v1/ww/couriers"
 # How a key's actor is recorded for auth("admin"): the sub and its roles.
@@ -316,7 +317,7 @@ async def test_same_sub_with_other_roles_gets_403_not_the_stored_answer(
 async def test_scope_is_the_route_and_its_parsed_parameters(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    from tests.lifecycle.helpers import add_couriers, create_order
+    from tests.support.orders import add_couriers, create_order
 
     await add_couriers(db)
     order = await create_order(client, courier_id="c1")
@@ -338,7 +339,7 @@ async def test_scope_is_the_route_and_its_parsed_parameters(
 async def test_uuid_path_parameters_are_one_scope_in_any_case(
     client: httpx.AsyncClient, db: Database
 ) -> None:
-    from tests.lifecycle.helpers import add_couriers
+    from tests.support.orders import add_couriers
 
     await add_couriers(db)
     line = {"sku": "S-1", "qty": 1, "quality": "new", "reason_code": "broken"}

@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from b24mw.kit.db import Database
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     COURIERS,
     DELIVERIES,
     ORDERS,
@@ -21,6 +20,7 @@ from tests.lifecycle.helpers import (
     delivery_body,
     order_body,
 )
+from tests.support.problems import assert_problem
 
 RETURNS = "/api/v1/returns"
 BIG = 2**63

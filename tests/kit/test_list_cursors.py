@@ -26,9 +26,8 @@ from b24mw.models.history import TaskEvent
 from b24mw.models.ops import OutboxJob
 from b24mw.models.orders import Delivery
 from b24mw.models.returns import Return
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     COURIERS,
     DELIVERIES,
     ORDERS,
@@ -36,6 +35,7 @@ from tests.lifecycle.helpers import (
     create_delivery,
     create_order,
 )
+from tests.support.problems import assert_problem
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 ROWS = 7

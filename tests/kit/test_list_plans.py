@@ -40,7 +40,7 @@ from b24mw.returns import repository as returns
 from b24mw.returns.schemas import RETURN_CURSOR
 from b24mw.ww import repository as ww
 from b24mw.ww.schemas import ORDER_CURSOR, ORDER_EVENTS_CURSOR
-from tests.conftest import BACKENDS
+from tests.support.config import BACKENDS
 from tests.support.postgres import PostgresServer
 from tests.support.seeded import seeded_database
 
@@ -159,8 +159,8 @@ def requests(key: CursorKey, deep: tuple[Any, ...]) -> dict[str, PageRequest]:
     }
 
 
-MARCH = {"created_from": datetime(2025, 3, 1, tzinfo=UTC)}
-APRIL = {"created_to": datetime(2025, 4, 1, tzinfo=UTC)}
+MARCH: dict[str, Any] = {"created_from": datetime(2025, 3, 1, tzinfo=UTC)}
+APRIL: dict[str, Any] = {"created_to": datetime(2025, 4, 1, tzinfo=UTC)}
 ORDER_FILTERS = {
     "everything": OrderFilter(),
     "one status": OrderFilter(statuses=["READY"]),

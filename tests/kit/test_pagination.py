@@ -18,9 +18,9 @@ from b24mw.kit.db import Database
 from b24mw.kit.pagination import EXACT_COUNT_CAP
 from b24mw.models.base import table_of
 from b24mw.models.orders import InstantOrder
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import ORDERS, add_couriers, create_order
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, add_couriers, create_order
+from tests.support.problems import assert_problem
 
 RETURNS = "/api/v1/returns"
 START = datetime(2026, 3, 1, tzinfo=UTC)

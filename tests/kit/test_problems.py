@@ -1,24 +1,14 @@
-"""Every error class of SPEC §3 as problem+json with request_id, never a 500."""
+"""Every error class of README "HTTP conventions" as problem+json with request_id, never a 500."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
+from fastapi import FastAPI
 
-from tests.conftest import auth
-
-PROBLEM_KEYS = {"type", "title", "status", "detail", "errors", "request_id", "code"}
-
-
-def assert_problem(response: httpx.Response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert PROBLEM_KEYS <= body.keys()
-    assert body["status"] == status
-    assert body["request_id"] == response.headers["x-request-id"]
-    if code:
-        assert body["code"] == code
-    return body
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 
 async def test_validation_names_every_offending_field(client: httpx.AsyncClient) -> None:
@@ -67,7 +57,8 @@ async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
 async def test_chunked_body_over_limit_is_413_while_streaming(client: httpx.AsyncClient) -> None:
     sent = 0
 
-    async def chunks():  # no Content-Length: the limit is enforced as bytes arrive
+    # No Content-Length: the limit is enforced as bytes arrive.
+    async def chunks() -> AsyncIterator[bytes]:
         nonlocal sent
         for _ in range(64):
             sent += 1
@@ -78,7 +69,9 @@ async def test_chunked_body_over_limit_is_413_while_streaming(client: httpx.Asyn
     assert_problem(response, 413, "payload.too_large")
 
 
-async def test_unexpected_exception_is_500_without_internals(app, client) -> None:  # type: ignore[no-untyped-def]
+async def test_unexpected_exception_is_500_without_internals(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("secret internals: password=hunter2")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from b24mw.kit.request_context import is_valid_request_id
-from tests.conftest import auth
+from tests.support.auth import auth
 
 VISIBLE = st.characters(min_codepoint=0x21, max_codepoint=0x7E)
 

@@ -20,8 +20,8 @@ from b24mw.lifecycle.sync import task_methods
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.conftest import auth
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     DELIVERIES,
     ORDERS,
     add_couriers,

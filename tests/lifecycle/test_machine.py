@@ -1,4 +1,4 @@
-"""The status machine as data: the SPEC §4.3 table, who may, and what it syncs."""
+"""The status machine as data: README "Resources" status table, who may, what it syncs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from b24mw.models.enums import OrderStatus as S
 
 ACTORS = {role: Actor(sub=role.value, roles=frozenset({role})) for role in Role}
 
-# SPEC §4.3, written out once more by hand so a change to the table is a
+# README "Resources", written out once more by hand so a change to the table is a
 # deliberate change to this test too.
 SPEC_TABLE = {
     S.NEW: {S.PICKING, S.READY, S.REFUSED},

@@ -16,7 +16,7 @@ from b24mw.outbox import Outbox, dlq
 from b24mw.outbox.hooks import register_result_hook
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments, job
+from tests.support.jobs import comments, job
 from tests.support.outbound import EmulatorHandle, drain, jobs
 
 
@@ -76,6 +76,7 @@ async def test_every_command_is_logged_under_its_own_request_id(
     ]
     (batch,) = await emulator.calls("batch")
     assert batch["headers"]["x-request-id"].startswith("batch-")
+    assert rows[0][0].response_json is not None
     assert rows[0][0].response_json["batch_request_id"] == batch["headers"]["x-request-id"]
 
 

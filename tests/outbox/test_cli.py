@@ -7,7 +7,7 @@ import json
 
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
-from tests.outbox.helpers import job, raw_job
+from tests.support.jobs import job, raw_job
 from tests.support.processes import run_cli
 
 

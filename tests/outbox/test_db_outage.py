@@ -13,7 +13,7 @@ from b24mw.kit.db import Database
 from b24mw.kit.logging import configure_logging
 from b24mw.migrations import upgrade
 from b24mw.outbox.worker import MAX_BACKOFF_S, Backoff, Worker
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 from tests.support.postgres import PostgresServer
 
 

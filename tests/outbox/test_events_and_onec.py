@@ -19,7 +19,7 @@ from b24mw.models.history import IntegrationLog
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import job
+from tests.support.jobs import job
 from tests.support.outbound import SIGNING_SECRET, RecordingSink, drain, outbound_settings_for
 
 

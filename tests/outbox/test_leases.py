@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import timedelta
 
 import httpx
+from sqlalchemy import update
 
 from b24mw.kit.db import Database
+from b24mw.models.base import utcnow
+from b24mw.models.ops import OutboxJob
 from b24mw.outbox.b24_lane import B24Lane
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments, job
+from tests.support.jobs import comments, job
 from tests.support.outbound import EmulatorHandle, drain, jobs, outbound_settings_for
 
 
@@ -27,7 +31,13 @@ async def test_expired_lease_is_reclaimed_and_checked_before_resending(
     assert held.id == job_id and held.leased_by == "crashed"
 
     assert await worker.drain() == 0  # the lease still holds
-    await asyncio.sleep(0.25)
+    # The dead worker's lease runs out: move its end instead of waiting for it.
+    async with db.unit_of_work() as session:
+        await session.execute(
+            update(OutboxJob)
+            .where(OutboxJob.id == job_id)
+            .values(lease_until=utcnow() - timedelta(seconds=1))
+        )
     await drain(worker, settle=True)
     done = await job(db, job_id)
     assert (done.status, done.leased_by) == ("done", "test-worker")

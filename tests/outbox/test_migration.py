@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from b24mw.kit.db import Database
 from b24mw.migrations import downgrade, upgrade
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 
 async def _columns(engine: AsyncEngine, table: str) -> set[str]:
@@ -21,7 +21,9 @@ async def _columns(engine: AsyncEngine, table: str) -> set[str]:
 
 async def _indexes(engine: AsyncEngine, table: str) -> set[str]:
     async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: {ix["name"] for ix in inspect(c).get_indexes(table)})
+        return await conn.run_sync(
+            lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes(table)}
+        )
 
 
 async def test_upgrade_downgrade_upgrade(

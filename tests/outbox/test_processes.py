@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +16,17 @@ import pytest
 from b24mw.kit.db import Database
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments
+from tests.support.jobs import comments
 from tests.support.outbound import drain, jobs, outbound_settings_for
-from tests.support.processes import b24mw_env, b24mw_process
+from tests.support.processes import calls, emulator_process, wait_for_call, worker_process
+from tests.support.timing import max_in_window
 
 
 @pytest.fixture
 async def portal() -> AsyncIterator[tuple[str, httpx.AsyncClient]]:
     """The emulator as its own process (no bucket: we count what arrives)."""
-    with b24mw_process("emulator", "--rps", "0", health="/_emulator/health") as (base, _):
-        async with httpx.AsyncClient(base_url=base, timeout=10) as control:
-            yield base, control
-
-
-@contextmanager
-def worker_process(
-    db: Database, base: str, log: Path, *, worker_id: str = "proc", **settings: str
-) -> Iterator[Any]:
-    env = b24mw_env(
-        database_url=db.url,
-        b24_url=f"{base}/rest/1/emulator/",
-        # A worker refuses to start with Bitrix24 half configured (README §8).
-        webhook_secrets="proc-webhook-secret",
-        event_sinks=f"file://{log.parent}/events.jsonl",
-        outbox_retry_delays="0.05,0.05,0.05,0.05",
-        outbox_late_apply_s="0.05",
-        outbox_poll_s="0.02",
-        log_level="WARNING",
-        # These tests count and time the outbox's own requests: no CRM scans.
-        **{"crm_sync": "false", **settings},
-    )
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "b24mw", "worker", "--worker-id", worker_id],
-            env=env,
-            stdout=out,
-            stderr=out,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
+    async with emulator_process() as started:
+        yield started
 
 
 async def _tasks(control: httpx.AsyncClient, count: int) -> list[int]:
@@ -72,19 +37,6 @@ async def _tasks(control: httpx.AsyncClient, count: int) -> list[int]:
         )
         ids.append(response.json()["id"])
     return ids
-
-
-async def _calls(control: httpx.AsyncClient, method: str | None = None) -> list[dict[str, Any]]:
-    params = {"method": method} if method else {}
-    calls: list[dict[str, Any]] = (await control.get("/_emulator/calls", params=params)).json()
-    return calls
-
-
-async def _wait_for_call(control: httpx.AsyncClient, method: str, within_s: float = 20) -> None:
-    deadline = time.monotonic() + within_s
-    while not await _calls(control, method):
-        assert time.monotonic() < deadline, f"no {method} call reached the portal"
-        await asyncio.sleep(0.05)
 
 
 async def _comment_counts(control: httpx.AsyncClient, task_ids: list[int]) -> list[int]:
@@ -118,7 +70,7 @@ async def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     # The lease outlives any request (in production: 120 s against a 30 s timeout), so
     # the portal has finished the killed worker's batch before anyone looks again.
     with worker_process(db, base, tmp_path / "worker.log", outbox_lease_s="1.5") as proc:
-        await _wait_for_call(control, "batch")
+        await wait_for_call(control, "batch")
         os.kill(proc.pid, signal.SIGKILL)  # mid-batch: the portal is still working on it
     assert {row.status for row in await jobs(db)} == {"in_flight"}
 
@@ -138,18 +90,11 @@ async def test_sigterm_finishes_the_batch_in_hand(
         db, base, control, 5, "finished on stop", latency_s=0.8
     )
     with worker_process(db, base, tmp_path / "worker.log") as proc:
-        await _wait_for_call(control, "batch")
+        await wait_for_call(control, "batch")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 15) == 0
     assert {row.status for row in await jobs(db)} == {"done"}
     assert await _comment_counts(control, task_ids) == [1] * 5
-
-
-def _max_in_window(times: list[float], width: float) -> int:
-    return max(
-        (sum(1 for t in times[i:] if t < start + width) for i, start in enumerate(times)),
-        default=0,
-    )
 
 
 async def test_two_worker_processes_stay_inside_one_quota(
@@ -168,17 +113,26 @@ async def test_two_worker_processes_stay_inside_one_quota(
         "b24_batch_max": "1",  # one job per request, so the quota is what bites
         "b24_window_margin_s": "0.1",
     }
-    seq_before = max((c["seq"] for c in await _calls(control)), default=0)
+    seq_before = max((c["seq"] for c in await calls(control)), default=0)
     with (
         worker_process(db, base, tmp_path / "a.log", worker_id="A", **quota),
         worker_process(db, base, tmp_path / "b.log", worker_id="B", **quota),
     ):
-        await _wait_for_call(control, "task.commentitem.add")
-        await asyncio.sleep(13)  # the rolling minute is used up after ~5 s
-    calls = [c for c in await _calls(control) if c["seq"] > seq_before]
-    times = sorted(c["t"] for c in calls)
-    assert _max_in_window(times, 1.0) <= 2
-    assert _max_in_window(times, 60.0) <= 10
+        # Two processes share the real rolling minute, so no clock can be injected:
+        # wait until the minute's quota is used (~5 s), then watch long enough for
+        # an 11th call to show (at 2 rps it would come within 0.5 s).
+        deadline = time.monotonic() + 30
+        while len(await _since(control, seq_before)) < 10:
+            assert time.monotonic() < deadline, "the quota was never used up"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2)
+    times = sorted(c["t"] for c in await _since(control, seq_before))
+    assert max_in_window(times, 1.0) <= 2
+    assert max_in_window(times, 60.0) <= 10
     assert len(times) == 10  # and the quota was used, not wasted
     delivered = [row for row in await jobs(db) if row.status == "done"]
     assert {row.leased_by for row in delivered} == {"A", "B"}
+
+
+async def _since(control: httpx.AsyncClient, seq: int) -> list[dict[str, Any]]:
+    return [c for c in await calls(control) if c["seq"] > seq]

@@ -17,8 +17,8 @@ from b24mw.kit.db import Database
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox.worker import UnhandledJobs, Worker
 from b24mw.settings import Settings
-from tests.conftest import JWT_SECRET
-from tests.outbox.helpers import job, raw_job
+from tests.support.auth import JWT_SECRET
+from tests.support.jobs import job, raw_job
 from tests.support.processes import b24mw_env, run_cli
 
 CALL = {"method": "task.commentitem.add", "params": {"TASKID": 1, "FIELDS": {}}}

@@ -10,7 +10,7 @@ from b24mw.kit.request_context import set_request_id
 from b24mw.outbox import dlq
 from b24mw.outbox.retry import RetryPolicy
 from b24mw.outbox.worker import Worker
-from tests.outbox.helpers import comments, job
+from tests.support.jobs import comments, job
 from tests.support.outbound import EmulatorHandle, drain, outbound_settings_for
 
 

@@ -11,7 +11,7 @@ from b24mw.kit.db import Database
 from b24mw.outbox.schedulers import WorkerContext, register_scheduler, unregister_scheduler
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments, raw_job
+from tests.support.jobs import comments, raw_job
 from tests.support.outbound import EmulatorHandle, drain
 
 

@@ -12,7 +12,7 @@ from b24mw.models.ops import RateLimitState
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments, job
+from tests.support.jobs import comments, job
 from tests.support.outbound import EmulatorHandle, drain, outbound_settings_for
 
 

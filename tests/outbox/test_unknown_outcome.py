@@ -14,7 +14,7 @@ from b24mw.models.ops import OutboxJob
 from b24mw.outbox import dlq
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.outbox.helpers import comments, job
+from tests.support.jobs import comments, job
 from tests.support.outbound import EmulatorHandle, drain, outbound_settings_for
 
 

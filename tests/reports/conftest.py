@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from b24mw.kit.db import Database
-from tests.lifecycle.helpers import add_couriers
+from tests.support.orders import add_couriers
 
 
 @pytest.fixture

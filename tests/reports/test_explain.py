@@ -16,7 +16,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from b24mw.kit.db import Database
 from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.schemas import ReportKind, ReportQuery
-from tests.conftest import BACKENDS
+from tests.support.config import BACKENDS
 from tests.support.postgres import PostgresServer
 from tests.support.seeded import seeded_database
 
@@ -85,7 +85,7 @@ async def plan(db: Database, statement: Any) -> str:
         return "\n".join(row[0] for row in await conn.execute(Explain(statement)))
 
 
-def month(m: int) -> dict[str, datetime]:
+def month(m: int) -> dict[str, Any]:
     return {
         "created_from": datetime(2025, m, 1, tzinfo=UTC),
         "created_before": datetime(2025, m + 1, 1, tzinfo=UTC),

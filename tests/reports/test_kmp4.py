@@ -19,9 +19,9 @@ from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus
 from b24mw.reports import kmp4
 from b24mw.reports.schemas import Kmp4Page
-from tests.conftest import auth
-from tests.lifecycle.helpers import ORDERS, create_order, set_status
 from tests.reports.helpers import KMP4, T0, Seed, seed
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_order, set_status
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

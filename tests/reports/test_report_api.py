@@ -15,14 +15,16 @@ from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.history import TaskEvent
 from b24mw.reports.schemas import DeliveriesReport
-from tests.conftest import auth
-from tests.lifecycle.helpers import ORDERS, create_delivery, create_order, walk_to
 from tests.reports.helpers import REPORT, T0, Seed, seed
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_delivery, create_order, walk_to
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
 
-async def report(client: httpx.AsyncClient, role: str = "admin", sub: str = "boss", **params: Any):
+async def report(
+    client: httpx.AsyncClient, role: str = "admin", sub: str = "boss", **params: Any
+) -> Any:
     response = await client.get(REPORT, params=params, headers=auth(role, sub))
     assert response.status_code == 200, response.text
     body = response.json()

@@ -15,8 +15,8 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.reports.csvout import REPORT_COLUMNS, neutralise
-from tests.conftest import auth
 from tests.reports.helpers import REPORT, T0, Seed, seed
+from tests.support.auth import auth
 from tests.support.libreoffice import CSV_IMPORT, convert
 
 pytestmark = pytest.mark.usefixtures("couriers")

@@ -18,8 +18,9 @@ from b24mw.reports import repository
 from b24mw.reports.repository import Shape
 from b24mw.reports.schemas import ReportKind, ReportQuery
 from b24mw.reports.streaming import start_stream
-from tests.conftest import auth, make_settings
 from tests.reports.helpers import REPORT, T0, Seed, seed
+from tests.support.auth import auth
+from tests.support.config import make_settings
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from b24mw.kit.db import Database
 from b24mw.reports import xlsx
 from b24mw.reports.rows import REPORT_COLUMNS
 from b24mw.reports.schemas import XLSX_TYPE
-from tests.conftest import auth
 from tests.reports.helpers import REPORT, T0, Seed, seed
+from tests.support.auth import auth
 from tests.support.libreoffice import convert
 
 pytestmark = pytest.mark.usefixtures("couriers")

@@ -5,6 +5,7 @@ verified part, exactly once, unchanged."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,8 @@ from b24mw.retention.codec import Schema, check_part
 from b24mw.retention.runner import RunOptions, RunReport, run_retention
 from b24mw.retention.storage import ArchiveStorage, LocalStorage, StorageError
 from b24mw.settings import Settings
-from tests.conftest import make_settings
+from tests.support.auth import JWT_SECRET
+from tests.support.config import make_settings
 
 EVENTS = table_of(TaskEvent)
 LOG = table_of(IntegrationLog)
@@ -212,3 +214,21 @@ class FaultyStorage:
     async def list(self, prefix: str) -> list[str]:
         self._tick("list")
         return await self.inner.list(prefix)
+
+
+# A killed run's lease expires this soon, so a rerun can take over in a test.
+LEASE_S = 2
+
+
+def archive_env(db: Database, archive: Path, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("B24MW_")}
+    env.update(
+        B24MW_DATABASE_URL=db.url,
+        B24MW_JWT_SECRET=JWT_SECRET,
+        B24MW_ARCHIVE_URL=f"file://{archive}",
+        B24MW_ARCHIVE_BATCH_ROWS="100",
+        B24MW_ARCHIVE_LEASE_S=str(LEASE_S),
+        B24MW_SIEM_SINK=f"file://{tmp_path}/siem.jsonl",
+        B24MW_LOG_LEVEL="WARNING",
+    )
+    return env

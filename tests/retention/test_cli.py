@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from b24mw.kit.db import Database
-from tests.retention.helpers import old_day, seed_history, snapshot
-from tests.retention.test_kill import _archive_env
+from tests.retention.helpers import archive_env, old_day, seed_history, snapshot
 
 
 async def _b24mw(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -24,7 +23,7 @@ async def test_run_list_verify_restore_from_the_command_line(db: Database, tmp_p
     await seed_history(db, {old_day(120): 150, old_day(100): 20, old_day(10): 7})
     before = await snapshot(db)
     archive = tmp_path / "archive"
-    env = _archive_env(db, archive, tmp_path)
+    env = archive_env(db, archive, tmp_path)
 
     dry = await _b24mw(env, "run", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -65,7 +64,7 @@ async def test_run_list_verify_restore_from_the_command_line(db: Database, tmp_p
 async def test_verify_exits_1_on_a_damaged_part(db: Database, tmp_path: Path) -> None:
     await seed_history(db, {old_day(120): 10})
     archive = tmp_path / "archive"
-    env = _archive_env(db, archive, tmp_path)
+    env = archive_env(db, archive, tmp_path)
     assert (await _b24mw(env, "run")).returncode == 0
     [part] = list(archive.rglob("task_events/**/*.jsonl.gz"))
     part.write_bytes(part.read_bytes()[:-9])
@@ -77,7 +76,7 @@ async def test_verify_exits_1_on_a_damaged_part(db: Database, tmp_path: Path) ->
 
 
 async def test_bad_arguments_exit_2_with_one_line(db: Database, tmp_path: Path) -> None:
-    env = _archive_env(db, tmp_path / "archive", tmp_path)
+    env = archive_env(db, tmp_path / "archive", tmp_path)
     cases = [
         (["run", "--older-than", "ninety"], "--older-than"),
         (["run", "--table", "orders"], "--table: must be one of task_events, integration_log"),

@@ -97,7 +97,7 @@ def test_parts_are_reproducible_and_checked() -> None:
     lines = [b'{"id":1}', b'{"id":2}', b'{"id":5}']
     part = build_part(lines, [1, 2, 5])
     assert build_part(lines, [1, 2, 5]) == part  # same bytes, same checksum
-    good = {"sha256": part.sha256, "row_count": 3, "first_id": 1, "last_id": 5}
+    good: dict[str, Any] = {"sha256": part.sha256, "row_count": 3, "first_id": 1, "last_id": 5}
     assert check_part(part.data, **good) == lines
     with pytest.raises(PartMismatch, match="rows"):
         check_part(part.data, **{**good, "row_count": 4})

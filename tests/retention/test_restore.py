@@ -14,8 +14,6 @@ from b24mw.models.enums import OrderStatus
 from b24mw.retention.lease import RunLease
 from b24mw.retention.restore import RetentionBusy, restore, verify
 from b24mw.retention.storage import LocalStorage
-from tests.conftest import auth
-from tests.lifecycle.helpers import ORDERS, create_order, walk_to
 from tests.retention.helpers import (
     EVENTS,
     LOG,
@@ -28,6 +26,8 @@ from tests.retention.helpers import (
     seed_history,
     snapshot,
 )
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_order, walk_to
 
 
 async def shift_back(db: Database, by: timedelta) -> None:

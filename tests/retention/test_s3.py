@@ -4,7 +4,6 @@ on 127.0.0.1, started here): archive, verify, restore, failures."""
 from __future__ import annotations
 
 import gzip
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,21 +26,16 @@ from tests.retention.helpers import (
     seed_history,
     snapshot,
 )
+from tests.support.net import free_port
 
 CREDENTIALS = {"s3_access_key_id": "testing", "s3_secret_access_key": "testing"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -114,7 +108,7 @@ async def test_archive_to_s3_verify_and_restore(
 async def test_an_unreachable_bucket_keeps_every_row(db: Database, tmp_path: Path) -> None:
     await seed_history(db, {old_day(120): 50})
     before = await snapshot(db)
-    dead_endpoint = f"http://127.0.0.1:{_free_port()}"
+    dead_endpoint = f"http://127.0.0.1:{free_port()}"
     settings = _s3_settings(db, tmp_path, dead_endpoint, "nowhere")
 
     with pytest.raises(StorageError):

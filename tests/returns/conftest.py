@@ -1,53 +1,12 @@
-"""Fixtures for the returns tests: registered couriers and a valid return body."""
+"""Fixtures for the returns tests: registered couriers (see helpers.py for the rest)."""
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
-import httpx
 import pytest
-from sqlalchemy import select
 
 from b24mw.kit.db import Database
 from b24mw.models.couriers import Courier
-from b24mw.models.history import IntegrationLog, TaskEvent
-from b24mw.models.ops import OutboxJob
-from tests.conftest import auth
-
-URL = "/api/v1/returns"
-VALID_IMEI = "490154203237518"
-TASK_ID = 4242
-# c-1 and c-2 are Bitrix24 users 501/502; c-3 has no Bitrix24 account.
-COURIERS = {"c-1": 501, "c-2": 502, "c-3": None}
-
-
-def line(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "sku": "SKU-1",
-        "qty": 2,
-        "quality": "defect",
-        "reason_code": "broken_screen",
-        "reason_note": "cracked on delivery",
-        "photos": [101, "102"],
-        "imei": VALID_IMEI,
-        "serial": "SN-1",
-    }
-    body.update(overrides)
-    return body
-
-
-def return_body(courier_id: str = "c-1", **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "source": "widget",
-        "courier_id": courier_id,
-        "order_id_1c": "1C-0001",
-        "task_id_b24": TASK_ID,
-        "comment": "customer changed their mind",
-        "items": [line(), line(sku="SKU-2", qty=1, quality="new", photos=[], imei=None)],
-    }
-    body.update(overrides)
-    return body
+from tests.returns.helpers import COURIERS
 
 
 @pytest.fixture
@@ -56,40 +15,3 @@ async def couriers(db: Database) -> dict[str, int | None]:
         for cid, b24_user in COURIERS.items():
             session.add(Courier(id=cid, display_name=f"Courier {cid}", b24_user_id=b24_user))
     return COURIERS
-
-
-async def create_return(
-    client: httpx.AsyncClient, courier_id: str = "c-1", **overrides: Any
-) -> dict[str, Any]:
-    response = await client.post(
-        URL, headers=auth("courier", courier_id), json=return_body(courier_id, **overrides)
-    )
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def jobs(db: Database) -> list[OutboxJob]:
-    async with db.reader() as session:
-        rows = await session.execute(select(OutboxJob).order_by(OutboxJob.id))
-        return list(rows.scalars())
-
-
-async def task_events(db: Database, return_id: str) -> list[TaskEvent]:
-    async with db.reader() as session:
-        stmt = (
-            select(TaskEvent)
-            .where(TaskEvent.return_id == uuid.UUID(return_id))
-            .order_by(TaskEvent.id)
-        )
-        return list((await session.execute(stmt)).scalars())
-
-
-async def log_rows(db: Database, return_id: str) -> list[IntegrationLog]:
-    async with db.reader() as session:
-        stmt = (
-            select(IntegrationLog)
-            .where(IntegrationLog.resource_ref == f"returns/{return_id}")
-            .order_by(IntegrationLog.id)
-        )
-        return list((await session.execute(stmt)).scalars())

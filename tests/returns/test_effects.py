@@ -14,9 +14,17 @@ from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.models.ops import OutboxJob
-from b24mw.outbox import Outbox
-from tests.conftest import auth, make_settings
-from tests.returns.conftest import TASK_ID, URL, jobs, log_rows, return_body, task_events
+from tests.returns.helpers import (
+    TASK_ID,
+    URL,
+    ExplodingOutbox,
+    jobs,
+    log_rows,
+    return_body,
+    task_events,
+)
+from tests.support.auth import auth
+from tests.support.config import make_settings
 
 pytestmark = pytest.mark.usefixtures("couriers")
 ONEC = "http://1c.test/hs/b24mw"
@@ -254,14 +262,6 @@ async def test_refused_request_leaves_no_trace(client: httpx.AsyncClient, db: Da
     )
     assert refused.status_code == 422
     assert (len(await jobs(db)), len(await task_events(db, created["id"]))) == before
-
-
-class ExplodingOutbox(Outbox):
-    """Fails after the event and 1C jobs were added: the transaction must roll back."""
-
-    def b24_comment(self, *args: Any, **kwargs: Any) -> OutboxJob:
-        super().b24_comment(*args, **kwargs)
-        raise RuntimeError("simulated failure late in the unit of work")
 
 
 async def test_failure_late_in_the_transaction_publishes_nothing(

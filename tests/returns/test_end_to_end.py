@@ -17,9 +17,8 @@ from b24mw.models.base import utcnow
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.conftest import auth
-from tests.returns.conftest import URL, return_body
-from tests.returns.test_effects import ExplodingOutbox
+from tests.returns.helpers import URL, ExplodingOutbox, return_body
+from tests.support.auth import auth
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import (
     SIGNING_SECRET,
@@ -150,7 +149,8 @@ async def test_lost_subtask_answer_is_found_not_created_twice(
         502,
     )
     [add] = [j for j in await jobs(db) if j.payload.get("method") == "tasks.task.add"]
-    assert add.status == "done" and add.result["task"]["id"] == str(subtasks[0]["id"])
+    assert add.status == "done" and add.result is not None
+    assert add.result["task"]["id"] == str(subtasks[0]["id"])
 
 
 async def test_english_portal_gets_english_texts(

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from b24mw.kit.db import Database
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.returns.conftest import URL, create_return, jobs, return_body
+from tests.returns.helpers import URL, create_return, jobs, return_body
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from b24mw.kit.errors import TransitionRefused
 from b24mw.models.enums import ReturnStatus
 from b24mw.returns.lifecycle import TRANSITIONS, ensure_transition
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.returns.conftest import URL, create_return, line, return_body
+from tests.returns.helpers import URL, create_return, line, return_body
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 STATUSES = [s.value for s in ReturnStatus]

@@ -11,9 +11,9 @@ from sqlalchemy import update
 
 from b24mw.kit.db import Database
 from b24mw.models.returns import Return
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.returns.conftest import URL, create_return
+from tests.returns.helpers import URL, create_return
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
@@ -36,7 +36,7 @@ async def three(client: httpx.AsyncClient, db: Database) -> list[dict]:
     return made
 
 
-async def _ids(client: httpx.AsyncClient, **params: object) -> list[str]:
+async def _ids(client: httpx.AsyncClient, **params: str | int | list[str]) -> list[str]:
     response = await client.get(URL, headers=auth("1c", "onec"), params=params)
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["items"]]
@@ -93,7 +93,7 @@ async def test_date_range_is_inclusive_rfc3339(
     ],
 )
 async def test_bad_filters_are_422(
-    client: httpx.AsyncClient, params: dict[str, object], field: str
+    client: httpx.AsyncClient, params: dict[str, str | int], field: str
 ) -> None:
     response = await client.get(URL, headers=auth("admin"), params=params)
     problem = assert_problem(response, 422)

@@ -1,13 +1,13 @@
-"""Who may do what on /api/v1/returns (SPEC §4.1), route by route and role by role."""
+"""Who may do what on /api/v1/returns (README "Resources"), route by route and role by role."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.returns.conftest import URL, create_return, return_body
+from tests.returns.helpers import URL, create_return, return_body
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

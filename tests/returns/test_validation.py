@@ -19,9 +19,9 @@ from b24mw.returns import service
 from b24mw.returns.flows import Announcer
 from b24mw.returns.schemas import ReturnCreate, ReturnLineCreate, luhn_ok
 from b24mw.settings import Settings
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.returns.conftest import URL, jobs, line, return_body
+from tests.returns.helpers import URL, jobs, line, return_body
+from tests.support.auth import auth
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

@@ -13,7 +13,7 @@ import pytest
 
 from b24mw.settings import SettingsError
 from b24mw.siem import SecurityEvent, SinkSpecError, open_stream, parse_sink
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 # <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD SP MSG
 RFC5424 = re.compile(

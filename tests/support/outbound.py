@@ -57,7 +57,7 @@ import json
 import re
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +71,7 @@ from b24mw.kit.db import Database
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 
 __all__ = [
     "B24_BASE",
@@ -174,7 +174,7 @@ class RecordingSink:
         for _ in range(times):
             self._answers.append((status, body, delay_s))
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         chunks = []

@@ -12,11 +12,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.net import free_port
 
 
 def _bindir() -> Path:
@@ -32,12 +33,6 @@ def _bindir() -> Path:
         "PostgreSQL server binaries not found: install Debian's 'postgresql' package "
         "(make test does) or set B24MW_TEST_PG_BINDIR"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from b24mw.kit.db import Database
 from b24mw.migrations import upgrade
-from tests.conftest import make_settings
+from tests.support.config import make_settings
 from tests.support.postgres import PostgresServer
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 
@@ -24,11 +26,11 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "some-id" not in body
 
 
-async def test_ping_is_503_problem_when_database_is_down(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_ping_is_503_problem_when_database_is_down(tmp_path: Path) -> None:
     from b24mw.app import create_app
     from b24mw.kit.db import Database
-    from tests.conftest import make_settings
-    from tests.support.postgres import free_port
+    from tests.support.config import make_settings
+    from tests.support.net import free_port
 
     url = f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none"
     settings = make_settings(url)

@@ -83,10 +83,10 @@ def test_any_bytes_parse_or_give_none(body: bytes) -> None:
 
 
 keys = st.text(
-    st.characters(blacklist_characters="[]", blacklist_categories=("Cs",)), min_size=1, max_size=8
+    st.characters(blacklist_characters="[]", blacklist_categories=["Cs"]), min_size=1, max_size=8
 )
 nested: Any = st.recursive(
-    st.text(st.characters(blacklist_categories=("Cs",)), max_size=10),
+    st.text(st.characters(blacklist_categories=["Cs"]), max_size=10),
     lambda children: st.dictionaries(keys, children, min_size=1, max_size=4),
     max_leaves=12,
 )

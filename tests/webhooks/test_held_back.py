@@ -1,4 +1,4 @@
-"""Waiting for our own limiter costs an event nothing (SPEC §6: time spent
+"""Waiting for our own limiter costs an event nothing (docs/outbound.md "Throttle": time spent
 waiting for the shared quota is not an attempt).
 
 Before: an inbox row whose reads found no slot within 30 s (a minute's quota
@@ -20,7 +20,7 @@ from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
 from b24mw.models.ops import RateLimitState
 from b24mw.webhooks.processor import process_inbox
-from tests.webhooks.portal import Portal, open_portal
+from tests.support.portal import Portal, open_portal
 
 ORDER = "- SKU-1 | Чехол | 2 | 490,00\ncustomer: Иван Петров"
 

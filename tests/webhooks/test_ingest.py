@@ -6,30 +6,21 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from b24mw.webhooks.service import MAX_ROWS_PER_DIGEST
-from tests.webhooks.conftest import APP_TOKEN, OLD_SECRET, URL, Hook, task_event
-
-GENERIC = "The webhook could not be accepted."
-
-
-async def inbox_rows(db: Database) -> list[WebhookInbox]:
-    async with db.reader() as session:
-        return list(
-            (await session.execute(select(WebhookInbox).order_by(WebhookInbox.id))).scalars()
-        )
-
-
-def assert_generic_401(response: Any) -> None:
-    assert response.status_code == 401
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["detail"] == GENERIC
-    assert body["code"] == "auth.webhook_rejected"
-    assert body["request_id"] == response.headers["x-request-id"]
+from tests.support.webhooks import (
+    APP_TOKEN,
+    GENERIC,
+    OLD_SECRET,
+    URL,
+    Hook,
+    assert_generic_401,
+    inbox_rows,
+    task_event,
+)
 
 
 async def test_signed_form_event_is_stored_before_the_answer(hook: Hook, db: Database) -> None:
@@ -287,7 +278,7 @@ async def test_token_mode_rejects_another_token_or_portal(
 
 
 async def test_both_mode_needs_signature_and_token(db: Database, tmp_path: Any) -> None:
-    from tests.webhooks.conftest import open_hook
+    from tests.support.webhooks import open_hook
 
     hook = await open_hook(db, tmp_path, webhook_auth="both")
     try:

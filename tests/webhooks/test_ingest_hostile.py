@@ -16,8 +16,16 @@ from sqlalchemy import select
 from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from b24mw.webhooks.auth import sign
-from tests.webhooks.conftest import APP_TOKEN, SECRET, URL, Hook, open_hook, task_event
-from tests.webhooks.test_ingest import assert_generic_401, inbox_rows
+from tests.support.webhooks import (
+    APP_TOKEN,
+    SECRET,
+    URL,
+    Hook,
+    assert_generic_401,
+    inbox_rows,
+    open_hook,
+    task_event,
+)
 
 MEMBER_ID = "d897063e1ce7c5eb9f04b9751eef5915"  # what token_hook checks
 JSON = "application/json"

@@ -10,16 +10,8 @@ from typing import Any
 import pytest
 
 from b24mw.kit.db import Database
-from tests.webhooks.conftest import Clock
-from tests.webhooks.portal import COURIER_USER, Portal, add_courier, open_portal
-
-ORDER = """Клиент на углу, #instant_order
-- SKU-1 | Чехол | 2 | 490,00
-- SKU-2 | Зарядка USB-C | 1 | 1 290.50
-customer: Иван Петров
-phone: 8 912 345-67-89
-note: позвонить за час
-"""
+from tests.support.clock import Clock
+from tests.support.portal import COURIER_USER, ORDER, Portal, add_courier, open_portal
 
 
 @pytest.fixture
@@ -267,7 +259,7 @@ async def test_bitrix24_down_keeps_the_event_for_later(portal: Portal) -> None:
 
 
 async def test_our_own_task_update_is_recorded_not_acted_on(portal: Portal) -> None:
-    from tests.conftest import auth
+    from tests.support.auth import auth
 
     task_id = await portal.create_task(ORDER)
     await portal.settle()

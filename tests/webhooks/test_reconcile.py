@@ -15,11 +15,10 @@ from b24mw.models.base import utcnow
 from b24mw.webhooks import reconcile as reconciliation
 from b24mw.webhooks.reconcile import LINKED_CURSOR, reconcile
 from b24mw.webhooks.repository import WebhookRepository
-from tests.conftest import auth
-from tests.lifecycle.helpers import delivery_body
-from tests.webhooks.conftest import Clock
-from tests.webhooks.portal import COURIER_USER, Portal, open_portal
-from tests.webhooks.test_processing import ORDER
+from tests.support.auth import auth
+from tests.support.clock import Clock
+from tests.support.orders import delivery_body
+from tests.support.portal import COURIER_USER, ORDER, Portal, open_portal
 
 
 @pytest.fixture
@@ -75,7 +74,7 @@ async def test_a_task_changing_mid_scan_skips_no_other_task(portal: Portal) -> N
     ids = await _tagged_tasks(portal, 120)
     spy = ChangesMidScan(portal, ids[0])
     assert await reconcile(portal.worker.context) == 120
-    fed = sorted(r.task_id_b24 for r in await portal.inbox())
+    fed = sorted(r.task_id_b24 or 0 for r in await portal.inbox())
     assert fed == sorted(ids)
     # Pages by >ID over a fixed >CHANGED_DATE, counting nothing (start=-1).
     assert [c["filter"][">ID"] for c in spy.calls] == [0, ids[49], ids[99]]
@@ -94,7 +93,7 @@ async def test_a_scan_cut_short_goes_on_where_it_stopped(
         cursor = await WebhookRepository(session).cursor(reconciliation.CURSOR)
     assert cursor is not None and f'"after_id":{ids[49]}' in cursor
     assert await reconcile(portal.worker.context) == 20
-    assert sorted(r.task_id_b24 for r in await portal.inbox()) == sorted(ids)
+    assert sorted(r.task_id_b24 or 0 for r in await portal.inbox()) == sorted(ids)
     assert await reconcile(portal.worker.context) == 0  # all fed, still waiting
 
 

@@ -18,11 +18,10 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.webhooks.reconcile import reconcile
-from tests.conftest import auth
-from tests.lifecycle.helpers import DELIVERIES, create_delivery
-from tests.webhooks.conftest import Clock
-from tests.webhooks.portal import COURIER_USER, Portal, open_portal
-from tests.webhooks.test_processing import ORDER
+from tests.support.auth import auth
+from tests.support.clock import Clock
+from tests.support.orders import DELIVERIES, create_delivery
+from tests.support.portal import COURIER_USER, ORDER, Portal, open_portal
 
 
 def start_of_a_second() -> Clock:

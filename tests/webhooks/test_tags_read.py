@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from b24mw.kit.db import Database
-from tests.webhooks.portal import Portal, open_portal
-from tests.webhooks.test_processing import ORDER
+from tests.support.portal import ORDER, Portal, open_portal
 
 
 def _read_methods(portal: Portal) -> list[str]:

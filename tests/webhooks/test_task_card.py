@@ -18,7 +18,7 @@ from b24mw.history.repository import HistoryRepository
 from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from tests.support.outbound import jobs
-from tests.webhooks.portal import COURIER_USER, PERSON, Portal, add_courier, open_portal
+from tests.support.portal import COURIER_USER, PERSON, Portal, add_courier, open_portal
 
 ORDER = """#instant_order
 - SKU-1 | Чехол | 2 | 490,00
@@ -245,7 +245,7 @@ async def methods_called(portal: Portal) -> list[str]:
 
 
 async def new_card_portal(db: Database, tmp_path: Path, **settings: object) -> Portal:
-    values: dict[str, object] = {"outbox_retry_delays": "0.05,0.05,0.05,0.05", **settings}
+    values: dict[str, Any] = {"outbox_retry_delays": "0.05,0.05,0.05,0.05", **settings}
     return await open_portal(db, tmp_path, task_card="new", **values)
 
 

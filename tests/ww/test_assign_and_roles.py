@@ -1,4 +1,4 @@
-"""Assignment (incl. a courier declining) and the role × route table of SPEC §4.3."""
+"""Assignment (incl. a courier declining) and the role × route table of README "Resources"."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.orders import (
     ORDERS,
     b24_calls,
     create_order,
@@ -21,6 +20,7 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 TASK = 321

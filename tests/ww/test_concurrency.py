@@ -17,9 +17,9 @@ from b24mw.outbox import Outbox
 from b24mw.settings import Settings
 from b24mw.ww import service
 from b24mw.ww.repository import OrderRepository
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import ORDERS, create_order, jobs, task_events
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_order, jobs, task_events
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 

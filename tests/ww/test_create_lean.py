@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import event, text
 
 from b24mw.kit.db import Database
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import ORDERS, order_body, task_events
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, order_body, task_events
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 RETURNS = "/api/v1/returns"

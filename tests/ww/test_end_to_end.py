@@ -11,7 +11,7 @@ from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.lifecycle.helpers import ORDERS, create_order, set_status, walk_to
+from tests.support.orders import ORDERS, create_order, set_status, walk_to
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import EmulatorHandle, RecordingSink, drain, jobs, text_of
 

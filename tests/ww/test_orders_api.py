@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from b24mw.kit.db import Database
-from tests.conftest import auth
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import ORDERS, create_order, jobs, order_body, task_events
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_order, jobs, order_body, task_events
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
@@ -139,7 +139,7 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient) -> None:
     )
     assert ready.status_code == 200
 
-    async def ids(**params: object) -> list[int]:
+    async def ids(**params: str | int | list[str]) -> list[int]:
         response = await client.get(ORDERS, headers=auth("admin"), params=params)
         assert response.status_code == 200, response.text
         return [o["id"] for o in response.json()["items"]]

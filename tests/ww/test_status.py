@@ -12,9 +12,9 @@ from b24mw.app import create_app
 from b24mw.kit.db import Database
 from b24mw.lifecycle.machine import TRANSITIONS
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth, make_settings
-from tests.kit.test_problems import assert_problem
-from tests.lifecycle.helpers import (
+from tests.support.auth import auth
+from tests.support.config import make_settings
+from tests.support.orders import (
     ORDERS,
     b24_calls,
     create_order,
@@ -25,6 +25,7 @@ from tests.lifecycle.helpers import (
     task_events,
     walk_to,
 )
+from tests.support.problems import assert_problem
 
 pytestmark = pytest.mark.usefixtures("couriers")
 
@@ -204,6 +205,7 @@ async def test_failed_back_to_ready_is_logged(client: httpx.AsyncClient, db: Dat
         f"ww/orders/{order['id']}",
         "ok",
     )
+    assert log.request_json is not None
     assert log.request_json["from"] == "FAILED" and log.request_json["to"] == "READY"
     assert log.request_id == response.headers["x-request-id"]
 

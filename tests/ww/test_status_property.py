@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from b24mw.lifecycle.machine import TRANSITIONS
 from b24mw.models.enums import OrderStatus as S
-from tests.conftest import auth
-from tests.lifecycle.helpers import ORDERS, create_order, set_status
+from tests.support.auth import auth
+from tests.support.orders import ORDERS, create_order, set_status
 
 pytestmark = pytest.mark.usefixtures("couriers")
 ROLES = ("admin", "1c", "courier")

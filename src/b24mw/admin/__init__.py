@@ -1,1 +1,4 @@
-"""Operations API (SPEC §4.6): the dead-letter queue, outbox state, throttle state."""
+"""Operations API: the dead-letter queue, outbox state, throttle state.
+
+README "Resources"; docs/operations.md "The DLQ runbook".
+"""

@@ -4,7 +4,7 @@ It never raises for what Bitrix24 or the network does: every call returns a
 ``Reply`` whose ``error`` (a typed ``CallError``) says whether to retry, slow
 down, wait for a method's operating time, or give up.  It does no throttling
 and no retrying itself: the outbox worker and the gateway own those, because
-the limit is shared by every process (SPEC §6).
+the limit is shared by every process (docs/outbound.md "Throttle").
 """
 
 from __future__ import annotations

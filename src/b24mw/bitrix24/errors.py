@@ -244,4 +244,4 @@ class Bitrix24Unavailable(Bitrix24Error):
 
 class HeldBack(Bitrix24Unavailable):
     """Our own limiter held the call back (no slot in time, or its method is
-    blocked): nothing was sent, so it costs no attempt (SPEC §6)."""
+    blocked): nothing was sent, so it costs no attempt (docs/outbound.md "Throttle")."""

@@ -1,1 +1,1 @@
-"""The courier directory (SPEC §4.2)."""
+"""The courier directory (README "Resources")."""

@@ -1,4 +1,4 @@
-"""A local Bitrix24 portal that behaves like the real one on the wire (SPEC section 10).
+"""A local Bitrix24 portal that behaves like the real one on the wire (docs/emulator.md).
 
 Nothing is imported here, so importing any sub-module does not load the whole
 portal (and cannot close an import cycle through this file). The entry points:

@@ -1,1 +1,1 @@
-"""CloudEvents 1.0 that b24mw publishes (SPEC §6)."""
+"""CloudEvents 1.0 that b24mw publishes (docs/outbound.md "Events and 1C")."""

@@ -46,5 +46,5 @@ def build_event(
 
 
 def idempotency_key(event: dict[str, Any]) -> str:
-    """``<source>:<type>:<id>`` as SPEC §6 fixes for sinks."""
+    """``<source>:<type>:<id>`` as docs/outbound.md "Events and 1C" fixes for sinks."""
     return f"{event['source']}:{event['type']}:{event['id']}"

@@ -1,4 +1,4 @@
-"""JWT bearer authentication and role checks (SPEC §3).
+"""JWT bearer authentication and role checks (README "HTTP conventions").
 
 401 means "we do not know who you are" (missing, malformed, expired or
 wrongly signed token); 403 means "we know, and you may not".

@@ -1,4 +1,4 @@
-"""Refuse request bodies over the limit (SPEC §3: 2 MiB) while they stream.
+"""Refuse request bodies over the limit (2 MiB; README "HTTP conventions") while they stream.
 
 ``Content-Length`` is checked up front; chunked bodies are counted as they
 arrive, so an oversized upload is cut off without being buffered.

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for every unsafe ``/api/v1`` request (SPEC §3).
+"""``Idempotency-Key`` for every unsafe ``/api/v1`` request (README "HTTP conventions").
 
 The database is the arbiter, and the key lives in the request's own unit of
 work (``kit.uow``): this layer claims the key in it and joins it, so that the

@@ -1,4 +1,5 @@
-"""Structured JSON logs (structlog) with personal data masked (SPEC §9).
+"""Structured JSON logs (structlog) with personal data masked (README "HTTP conventions",
+"Personal data").
 
 Libraries that log through the standard library (asyncpg, SQLAlchemy's pool,
 uvicorn) get the same renderer through one handler on the root logger, so

@@ -1,4 +1,5 @@
-"""Personal data masking for logs and the integration log (SPEC §6, §9)."""
+"""Personal data masking for logs and the integration log (README "HTTP conventions",
+"Personal data")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics shared by the API and the worker (SPEC §9)."""
+"""Prometheus metrics shared by the API and the worker (docs/operations.md "Metrics")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Russian phone numbers, normalised to ``+7XXXXXXXXXX`` (SPEC §7)."""
+"""Russian phone numbers, normalised to ``+7XXXXXXXXXX`` (README "HTTP conventions")."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def reset_request_id(token: contextvars.Token[str | None]) -> None:
 
 
 def is_valid_request_id(value: str) -> bool:
-    """1–128 visible ASCII characters (0x21–0x7E), as SPEC §3 fixes."""
+    """1–128 visible ASCII characters (0x21–0x7E), as README "HTTP conventions" fixes."""
     return 1 <= len(value) <= 128 and all(0x21 <= ord(ch) <= 0x7E for ch in value)
 
 

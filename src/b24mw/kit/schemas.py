@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from b24mw.kit.phone import normalize_phone
 from b24mw.kit.types import storable
 
-# Money travels as a decimal string with two places (SPEC §3).
+# Money travels as a decimal string with two places (README "HTTP conventions").
 MoneyOut = Annotated[Decimal, PlainSerializer(lambda d: f"{d:.2f}", return_type=str)]
 
 

@@ -1,2 +1,2 @@
 """The status machine and Bitrix24 sync shared by Walking Warehouse orders
-(``ww``) and 1C deliveries (``deliveries``), SPEC §4.3–4.4."""
+(``ww``) and 1C deliveries (``deliveries``), README "Resources"."""

@@ -1,4 +1,5 @@
-"""The one status machine of Walking Warehouse orders and 1C deliveries (SPEC §4.3).
+"""The one status machine of Walking Warehouse orders and 1C deliveries
+(README "Resources", the status table).
 
 The matrix is data: ``TRANSITIONS`` maps (from, to) to the roles that may make
 the move.  Both kinds of order, the API and the property tests read this one

@@ -1,6 +1,6 @@
 """What a status change sets in motion, for either kind of order, inside the
 caller's unit of work: the history rows, the Bitrix24 sync jobs and the
-CloudEvent (SPEC §4.3).  Nothing here talks to the network.
+CloudEvent (README "Resources").  Nothing here talks to the network.
 
 Bitrix24 sync jobs of one order share one ordering key, so the worker delivers
 the comment and the task method of every change in the order they happened.

@@ -138,7 +138,7 @@ class OutboxJob(Base):
 
 
 class RateLimitState(Base):
-    """One row per Bitrix24 portal, shared by every process (SPEC §6)."""
+    """One row per Bitrix24 portal, shared by every process (docs/outbound.md "Throttle")."""
 
     __tablename__ = "rate_limit_state"
 
@@ -160,7 +160,7 @@ class RateLimitState(Base):
 
 
 class ArchiveManifest(Base):
-    """One verified archive part (retention, SPEC §8; migration 0010).  The row
+    """One verified archive part (docs/retention.md; migration 0010).  The row
     is written in the transaction that deletes the part's rows, so a row here
     means "these ids are gone from the table and readable in ``object_key``"."""
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the outbound engine (SPEC §9).
+"""Prometheus metrics of the outbound engine (docs/outbound.md "Metrics").
 
 Counters move as the worker works; the gauges (depth, oldest due, DLQ) are
 refreshed by the worker every ``B24MW_OUTBOX_METRICS_INTERVAL_S``.  The

@@ -1,4 +1,4 @@
-"""Reports and reconciliation (SPEC §4.5): the deliveries report (JSON, CSV,
+"""Reports and reconciliation (docs/reports.md): the deliveries report (JSON, CSV,
 xlsx) over both kinds of order, and the KMP4 change feed 1C pulls.
 
 - ``repository``: the report's statements (rows of both kinds, merged in order);

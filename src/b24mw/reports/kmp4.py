@@ -47,7 +47,7 @@ COLUMNS = (
     "updated_at",
 )
 
-# SPEC §4.5: the one place our statuses become 1C's KMP4 codes.
+# docs/reports.md (KMP4 export): the one place our statuses become 1C's KMP4 codes.
 STATUS_CODES: Mapping[S, str] = MappingProxyType(
     {
         S.NEW: "new",

@@ -37,7 +37,8 @@ T = TypeVar("T")
 TABLES = ", ".join(ARCHIVED_TABLES)
 
 archive_app = typer.Typer(
-    help="Task-history archive (SPEC §8): run, list, verify, restore.", no_args_is_help=True
+    help="Task-history archive (docs/retention.md): run, list, verify, restore.",
+    no_args_is_help=True,
 )
 
 TableOpt = Annotated[str | None, typer.Option("--table", help=f"one of: {TABLES}")]

@@ -1,4 +1,4 @@
-"""Prometheus metrics of retention (SPEC §9), on the process registry that
+"""Prometheus metrics of retention (docs/retention.md "Observability"), on the process registry that
 ``b24mw worker --metrics-port`` serves."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Returns (SPEC §4.1, flow 2): a courier starts a return from Bitrix24, 1C
-decides, and Bitrix24, 1C and event consumers hear about every step.
+"""Returns (README "Resources"; docs/operations.md "The flows"): a courier
+starts a return from Bitrix24, 1C decides, and Bitrix24, 1C and event
+consumers hear about every step.
 
 Where the specification is silent, this package decides:
 
@@ -13,7 +14,8 @@ Where the specification is silent, this package decides:
 - ``created_from``/``created_to`` are inclusive and need an offset (RFC 3339).
 - PUT replaces a ``pending`` return only (else 422 ``conflict.transition``); it
   is logged in ``integration_log`` but not announced: only creation and status
-  changes are (SPEC §4.1).  PATCH of ``comment``/``manager_id`` alone likewise.
+  changes are (README "Decisions where the spec was silent", Returns).  PATCH
+  of ``comment``/``manager_id`` alone likewise.
 - A PATCH ``comment`` sent with a decision is quoted in the Bitrix24 comment.
 - Rejected, courier without a Bitrix24 user: no ``tasks.task.add`` (Bitrix24
   needs a ``RESPONSIBLE_ID`` and guessing one sends the wrong person); the

@@ -150,7 +150,10 @@ def announce_created(
 
 
 def log_replaced(session: AsyncSession, ret: ReturnRead, actor: Actor) -> None:
-    """A PUT changes content, not state: logged, but nobody is told (SPEC §4.1)."""
+    """A PUT changes content, not state: logged, but nobody is told.
+
+    README "Decisions where the spec was silent", Returns.
+    """
     request = {"courier_id": ret.courier_id, "lines": len(ret.items)}
     _log_inbound(session, ret, actor, f"PUT {API_PATH}/{{id}}", 200, request)
 

@@ -1,4 +1,4 @@
-"""The return lifecycle (SPEC §4.1): ``pending`` is the only state with a way out."""
+"""The return lifecycle (README "Resources"): ``pending`` is the only state with a way out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SIEM stream: one JSON line per security event (SPEC §5, §9).
+"""The SIEM stream: one JSON line per security event (docs/webhooks.md "The SIEM stream").
 
 Separate from the application log on purpose: security tooling subscribes to
 this stream alone, and its lines never carry a secret or a request body.

@@ -1,4 +1,4 @@
-"""Who may post events (SPEC §5): an HMAC-signing proxy, a portal's
+"""Who may post events (docs/webhooks.md "Authentication"): an HMAC-signing proxy, a portal's
 ``application_token``, or both.
 
 The signature is checked over the raw bytes before anything parses them, and

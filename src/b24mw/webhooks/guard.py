@@ -1,6 +1,6 @@
 """Refuse oversized webhook bodies before the general body limit does.
 
-The general limit (2 MiB, SPEC §3) answers 413 before any route runs, so an
+The general limit (2 MiB, README "HTTP conventions") answers 413 before any route runs, so an
 oversized webhook would leave no trace on the SIEM stream.  This middleware
 sits outside it and, for the webhook path only, refuses a declared
 ``Content-Length`` over the (much smaller) webhook limit with the same

@@ -1,4 +1,4 @@
-"""Webhook counters (SPEC §9: accepted / duplicate / rejected by reason)."""
+"""Webhook counters (docs/operations.md "Metrics": accepted / duplicate / rejected by reason)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The order people type into a Bitrix24 task description or comment (SPEC §5).
+"""The order people type into a Bitrix24 task description or comment
+(docs/webhooks.md "Writing an order in Bitrix24").
 
     - SKU-1 | Чехол для телефона | 2 | 490,00
     - SKU-2 | Зарядка USB-C | 1 | 1 290.50

@@ -1,1 +1,1 @@
-"""Walking Warehouse orders (SPEC §4.3): ``/api/v1/ww/orders``."""
+"""Walking Warehouse orders (README "Resources"): ``/api/v1/ww/orders``."""

@@ -483,7 +483,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_task_events_return_id"), ["return_id"], unique=False)
         batch_op.create_index("ix_task_events_task_type", ["task_id_b24", "type"], unique=False)
         batch_op.create_index("ix_task_events_ts", ["ts"], unique=False)
-    # Status history of a task, newest first (SPEC §7): partial on both engines.
+    # Status history of a task, newest first (README "Resources", ``/{id}/events``): partial on both engines.
     op.create_index(
         "ix_task_events_task_ts_status",
         "task_events",

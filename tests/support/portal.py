@@ -20,12 +20,22 @@ from b24mw.kit.db import Database
 from b24mw.models.ops import WebhookInbox
 from b24mw.models.orders import InstantOrder
 from b24mw.outbox.worker import Worker
-from tests.conftest import auth
-from tests.webhooks.conftest import APP_TOKEN, SECRET, URL, Clock, Hook, open_hook
+from tests.support.auth import auth
+from tests.support.clock import Clock
+from tests.support.webhooks import APP_TOKEN, SECRET, URL, Hook, open_hook
 
 EMULATOR = "http://emulator"
 PERSON = 42  # a manager clicking in the portal; user 1 is our REST user
 COURIER_USER = 17
+
+# A well-formed instant order as a manager types it in a task.
+ORDER = """Клиент на углу, #instant_order
+- SKU-1 | Чехол | 2 | 490,00
+- SKU-2 | Зарядка USB-C | 1 | 1 290.50
+customer: Иван Петров
+phone: 8 912 345-67-89
+note: позвонить за час
+"""
 
 
 @dataclass

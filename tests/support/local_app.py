@@ -29,7 +29,8 @@ from b24mw.settings import Settings
 from b24mw.siem import open_stream
 from b24mw.webhooks.runtime import build_runtime
 from b24mw.webhooks.runtime import install_runtime as install_webhooks
-from tests.conftest import auth, make_settings
+from tests.support.auth import auth
+from tests.support.config import make_settings
 
 PORTAL = "https://portal.test"
 OAUTH = "https://oauth.test/oauth/token/"

@@ -12,7 +12,7 @@ from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.models.ops import OutboxJob
-from tests.conftest import auth
+from tests.support.auth import auth
 
 ORDERS = "/api/v1/ww/orders"
 DELIVERIES = "/api/v1/deliveries"
