@@ -122,8 +122,8 @@ async def test_two_workers_refreshing_at_once_leave_one_valid_pair(
                 assert [text_of(c["text"]) for c in task["comments"]] == ["one token for all"]
 
             # The pair left in the database is the live one.
-            async with db.reader() as session:
-                row = await session.get(AppInstallation, sent["member_id"])
+            async with db.reader() as reader:
+                row = await reader.get(AppInstallation, sent["member_id"])
             assert row is not None and row.state == "active"
             await control.post("/_emulator/oauth", json={"token_latency_s": 0})
             check = await control.get(

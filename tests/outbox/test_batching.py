@@ -11,6 +11,7 @@ from b24mw.history.repository import record_event
 from b24mw.kit.db import Database
 from b24mw.kit.request_context import set_request_id
 from b24mw.kit.staging import flush
+from b24mw.models.enums import TaskEventType
 from b24mw.models.history import IntegrationLog, TaskEvent
 from b24mw.outbox import Outbox, dlq
 from b24mw.outbox.hooks import register_result_hook
@@ -81,7 +82,9 @@ async def test_every_command_is_logged_under_its_own_request_id(
 
 
 async def _remember(session: AsyncSession, context: dict[str, Any], result: Any) -> None:
-    record_event(session, type="comment", task_id_b24=context["task"], payload={"id": result})
+    record_event(
+        session, type=TaskEventType.COMMENT, task_id_b24=context["task"], payload={"id": result}
+    )
     if context.get("fail"):
         raise RuntimeError("hook broke")
 

@@ -10,6 +10,7 @@ import pytest
 
 from b24mw.kit.db import Database
 from b24mw.models.base import utcnow
+from b24mw.models.enums import OutboxStatus
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import dlq
 from b24mw.outbox.worker import Worker
@@ -120,7 +121,7 @@ async def test_a_write_whose_worker_died_waits_out_a_late_apply(
     async with db.unit_of_work() as session:
         held = await session.get(OutboxJob, job_id)
         assert held is not None
-        held.status, held.leased_by, held.attempts = "in_flight", "dead-worker", 1
+        held.status, held.leased_by, held.attempts = OutboxStatus.IN_FLIGHT, "dead-worker", 1
         held.lease_until = utcnow() - timedelta(seconds=0.1)
     await worker.run_once()
     waiting = await job(db, job_id)

@@ -281,7 +281,7 @@ class IdempotencyMiddleware:
         ttl: timedelta,
         prefix: str = "/api/v1/",
         exempt: tuple[str, ...] = (),
-    ):
+    ) -> None:
         self.app = app
         self.db = database
         self.verifier = verifier

@@ -22,7 +22,7 @@ def _mask_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> di
     return {key: mask_personal(value) for key, value in event_dict.items()}
 
 
-class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _StdoutHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stdout`` is when a record is emitted (like
     structlog's ``PrintLoggerFactory``), not to the stream of its creation."""
 

@@ -285,7 +285,7 @@ async def report_batches(
         await conn.execute(text("SET LOCAL jit = off"))
     streams = [_kind_batches(conn, q, kind, postgres=postgres, shape=shape) for kind in q.kinds]
     try:
-        async for batch in _merge(streams):  # type: ignore[arg-type]
+        async for batch in _merge(streams):
             yield batch
     finally:
         for stream in streams:

@@ -146,7 +146,9 @@ class SyslogUdpSink:
 
 
 class SyslogTcpSink:
-    def __init__(self, host: str, port: int, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, host: str, port: int, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.address = (host, port)
         self._sock: socket.socket | None = None
         self._down_until = 0.0

@@ -17,7 +17,7 @@ depends_on = None
 UTC_TS = sa.DateTime(timezone=True)
 
 
-def _mirror_columns(stage: str) -> list[sa.Column]:  # type: ignore[type-arg]
+def _mirror_columns(stage: str) -> list[sa.Column]:
     return [
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("title", sa.String(length=255), nullable=False),
@@ -31,7 +31,7 @@ def _mirror_columns(stage: str) -> list[sa.Column]:  # type: ignore[type-arg]
     ]
 
 
-def _tail_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+def _tail_columns() -> list[sa.Column]:
     return [
         sa.Column("closed", sa.Boolean(), nullable=False),
         sa.Column("b24_updated_at", UTC_TS, nullable=False),
@@ -41,7 +41,7 @@ def _tail_columns() -> list[sa.Column]:  # type: ignore[type-arg]
     ]
 
 
-def _timestamps() -> list[sa.Column]:  # type: ignore[type-arg]
+def _timestamps() -> list[sa.Column]:
     return [
         sa.Column("created_at", UTC_TS, nullable=False),
         sa.Column("updated_at", UTC_TS, nullable=False),
