@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from b24mw.kit.db import Database, ReadSession, WriteSession
 from b24mw.kit.request_scope import UNIT_OF_WORK
 from b24mw.outbox import Outbox
-from b24mw.returns.flows import Announcer
+from b24mw.returns.flows import ReturnChannels
 from b24mw.settings import Settings
 from b24mw.state import AppState
 
@@ -46,12 +46,12 @@ async def _outbox(request: Request) -> Outbox:
     return state_of(request).outbox
 
 
-async def _announcer(request: Request) -> Announcer:
+async def _return_channels(request: Request) -> ReturnChannels:
     state = state_of(request)
-    if state.returns_announcer.outbox is not state.outbox:
+    if state.return_channels.outbox is not state.outbox:
         # The outbox was replaced after start-up (tests stub the 1C side so).
-        state.returns_announcer = Announcer.from_settings(state.settings, state.outbox)
-    return state.returns_announcer
+        state.return_channels = ReturnChannels.from_settings(state.settings, state.outbox)
+    return state.return_channels
 
 
 async def _locale(request: Request) -> str:
@@ -83,7 +83,7 @@ async def _statement_session(request: Request) -> AsyncIterator[ReadSession]:
 DatabaseDep = Annotated[Database, Depends(_database)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 OutboxDep = Annotated[Outbox, Depends(_outbox)]
-AnnouncerDep = Annotated[Announcer, Depends(_announcer)]
+ReturnChannelsDep = Annotated[ReturnChannels, Depends(_return_channels)]
 # The language of what is written into Bitrix24 (``B24MW_LOCALE``).
 Locale = Annotated[str, Depends(_locale)]
 # The request's unit of work (kit.uow): committed once the route has answered.

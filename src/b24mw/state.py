@@ -13,7 +13,7 @@ from b24mw.b24app.runtime import AppRuntime
 from b24mw.kit.auth import TokenVerifier
 from b24mw.kit.db import Database
 from b24mw.outbox import Outbox
-from b24mw.returns.flows import Announcer
+from b24mw.returns.flows import ReturnChannels
 from b24mw.settings import Settings
 from b24mw.webhooks.runtime import WebhookRuntime, build_runtime
 
@@ -30,8 +30,8 @@ class AppState(State):
     webhooks: WebhookRuntime
     # The local application: the OAuth server's HTTP client and the installer.
     b24app: AppRuntime
-    # Returns' write path announcer: it only reads settings, and every write uses it.
-    returns_announcer: Announcer
+    # Returns' write path channels: it only reads settings, and every write uses it.
+    return_channels: ReturnChannels
 
 
 def build_state(settings: Settings, db: Database) -> AppState:
@@ -44,5 +44,5 @@ def build_state(settings: Settings, db: Database) -> AppState:
     # No connection is opened before the first install or token refresh.
     http = httpx.AsyncClient(follow_redirects=False)
     state.b24app = AppRuntime(http, Installer(settings, db, TokenServer(settings, http)))
-    state.returns_announcer = Announcer.from_settings(settings, state.outbox)
+    state.return_channels = ReturnChannels.from_settings(settings, state.outbox)
     return state

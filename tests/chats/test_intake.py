@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from b24mw.kit.db import Database
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.orders import InstantOrder
 from b24mw.models.support import ChatLink, ChatMessage, ChatSession
 from tests.chats.helpers import SESSIONS, start, write
@@ -129,7 +129,9 @@ async def test_replays_and_repeated_reads_store_nothing_twice(portal: Portal) ->
     assert await count(portal.db, ChatMessage) == 1
     assert await count(portal.db, ChatLink) == 1
     async with portal.db.reader() as session:
-        rows = (await session.execute(select(TaskEvent).where(TaskEvent.type == "chat"))).scalars()
+        rows = (
+            await session.execute(select(HistoryEntry).where(HistoryEntry.type == "chat"))
+        ).scalars()
         assert len(list(rows)) == 1
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.returns import Return
 from tests.drills.ledger import account_for_everything, quiet, read_events
 from tests.drills.stack import control, settled, stack
@@ -89,8 +89,8 @@ async def test_a_retry_after_the_api_died_between_commit_and_answer_gets_the_ori
                 )
                 assert other.status_code == 422
             assert await _count(db, Return) == 1
-            picked = (TaskEvent.instant_order_id == order_id, TaskEvent.status == "PICKED_UP")
-            assert await _count(db, TaskEvent, *picked) == 1
+            picked = (HistoryEntry.instant_order_id == order_id, HistoryEntry.status == "PICKED_UP")
+            assert await _count(db, HistoryEntry, *picked) == 1
 
             drill.worker()
             await settled(lambda: quiet(db), within_s=30, what="the worker to deliver")

@@ -22,7 +22,7 @@ import pytest
 from b24mw.kit.db import Database
 from b24mw.models.couriers import Courier
 from b24mw.models.crm import CrmDeal, CrmLead
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.ops import OutboxJob
 from b24mw.models.orders import Delivery
 from b24mw.models.returns import Return
@@ -97,9 +97,10 @@ async def seed_couriers(db: Database, client: httpx.AsyncClient) -> str:
     return COURIERS
 
 
-def events(**owner: Any) -> list[TaskEvent]:
+def events(**owner: Any) -> list[HistoryEntry]:
     return [
-        TaskEvent(ts=tied(n), type="comment", payload_json={"n": n}, **owner) for n in range(ROWS)
+        HistoryEntry(ts=tied(n), type="comment", payload_json={"n": n}, **owner)
+        for n in range(ROWS)
     ]
 
 

@@ -30,10 +30,10 @@ from b24mw.kit.db import Database
 from b24mw.kit.listing import Explain, Keyset, page_statement
 from b24mw.kit.pagination import Count, CursorKey, PageRequest, page_request
 from b24mw.kit.repository import children_statement
-from b24mw.lifecycle import repository as lists
-from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.orders import Delivery, DeliveryLine, InstantOrder, InstantOrderLine
+from b24mw.orders import repository as lists
+from b24mw.orders.schemas import OrderFilter
 from b24mw.outbox import dlq
 from b24mw.outbox import repository as outbox
 from b24mw.returns import repository as returns
@@ -186,11 +186,11 @@ async def check(
 
 @pytest.mark.parametrize("name", ORDER_FILTERS)
 async def test_order_lists_walk_an_index(big_db: Database, name: str) -> None:
-    flt = ORDER_FILTERS[name]
+    filters = ORDER_FILTERS[name]
     order = "created_at DESC, id DESC"
     for table, branches, key in (
-        (table_of(InstantOrder), ww.OrderRepository.list_branches(flt), ORDER_CURSOR),
-        (table_of(Delivery), deliveries.DeliveryRepository.list_branches(flt), DELIVERY_CURSOR),
+        (table_of(InstantOrder), ww.OrderRepository.list_branches(filters), ORDER_CURSOR),
+        (table_of(Delivery), deliveries.DeliveryRepository.list_branches(filters), DELIVERY_CURSOR),
     ):
         deep = await deep_key(big_db, f"(SELECT created_at, id FROM {table.name}) AS t", order)
         await check(big_db, branches, lists.order_keyset(table), key, deep)

@@ -1,4 +1,4 @@
-"""Staged rows (history, log, outbox) live and die with their unit of work."""
+"""StagedWrite rows (history, log, outbox) live and die with their unit of work."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from b24mw.kit.db import Database
 from b24mw.kit.staging import StagingError, flush, savepoint, stage
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import LogDirection, TaskEventType
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import IdempotencyKey, OutboxJob
 from b24mw.models.returns import Return
 
 
-async def _events(db: Database) -> list[TaskEvent]:
+async def _events(db: Database) -> list[HistoryEntry]:
     async with db.reader() as session:
-        return list((await session.execute(select(TaskEvent).order_by(TaskEvent.id))).scalars())
+        return list(
+            (await session.execute(select(HistoryEntry).order_by(HistoryEntry.id))).scalars()
+        )
 
 
 async def test_rows_are_written_at_commit_in_order_with_their_ids(db: Database) -> None:

@@ -12,7 +12,7 @@ from b24mw.kit.db import Database
 from b24mw.kit.request_context import set_request_id
 from b24mw.kit.staging import flush
 from b24mw.models.enums import TaskEventType
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.outbox import Outbox, dlq
 from b24mw.outbox.hooks import register_result_hook
 from b24mw.outbox.worker import Worker
@@ -106,9 +106,9 @@ async def _hooked(db: Database, settings: Settings, task_id: int, **context: Any
         return created.id
 
 
-async def _events(db: Database) -> list[TaskEvent]:
+async def _events(db: Database) -> list[HistoryEntry]:
     async with db.reader() as session:
-        return list((await session.execute(select(TaskEvent))).scalars())
+        return list((await session.execute(select(HistoryEntry))).scalars())
 
 
 async def test_result_hook_commits_with_the_job(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from b24mw.events.cloudevents import build_event
+from b24mw.integration_events.cloudevents import build_event
 from b24mw.kit.db import Database
 from b24mw.kit.request_context import set_request_id
 from b24mw.kit.staging import flush

@@ -11,7 +11,7 @@ from sqlalchemy import insert
 
 from b24mw.kit.db import Database
 from b24mw.models.base import table_of
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.orders import Delivery, InstantOrder
 
 REPORT = "/api/v1/ww/report/deliveries"
@@ -70,7 +70,7 @@ async def seed(db: Database, *orders: Seed) -> list[int]:
             link = "instant_order_id" if o.kind == "instant" else "order_id"
             for minutes, status in o.history:
                 await session.execute(
-                    insert(table_of(TaskEvent)).values(
+                    insert(table_of(HistoryEntry)).values(
                         ts=o.created_at + timedelta(minutes=minutes),
                         type="status",
                         status=status,

@@ -13,7 +13,7 @@ from sqlalchemy import delete
 
 from b24mw.kit.db import Database
 from b24mw.models.enums import OrderStatus as S
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.reports.schemas import DeliveriesReport
 from tests.reports.helpers import REPORT, T0, Seed, seed
 from tests.support.auth import auth
@@ -110,7 +110,7 @@ async def test_duration_falls_back_to_the_order_when_history_is_gone(
 ) -> None:
     await seed(db, Seed(status="DONE", history=[(0, "NEW"), (30, "DONE")]))
     async with db.unit_of_work() as session:
-        await session.execute(delete(TaskEvent))
+        await session.execute(delete(HistoryEntry))
     (row,) = (await report(client))["items"]
     assert row["duration_min"] == 30.0  # created_at → updated_at
 

@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 
 from b24mw.kit.db import Database
 from b24mw.models.base import table_of
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import ArchiveManifest
 from b24mw.models.returns import Return
 from b24mw.retention.codec import Schema, check_part
@@ -26,7 +26,7 @@ from b24mw.settings import Settings
 from tests.support.auth import JWT_SECRET
 from tests.support.config import make_settings
 
-EVENTS = table_of(TaskEvent)
+EVENTS = table_of(HistoryEntry)
 LOG = table_of(IntegrationLog)
 NOW = datetime.now(UTC)
 

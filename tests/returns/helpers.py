@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from b24mw.kit.db import Database
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import Outbox
 from tests.support.auth import auth
@@ -66,12 +66,12 @@ async def jobs(db: Database) -> list[OutboxJob]:
         return list(rows.scalars())
 
 
-async def task_events(db: Database, return_id: str) -> list[TaskEvent]:
+async def task_events(db: Database, return_id: str) -> list[HistoryEntry]:
     async with db.reader() as session:
         stmt = (
-            select(TaskEvent)
-            .where(TaskEvent.return_id == uuid.UUID(return_id))
-            .order_by(TaskEvent.id)
+            select(HistoryEntry)
+            .where(HistoryEntry.return_id == uuid.UUID(return_id))
+            .order_by(HistoryEntry.id)
         )
         return list((await session.execute(stmt)).scalars())
 

@@ -16,7 +16,7 @@ from b24mw.kit.problems import problem_body
 from b24mw.models.enums import ItemQuality, ReturnSource
 from b24mw.outbox import Outbox
 from b24mw.returns import service
-from b24mw.returns.flows import Announcer
+from b24mw.returns.flows import ReturnChannels
 from b24mw.returns.schemas import ReturnCreate, ReturnLineCreate, luhn_ok
 from b24mw.settings import Settings
 from tests.returns.helpers import URL, jobs, line, return_body
@@ -151,11 +151,11 @@ async def test_database_check_maps_to_422_when_api_validation_is_bypassed(
             )
         ],
     )
-    announcer = Announcer.from_settings(settings, Outbox(settings))
+    channels = ReturnChannels.from_settings(settings, Outbox(settings))
     actor = Actor(sub="alice", roles=frozenset({Role.ADMIN}))
     with pytest.raises(ValidationFailed) as caught:
         async with db.unit_of_work() as session:
-            await service.create(session, announcer, actor, unchecked)
+            await service.create(session, channels, actor, unchecked)
     problem = problem_body(caught.value, "rid")
     assert problem["status"] == 422
     assert problem["errors"] == [

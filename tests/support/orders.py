@@ -10,7 +10,7 @@ from sqlalchemy import select
 from b24mw.kit.db import Database
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderStatus as S
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import OutboxJob
 from tests.support.auth import auth
 
@@ -165,9 +165,9 @@ def b24_calls(rows: list[OutboxJob]) -> list[tuple[str, dict[str, Any], str | No
     return out
 
 
-async def task_events(db: Database, **where: Any) -> list[TaskEvent]:
+async def task_events(db: Database, **where: Any) -> list[HistoryEntry]:
     async with db.reader() as session:
-        stmt = select(TaskEvent).filter_by(**where).order_by(TaskEvent.id)
+        stmt = select(HistoryEntry).filter_by(**where).order_by(HistoryEntry.id)
         return list((await session.execute(stmt)).scalars())
 
 

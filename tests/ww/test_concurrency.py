@@ -10,9 +10,9 @@ from sqlalchemy import text, update
 
 from b24mw.kit.db import Database
 from b24mw.kit.errors import ConcurrentUpdate
-from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.enums import OrderStatus as S
 from b24mw.models.orders import InstantOrder
+from b24mw.orders.schemas import StatusChange
 from b24mw.outbox import Outbox
 from b24mw.settings import Settings
 from b24mw.ww import service

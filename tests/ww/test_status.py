@@ -10,8 +10,8 @@ import pytest
 
 from b24mw.app import create_app
 from b24mw.kit.db import Database
-from b24mw.lifecycle.machine import TRANSITIONS
 from b24mw.models.enums import OrderStatus as S
+from b24mw.orders.machine import TRANSITIONS
 from tests.support.auth import auth
 from tests.support.config import make_settings
 from tests.support.orders import (

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b24mw.lifecycle.machine import TRANSITIONS
 from b24mw.models.enums import OrderStatus as S
+from b24mw.orders.machine import TRANSITIONS
 from tests.support.auth import auth
 from tests.support.orders import ORDERS, create_order, set_status
 

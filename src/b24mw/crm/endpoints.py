@@ -74,12 +74,12 @@ async def _lead_filter(
 async def list_deals(
     session: ReadSessionDep,
     actor: Reader,
-    flt: Annotated[DealFilter, Depends(_deal_filter)],
+    filters: Annotated[DealFilter, Depends(_deal_filter)],
     page: DealPages,
 ) -> Paginated[DealRead]:
     """Deals mirrored from Bitrix24, most recently modified first (deleted ones
     are left out)."""
-    return await service.list_deals(session, page, flt)
+    return await service.list_deals(session, page, filters)
 
 
 @router.get("/deals/{deal_id}", response_model=DealDetail)
@@ -92,12 +92,12 @@ async def get_deal(deal_id: RowId, session: ReadSessionDep, actor: Reader) -> De
 async def list_leads(
     session: ReadSessionDep,
     actor: Reader,
-    flt: Annotated[LeadFilter, Depends(_lead_filter)],
+    filters: Annotated[LeadFilter, Depends(_lead_filter)],
     page: LeadPages,
 ) -> Paginated[LeadRead]:
     """Leads mirrored from Bitrix24 (none with Simple CRM), most recently
     modified first."""
-    return await service.list_leads(session, page, flt)
+    return await service.list_leads(session, page, filters)
 
 
 @router.get("/leads/{lead_id}", response_model=LeadDetail)

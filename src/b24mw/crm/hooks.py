@@ -21,9 +21,9 @@ from b24mw.crm import sync
 from b24mw.crm.closing import REREAD_HOOK, deal_key
 from b24mw.crm.flows import note_move_after_close
 from b24mw.crm.repository import CrmRepository
-from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange
 from b24mw.i18n import t
+from b24mw.integration_events.cloudevents import build_event
 from b24mw.models.base import utcnow
 from b24mw.models.enums import LogDirection
 from b24mw.outbox.enqueue import Outbox

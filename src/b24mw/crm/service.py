@@ -28,9 +28,9 @@ async def require_open_deal(session: AsyncSession, deal_id: int) -> None:
 
 
 async def list_deals(
-    session: AsyncSession, request: PageRequest, flt: DealFilter
+    session: AsyncSession, request: PageRequest, filters: DealFilter
 ) -> Paginated[DealRead]:
-    return paginated(DealRead, await CrmRepository(session).search_deals(request, flt), request)
+    return paginated(DealRead, await CrmRepository(session).search_deals(request, filters), request)
 
 
 async def get_deal(session: AsyncSession, deal_id: int) -> DealDetail:
@@ -46,9 +46,9 @@ async def get_deal(session: AsyncSession, deal_id: int) -> DealDetail:
 
 
 async def list_leads(
-    session: AsyncSession, request: PageRequest, flt: LeadFilter
+    session: AsyncSession, request: PageRequest, filters: LeadFilter
 ) -> Paginated[LeadRead]:
-    return paginated(LeadRead, await CrmRepository(session).search_leads(request, flt), request)
+    return paginated(LeadRead, await CrmRepository(session).search_leads(request, filters), request)
 
 
 async def get_lead(session: AsyncSession, lead_id: int) -> LeadDetail:

@@ -4,9 +4,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, select, update
 
-from b24mw.lifecycle import repository as lists
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.orders import Delivery, DeliveryLine
+from b24mw.orders import repository as lists
 
 _DELIVERIES = table_of(Delivery)
 _LINES = table_of(DeliveryLine)

@@ -18,27 +18,28 @@ from b24mw.kit.auth import Actor, Role
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
 from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import savepoint
-from b24mw.lifecycle import reads, sync
-from b24mw.lifecycle.machine import Transition
-from b24mw.lifecycle.schemas import (
+from b24mw.models.base import utcnow
+from b24mw.models.couriers import Courier
+from b24mw.models.enums import OrderKind, OrderStatus
+from b24mw.models.orders import Delivery, DeliveryLine
+from b24mw.orders import flows as order_flows
+from b24mw.orders import reads
+from b24mw.orders.machine import Transition
+from b24mw.orders.schemas import (
     OrderFilter,
     StatusChange,
     TaskEventRead,
     check_supplied_total,
     lines_total,
 )
-from b24mw.lifecycle.scope import visible
-from b24mw.models.base import utcnow
-from b24mw.models.couriers import Courier
-from b24mw.models.enums import OrderKind, OrderStatus
-from b24mw.models.orders import Delivery, DeliveryLine
+from b24mw.orders.scope import visible
 from b24mw.outbox import Outbox
 
 ONEC_STATUS_PATH = "deliveries/status"
 
 
-def tracked(delivery: Delivery) -> sync.Tracked:
-    return sync.Tracked(
+def identity_of(delivery: Delivery) -> order_flows.OrderIdentity:
+    return order_flows.OrderIdentity(
         kind=OrderKind.DELIVERY,
         id=delivery.id,
         ref=delivery.external_id_1c,
@@ -163,8 +164,8 @@ async def create_delivery(
         context={"delivery_id": delivery.id},
     )
     view = DeliveryRead.model_validate(delivery).model_dump(mode="json")
-    sync.record_creation(
-        session, outbox, tracked(delivery), actor, view, {"external_id_1c": data.external_id_1c}
+    order_flows.record_creation(
+        session, outbox, identity_of(delivery), actor, view, {"external_id_1c": data.external_id_1c}
     )
     return delivery
 
@@ -175,11 +176,11 @@ async def get_delivery(session: AsyncSession, actor: Actor, delivery_id: int) ->
 
 
 async def list_deliveries(
-    session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
+    session: AsyncSession, actor: Actor, request: PageRequest, filters: OrderFilter
 ) -> Paginated[DeliveryRead]:
     refusal = "A courier lists only their own deliveries."
     repo = DeliveryRepository(session)
-    return await reads.list_page(repo, actor, request, flt, DeliveryRead, refusal=refusal)
+    return await reads.list_page(repo, actor, request, filters, DeliveryRead, refusal=refusal)
 
 
 def _hand_off_to_1c(
@@ -224,13 +225,13 @@ async def change_status(
     locale: str,
 ) -> Delivery:
     delivery = await get_delivery(session, actor, delivery_id)
-    transition = await sync.change_status(
+    transition = await order_flows.change_status(
         session,
         outbox,
         locale=locale,
         actor=actor,
         order=delivery,
-        tracked=tracked(delivery),
+        identity=identity_of(delivery),
         change=change,
         event_data={"courier_id": delivery.courier_id, "external_id_1c": delivery.external_id_1c},
     )

@@ -11,9 +11,9 @@ import time
 from typing import Any
 
 from b24mw.emulator.config import OAUTH_SERVER_ENDPOINT, EmulatorConfig
-from b24mw.emulator.events.dispatch import EventDispatcher, EventSettings
 from b24mw.emulator.limits.bucket import LeakyBucket, OperatingTracker
 from b24mw.emulator.limits.faults import Fault, FaultSet
+from b24mw.emulator.outgoing.dispatch import EventDispatcher, EventSettings
 from b24mw.emulator.rest import scopes
 from b24mw.emulator.rest.batch import run_batch
 from b24mw.emulator.rest.crm.service import CrmService

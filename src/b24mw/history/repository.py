@@ -14,10 +14,10 @@ from b24mw.kit.request_context import current_request_id
 from b24mw.kit.staging import StagedRow, stage
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import LogDirection, TaskEventType
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 
 Row = TypeVar("Row")
-EVENTS = table_of(TaskEvent)
+EVENTS = table_of(HistoryEntry)
 LOG = table_of(IntegrationLog)
 
 
@@ -42,7 +42,7 @@ class HistoryRepository:
         return stage(self.session, LOG, values)
 
     async def correlation_exists(self, correlation_id: str) -> bool:
-        stmt = select(TaskEvent.id).where(TaskEvent.correlation_id == correlation_id)
+        stmt = select(HistoryEntry.id).where(HistoryEntry.correlation_id == correlation_id)
         return (await self.session.execute(stmt)).first() is not None
 
     async def logs(

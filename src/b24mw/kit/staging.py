@@ -1,4 +1,4 @@
-"""Staged rows: what a unit of work only appends, written with it in bulk.
+"""StagedWrite rows: what a unit of work only appends, written with it in bulk.
 
 Rows a unit of work only appends (history, exchange log, outbox jobs) are
 *staged* instead of added as ORM objects: ``stage()`` queues a plain row and
@@ -108,17 +108,17 @@ def _update_for(table: Table, where: tuple[str, ...], columns: tuple[str, ...]) 
 
 # (table, INSERT columns) for a run of rows; (table, WHERE columns, SET
 # columns) for one update.
-Run = tuple[Table, tuple[str, ...]] | tuple[Table, tuple[str, ...], tuple[str, ...]]
-Staged = StagedRow | StagedUpdate
+StatementShape = tuple[Table, tuple[str, ...]] | tuple[Table, tuple[str, ...], tuple[str, ...]]
+StagedWrite = StagedRow | StagedUpdate
 
 
-def _runs(queue: list[Staged]) -> list[tuple[Run, list[Staged]]]:
-    runs: list[tuple[Run, list[Staged]]] = []
+def _by_statement(queue: list[StagedWrite]) -> list[tuple[StatementShape, list[StagedWrite]]]:
+    runs: list[tuple[StatementShape, list[StagedWrite]]] = []
     for item in queue:
         if isinstance(item, StagedUpdate):
             runs.append(((item.table, tuple(item.where), tuple(item.values)), [item]))
             continue
-        key: Run = (item.table, tuple(item.values))
+        key: StatementShape = (item.table, tuple(item.values))
         if runs and runs[-1][0] == key:
             runs[-1][1].append(item)
         else:
@@ -128,11 +128,11 @@ def _runs(queue: list[Staged]) -> list[tuple[Run, list[Staged]]]:
 
 def write_staged(session: SyncSession) -> None:
     """Write the queue, runs of one table (and one column set) in order."""
-    queue: list[Staged] | None = session.info.pop(STAGED, None)
+    queue: list[StagedWrite] | None = session.info.pop(STAGED, None)
     if not queue:
         return
     conn = session.connection()
-    runs = _runs(queue)
+    runs = _by_statement(queue)
     if conn.dialect.name == "postgresql" and len(runs) > 1:
         _write_in_one_statement(conn, runs)
         return
@@ -151,7 +151,9 @@ def write_staged(session: SyncSession) -> None:
             _assign_ids(batch, [new_id for (new_id,) in result.all()])
 
 
-def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[Staged]]]) -> None:
+def _write_in_one_statement(
+    conn: Any, runs: list[tuple[StatementShape, list[StagedWrite]]]
+) -> None:
     """PostgreSQL: every run as one data-modifying CTE of a single statement,
     its rows passed as JSON (foreign keys are checked at the end of the
     statement, so the order of the CTEs does not matter)."""
@@ -182,14 +184,14 @@ def _write_in_one_statement(conn: Any, runs: list[tuple[Run, list[Staged]]]) -> 
             _assign_ids(batch, ids)
 
 
-def _assign_ids(batch: list[Staged], ids: list[Any]) -> None:
+def _assign_ids(batch: list[StagedWrite], ids: list[Any]) -> None:
     for row, new_id in zip(batch, ids, strict=True):
         assert isinstance(row, StagedRow)
         row.id = new_id
 
 
 @cache
-def _combined_statement(runs: tuple[Run, ...]) -> TextClause:
+def _combined_statement(runs: tuple[StatementShape, ...]) -> TextClause:
     ctes, selects = [], []
     for n, run in enumerate(runs):
         table = run[0]

@@ -5,7 +5,7 @@ from b24mw.models.b24app import AppInstallation
 from b24mw.models.base import Base
 from b24mw.models.couriers import Courier
 from b24mw.models.crm import CrmDeal, CrmLead, CrmPipeline
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import (
     ArchiveManifest,
     IdempotencyKey,
@@ -38,6 +38,7 @@ __all__ = [
     "CrmPipeline",
     "Delivery",
     "DeliveryLine",
+    "HistoryEntry",
     "IdempotencyKey",
     "InstantOrder",
     "InstantOrderLine",
@@ -47,6 +48,5 @@ __all__ = [
     "RateLimitState",
     "Return",
     "ReturnLine",
-    "TaskEvent",
     "WebhookInbox",
 ]

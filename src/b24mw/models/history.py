@@ -22,7 +22,7 @@ from b24mw.models.base import Base, BigIntPK, EnumString, in_list, utcnow
 from b24mw.models.enums import LogDirection, TaskEventType, values
 
 
-class TaskEvent(Base):
+class HistoryEntry(Base):
     __tablename__ = "task_events"
     __table_args__ = (
         CheckConstraint(in_list("type", values(TaskEventType)), name="type"),

@@ -107,7 +107,7 @@ class B24Lane(Lane):
                 reply, items = await self._send(wire)
                 learn(feedback, reply, list(items.values()) if len(wire) > 1 else None)
                 for step in wire:
-                    decisions[step.job.id] = decide(step, items[step.key])
+                    decisions[step.job.id] = decide(step, items[step.command_name])
             for step in plans:
                 if step.action is Action.INVALID:
                     decisions[step.job.id] = Decision(
@@ -163,15 +163,17 @@ class B24Lane(Lane):
             reply = await self.client.call(
                 step.method, step.params, request_id=step.job.request_id or None
             )
-            item = CommandResult(step.key, step.method, reply.result, reply.error, reply.time)
-            return reply, {step.key: item}
+            item = CommandResult(
+                step.command_name, step.method, reply.result, reply.error, reply.time
+            )
+            return reply, {step.command_name: item}
         request_ids = {step.job.request_id for step in wire}
         # One request for many origins: its own id; each job's id goes to its log row.
         request_id = (
             request_ids.pop() if len(request_ids) == 1 and None not in request_ids else None
         )
         answer = await self.client.batch(
-            {step.key: (step.method, step.params) for step in wire},
+            {step.command_name: (step.method, step.params) for step in wire},
             request_id=request_id or f"batch-{uuid.uuid4()}",
         )
         return answer.reply, answer.commands

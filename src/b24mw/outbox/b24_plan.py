@@ -56,7 +56,8 @@ class Plan:
     status_step: task_status.Step | None = None
 
     @property
-    def key(self) -> str:
+    def command_name(self) -> str:
+        """The job's command in a ``batch`` call (``cmd`` keys are names, not ids)."""
         return f"j{self.job.id}"
 
     @property

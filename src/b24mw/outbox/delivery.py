@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from b24mw.events.cloudevents import CONTENT_TYPE, idempotency_key
+from b24mw.integration_events.cloudevents import CONTENT_TYPE, idempotency_key
 from b24mw.models.enums import JobKind
 from b24mw.models.ops import OutboxJob
 from b24mw.settings import Settings

@@ -245,17 +245,17 @@ class TaskByMarker:
         if not isinstance(title, str) or not title.strip() or responsible is None:
             return None
         since = job.created_at - CREATED_SKEW
-        flt: dict[str, Any] = {
+        filters: dict[str, Any] = {
             "RESPONSIBLE_ID": responsible,
             "TITLE": title_pattern(title.strip()),
             ">=CREATED_DATE": since.isoformat(timespec="seconds"),
         }
         if fields.get("PARENT_ID") is not None:
-            flt["PARENT_ID"] = fields["PARENT_ID"]
+            filters["PARENT_ID"] = fields["PARENT_ID"]
         after = progress(job).get("after_id")
         if isinstance(after, int) and after > 0:
-            flt[">ID"] = after
-        params = {"filter": flt, "select": TASK_FIELDS, "order": {"ID": "asc"}, "start": -1}
+            filters[">ID"] = after
+        params = {"filter": filters, "select": TASK_FIELDS, "order": {"ID": "asc"}, "start": -1}
         return Lookup(TASK_LIST, params)
 
     def found(self, job: Job, result: Any) -> Any | Continue | None:

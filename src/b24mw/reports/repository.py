@@ -52,7 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from b24mw.models.base import UtcDateTime, table_of
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderStatus, TaskEventType, values
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.reports.csvout import FORMULA_TRIGGERS
 from b24mw.reports.schemas import FINAL_STATUSES, ReportKind, ReportQuery
@@ -62,7 +62,7 @@ TABLES: dict[ReportKind, Table] = {
     ReportKind.DELIVERY: table_of(Delivery),
 }
 COURIERS = table_of(Courier)
-EVENTS = table_of(TaskEvent)
+EVENTS = table_of(HistoryEntry)
 ALL_STATUSES = values(OrderStatus)
 # Beyond any id or change sequence either engine hands out.
 FAR = 2**62

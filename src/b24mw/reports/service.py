@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from b24mw.kit.auth import Actor
 from b24mw.kit.db import Database
-from b24mw.lifecycle.scope import own_courier_id
+from b24mw.orders.scope import own_courier_id
 from b24mw.reports import feed_repository, kmp4, repository
 from b24mw.reports.csvout import kmp4_csv, report_csv
 from b24mw.reports.jsonout import report_json

@@ -35,7 +35,7 @@ from sqlalchemy import Row, Table
 from b24mw.kit.db import Database
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.enums import ManifestStatus
-from b24mw.models.history import IntegrationLog, TaskEvent
+from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import ArchiveManifest
 from b24mw.models.support import ChatMessage
 from b24mw.retention import metrics
@@ -59,7 +59,7 @@ from b24mw.siem import SiemStream
 log = structlog.get_logger("b24mw.retention")
 
 ARCHIVED_TABLES: dict[str, Table] = {
-    "task_events": table_of(TaskEvent),
+    "task_events": table_of(HistoryEntry),
     "integration_log": table_of(IntegrationLog),
     # Customer chat messages (issue 17): the same window; their sessions and
     # links stay, so a restored message finds its session again.

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from b24mw.couriers.schemas import CourierId
-from b24mw.deps import AnnouncerDep, ReadStatementsDep, WriteSessionDep
+from b24mw.deps import ReadStatementsDep, ReturnChannelsDep, WriteSessionDep
 from b24mw.kit.auth import Actor, Role, require
 from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
@@ -62,11 +62,11 @@ async def list_returns(
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ReturnRead)
 async def create_return(
-    body: ReturnCreate, session: WriteSessionDep, actor: Creator, ann: AnnouncerDep
+    body: ReturnCreate, session: WriteSessionDep, actor: Creator, channels: ReturnChannelsDep
 ) -> Response:
     """Start a return. A courier may start one only for themselves (another
     ``courier_id`` → 403). Bitrix24, 1C and event consumers are told after the commit."""
-    created = await service.create(session, ann, actor, body)
+    created = await service.create(session, channels, actor, body)
     return answer(created, status.HTTP_201_CREATED, {"Location": f"{API_PATH}/{created.id}"})
 
 
@@ -90,21 +90,21 @@ async def update_return(
     body: ReturnUpdate,
     session: WriteSessionDep,
     actor: Decider,
-    ann: AnnouncerDep,
+    channels: ReturnChannelsDep,
 ) -> ReturnRead:
     """1C's (or a manager's) decision: ``status`` accepted | rejected | cancelled from
     ``pending`` only, and/or ``comment``, ``manager_id``. Of two concurrent decisions
     one wins; the other gets 409 ``conflict.concurrent_update``."""
     ret = await service.update(
-        session, ann, actor, return_id, body, endpoint=f"PATCH {API_PATH}/{{id}}"
+        session, channels, actor, return_id, body, endpoint=f"PATCH {API_PATH}/{{id}}"
     )
     return ReturnRead.model_validate(ret)
 
 
 @router.delete("/{return_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def cancel_return(
-    return_id: uuid.UUID, session: WriteSessionDep, actor: Admin, ann: AnnouncerDep
+    return_id: uuid.UUID, session: WriteSessionDep, actor: Admin, channels: ReturnChannelsDep
 ) -> Response:
     """Cancel a ``pending`` return. Logical: it stays, with status ``cancelled``."""
-    await service.cancel(session, ann, actor, return_id)
+    await service.cancel(session, channels, actor, return_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
+from b24mw.integration_events.cloudevents import build_event
 from b24mw.kit.auth import Actor, Role
 from b24mw.models.base import utcnow
 from b24mw.models.couriers import Courier
@@ -32,7 +32,7 @@ API_PATH = "/api/v1/returns"
 
 
 @dataclass(frozen=True, slots=True)
-class Announcer:
+class ReturnChannels:
     """The per-process pieces the flows need: where jobs go and how to word them."""
 
     outbox: Outbox
@@ -40,7 +40,7 @@ class Announcer:
     subtask_deadline: timedelta
 
     @classmethod
-    def from_settings(cls, settings: Settings, outbox: Outbox) -> Announcer:
+    def from_settings(cls, settings: Settings, outbox: Outbox) -> ReturnChannels:
         return cls(
             outbox=outbox,
             locale=settings.locale,
@@ -106,7 +106,7 @@ def _log_inbound(
 
 def _publish(
     session: AsyncSession,
-    ann: Announcer,
+    channels: ReturnChannels,
     ret: ReturnRead,
     event_type: str,
     data: dict[str, Any],
@@ -117,8 +117,8 @@ def _publish(
     """The CloudEvent and the 1C job; one ordering key per lane and return keeps
     its creation ahead of its decisions."""
     event = build_event(type=event_type, system=EVENT_SYSTEM, subject=subject(ret), data=data)
-    ann.outbox.event(session, event, ordering_key=f"return:{ret.id}")
-    ann.outbox.onec(
+    channels.outbox.event(session, event, ordering_key=f"return:{ret.id}")
+    channels.outbox.onec(
         session,
         onec_path,
         data,
@@ -128,7 +128,7 @@ def _publish(
 
 
 def announce_created(
-    session: AsyncSession, ann: Announcer, ret: ReturnRead, actor: Actor, http_code: int
+    session: AsyncSession, channels: ReturnChannels, ret: ReturnRead, actor: Actor, http_code: int
 ) -> None:
     """History, log and jobs for a new return, as the API shows it."""
     status, source = ret.status.value, ret.source.value
@@ -136,17 +136,17 @@ def announce_created(
     request = {"source": source, "courier_id": ret.courier_id, "lines": len(ret.items)}
     _log_inbound(session, ret, actor, f"POST {API_PATH}", http_code, request)
     view = ret.model_dump(mode="json")
-    _publish(session, ann, ret, EVENT_CREATED, view, onec_path="returns", onec_step="created")
+    _publish(session, channels, ret, EVENT_CREATED, view, onec_path="returns", onec_step="created")
     if ret.task_id_b24:
         text = t(
             "return.created",
-            ann.locale,
+            channels.locale,
             id=ret.id,
             lines=len(ret.items),
             qty=sum(line.qty for line in ret.items),
-            status=t(f"return.status.{status}", ann.locale),
+            status=t(f"return.status.{status}", channels.locale),
         )
-        ann.outbox.b24_comment(session, ret.task_id_b24, text)
+        channels.outbox.b24_comment(session, ret.task_id_b24, text)
 
 
 def log_replaced(session: AsyncSession, ret: ReturnRead, actor: Actor) -> None:
@@ -160,7 +160,7 @@ def log_replaced(session: AsyncSession, ret: ReturnRead, actor: Actor) -> None:
 
 def announce_status_change(
     session: AsyncSession,
-    ann: Announcer,
+    channels: ReturnChannels,
     ret: ReturnRead,
     previous: ReturnStatus,
     actor: Actor,
@@ -179,7 +179,7 @@ def announce_status_change(
     data = {**ret.model_dump(mode="json"), "previous_status": previous.value}
     _publish(
         session,
-        ann,
+        channels,
         ret,
         EVENT_STATUS_CHANGED,
         data,
@@ -187,12 +187,12 @@ def announce_status_change(
         onec_step=f"status:{target.value}",
     )
     if ret.task_id_b24:
-        _tell_bitrix24(session, ann, ret, previous, target, courier, note)
+        _tell_bitrix24(session, channels, ret, previous, target, courier, note)
 
 
 def _tell_bitrix24(
     session: AsyncSession,
-    ann: Announcer,
+    channels: ReturnChannels,
     ret: ReturnRead,
     previous: ReturnStatus,
     target: ReturnStatus,
@@ -202,23 +202,23 @@ def _tell_bitrix24(
     assert ret.task_id_b24 is not None
     text = t(
         "return.status_changed",
-        ann.locale,
+        channels.locale,
         id=ret.id,
-        from_status=t(f"return.status.{previous.value}", ann.locale),
-        to_status=t(f"return.status.{target.value}", ann.locale),
+        from_status=t(f"return.status.{previous.value}", channels.locale),
+        to_status=t(f"return.status.{target.value}", channels.locale),
     )
     if note:
-        text += "\n" + t("return.comment_line", ann.locale, comment=note)
-    ann.outbox.b24_comment(session, ret.task_id_b24, text)
+        text += "\n" + t("return.comment_line", channels.locale, comment=note)
+    channels.outbox.b24_comment(session, ret.task_id_b24, text)
     if target is not ReturnStatus.REJECTED:
         return
     if courier is None or courier.b24_user_id is None:
         # tasks.task.add needs a RESPONSIBLE_ID; guessing one would hand the
         # goods to the wrong person, so say so on the task and in the log.
-        ann.outbox.b24_comment(
+        channels.outbox.b24_comment(
             session,
             ret.task_id_b24,
-            t("return.subtask.no_responsible", ann.locale, courier=ret.courier_id),
+            t("return.subtask.no_responsible", channels.locale, courier=ret.courier_id),
         )
         log_exchange(
             session,
@@ -231,14 +231,17 @@ def _tell_bitrix24(
             request={"courier_id": ret.courier_id, "parent_id": ret.task_id_b24},
         )
         return
-    deadline = (utcnow() + ann.subtask_deadline).replace(microsecond=0)
+    deadline = (utcnow() + channels.subtask_deadline).replace(microsecond=0)
     fields = {
-        "TITLE": t("return.subtask.title", ann.locale),
+        "TITLE": t("return.subtask.title", channels.locale),
         "DESCRIPTION": t(
-            "return.subtask.description", ann.locale, id=ret.id, lines=_lines_text(ret, ann.locale)
+            "return.subtask.description",
+            channels.locale,
+            id=ret.id,
+            lines=_lines_text(ret, channels.locale),
         ),
         "PARENT_ID": ret.task_id_b24,
         "RESPONSIBLE_ID": courier.b24_user_id,
         "DEADLINE": deadline.isoformat(),
     }
-    ann.outbox.b24_task_add(session, fields, ordering_key=task_key(ret.task_id_b24))
+    channels.outbox.b24_task_add(session, fields, ordering_key=task_key(ret.task_id_b24))

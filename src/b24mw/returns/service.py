@@ -26,7 +26,7 @@ from b24mw.models.base import utcnow
 from b24mw.models.enums import ReturnStatus
 from b24mw.models.returns import Return, ReturnLine
 from b24mw.returns import flows, lifecycle
-from b24mw.returns.flows import Announcer
+from b24mw.returns.flows import ReturnChannels
 from b24mw.returns.repository import ReturnRepository, list_branches
 from b24mw.returns.schemas import ReturnCreate, ReturnLineCreate, ReturnRead, ReturnUpdate
 
@@ -128,7 +128,7 @@ def _ensure_may_act_for(actor: Actor, courier_id: str) -> None:
 
 
 async def create(
-    session: AsyncSession, ann: Announcer, actor: Actor, data: ReturnCreate
+    session: AsyncSession, channels: ReturnChannels, actor: Actor, data: ReturnCreate
 ) -> ReturnRead:
     # The hottest write of the API: plain rows, no ORM objects; the return
     # with its lines and courier check is one statement on PostgreSQL, the
@@ -161,7 +161,7 @@ async def create(
             ],
         }
     )
-    flows.announce_created(session, ann, read, actor, http_code=201)
+    flows.announce_created(session, channels, read, actor, http_code=201)
     return read
 
 
@@ -205,7 +205,7 @@ async def replace(
 
 async def update(
     session: AsyncSession,
-    ann: Announcer,
+    channels: ReturnChannels,
     actor: Actor,
     return_id: uuid.UUID,
     data: ReturnUpdate,
@@ -224,20 +224,24 @@ async def update(
         return ret
     note = changes.get("comment")
     target_status = ReturnStatus(target)
-    return await _move(session, ann, actor, ret, previous, target_status, endpoint, 200, note)
+    return await _move(session, channels, actor, ret, previous, target_status, endpoint, 200, note)
 
 
-async def cancel(session: AsyncSession, ann: Announcer, actor: Actor, return_id: uuid.UUID) -> None:
+async def cancel(
+    session: AsyncSession, channels: ReturnChannels, actor: Actor, return_id: uuid.UUID
+) -> None:
     """DELETE is logical: the return stays, as ``cancelled``."""
     ret = await get(session, actor, return_id)
     endpoint = f"DELETE {flows.API_PATH}/{{id}}"
     previous = ret.status
-    await _move(session, ann, actor, ret, previous, ReturnStatus.CANCELLED, endpoint, 204, None)
+    await _move(
+        session, channels, actor, ret, previous, ReturnStatus.CANCELLED, endpoint, 204, None
+    )
 
 
 async def _move(
     session: AsyncSession,
-    ann: Announcer,
+    channels: ReturnChannels,
     actor: Actor,
     ret: Return,
     previous: ReturnStatus,
@@ -256,7 +260,7 @@ async def _move(
         courier = await CourierRepository(session).get(ret.courier_id)
     flows.announce_status_change(
         session,
-        ann,
+        channels,
         ReturnRead.model_validate(ret),
         previous,
         actor,

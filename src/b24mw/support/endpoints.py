@@ -53,7 +53,7 @@ async def list_sessions(
     """Customer chat sessions, newest first (as b24mw learnt of them). Admin and
     1C read all; a courier reads the chats linked to their own orders,
     deliveries and returns."""
-    flt = SessionFilter(
+    filters = SessionFilter(
         status=status_,
         line_id=line_id,
         target_kind=target_kind,
@@ -62,7 +62,7 @@ async def list_sessions(
         opened_to=opened_to,
         q=q,
     )
-    return await service.search(session, actor, page, flt)
+    return await service.search(session, actor, page, filters)
 
 
 @router.get("/support/sessions/{session_id}", response_model=ChatSessionDetail)

@@ -116,32 +116,32 @@ class SupportRepository(ModelRepository[ChatSession]):
         stmt = select(func.count()).where(ChatSession.status == ChatStatus.OPEN)
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def search(self, request: PageRequest, flt: SessionFilter) -> Page[dict[str, Any]]:
+    async def search(self, request: PageRequest, filters: SessionFilter) -> Page[dict[str, Any]]:
         conditions: list[Any] = []
-        if flt.status:
-            conditions.append(ChatSession.status.in_(list(flt.status)))
-        if flt.line_id is not None:
-            conditions.append(ChatSession.line_id == flt.line_id)
-        if flt.target_kind is not None:
+        if filters.status:
+            conditions.append(ChatSession.status.in_(list(filters.status)))
+        if filters.line_id is not None:
+            conditions.append(ChatSession.line_id == filters.line_id)
+        if filters.target_kind is not None:
             link = and_(
-                ChatLink.session_id == ChatSession.id, ChatLink.target_kind == flt.target_kind
+                ChatLink.session_id == ChatSession.id, ChatLink.target_kind == filters.target_kind
             )
-            if flt.target_id is not None:
-                link = and_(link, ChatLink.target_id == flt.target_id)
+            if filters.target_id is not None:
+                link = and_(link, ChatLink.target_id == filters.target_id)
             conditions.append(exists().where(link))
-        if flt.visible_targets is not None:
+        if filters.visible_targets is not None:
             pairs = [
                 and_(ChatLink.target_kind == kind, ChatLink.target_id == target)
-                for kind, target in flt.visible_targets
+                for kind, target in filters.visible_targets
             ]
             if not pairs:
                 conditions.append(false())
             conditions.append(
                 exists().where(and_(ChatLink.session_id == ChatSession.id, or_(*pairs)))
             )
-        if flt.q:
+        if filters.q:
             pattern = (
-                "%" + flt.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                "%" + filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             )
             conditions.append(
                 exists().where(
@@ -150,7 +150,7 @@ class SupportRepository(ModelRepository[ChatSession]):
                 )
             )
         branch = select(SESSIONS).where(*conditions)
-        branch = in_window(branch, SESSIONS.c.opened_at, flt.opened_from, flt.opened_to)
+        branch = in_window(branch, SESSIONS.c.opened_at, filters.opened_from, filters.opened_to)
         return await self.page(request, SESSIONS_KEYSET, [branch])
 
     # Messages -----------------------------------------------------------

@@ -60,23 +60,23 @@ async def _with_links(
 
 
 async def search(
-    db: AsyncSession, actor: Actor, request: PageRequest, flt: SessionFilter
+    db: AsyncSession, actor: Actor, request: PageRequest, filters: SessionFilter
 ) -> Paginated[ChatSessionRead]:
     if actor.courier_scoped:
-        flt = _scoped(flt, await _courier_targets(db, actor.sub))
-    page = await SupportRepository(db).search(request, flt)
+        filters = _scoped(filters, await _courier_targets(db, actor.sub))
+    page = await SupportRepository(db).search(request, filters)
     return Paginated[ChatSessionRead].build(await _with_links(db, page.rows), page, request)
 
 
-def _scoped(flt: SessionFilter, targets: list[tuple[LinkTarget, str]]) -> SessionFilter:
+def _scoped(filters: SessionFilter, targets: list[tuple[LinkTarget, str]]) -> SessionFilter:
     return SessionFilter(
-        status=flt.status,
-        line_id=flt.line_id,
-        target_kind=flt.target_kind,
-        target_id=flt.target_id,
-        opened_from=flt.opened_from,
-        opened_to=flt.opened_to,
-        q=flt.q,
+        status=filters.status,
+        line_id=filters.line_id,
+        target_kind=filters.target_kind,
+        target_id=filters.target_id,
+        opened_from=filters.opened_from,
+        opened_to=filters.opened_to,
+        q=filters.q,
         visible_targets=targets,
     )
 

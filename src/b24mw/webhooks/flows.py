@@ -31,8 +31,8 @@ from b24mw.history.repository import HistoryRepository, log_exchange, record_eve
 from b24mw.i18n import t
 from b24mw.kit.errors import Conflict, ValidationFailed
 from b24mw.kit.staging import savepoint
-from b24mw.lifecycle.schemas import LineIn
 from b24mw.models.enums import InboxStatus, LogDirection, OrderOrigin, TaskEventType
+from b24mw.orders.schemas import LineIn
 from b24mw.outbox import Outbox
 from b24mw.webhooks.fetch import CommentSnapshot, TaskSnapshot
 from b24mw.webhooks.order_text import LineError, parse_order_text

@@ -217,7 +217,7 @@ async def _decide(
     ref = job.ref
     if ref is None:
         return flows.Result.note("not_an_event", "payload names no event")
-    fctx = flows.Context(
+    flow_context = flows.Context(
         outbox=ctx.outbox,
         locale=ctx.settings.locale,
         order_tag=ctx.settings.webhook_order_tag,
@@ -232,7 +232,7 @@ async def _decide(
         return flows.Result.note("chat_hint", f"{ref.name}: {due} session(s) read sooner")
     if ref.is_crm:
         answer = _answer(answers, crm_flows.read_key(ref)) if _reads(job) else None
-        return await crm_flows.on_event(session, ref, answer, fctx.self_user_id)
+        return await crm_flows.on_event(session, ref, answer, flow_context.self_user_id)
     if ref.name == "ONTASKDELETE" and ref.task_id is not None:
         return await flows.on_task_deleted(session, ref.task_id)
     tags_from = ctx.settings.webhook_tags_from
@@ -260,7 +260,7 @@ async def _decide(
     if ref.name in ORDER_EVENTS:
         if task is None:
             return flows.Result.note("task_not_found", NOT_VISIBLE)
-        return await flows.on_task(session, fctx, ref.name, task)
+        return await flows.on_task(session, flow_context, ref.name, task)
     if ref.is_new_card_comment and ref.message_id:
         if task is None:
             # Gone or not visible: its chat cannot be named either.
@@ -272,7 +272,7 @@ async def _decide(
         comment = fetch.parse_comment(_answer(answers, f"c{ref.comment_id}"), ref.task_id)
     if comment is None:
         return flows.Result.note("comment_not_found", "the comment is gone or not visible")
-    return await flows.on_comment(session, fctx, ref.name, comment, task)
+    return await flows.on_comment(session, flow_context, ref.name, comment, task)
 
 
 async def _on_activity(

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from b24mw.models.enums import InboxStatus, TaskEventType
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.ops import WebhookInbox
 from b24mw.models.orders import Delivery, InstantOrder
 from b24mw.webhooks.models import SyncCursor, TaskRead
@@ -142,10 +142,10 @@ class WebhookRepository:
         return [int(i) for i in (await self.session.execute(stmt)).scalars()]
 
     async def photo_seen(self, task_id_b24: int, checksum: str) -> bool:
-        stmt = select(TaskEvent.id).where(
-            TaskEvent.photo_checksum == checksum,
-            TaskEvent.task_id_b24 == task_id_b24,
-            TaskEvent.type == TaskEventType.PHOTO,
+        stmt = select(HistoryEntry.id).where(
+            HistoryEntry.photo_checksum == checksum,
+            HistoryEntry.task_id_b24 == task_id_b24,
+            HistoryEntry.type == TaskEventType.PHOTO,
         )
         return (await self.session.execute(stmt.limit(1))).first() is not None
 

@@ -10,8 +10,8 @@ from b24mw.kit.pagination import PageRequest, Paginated, pagination
 from b24mw.kit.routing import ApiRoute
 from b24mw.kit.schemas import COMMON_ERRORS, answer
 from b24mw.kit.types import RowId
-from b24mw.lifecycle.deps import order_filter
-from b24mw.lifecycle.schemas import OrderFilter, StatusChange, TaskEventRead
+from b24mw.orders.deps import order_filter
+from b24mw.orders.schemas import OrderFilter, StatusChange, TaskEventRead
 from b24mw.ww import service
 from b24mw.ww.schemas import (
     ORDER_CURSOR,
@@ -37,12 +37,12 @@ EventPages = Annotated[PageRequest, Depends(pagination(ORDER_EVENTS_CURSOR))]
 async def list_orders(
     session: ReadStatementsDep,
     actor: CourierOrAdmin,
-    flt: ListFilter,
+    filters: ListFilter,
     page: Pages,
 ) -> Response:
     """Orders, newest first. A courier sees only their own. By page, or after
     `cursor` (`next_cursor` of the previous page) at any depth."""
-    return answer(await service.list_orders(session, actor, page, flt))
+    return answer(await service.list_orders(session, actor, page, filters))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderRead)

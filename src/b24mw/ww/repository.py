@@ -19,11 +19,11 @@ from sqlalchemy import (
 )
 
 from b24mw.kit.staging import json_row, json_rows, stage
-from b24mw.lifecycle import repository as lists
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
 from b24mw.models.enums import OrderOrigin, OrderStatus
 from b24mw.models.orders import InstantOrder, InstantOrderLine
+from b24mw.orders import repository as lists
 
 
 @dataclass(slots=True)

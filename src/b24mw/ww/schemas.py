@@ -9,8 +9,8 @@ from b24mw.couriers.schemas import CourierId
 from b24mw.kit.pagination import CursorKey
 from b24mw.kit.schemas import MoneyOut, Phone, ReadModel, StrictInput, UtcOut
 from b24mw.kit.types import BodyId, Flag
-from b24mw.lifecycle.schemas import CurrencyCode, LineIn, LineRead, Money
 from b24mw.models.enums import OrderOrigin, OrderStatus
+from b24mw.orders.schemas import CurrencyCode, LineIn, LineRead, Money
 
 # The list's sort key, newest first, and the history's, oldest first: (time, id).
 ORDER_CURSOR = CursorKey("ww-orders", (datetime, int))

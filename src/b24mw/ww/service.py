@@ -20,9 +20,14 @@ from b24mw.kit.errors import (
     ValidationFailed,
 )
 from b24mw.kit.pagination import PageRequest, Paginated
-from b24mw.lifecycle import reads, sync
-from b24mw.lifecycle.machine import ASSIGNABLE
-from b24mw.lifecycle.schemas import (
+from b24mw.models.base import utcnow
+from b24mw.models.couriers import Courier
+from b24mw.models.enums import OrderKind, OrderOrigin, OrderStatus, TaskEventType
+from b24mw.models.orders import InstantOrder, InstantOrderLine
+from b24mw.orders import flows as order_flows
+from b24mw.orders import reads
+from b24mw.orders.machine import ASSIGNABLE
+from b24mw.orders.schemas import (
     LineIn,
     OrderFilter,
     StatusChange,
@@ -30,11 +35,7 @@ from b24mw.lifecycle.schemas import (
     check_supplied_total,
     lines_total,
 )
-from b24mw.lifecycle.scope import own_courier_id, visible
-from b24mw.models.base import utcnow
-from b24mw.models.couriers import Courier
-from b24mw.models.enums import OrderKind, OrderOrigin, OrderStatus, TaskEventType
-from b24mw.models.orders import InstantOrder, InstantOrderLine
+from b24mw.orders.scope import own_courier_id, visible
 from b24mw.outbox import Outbox
 from b24mw.outbox.enqueue import task_key
 from b24mw.ww.repository import LineSnapshot, OrderRepository, OrderSnapshot
@@ -44,8 +45,8 @@ from b24mw.ww.schemas import OrderAssign, OrderCreate, OrderRead, OrderUpdate
 SYSTEM_ACTOR = Actor(sub="system", roles=frozenset({Role.ADMIN}))
 
 
-def tracked(order: InstantOrder | OrderSnapshot) -> sync.Tracked:
-    return sync.Tracked(
+def identity_of(order: InstantOrder | OrderSnapshot) -> order_flows.OrderIdentity:
+    return order_flows.OrderIdentity(
         kind=OrderKind.INSTANT,
         id=order.id,
         ref=str(order.id),
@@ -144,7 +145,9 @@ async def create_order(
 
     order = OrderSnapshot(id=created.id, **values, lines=[LineSnapshot(**line) for line in lines])
     view = OrderRead.model_validate(order).model_dump(mode="json")
-    sync.record_creation(session, outbox, tracked(order), actor, view, {"origin": order.origin})
+    order_flows.record_creation(
+        session, outbox, identity_of(order), actor, view, {"origin": order.origin}
+    )
     return order
 
 
@@ -161,11 +164,11 @@ async def read_order(session: AsyncSession, actor: Actor, order_id: int) -> Orde
 
 
 async def list_orders(
-    session: AsyncSession, actor: Actor, request: PageRequest, flt: OrderFilter
+    session: AsyncSession, actor: Actor, request: PageRequest, filters: OrderFilter
 ) -> Paginated[OrderRead]:
     refusal = "A courier lists only their own orders."
     repo = OrderRepository(session)
-    return await reads.list_page(repo, actor, request, flt, OrderRead, refusal=refusal)
+    return await reads.list_page(repo, actor, request, filters, OrderRead, refusal=refusal)
 
 
 async def update_order(
@@ -195,10 +198,10 @@ async def update_order(
         return order
     # Touch the row so the version check guards line edits too.
     order.updated_at = utcnow()
-    await sync.flush_or_conflict(session)
-    sync.record(
+    await order_flows.flush_or_conflict(session)
+    order_flows.record(
         session,
-        tracked(order),
+        identity_of(order),
         actor,
         TaskEventType.COMMENT,
         status=order.status,
@@ -253,11 +256,11 @@ async def assign(
 
     order.courier_id = data.courier_id
     order.updated_at = utcnow()
-    await sync.flush_or_conflict(session)
+    await order_flows.flush_or_conflict(session)
 
     event = "declined" if data.decline else ("assigned" if data.courier_id else "unassigned")
-    where = tracked(order)
-    sync.record(
+    where = identity_of(order)
+    order_flows.record(
         session,
         where,
         actor,
@@ -266,18 +269,18 @@ async def assign(
         payload={"event": event, "from": previous, "to": data.courier_id},
     )
     if data.decline:
-        sync.b24_comment(
+        order_flows.b24_comment(
             session, outbox, where, t("order.declined", locale, id=order.id, courier=previous)
         )
     if data.courier_id:
-        sync.b24_comment(
+        order_flows.b24_comment(
             session,
             outbox,
             where,
             t("order.assigned", locale, id=order.id, courier=data.courier_id),
         )
         if courier is not None and courier.b24_user_id:
-            sync.b24_task_call(
+            order_flows.b24_task_call(
                 session,
                 outbox,
                 where,
@@ -285,7 +288,7 @@ async def assign(
                 {"fields": {"RESPONSIBLE_ID": courier.b24_user_id}},
             )
     elif not data.decline:
-        sync.b24_comment(session, outbox, where, t("order.unassigned", locale, id=order.id))
+        order_flows.b24_comment(session, outbox, where, t("order.unassigned", locale, id=order.id))
     return order
 
 
@@ -300,16 +303,16 @@ async def change_status(
 ) -> OrderSnapshot:
     """Move the order through the status machine, with history and sync jobs."""
     # Read as plain values: the hottest write of the API, and the change
-    # itself is a staged UPDATE (lifecycle.sync).
+    # itself is a staged UPDATE (orders.flows).
     snapshot = await OrderRepository(session).snapshot(order_id)
     order = visible(actor, snapshot, f"Order {order_id} not found.")
-    await sync.change_status(
+    await order_flows.change_status(
         session,
         outbox,
         locale=locale,
         actor=actor,
         order=order,
-        tracked=tracked(order),
+        identity=identity_of(order),
         change=change,
         event_data={"courier_id": order.courier_id},
     )

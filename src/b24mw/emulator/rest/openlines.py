@@ -28,7 +28,7 @@ from collections.abc import Callable
 from datetime import timezone
 from typing import Any
 
-from b24mw.emulator.events.dispatch import EventDispatcher
+from b24mw.emulator.outgoing.dispatch import EventDispatcher
 from b24mw.emulator.rest.im.messages import im_user
 from b24mw.emulator.rest.methodkit import Args, Handler, MethodContext, MethodResult, named
 from b24mw.emulator.rest.tasks.service import as_int

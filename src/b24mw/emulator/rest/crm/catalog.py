@@ -69,9 +69,11 @@ _SEMANTICS_NAME = {"P": "process", "S": "success", "F": "failure"}
 
 def status_list(ctx: MethodContext, args: Args) -> MethodResult:
     params = named(args)
-    flt = params.get("filter")
-    flt = {str(k).upper(): v for k, v in flt.items()} if isinstance(flt, Mapping) else {}
-    wanted = flt.get("ENTITY_ID")
+    filters = params.get("filter")
+    filters = (
+        {str(k).upper(): v for k, v in filters.items()} if isinstance(filters, Mapping) else {}
+    )
+    wanted = filters.get("ENTITY_ID")
     groups: list[tuple[str, Any, int | None]] = []
     if ctx.crm.leads_enabled:
         groups.append(("STATUS", ctx.crm.lead_statuses(), None))
@@ -149,9 +151,11 @@ _TIMELINE_ORDER: dict[str, Callable[[Any], Any]] = {
 
 def timeline_comment_list(ctx: MethodContext, args: Args) -> MethodResult:
     params = named(args)
-    flt = params.get("filter")
-    flt = {str(k).upper(): v for k, v in flt.items()} if isinstance(flt, Mapping) else {}
-    entity_type, entity_id = _timeline_owner(flt)
+    filters = params.get("filter")
+    filters = (
+        {str(k).upper(): v for k, v in filters.items()} if isinstance(filters, Mapping) else {}
+    )
+    entity_type, entity_id = _timeline_owner(filters)
     # Sorting by ID, CREATED or AUTHOR_ID; none given: oldest first (UNCONFIRMED).
     comments = sorted(ctx.crm.crm.comments_of(entity_type, entity_id), key=lambda c: c.id)
     order = params.get("order")

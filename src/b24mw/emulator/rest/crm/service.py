@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from b24mw.emulator.events.dispatch import EventDispatcher
+from b24mw.emulator.outgoing.dispatch import EventDispatcher
 from b24mw.emulator.rest.tasks.service import as_int
 from b24mw.emulator.state.crm import DEAL, LEAD, LEAD_STATUSES, CrmItem, Pipeline, make_pipeline
 from b24mw.emulator.state.crm import TimelineComment as Comment

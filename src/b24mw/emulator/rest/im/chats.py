@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from datetime import timezone
 from typing import Any
 
-from b24mw.emulator.events.dispatch import UNDEFINED, EventDispatcher
+from b24mw.emulator.outgoing.dispatch import UNDEFINED, EventDispatcher
 from b24mw.emulator.state.store import Chat, DiskFile, Message, Store, Task
 from b24mw.emulator.wire.errors import core_error
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from b24mw.emulator.events.dispatch import UNDEFINED
+from b24mw.emulator.outgoing.dispatch import UNDEFINED
 from b24mw.emulator.rest.methodkit import Args, Handler, MethodContext, MethodResult
 from b24mw.emulator.rest.tasks import access
 from b24mw.emulator.rest.tasks.filters import (

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
-from b24mw.emulator.events.dispatch import UNDEFINED, EventDispatcher
+from b24mw.emulator.outgoing.dispatch import UNDEFINED, EventDispatcher
 from b24mw.emulator.rest.tasks import access
 from b24mw.emulator.state.store import Comment, Store, Task
 from b24mw.emulator.wire import dates

@@ -30,15 +30,15 @@ from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.repository import Repository, in_window
 from b24mw.kit.staging import stage_update
 from b24mw.kit.types import as_row_id
-from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.base import table_of
 from b24mw.models.enums import OrderKind
-from b24mw.models.history import TaskEvent
+from b24mw.models.history import HistoryEntry
 from b24mw.models.orders import Delivery, InstantOrder
+from b24mw.orders.schemas import OrderFilter
 
 Order = TypeVar("Order")
-EVENTS = table_of(TaskEvent)
-# The table behind each kind of tracked order (``lifecycle.sync.Tracked.kind``).
+EVENTS = table_of(HistoryEntry)
+# The table behind each kind of tracked order (``orders.flows.OrderIdentity.kind``).
 ORDER_TABLES = {OrderKind.INSTANT: table_of(InstantOrder), OrderKind.DELIVERY: table_of(Delivery)}
 # History is read oldest first; the id orders events of one instant.
 EVENT_KEYSET = Keyset((EVENTS.c.ts, EVENTS.c.id), descending=False)

@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Query
 
 from b24mw.kit.types import Rfc3339
-from b24mw.lifecycle.schemas import OrderFilter
 from b24mw.models.enums import OrderStatus
+from b24mw.orders.schemas import OrderFilter
 
 
 def order_filter(q_help: str) -> Callable[..., Awaitable[OrderFilter]]:

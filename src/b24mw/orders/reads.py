@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 from b24mw.kit.auth import Actor
 from b24mw.kit.pagination import PageRequest, Paginated, paginated
 from b24mw.kit.schemas import ReadModel
-from b24mw.lifecycle.repository import OrderKindRepository
-from b24mw.lifecycle.schemas import OrderFilter, TaskEventRead
-from b24mw.lifecycle.scope import own_courier_id, visible
+from b24mw.orders.repository import OrderKindRepository
+from b24mw.orders.schemas import OrderFilter, TaskEventRead
+from b24mw.orders.scope import own_courier_id, visible
 
 R = TypeVar("R", bound=ReadModel)
 
@@ -20,15 +20,15 @@ async def list_page(
     repo: OrderKindRepository[Any],
     actor: Actor,
     request: PageRequest,
-    flt: OrderFilter,
+    filters: OrderFilter,
     read: type[R],
     *,
     refusal: str,
 ) -> Paginated[R]:
     """A page of the kind's list, each order with its lines; a courier's
     list is their own (``refusal`` when they ask for another's)."""
-    mine = own_courier_id(actor, flt.courier_id, refusal)
-    page, lines = await repo.search(request, replace(flt, courier_id=mine))
+    mine = own_courier_id(actor, filters.courier_id, refusal)
+    page, lines = await repo.search(request, replace(filters, courier_id=mine))
     return paginated(read, page, request, lines=lines)
 
 

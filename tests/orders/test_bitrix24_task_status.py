@@ -15,9 +15,9 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from b24mw.kit.db import Database
-from b24mw.lifecycle.machine import FINAL, TRANSITIONS, Transition
-from b24mw.lifecycle.sync import task_methods
 from b24mw.models.enums import OrderStatus as S
+from b24mw.orders.flows import task_methods
+from b24mw.orders.machine import FINAL, TRANSITIONS, Transition
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
 from tests.support.auth import auth
@@ -96,7 +96,7 @@ def reached(goal_method: str, status: int) -> int:
 
 
 @dataclass
-class Tracked:
+class TrackedTask:
     url: str
     path: list[S]
     task_id: int | None = None
@@ -126,7 +126,7 @@ async def _person(emulator: EmulatorHandle, task_id: int, action: str, actor: in
     return status
 
 
-async def _interfere(emulator: EmulatorHandle, order: Tracked, start: int) -> None:
+async def _interfere(emulator: EmulatorHandle, order: TrackedTask, start: int) -> None:
     """The courier does the first of the actions (from ``start``) the task allows."""
     assert order.task_id is not None
     for offset in range(len(PERSON_ACTIONS)):
@@ -138,7 +138,7 @@ async def _interfere(emulator: EmulatorHandle, order: Tracked, start: int) -> No
             return
 
 
-async def _move(client: httpx.AsyncClient, order: Tracked, target: S) -> None:
+async def _move(client: httpx.AsyncClient, order: TrackedTask, target: S) -> None:
     role, sub = _mover(order.state, target)
     response = await set_status(client, order.url, target, role, sub)
     assert response.status_code == 200, response.text
@@ -147,7 +147,7 @@ async def _move(client: httpx.AsyncClient, order: Tracked, target: S) -> None:
     order.state = target
 
 
-async def _check(db: Database, emulator: EmulatorHandle, orders: list[Tracked]) -> None:
+async def _check(db: Database, emulator: EmulatorHandle, orders: list[TrackedTask]) -> None:
     """After a drain: no dead job, and every task where our jobs left it."""
     for order in orders:
         order.settled()
@@ -167,15 +167,15 @@ async def _task_of_delivery(client: httpx.AsyncClient, url: str) -> int:
 
 async def _start(
     client: httpx.AsyncClient, emulator: EmulatorHandle, kind: str, index: int
-) -> Tracked:
+) -> TrackedTask:
     if kind == "instant":
         task = await emulator.create_task(
             title=f"Street sale {index}", responsible_id=COURIER_USER, created_by=CREATOR
         )
         order = await create_order(client, courier_id="c1", task_id_b24=task["id"])
-        return Tracked(f"{ORDERS}/{order['id']}", [], task_id=int(task["id"]))
+        return TrackedTask(f"{ORDERS}/{order['id']}", [], task_id=int(task["id"]))
     delivery = await create_delivery(client, external_id_1c=f"ЗК-{index:06d}")
-    return Tracked(f"{DELIVERIES}/{delivery['id']}", [])
+    return TrackedTask(f"{DELIVERIES}/{delivery['id']}", [])
 
 
 async def _run_matrix(
@@ -187,7 +187,7 @@ async def _run_matrix(
     *,
     people: bool,
 ) -> None:
-    orders: list[Tracked] = []
+    orders: list[TrackedTask] = []
     for kind in kinds:
         for path in PATHS:
             order = await _start(client, emulator, kind, len(orders))
@@ -269,7 +269,7 @@ async def test_under_task_control_a_done_order_leaves_the_task_for_the_creator_t
         title="Checked sale", responsible_id=COURIER_USER, created_by=CREATOR, task_control=True
     )
     order = await create_order(client, courier_id="c1", task_id_b24=task["id"])
-    tracked = Tracked(f"{ORDERS}/{order['id']}", [], task_id=int(task["id"]))
+    tracked = TrackedTask(f"{ORDERS}/{order['id']}", [], task_id=int(task["id"]))
     for target in (S.READY, S.PICKED_UP, S.ON_ROUTE, S.DELIVERED, S.DONE):
         await _move(client, tracked, target)
     await drain(worker, settle=True)

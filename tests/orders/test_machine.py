@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from b24mw.i18n import TEXTS
 from b24mw.kit.auth import Actor, Role
 from b24mw.kit.errors import Forbidden, TransitionRefused
-from b24mw.lifecycle.machine import FINAL, TRANSITIONS, check, may, targets
-from b24mw.lifecycle.sync import task_methods
 from b24mw.models.enums import OrderStatus as S
+from b24mw.orders.flows import task_methods
+from b24mw.orders.machine import FINAL, TRANSITIONS, check, may, targets
 
 ACTORS = {role: Actor(sub=role.value, roles=frozenset({role})) for role in Role}
 
@@ -90,7 +90,7 @@ def test_no_sequence_of_attempts_leaves_the_matrix(attempts: list[tuple[S, Role]
 
 
 def test_task_methods_per_move() -> None:
-    from b24mw.lifecycle.machine import Transition
+    from b24mw.orders.machine import Transition
 
     def methods(a: S, b: S) -> list[str]:
         return task_methods(Transition(a, b))

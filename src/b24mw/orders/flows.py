@@ -23,18 +23,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from b24mw.crm import closing
-from b24mw.events.cloudevents import build_event
 from b24mw.history.repository import log_exchange, record_event
 from b24mw.i18n import t
+from b24mw.integration_events.cloudevents import build_event
 from b24mw.kit.auth import Actor
 from b24mw.kit.errors import ConcurrentUpdate
 from b24mw.kit.staging import flush
-from b24mw.lifecycle.machine import Transition, check
-from b24mw.lifecycle.repository import stage_status_move
-from b24mw.lifecycle.schemas import StatusChange
 from b24mw.models.base import utcnow
 from b24mw.models.enums import LogDirection, OrderKind, TaskEventType
 from b24mw.models.enums import OrderStatus as S
+from b24mw.orders.machine import Transition, check
+from b24mw.orders.repository import stage_status_move
+from b24mw.orders.schemas import StatusChange
 from b24mw.outbox import Outbox
 
 CONCURRENT = "The order was changed by another request; reload it and try again."
@@ -58,23 +58,23 @@ TASK_METHOD_ON_MOVE: Mapping[tuple[S, S], str] = {
 async def deal_follows(
     session: AsyncSession,
     outbox: Outbox,
-    tracked: Tracked,
+    identity: OrderIdentity,
     transition: Transition,
     text: str,
     locale: str,
 ) -> None:
     """The deal's timeline comment and, at the end, its closing (``crm.closing``)."""
-    assert tracked.deal_id_b24 is not None
+    assert identity.deal_id_b24 is not None
     await closing.follow(
         session,
         outbox,
         closing.OrderRef(
-            kind=tracked.kind,
-            id=tracked.id,
-            ref=tracked.ref,
-            task_id_b24=tracked.task_id_b24,
-            sync_key=tracked.sync_key,
-            deal_id_b24=tracked.deal_id_b24,
+            kind=identity.kind,
+            id=identity.id,
+            ref=identity.ref,
+            task_id_b24=identity.task_id_b24,
+            sync_key=identity.sync_key,
+            deal_id_b24=identity.deal_id_b24,
         ),
         source=transition.source.value,
         target=transition.target.value,
@@ -92,7 +92,7 @@ def task_methods(transition: Transition) -> list[str]:
     return [entered] if entered else []
 
 
-class Stateful(Protocol):
+class VersionedOrder(Protocol):
     """An order as loaded (unmodified): its row is changed by a staged,
     version-checked UPDATE, then the object is told the new values."""
 
@@ -103,7 +103,7 @@ class Stateful(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Tracked:
+class OrderIdentity:
     """How one order appears to the history, Bitrix24 and event consumers."""
 
     kind: OrderKind
@@ -124,7 +124,7 @@ class Tracked:
         return f"events:{self.subject}"
 
 
-def _now_holds(order: Stateful, values: dict[str, Any]) -> None:
+def _now_holds(order: VersionedOrder, values: dict[str, Any]) -> None:
     """Tell the loaded order what its row will hold; an ORM object must not
     take that for a change of its own to write."""
     mapped = sa_inspect(order, raiseerr=False) is not None
@@ -143,36 +143,36 @@ async def flush_or_conflict(session: AsyncSession) -> None:
         raise ConcurrentUpdate(CONCURRENT) from None
 
 
-def b24_comment(session: AsyncSession, outbox: Outbox, tracked: Tracked, text: str) -> None:
-    if tracked.sync_key is None:
+def b24_comment(session: AsyncSession, outbox: Outbox, identity: OrderIdentity, text: str) -> None:
+    if identity.sync_key is None:
         return
     # The ordering key is ours: a delivery's task may not exist yet.
-    outbox.b24_comment(session, tracked.task_id_b24, text, ordering_key=tracked.sync_key)
+    outbox.b24_comment(session, identity.task_id_b24, text, ordering_key=identity.sync_key)
 
 
 def b24_task_call(
     session: AsyncSession,
     outbox: Outbox,
-    tracked: Tracked,
+    identity: OrderIdentity,
     method: str,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    if tracked.sync_key is None:
+    if identity.sync_key is None:
         return
-    params: dict[str, Any] = {"taskId": tracked.task_id_b24, **(extra or {})}
-    outbox.b24_call(session, method, params, ordering_key=tracked.sync_key)
+    params: dict[str, Any] = {"taskId": identity.task_id_b24, **(extra or {})}
+    outbox.b24_call(session, method, params, ordering_key=identity.sync_key)
 
 
 def publish(
-    session: AsyncSession, outbox: Outbox, tracked: Tracked, type: str, data: dict[str, Any]
+    session: AsyncSession, outbox: Outbox, identity: OrderIdentity, type: str, data: dict[str, Any]
 ) -> None:
-    event = build_event(type=type, system=EVENT_SYSTEM, subject=tracked.subject, data=data)
-    outbox.event(session, event, ordering_key=tracked.event_key)
+    event = build_event(type=type, system=EVENT_SYSTEM, subject=identity.subject, data=data)
+    outbox.event(session, event, ordering_key=identity.event_key)
 
 
 def record(
     session: AsyncSession,
-    tracked: Tracked,
+    identity: OrderIdentity,
     actor: Actor,
     type: TaskEventType,
     *,
@@ -183,32 +183,32 @@ def record(
     record_event(
         session,
         type=type,
-        task_id_b24=tracked.task_id_b24,
+        task_id_b24=identity.task_id_b24,
         status=status,
         actor_id=actor.sub,
         payload=payload,
-        instant_order_id=tracked.instant_order_id,
-        order_id=tracked.order_id,
+        instant_order_id=identity.instant_order_id,
+        order_id=identity.order_id,
     )
 
 
 def record_creation(
     session: AsyncSession,
     outbox: Outbox,
-    tracked: Tracked,
+    identity: OrderIdentity,
     actor: Actor,
     view: dict[str, Any],
     payload: dict[str, Any],
 ) -> None:
     record(
         session,
-        tracked,
+        identity,
         actor,
         TaskEventType.STATUS,
         status=S.NEW.value,
         payload={"event": "created", "to": S.NEW.value, **payload},
     )
-    publish(session, outbox, tracked, EVENT_CREATED, view)
+    publish(session, outbox, identity, EVENT_CREATED, view)
 
 
 async def change_status(
@@ -217,8 +217,8 @@ async def change_status(
     *,
     locale: str,
     actor: Actor,
-    order: Stateful,
-    tracked: Tracked,
+    order: VersionedOrder,
+    identity: OrderIdentity,
     change: StatusChange,
     event_data: dict[str, Any],
 ) -> Transition:
@@ -232,7 +232,7 @@ async def change_status(
     moved = {"status": target, "version": order.version + 1, "updated_at": now}
     stage_status_move(
         session,
-        tracked.kind,
+        identity.kind,
         order_id=order.id,
         version=order.version,
         values=moved,
@@ -242,7 +242,7 @@ async def change_status(
     move = {"from": transition.source.value, "to": target}
     record(
         session,
-        tracked,
+        identity,
         actor,
         TaskEventType.STATUS,
         status=target,
@@ -250,7 +250,7 @@ async def change_status(
     )
     if change.lat is not None and change.lon is not None:
         geo = {"lat": change.lat, "lon": change.lon}
-        record(session, tracked, actor, TaskEventType.GEO, status=target, payload=geo)
+        record(session, identity, actor, TaskEventType.GEO, status=target, payload=geo)
     if (transition.source, transition.target) == (S.FAILED, S.READY):
         # A failed order going back on the shelf is an operational decision
         # someone will ask about: keep it in the searchable exchange log.
@@ -260,29 +260,29 @@ async def change_status(
             system=EVENT_SYSTEM,
             endpoint="status FAILED → READY",
             status="ok",
-            resource_ref=tracked.subject,
+            resource_ref=identity.subject,
             request={**move, "actor": actor.sub, "note": change.note},
         )
 
     text = t(
         "order.status_changed",
         locale,
-        id=tracked.ref,
+        id=identity.ref,
         from_status=transition.source.value,
         to_status=transition.target.value,
     )
     if change.note:
         text += "\n" + t("order.note", locale, note=change.note)
-    b24_comment(session, outbox, tracked, text)
+    b24_comment(session, outbox, identity, text)
     for method in task_methods(transition):
-        b24_task_call(session, outbox, tracked, method)
-    if tracked.deal_id_b24:
-        await deal_follows(session, outbox, tracked, transition, text, locale)
+        b24_task_call(session, outbox, identity, method)
+    if identity.deal_id_b24:
+        await deal_follows(session, outbox, identity, transition, text, locale)
 
     data = {
-        "kind": tracked.kind,
-        "id": tracked.id,
-        "task_id_b24": tracked.task_id_b24,
+        "kind": identity.kind,
+        "id": identity.id,
+        "task_id_b24": identity.task_id_b24,
         **move,
         "actor_id": actor.sub,
         "note": change.note,
@@ -290,5 +290,5 @@ async def change_status(
         "lon": change.lon,
         **event_data,
     }
-    publish(session, outbox, tracked, EVENT_STATUS_CHANGED, data)
+    publish(session, outbox, identity, EVENT_STATUS_CHANGED, data)
     return transition
