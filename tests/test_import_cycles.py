@@ -16,21 +16,7 @@ import b24mw
 ROOT = Path(b24mw.__file__).parent
 # Cycles left on purpose, each exactly as found, with the reason and who
 # removes it.  A new module joining one of them fails the test too.
-KNOWN: dict[frozenset[str], str] = {
-    frozenset(
-        {
-            "b24mw.webhooks",
-            "b24mw.webhooks.processor",
-            "b24mw.crm.flows",
-            "b24mw.crm.sync",
-            "b24mw.support.flows",
-        }
-    ): (
-        "webhooks/__init__ imports its processor only so that the worker finds its "
-        "@scheduler through b24mw.app; issue 15 part B's registry of jobs, hooks and "
-        "schedulers replaces that import"
-    ),
-}
+KNOWN: dict[frozenset[str], str] = {}
 
 
 def module_name(path: Path) -> str:
