@@ -47,11 +47,7 @@ async def _outbox(request: Request) -> Outbox:
 
 
 async def _return_channels(request: Request) -> ReturnChannels:
-    state = state_of(request)
-    if state.return_channels.outbox is not state.outbox:
-        # The outbox was replaced after start-up (tests stub the 1C side so).
-        state.return_channels = ReturnChannels.from_settings(state.settings, state.outbox)
-    return state.return_channels
+    return state_of(request).return_channels
 
 
 async def _locale(request: Request) -> str:

@@ -12,6 +12,7 @@ from b24mw.kit.db import Database
 from b24mw.models.history import HistoryEntry, IntegrationLog
 from b24mw.models.ops import OutboxJob
 from b24mw.outbox import Outbox
+from b24mw.returns.flows import ReturnChannels
 from tests.support.auth import auth
 
 URL = "/api/v1/returns"
@@ -92,3 +93,10 @@ class ExplodingOutbox(Outbox):
     def b24_comment(self, *args: Any, **kwargs: Any) -> OutboxJob:  # type: ignore[override]
         super().b24_comment(*args, **kwargs)
         raise RuntimeError("simulated failure late in the unit of work")
+
+
+def use_outbox(app: Any, outbox: Outbox) -> None:
+    """Swap the running app's outbox, and the return flows' channels built on it
+    at start-up (both live in the typed state)."""
+    app.state.outbox = outbox
+    app.state.return_channels = ReturnChannels.from_settings(app.state.settings, outbox)

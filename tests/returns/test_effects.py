@@ -22,6 +22,7 @@ from tests.returns.helpers import (
     log_rows,
     return_body,
     task_events,
+    use_outbox,
 )
 from tests.support.auth import auth
 from tests.support.config import make_settings
@@ -267,7 +268,7 @@ async def test_refused_request_leaves_no_trace(client: httpx.AsyncClient, db: Da
 async def test_failure_late_in_the_transaction_publishes_nothing(
     app: Any, client: httpx.AsyncClient, db: Database
 ) -> None:
-    app.state.outbox = ExplodingOutbox(app.state.settings)
+    use_outbox(app, ExplodingOutbox(app.state.settings))
     response = await client.post(URL, headers=auth("admin"), json=return_body())
     assert response.status_code == 500
     assert response.json()["code"] == "internal"

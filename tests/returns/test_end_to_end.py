@@ -17,7 +17,7 @@ from b24mw.models.base import utcnow
 from b24mw.outbox import Outbox
 from b24mw.outbox.worker import Worker
 from b24mw.settings import Settings
-from tests.returns.helpers import URL, ExplodingOutbox, return_body
+from tests.returns.helpers import URL, ExplodingOutbox, return_body, use_outbox
 from tests.support.auth import auth
 from tests.support.outbound import *  # noqa: F403  (shared outbound fixtures)
 from tests.support.outbound import (
@@ -302,12 +302,12 @@ async def test_nothing_is_published_when_the_transaction_rolls_back(
     task: int,
     settings: Settings,
 ) -> None:
-    app.state.outbox = ExplodingOutbox(settings)
+    use_outbox(app, ExplodingOutbox(settings))
     response = await client.post(
         URL, headers=auth("courier", "c-1"), json=return_body(task_id_b24=task)
     )
     assert response.status_code == 500
-    app.state.outbox = Outbox(settings)
+    use_outbox(app, Outbox(settings))
     await drain(worker, settle=True)
     assert await jobs(worker.db) == []
     assert await emulator.calls() == []
