@@ -22,6 +22,7 @@ from sqlalchemy import text
 import b24mw.models  # noqa: F401
 from b24mw.app import create_app
 from b24mw.kit.db import Database
+from b24mw.kit.listing import forget_estimates
 from b24mw.migrations import upgrade
 from b24mw.models.base import Base
 from b24mw.settings import Settings
@@ -84,6 +85,7 @@ async def _wipe(db: Database) -> None:
                 await conn.execute(text(f"DELETE FROM {name}"))
         else:
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    forget_estimates()
 
 
 @pytest.fixture

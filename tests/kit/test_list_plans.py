@@ -27,7 +27,7 @@ from b24mw.crm.schemas import DEAL_CURSOR, LEAD_CURSOR
 from b24mw.deliveries import repository as deliveries
 from b24mw.deliveries.schemas import DELIVERY_CURSOR, DELIVERY_EVENTS_CURSOR
 from b24mw.kit.db import Database
-from b24mw.kit.listing import Explain, Keyset, page_statement
+from b24mw.kit.listing import Explain, Keyset, Listing, Shape, page_values
 from b24mw.kit.pagination import Count, CursorKey, PageRequest, page_request
 from b24mw.kit.repository import children_statement
 from b24mw.models.base import table_of
@@ -176,10 +176,19 @@ ORDER_FILTERS = {
 
 
 async def check(
-    db: Database, branches: list[Select[Any]], keyset: Keyset, key: CursorKey, deep: Any
+    db: Database,
+    branches: list[Select[Any]] | Listing,
+    keyset: Keyset,
+    key: CursorKey,
+    deep: Any,
+    values: dict[str, Any] | None = None,
 ) -> None:
+    """The statements the API runs for each kind of request (``branches``
+    with their values bound, or a prepared ``Listing`` and its ``values``)."""
+    listing = branches if isinstance(branches, Listing) else Listing(keyset, branches)
     for name, request in requests(key, deep).items():
-        text_plan = await plan(db, page_statement(branches, keyset, request))
+        params = {**(values or {}), **page_values(keyset, request)}
+        text_plan = await plan(db, listing.statement(Shape.of(request)), params)
         assert_no_seq_scan(text_plan)
         assert "Index" in text_plan, (name, text_plan)
 
@@ -188,12 +197,12 @@ async def check(
 async def test_order_lists_walk_an_index(big_db: Database, name: str) -> None:
     filters = ORDER_FILTERS[name]
     order = "created_at DESC, id DESC"
-    for table, branches, key in (
-        (table_of(InstantOrder), ww.OrderRepository.list_branches(filters), ORDER_CURSOR),
-        (table_of(Delivery), deliveries.DeliveryRepository.list_branches(filters), DELIVERY_CURSOR),
+    for table, (listing, values), key in (
+        (table_of(InstantOrder), ww.OrderRepository.listing(filters), ORDER_CURSOR),
+        (table_of(Delivery), deliveries.DeliveryRepository.listing(filters), DELIVERY_CURSOR),
     ):
         deep = await deep_key(big_db, f"(SELECT created_at, id FROM {table.name}) AS t", order)
-        await check(big_db, branches, lists.order_keyset(table), key, deep)
+        await check(big_db, listing, lists.order_keyset(table), key, deep, values)
 
 
 RETURN_FILTERS: dict[str, dict[str, Any]] = {
@@ -221,16 +230,17 @@ async def test_returns_list_walks_an_index(big_db: Database, name: str) -> None:
     deep = await deep_key(
         big_db, "(SELECT created_at, id FROM returns) AS t", "created_at DESC, id DESC"
     )
-    await check(big_db, returns.list_branches(**given), returns.KEYSET, RETURN_CURSOR, deep)
+    listing, values = returns.listing(**given)
+    await check(big_db, listing, returns.KEYSET, RETURN_CURSOR, deep, values)
 
 
 async def test_history_couriers_and_dead_letters_walk_an_index(big_db: Database) -> None:
     event = (datetime(2025, 6, 1, tzinfo=UTC), 10)
-    for branches, key in (
-        (lists.event_branches(ww.events_condition(1234, 1234)), ORDER_EVENTS_CURSOR),
-        (lists.event_branches(lists.EVENTS.c.order_id == 1234), DELIVERY_EVENTS_CURSOR),
+    for listing, key in (
+        (ww.OrderRepository.history_listing, ORDER_EVENTS_CURSOR),
+        (deliveries.DeliveryRepository.history_listing, DELIVERY_EVENTS_CURSOR),
     ):
-        await check(big_db, branches, lists.EVENT_KEYSET, key, event)
+        await check(big_db, listing, lists.EVENT_KEYSET, key, event, {"id": 1234})
     nothing: dict[str, Any] = {"q": None, "only_id": None, "b24_user_id": None, "is_active": None}
     # The directory's q is a scan by design: a few thousand rows at most.
     for given in ({}, {"is_active": True}, {"b24_user_id": 7}):

@@ -15,12 +15,13 @@ import pytest
 from sqlalchemy import insert, text
 
 from b24mw.kit.db import Database
-from b24mw.kit.pagination import EXACT_COUNT_CAP
+from b24mw.kit.pagination import COUNT_SKIPPED_ABOVE, EXACT_COUNT_CAP
 from b24mw.models.base import table_of
 from b24mw.models.orders import InstantOrder
 from tests.support.auth import auth
 from tests.support.orders import ORDERS, add_couriers, create_order
 from tests.support.problems import assert_problem
+from tests.support.statements import statements
 
 RETURNS = "/api/v1/returns"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -192,6 +193,42 @@ async def test_small_totals_are_exact_and_counting_can_be_skipped(
     assert (await get(page_size=3, count="none"))["total_items"] is None
     by_cursor = await get(page_size=3, cursor=first["next_cursor"], count="exact")
     assert (by_cursor["total_items"], by_cursor["total_pages"]) == (7, 3)
+
+
+@pytest.mark.usefixtures("couriers")
+async def test_a_list_far_past_the_cap_is_not_counted_once_the_planner_was_asked(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    """Past ``COUNT_SKIPPED_ABOVE`` expected rows the first request counts
+    up to the cap and asks the planner; the next ones read the page alone
+    and answer the remembered estimate."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has no planner estimate")
+    many = COUNT_SKIPPED_ABOVE + 2_000
+    await insert_orders(db, [(n, "DONE", START + timedelta(seconds=n)) for n in range(1, many + 1)])
+    async with db.engine.connect() as conn:
+        await conn.execute(text("ANALYZE instant_orders"))
+
+    async def first_page() -> tuple[dict[str, Any], list[str]]:
+        with statements(db) as sent:
+            response = await client.get(ORDERS, headers=auth("admin"))
+        assert response.status_code == 200, response.text
+        return response.json(), [s for s in sent if "instant_orders" in s]
+
+    counted, first = await first_page()
+    assert any("count(" in s for s in first) and any(s.startswith("EXPLAIN") for s in first)
+    assert counted["total_items_estimated"] is True
+    again, second = await first_page()
+    assert len(second) == 1, second  # the page alone (its lines are another table)
+    assert not any("count(" in s or s.startswith("EXPLAIN") for s in second), second
+    assert again["items"] == counted["items"] and again["has_next"]
+    assert again["total_items_estimated"] is True
+    assert COUNT_SKIPPED_ABOVE < again["total_items"] <= many * 2
+    # A filter the planner expects few rows of is still counted.
+    with statements(db) as sent:
+        small = await client.get(ORDERS, params={"status": "NEW"}, headers=auth("admin"))
+    assert small.json()["total_items"] == 0
+    assert not any(s.startswith("EXPLAIN") for s in sent)
 
 
 @pytest.mark.usefixtures("couriers")

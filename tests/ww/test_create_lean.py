@@ -5,40 +5,20 @@ statements per request, and the checks that used to be queries of their own
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from b24mw.kit.db import Database
 from tests.support.auth import auth
 from tests.support.orders import ORDERS, order_body, task_events
 from tests.support.problems import assert_problem
+from tests.support.statements import statements
 
 pytestmark = pytest.mark.usefixtures("couriers")
 RETURNS = "/api/v1/returns"
-
-
-@contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (any session, any engine
-    of ``db``)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    engines = {db.engine.sync_engine, db.read_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 def return_body() -> dict[str, Any]:

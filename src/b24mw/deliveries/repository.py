@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, select, update
+from sqlalchemy import ColumnElement, select, update
 
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.orders import Delivery, DeliveryLine
@@ -26,8 +26,9 @@ class DeliveryRepository(lists.OrderKindRepository[Delivery]):
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    def history(self, head: Row[Any]) -> ColumnElement[bool]:
-        return lists.EVENTS.c.order_id == head.id
+    @classmethod
+    def history(cls, order_id: ColumnElement[int]) -> ColumnElement[bool]:
+        return lists.EVENTS.c.order_id == order_id
 
     async def link_task(self, delivery_id: int, task_id_b24: int) -> tuple[bool, Delivery | None]:
         """Store the task id unless one is there; answer (stored now, the row).

@@ -14,7 +14,9 @@ and totals that cost only what they are worth.
   and beyond that answers PostgreSQL's planner estimate, marked
   ``total_items_estimated`` (SQLite has none: ``null``); ``none`` (the
   default by cursor) skips them.  A page that shows the end of the list
-  gives the exact total for free.
+  gives the exact total for free.  Once the planner expected more than
+  ``COUNT_SKIPPED_ABOVE`` rows (asked within the last minute), ``estimate``
+  does not count: the planner's figure is the answer either way.
 
 A cursor is base64url of a JSON array: the list's name and the key's values.
 It is not signed: it only says where to start, every filter and the
@@ -51,6 +53,9 @@ MAX_OFFSET = 10_000
 MAX_PAGE = MAX_OFFSET
 # Matching rows counted exactly with a page when no exact total was asked.
 EXACT_COUNT_CAP = 1_000
+# ... unless PostgreSQL's planner expects more than this many (it asked
+# within the last minute): then its estimate is the total, uncounted.
+COUNT_SKIPPED_ABOVE = 10 * EXACT_COUNT_CAP
 MAX_CURSOR_LENGTH = 512
 
 
@@ -173,7 +178,8 @@ def pagination(key: CursorKey) -> Callable[..., Awaitable[PageRequest]]:
             Query(
                 description="`exact`: count every matching row; `estimate` (default without"
                 f" `cursor`): exact up to {EXACT_COUNT_CAP:,} rows, beyond that PostgreSQL's"
-                " planner estimate (`total_items_estimated`) or null on SQLite; `none`"
+                " planner estimate (`total_items_estimated`) or null on SQLite; not counted"
+                f" at all when the planner expects over {COUNT_SKIPPED_ABOVE:,}; `none`"
                 " (default with `cursor`): no total"
             ),
         ] = None,

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.db import core_connection
 from b24mw.kit.listing import Keyset, fetch_page, in_ids
 from b24mw.kit.pagination import Page, PageRequest
 
@@ -68,7 +69,8 @@ class Repository:
         found: dict[Any, list[dict[str, Any]]] = {key: [] for key in parent_ids}
         if found:
             stmt = children_statement(children, parent, self.dialect)
-            for row in (await self.session.execute(stmt, {"ids": list(found)})).mappings():
+            conn = await core_connection(self.session)
+            for row in (await conn.execute(stmt, {"ids": list(found)})).mappings():
                 found[row[parent]].append(dict(row))
         return found
 

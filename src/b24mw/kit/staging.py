@@ -279,13 +279,20 @@ class UnitSession(SyncSession):
     rows in step with the transaction."""
 
 
+def settle(session: SyncSession) -> None:
+    """Write what the unit of work holds (ORM changes, then staged rows), so
+    a query sees it; what autoflush does before ``Session.execute``, for a
+    statement sent on the session's connection (``kit.db.core_connection``)."""
+    if not session._flushing:
+        session.flush()
+        write_staged(session)
+
+
 @event.listens_for(UnitSession, "do_orm_execute")
 def _staged_before_query(state: ORMExecuteState) -> None:
     # Like autoflush: a query in the unit of work sees the rows it staged.
-    session = state.session
-    if session.info.get(STAGED) and not session._flushing:
-        session.flush()
-        write_staged(session)
+    if state.session.info.get(STAGED):
+        settle(state.session)
 
 
 @event.listens_for(UnitSession, "before_commit")

@@ -41,5 +41,7 @@ async def history_page(
     missing: str,
 ) -> Paginated[TaskEventRead]:
     """A page of the order's history, if the actor may see the order."""
-    head = visible(actor, await repo.head(key), missing)
-    return paginated(TaskEventRead, await repo.events(request, head), request)
+    found = await repo.events(request, key)
+    visible(actor, None if found is None else found[0], missing)
+    assert found is not None
+    return paginated(TaskEventRead, found[1], request)

@@ -8,12 +8,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
+    String,
     Table,
     and_,
     bindparam,
@@ -25,9 +25,18 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from b24mw.kit.listing import Keyset
+from b24mw.kit.listing import (
+    Keyset,
+    Listing,
+    each_value,
+    fetch_headed,
+    fetch_listed,
+    given,
+    one_branch_each,
+    param,
+)
 from b24mw.kit.pagination import Page, PageRequest
-from b24mw.kit.repository import Repository, in_window
+from b24mw.kit.repository import Repository
 from b24mw.kit.staging import stage_update
 from b24mw.kit.types import as_row_id
 from b24mw.models.base import table_of
@@ -60,38 +69,76 @@ def search_text(orders: Table, searched: Sequence[str]) -> ColumnElement[str]:
     return text.op("||")(literal_column("' '")).op("||")(phone)
 
 
-def _search(orders: Table, searched: Sequence[str], q: str) -> ColumnElement[bool]:
-    # autoescape: the text is searched literally, "%" and "_" included.
-    text = q.lower()
-    fields = [func.lower(orders.c[name]).contains(text, autoescape=True) for name in searched]
-    fields.append(orders.c.client_phone.contains(q, autoescape=True))
+def _like(text: str) -> str:
+    """``text`` found anywhere, as a LIKE pattern that takes it literally
+    ("%" and "_" included; ``/`` escapes)."""
+    escaped = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def _search(orders: Table, searched: Sequence[str], by_number: bool) -> ColumnElement[bool]:
+    """``q`` (bound as ``q_text``: lower-cased, and ``q_phone``: as given)
+    in any searched field, or (``by_number``) the order or task id
+    ``q_number``."""
+    text = bindparam("q_text", type_=String)
+    fields = [func.lower(orders.c[name]).like(text, escape="/") for name in searched]
+    fields.append(orders.c.client_phone.like(bindparam("q_phone", type_=String), escape="/"))
     # The joined text finds the candidates from its index; the fields decide
     # (a match across two fields is none).
-    found: ColumnElement[bool] = search_text(orders, searched).contains(text, autoescape=True)
+    found: ColumnElement[bool] = search_text(orders, searched).like(text, escape="/")
     found = and_(found, or_(*fields))
-    if (number := as_row_id(q)) is not None:
+    if by_number:
+        number = bindparam("q_number", type_=orders.c.id.type)
         found = or_(found, orders.c.id == number, orders.c.task_id_b24 == number)
     return found
 
 
-def order_branches(orders: Table, f: OrderFilter, searched: Sequence[str]) -> list[Select[Any]]:
+def order_listing(
+    orders: Table, f: OrderFilter, searched: Sequence[str]
+) -> tuple[Listing, dict[str, Any]]:
+    """The list of one order kind narrowed to ``f``, and its parameters."""
+    names, values = given(
+        courier_id=f.courier_id, created_from=f.created_from, created_to=f.created_to, q=f.q
+    )
+    number = None
+    if f.q:
+        values.update(q_text=_like(f.q.lower()), q_phone=_like(f.q))
+        number = as_row_id(f.q)
+        if number is not None:
+            values["q_number"] = number
+    values.pop("q", None)
+    statuses = each_value("status", f.statuses)
+    listing = _order_listing(orders, tuple(searched), names, number is not None, len(statuses))
+    return listing, {**values, **statuses}
+
+
+@cache
+def _order_listing(
+    orders: Table, searched: tuple[str, ...], names: frozenset[str], by_number: bool, statuses: int
+) -> Listing:
     """One index walk per status asked for, on ``(status, created_at)`` or
     ``(courier_id, status, created_at)``; without a status, ``(created_at,
     id)`` or ``(courier_id, created_at, id)``.  ``q`` filters along the walk
     (``searched``: the text columns it looks into)."""
     stmt = select(orders)
-    if f.courier_id is not None:
-        stmt = stmt.where(orders.c.courier_id == f.courier_id)
-    stmt = in_window(stmt, orders.c.created_at, f.created_from, f.created_to)
-    if f.q:
-        stmt = stmt.where(_search(orders, searched, f.q))
-    if not f.statuses:
-        return [stmt]
-    return [stmt.where(orders.c.status == status) for status in dict.fromkeys(f.statuses)]
+    if "courier_id" in names:
+        stmt = stmt.where(orders.c.courier_id == param(orders.c.courier_id))
+    if "created_from" in names:
+        stmt = stmt.where(orders.c.created_at >= param(orders.c.created_at, "created_from"))
+    if "created_to" in names:
+        stmt = stmt.where(orders.c.created_at < param(orders.c.created_at, "created_to"))
+    if "q" in names:
+        stmt = stmt.where(_search(orders, searched, by_number))
+    branches = one_branch_each(stmt, orders.c.status, statuses, "status")
+    return Listing(order_keyset(orders), branches)
 
 
-def event_branches(condition: ColumnElement[bool]) -> list[Select[Any]]:
-    return [select(EVENTS).where(condition)]
+class OrderHead(NamedTuple):
+    """Who may see an order, and the task it shares."""
+
+    id: int
+    courier_id: str | None
+    task_id_b24: int | None
 
 
 class OrderKindRepository(Repository, ABC, Generic[Order]):
@@ -106,7 +153,7 @@ class OrderKindRepository(Repository, ABC, Generic[Order]):
     lines: ClassVar[Table]
     searched: ClassVar[tuple[str, ...]]
     _get: ClassVar[Select[Any]]
-    _head: ClassVar[Select[Any]]
+    history_listing: ClassVar[Listing]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -114,9 +161,14 @@ class OrderKindRepository(Repository, ABC, Generic[Order]):
         # One order with its lines in one round trip (the model's default is
         # a second SELECT); built once per kind, as every change starts here.
         cls._get = select(model).where(model.id == bindparam("id")).options(joinedload(model.lines))
-        # Who may see an order and which task it shares: no lines needed.
-        cls._head = select(orders.c.id, orders.c.courier_id, orders.c.task_id_b24).where(
-            orders.c.id == bindparam("id")
+        # The order's history with its head (who may see it, which task it
+        # shares; no head is a 404) in one statement, built once per shape.
+        order_id = bindparam("id", type_=orders.c.id.type)
+        head: Select[Any] = select(orders.c.id, orders.c.courier_id, orders.c.task_id_b24)
+        cls.history_listing = Listing(
+            EVENT_KEYSET,
+            [select(EVENTS).where(cls.history(order_id))],
+            head=head.where(orders.c.id == order_id),
         )
 
     async def get(self, key: int) -> Order | None:
@@ -124,29 +176,30 @@ class OrderKindRepository(Repository, ABC, Generic[Order]):
         found: Order | None = result.unique().scalar_one_or_none()
         return found
 
-    async def head(self, key: int) -> Row[Any] | None:
-        """The order's ``id``, ``courier_id`` and ``task_id_b24``."""
-        return (await self.session.execute(self._head, {"id": key})).first()
-
     @classmethod
-    def list_branches(cls, f: OrderFilter) -> list[Select[Any]]:
-        return order_branches(cls.orders, f, cls.searched)
+    def listing(cls, f: OrderFilter) -> tuple[Listing, dict[str, Any]]:
+        return order_listing(cls.orders, f, cls.searched)
 
     async def search(
         self, request: PageRequest, f: OrderFilter
     ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
         """A page of orders, and the lines of each (one more statement)."""
-        page = await self.page(request, order_keyset(self.orders), self.list_branches(f))
+        page = await fetch_listed(self.session, request, *self.listing(f))
         lines = await self.children(self.lines, "order_id", (row["id"] for row in page.rows))
         return page, lines
 
+    @classmethod
     @abstractmethod
-    def history(self, head: Row[Any]) -> ColumnElement[bool]:
-        """The ``task_events`` rows of the order ``head`` is the head of."""
+    def history(cls, order_id: ColumnElement[int]) -> ColumnElement[bool]:
+        """The ``task_events`` rows of the order ``order_id``."""
 
-    async def events(self, request: PageRequest, head: Row[Any]) -> Page[dict[str, Any]]:
-        """A page of the order's history, oldest first."""
-        return await self.page(request, EVENT_KEYSET, event_branches(self.history(head)))
+    async def events(
+        self, request: PageRequest, key: int
+    ) -> tuple[OrderHead, Page[dict[str, Any]]] | None:
+        """A page of the order's history, oldest first, with the order's
+        head; None for no order."""
+        found = await fetch_headed(self.session, request, self.history_listing, {"id": key})
+        return None if found is None else (OrderHead(**found.head), found.page)
 
 
 def stage_status_move(

@@ -3,11 +3,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, exists, insert, select, text
+from sqlalchemy import bindparam, exists, insert, select, text
 
-from b24mw.kit.listing import Keyset
+from b24mw.kit.listing import (
+    Keyset,
+    Listing,
+    each_value,
+    fetch_listed,
+    given,
+    one_branch_each,
+    param,
+)
 from b24mw.kit.pagination import Page, PageRequest
 from b24mw.kit.repository import ModelRepository
 from b24mw.kit.staging import flush, json_row, json_rows, stage
@@ -65,26 +74,32 @@ _ONE = (
 KEYSET = Keyset((RETURNS.c.created_at, RETURNS.c.id), descending=True)
 
 
-def list_branches(
+def listing(
     *,
     statuses: Sequence[str],
     courier_id: str | None,
     created_from: datetime | None,
     created_to: datetime | None,
-) -> list[Select[Any]]:
+) -> tuple[Listing, dict[str, Any]]:
+    """The list and its parameters; ``created_to`` is inclusive."""
+    names, values = given(courier_id=courier_id, created_from=created_from, created_to=created_to)
+    statuses_given = each_value("status", statuses)
+    return _listing(names, len(statuses_given)), {**values, **statuses_given}
+
+
+@cache
+def _listing(names: frozenset[str], statuses: int) -> Listing:
     """The list as index walks (``kit.listing``): one per status asked for, on
     ``(status, created_at)`` or ``(courier_id, status, created_at)``; without
     a status, ``(created_at, id)`` or ``(courier_id, created_at, id)``."""
     stmt = select(RETURNS)
-    if courier_id is not None:
-        stmt = stmt.where(RETURNS.c.courier_id == courier_id)
-    if created_from is not None:
-        stmt = stmt.where(RETURNS.c.created_at >= created_from)
-    if created_to is not None:
-        stmt = stmt.where(RETURNS.c.created_at <= created_to)
-    if not statuses:
-        return [stmt]
-    return [stmt.where(RETURNS.c.status == status) for status in dict.fromkeys(statuses)]
+    if "courier_id" in names:
+        stmt = stmt.where(RETURNS.c.courier_id == param(RETURNS.c.courier_id))
+    if "created_from" in names:
+        stmt = stmt.where(RETURNS.c.created_at >= param(RETURNS.c.created_at, "created_from"))
+    if "created_to" in names:
+        stmt = stmt.where(RETURNS.c.created_at <= param(RETURNS.c.created_at, "created_to"))
+    return Listing(KEYSET, one_branch_each(stmt, RETURNS.c.status, statuses, "status"))
 
 
 class ReturnRepository(ModelRepository[Return]):
@@ -129,9 +144,9 @@ class ReturnRepository(ModelRepository[Return]):
         return (await self.session.execute(stmt)).first() is not None
 
     async def search(
-        self, request: PageRequest, branches: list[Select[Any]]
+        self, request: PageRequest, listed: tuple[Listing, dict[str, Any]]
     ) -> tuple[Page[dict[str, Any]], dict[uuid.UUID, list[dict[str, Any]]]]:
         """A page of returns, and the lines of each (one more statement)."""
-        page = await self.page(request, KEYSET, branches)
+        page = await fetch_listed(self.session, request, *listed)
         lines = await self.children(LINES, "return_id", (row["id"] for row in page.rows))
         return page, lines

@@ -27,7 +27,7 @@ from b24mw.models.enums import ReturnStatus
 from b24mw.models.returns import Return, ReturnLine
 from b24mw.returns import flows, lifecycle
 from b24mw.returns.flows import ReturnChannels
-from b24mw.returns.repository import ReturnRepository, list_branches
+from b24mw.returns.repository import ReturnRepository, listing
 from b24mw.returns.schemas import ReturnCreate, ReturnLineCreate, ReturnRead, ReturnUpdate
 
 # Database checks that mirror the API's validation: if bad data slips past the
@@ -287,11 +287,11 @@ async def search(
             "created_from is after created_to.",
             errors=[FieldError("query.created_from", "must not be after created_to")],
         )
-    branches = list_branches(
+    listed = listing(
         statuses=[s.value for s in statuses],
         courier_id=courier_id,
         created_from=created_from,
         created_to=created_to,
     )
-    page, lines = await ReturnRepository(session).search(request, branches)
+    page, lines = await ReturnRepository(session).search(request, listed)
     return paginated(ReturnRead, page, request, lines=lines)

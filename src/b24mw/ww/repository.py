@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     TextClause,
     bindparam,
     exists,
@@ -209,22 +208,18 @@ class OrderRepository(lists.OrderKindRepository[InstantOrder]):
             stmt = stmt.where(InstantOrder.courier_id == courier_id)
         return (await self.session.execute(stmt.limit(1))).scalar_one_or_none()
 
-    def history(self, head: Row[Any]) -> ColumnElement[bool]:
-        return events_condition(head.id, head.task_id_b24)
-
-
-def events_condition(order_id: int, task_id_b24: int | None) -> ColumnElement[bool]:
-    """The order's history: its own rows, and rows the webhook processor
-    recorded for its task alone (no order link), which belong to every order
-    of that task."""
-    events = lists.EVENTS
-    condition = events.c.instant_order_id == order_id
-    if task_id_b24 is None:
-        return condition
-    return or_(
-        condition,
-        (events.c.task_id_b24 == task_id_b24)
-        & events.c.instant_order_id.is_(None)
-        & events.c.order_id.is_(None)
-        & events.c.return_id.is_(None),
-    )
+    @classmethod
+    def history(cls, order_id: ColumnElement[int]) -> ColumnElement[bool]:
+        """The order's own rows, and rows the webhook processor recorded for
+        its task alone (no order link), which belong to every order of that
+        task (the task id read in the same statement; an order without a
+        task matches none of those)."""
+        events = lists.EVENTS
+        task_id = select(_ORDERS.c.task_id_b24).where(_ORDERS.c.id == order_id).scalar_subquery()
+        return or_(
+            events.c.instant_order_id == order_id,
+            (events.c.task_id_b24 == task_id)
+            & events.c.instant_order_id.is_(None)
+            & events.c.order_id.is_(None)
+            & events.c.return_id.is_(None),
+        )
