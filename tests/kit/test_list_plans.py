@@ -27,9 +27,8 @@ from b24mw.crm.schemas import DEAL_CURSOR, LEAD_CURSOR
 from b24mw.deliveries import repository as deliveries
 from b24mw.deliveries.schemas import DELIVERY_CURSOR, DELIVERY_EVENTS_CURSOR
 from b24mw.kit.db import Database
-from b24mw.kit.listing import Explain, Keyset, Listing, Shape, page_values
+from b24mw.kit.listing import Explain, Keyset, Listing, Shape, children_statement, page_values
 from b24mw.kit.pagination import Count, CursorKey, PageRequest, page_request
-from b24mw.kit.repository import children_statement
 from b24mw.models.base import table_of
 from b24mw.models.orders import Delivery, DeliveryLine, InstantOrder, InstantOrderLine
 from b24mw.orders import repository as lists

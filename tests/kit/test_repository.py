@@ -1,4 +1,4 @@
-"""The repository base: a page's child rows, the time window of every list,
+"""The repository base: a page with its rows' children, the time window of every list,
 and get/add by key — on both databases."""
 
 from __future__ import annotations
@@ -9,10 +9,14 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from b24mw.kit.db import Database
-from b24mw.kit.repository import ModelRepository, Repository, in_window
+from b24mw.kit.listing import Children, Listing, fetch_listed, param
+from b24mw.kit.pagination import page_request
+from b24mw.kit.repository import ModelRepository, in_window
 from b24mw.models.base import table_of, utcnow
 from b24mw.models.couriers import Courier
 from b24mw.models.returns import Return, ReturnLine
+from b24mw.returns.repository import KEYSET
+from b24mw.returns.schemas import RETURN_CURSOR
 
 RETURNS, LINES = table_of(Return), table_of(ReturnLine)
 
@@ -43,20 +47,28 @@ async def test_get_and_add_by_primary_key(db: Database) -> None:
         assert await Couriers(session).get("c2") is None
 
 
-async def test_children_of_a_page_by_parent_in_line_order(db: Database) -> None:
+async def test_a_page_carries_each_rows_children_in_line_order(db: Database) -> None:
+    """On PostgreSQL in the page's own statement, on SQLite one more: the
+    same rows either way."""
     with_lines, without = _return(1, [3, 1, 2]), _return(2, [])
     other = _return(3, [1])
+    other.courier_id = "c2"
     async with db.unit_of_work() as session:
         session.add(Courier(id="c1", display_name="One", is_active=True))
+        session.add(Courier(id="c2", display_name="Two", is_active=True))
         session.add_all([with_lines, without, other])
+    mine = select(RETURNS).where(RETURNS.c.courier_id == param(RETURNS.c.courier_id))
+    listing = Listing(KEYSET, [mine], children=Children(LINES, "return_id"))
     async with db.reader() as session:
-        found = await Repository(session).children(LINES, "return_id", [with_lines.id, without.id])
-    # Every parent asked for is there, one without children too; no other's.
-    assert set(found) == {with_lines.id, without.id}
-    assert [line["line_no"] for line in found[with_lines.id]] == [1, 2, 3]
-    assert found[without.id] == []
-    async with db.reader() as session:
-        assert await Repository(session).children(LINES, "return_id", []) == {}
+        page = await fetch_listed(
+            session, page_request(RETURN_CURSOR), listing, {"courier_id": "c1"}
+        )
+    # Every row of the page is there, one without children too; no other's.
+    assert [row["id"] for row in page.rows] == [with_lines.id, without.id]
+    lines = page.rows[0]["lines"]
+    assert [line["line_no"] for line in lines] == [1, 2, 3]
+    assert {line["sku"] for line in lines} == {"s1", "s2", "s3"}
+    assert page.rows[1]["lines"] == []
 
 
 async def test_the_window_takes_its_start_and_leaves_its_end(db: Database) -> None:

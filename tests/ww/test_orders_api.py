@@ -150,6 +150,7 @@ async def test_list_filters_and_paginates(client: httpx.AsyncClient) -> None:
     assert await ids(courier_id="c2") == [b["id"]]
     assert await ids(q="SCARF") == [b["id"]]
     assert await ids(q="9001") == [c["id"]]
+    assert await ids(q="") == [c["id"], b["id"], a["id"]]  # an empty q narrows nothing
     assert await ids(created_from="2000-01-01T00:00:00Z", created_to="2000-01-02T00:00:00Z") == []
     page = (await client.get(ORDERS, headers=auth("admin"), params={"page_size": 2})).json()
     assert (page["total_items"], page["total_pages"], page["has_next"]) == (3, 2, True)
@@ -244,6 +245,28 @@ async def test_q_searches_literally(client: httpx.AsyncClient, q: str, expected:
         await create_order(client, courier_id="c1", title=title)
     response = await client.get(ORDERS, params={"q": q}, headers=auth("admin"))
     assert [o["title"] for o in response.json()["items"]] == expected
+
+
+async def test_a_list_gives_each_orders_lines_with_exact_amounts(
+    client: httpx.AsyncClient,
+) -> None:
+    """The lines come with the page (on PostgreSQL as JSON): amounts a
+    float cannot hold stay exact, the lines in their order."""
+    lines = [
+        {"sku": "A", "name": "A", "qty": 1, "price": "9999999.99"},
+        {"sku": "B", "name": "B", "qty": 3, "price": "0.10"},
+    ]
+    created = await create_order(client, courier_id="c1", items=lines)
+    bare = await create_order(client, courier_id="c2")
+    response = await client.get(ORDERS, headers=auth("admin"))
+    assert response.status_code == 200, response.text
+    listed = {o["id"]: o for o in response.json()["items"]}
+    assert listed[created["id"]]["items"] == created["items"]
+    assert [(i["sku"], i["price"]) for i in listed[created["id"]]["items"]] == [
+        ("A", "9999999.99"),
+        ("B", "0.10"),
+    ]
+    assert listed[bare["id"]]["items"] == bare["items"]
 
 
 async def test_order_total_beyond_numeric_12_2_is_422(client: httpx.AsyncClient) -> None:

@@ -30,10 +30,11 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BindParameter,
     ClauseElement,
     ColumnElement,
@@ -41,17 +42,24 @@ from sqlalchemy import (
     Executable,
     FromClause,
     Integer,
+    Numeric,
+    ScalarSelect,
     Select,
+    String,
     Subquery,
+    Table,
+    Text,
     any_,
     bindparam,
+    cast,
     func,
+    literal,
     select,
     true,
     tuple_,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import Pool
@@ -67,6 +75,7 @@ from b24mw.kit.pagination import (
 )
 
 _COUNTED = "b24mw_counted"
+_CHILDREN = "b24mw_children"
 
 
 class Explain(Executable, ClauseElement):
@@ -243,9 +252,48 @@ def page_statement(branches: Sequence[Select[Any]], keyset: Keyset, shape: Shape
     return stmt
 
 
+@dataclass(frozen=True)
+class Children:
+    """Rows of another table that belong to each row of a list (an order's
+    lines): ``parent`` is their column holding the row's ``id``; they come
+    in ``line_no`` order as the row's ``key``."""
+
+    table: Table
+    parent: str
+    key: str = "lines"
+
+
+@cache
+def children_statement(children: Table, parent: str, dialect: str) -> Select[Any]:
+    """The children of the parents bound as ``ids``, by parent then
+    ``line_no`` (the ``(parent, line_no)`` index's order); built once per
+    table and dialect."""
+    column: ColumnElement[Any] = children.c[parent]
+    return select(children).where(in_ids(column, dialect)).order_by(column, children.c.line_no)
+
+
+def _children_json(children: Children, parent_id: ColumnElement[Any]) -> ScalarSelect[Any]:
+    """PostgreSQL: the children of the row ``parent_id`` as one JSON array
+    (NULL for none), in ``line_no`` order; amounts as text, so they stay
+    exact decimals (a JSON number would come back a float)."""
+    table = children.table
+    fields: list[Any] = []
+    for column in table.c:
+        if column.key == children.parent:
+            continue
+        value: ColumnElement[Any] = column
+        if isinstance(column.type, Numeric) and not isinstance(column.type, Integer):
+            value = cast(column, Text)
+        fields += [literal(column.key, String), value]
+    row = func.json_build_object(*fields)
+    agg = func.json_agg(aggregate_order_by(row, table.c.line_no), type_=JSON)
+    return select(agg).where(table.c[children.parent] == parent_id).scalar_subquery()
+
+
 class Listing:
     """One list: its sort, its branches and, when the list belongs to one
-    row, that row (``head``).  Whatever varies between two requests for
+    row, that row (``head``); rows of another table each row carries
+    (``children``).  Whatever varies between two requests for
     the same shape must be a parameter of the branches (``bindparam``):
     each shape's statement is then built once, on first use."""
 
@@ -254,18 +302,25 @@ class Listing:
         keyset: Keyset,
         branches: Sequence[Select[Any]],
         head: Select[Any] | None = None,
+        children: Children | None = None,
     ) -> None:
         self.keyset = keyset
         self.branches = tuple(branches)
         self.head = head
-        self._statements: dict[Shape, Select[Any]] = {}
+        self.children = children
+        self._statements: dict[tuple[Shape, str], Select[Any]] = {}
         self._counts: dict[Count, Select[Any] | None] = {}
 
-    def statement(self, shape: Shape) -> Select[Any]:
-        stmt = self._statements.get(shape)
+    def statement(self, shape: Shape, dialect: str = "postgresql") -> Select[Any]:
+        stmt = self._statements.get((shape, dialect))
         if stmt is None:
-            stmt = self._statements[shape] = self._build(shape)
+            stmt = self._statements[shape, dialect] = self._build(shape, dialect)
         return stmt
+
+    def children_inline(self, dialect: str) -> bool:
+        """The children come in the page's statement (PostgreSQL), not in a
+        statement of their own."""
+        return self.children is not None and dialect == "postgresql"
 
     def count(self, count: Count) -> Select[Any] | None:
         """The count alone (a page past the end has no row to carry it)."""
@@ -287,8 +342,13 @@ class Listing:
             return None
         return (cache_key.key, tuple(repr(p.effective_value) for p in cache_key.bindparams))
 
-    def _build(self, shape: Shape) -> Select[Any]:
+    def _build(self, shape: Shape, dialect: str) -> Select[Any]:
         stmt = page_statement(self.branches, self.keyset, shape)
+        if self.children is not None and self.children_inline(dialect):
+            # Around the page, so only its rows gather their children.
+            page = stmt.subquery("page")
+            lines = _children_json(self.children, page.c.id).label(_CHILDREN)
+            stmt = select(page, lines).order_by(*self.keyset.order(page))
         if self.head is None:
             return stmt
         # The head's row, with the page beside it (or, for an empty page, one
@@ -366,7 +426,8 @@ async def _fetch(
             shape = Shape(shape.cursor, Count.NONE)
         else:
             expected = None
-    result = await conn.execute(listing.statement(shape), params)
+    dialect = conn.dialect.name
+    result = await conn.execute(listing.statement(shape, dialect), params)
     names = list(result.keys())
     found = result.all()
     head: dict[str, Any] = {}
@@ -383,6 +444,8 @@ async def _fetch(
         rows = []  # the head's row alone: an empty page
     has_next = len(rows) > request.page_size
     rows = rows[: request.page_size]
+    if listing.children is not None:
+        await _attach_children(conn, listing.children, rows, listing.children_inline(dialect))
     cursor = request.key.encode(keyset.values(rows[-1])) if has_next else None
     page = Page(rows=rows, has_next=has_next, next_cursor=cursor, total=None)
     if _shows_the_end(request, page):
@@ -392,6 +455,24 @@ async def _fetch(
     elif request.count is not Count.NONE:
         await _total(conn, request, listing, values, params, page)
     return Headed(head, page)
+
+
+async def _attach_children(
+    conn: AsyncConnection, children: Children, rows: list[dict[str, Any]], inline: bool
+) -> None:
+    """Each row's children as its ``children.key``: from the page's own
+    column (PostgreSQL), or one statement for the whole page."""
+    if inline:
+        for row in rows:
+            row[children.key] = row.pop(_CHILDREN) or []
+        return
+    found: dict[Any, list[dict[str, Any]]] = {row["id"]: [] for row in rows}
+    if found:
+        stmt = children_statement(children.table, children.parent, conn.dialect.name)
+        for child in (await conn.execute(stmt, {"ids": list(found)})).mappings():
+            found[child[children.parent]].append(dict(child))
+    for row in rows:
+        row[children.key] = found[row["id"]]
 
 
 def _shows_the_end(request: PageRequest, page: Page[Any]) -> bool:

@@ -32,7 +32,7 @@ import binascii
 import json
 import math
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -253,14 +253,9 @@ class Page(Generic[T]):
 
 
 def paginated(
-    read: type[Read],
-    page: Page[dict[str, Any]],
-    request: PageRequest,
-    *,
-    lines: Mapping[Any, list[dict[str, Any]]] | None = None,
+    read: type[Read], page: Page[dict[str, Any]], request: PageRequest
 ) -> Paginated[Read]:
-    """A repository's page answered as ``read`` models; ``lines``, when the
-    list has them, are each row's child rows by its ``id``."""
-    rows = page.rows if lines is None else [{**r, "lines": lines[r["id"]]} for r in page.rows]
-    items = [read.model_validate(row) for row in rows]
+    """A repository's page answered as ``read`` models (a row's children,
+    when the list has them, are already in it: ``kit.listing.Children``)."""
+    items = [read.model_validate(row) for row in page.rows]
     return Paginated[read].build(items, page, request)  # type: ignore[valid-type]

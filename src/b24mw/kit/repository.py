@@ -1,25 +1,24 @@
 """The base every repository builds on: its session, the dialect it talks
-to, reading a row by key, and a list as pages (``kit.listing``) with the
-child rows of each page (an order's lines, a return's lines).
+to, reading a row by key, and a list as pages (``kit.listing``; a page's
+rows carry their children, an order's or a return's lines, through
+``kit.listing.Children``).
 
 A repository subclasses ``Repository`` (SQL of its own, no model) or
 ``ModelRepository`` (one model it gets and adds by primary key), describes
-each of its lists as a ``Keyset`` and the branches of its filters, and asks
-``page`` for one page of it.  What stays in the subclass is only what is its
+each of its lists as a ``Keyset`` and the branches of its filters (or a
+prepared ``kit.listing.Listing``), and asks ``page`` (``fetch_listed``) for
+one page of it.  What stays in the subclass is only what is its
 own: the statements, the filters, the PostgreSQL fast paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from functools import cache
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Table, select
+from sqlalchemy import ColumnElement, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from b24mw.kit.db import core_connection
-from b24mw.kit.listing import Keyset, fetch_page, in_ids
+from b24mw.kit.listing import Keyset, fetch_page
 from b24mw.kit.pagination import Page, PageRequest
 
 M = TypeVar("M")
@@ -58,30 +57,6 @@ class Repository:
     ) -> Page[dict[str, Any]]:
         """One page of the list the branches make up, in the keyset's order."""
         return await fetch_page(self.session, request, keyset, branches)
-
-    async def children(
-        self, children: Table, parent: str, parent_ids: Iterable[Any]
-    ) -> dict[Any, list[dict[str, Any]]]:
-        """The rows of ``children`` whose ``parent`` column points at one of
-        ``parent_ids``, grouped by it, each group in ``line_no`` order: one
-        statement for a whole page (every parent in the answer, even one
-        without children)."""
-        found: dict[Any, list[dict[str, Any]]] = {key: [] for key in parent_ids}
-        if found:
-            stmt = children_statement(children, parent, self.dialect)
-            conn = await core_connection(self.session)
-            for row in (await conn.execute(stmt, {"ids": list(found)})).mappings():
-                found[row[parent]].append(dict(row))
-        return found
-
-
-@cache
-def children_statement(children: Table, parent: str, dialect: str) -> Select[Any]:
-    """The children of the parents bound as ``ids``, by parent then
-    ``line_no`` (the ``(parent, line_no)`` index's order); built once per
-    table and dialect."""
-    column: ColumnElement[Any] = children.c[parent]
-    return select(children).where(in_ids(column, dialect)).order_by(column, children.c.line_no)
 
 
 class ModelRepository(Repository, Generic[M]):

@@ -28,8 +28,8 @@ async def list_page(
     """A page of the kind's list, each order with its lines; a courier's
     list is their own (``refusal`` when they ask for another's)."""
     mine = own_courier_id(actor, filters.courier_id, refusal)
-    page, lines = await repo.search(request, replace(filters, courier_id=mine))
-    return paginated(read, page, request, lines=lines)
+    page = await repo.search(request, replace(filters, courier_id=mine))
+    return paginated(read, page, request)
 
 
 async def history_page(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from b24mw.kit.listing import (
+    Children,
     Keyset,
     Listing,
     each_value,
@@ -94,11 +95,12 @@ def _search(orders: Table, searched: Sequence[str], by_number: bool) -> ColumnEl
 
 
 def order_listing(
-    orders: Table, f: OrderFilter, searched: Sequence[str]
+    orders: Table, lines: Table, f: OrderFilter, searched: Sequence[str]
 ) -> tuple[Listing, dict[str, Any]]:
     """The list of one order kind narrowed to ``f``, and its parameters."""
+    # An empty q searches for nothing: the list unfiltered, as before.
     names, values = given(
-        courier_id=f.courier_id, created_from=f.created_from, created_to=f.created_to, q=f.q
+        courier_id=f.courier_id, created_from=f.created_from, created_to=f.created_to, q=f.q or None
     )
     number = None
     if f.q:
@@ -108,13 +110,19 @@ def order_listing(
             values["q_number"] = number
     values.pop("q", None)
     statuses = each_value("status", f.statuses)
-    listing = _order_listing(orders, tuple(searched), names, number is not None, len(statuses))
+    by_number = number is not None
+    listing = _order_listing(orders, lines, tuple(searched), names, by_number, len(statuses))
     return listing, {**values, **statuses}
 
 
 @cache
 def _order_listing(
-    orders: Table, searched: tuple[str, ...], names: frozenset[str], by_number: bool, statuses: int
+    orders: Table,
+    lines: Table,
+    searched: tuple[str, ...],
+    names: frozenset[str],
+    by_number: bool,
+    statuses: int,
 ) -> Listing:
     """One index walk per status asked for, on ``(status, created_at)`` or
     ``(courier_id, status, created_at)``; without a status, ``(created_at,
@@ -130,7 +138,7 @@ def _order_listing(
     if "q" in names:
         stmt = stmt.where(_search(orders, searched, by_number))
     branches = one_branch_each(stmt, orders.c.status, statuses, "status")
-    return Listing(order_keyset(orders), branches)
+    return Listing(order_keyset(orders), branches, children=Children(lines, "order_id"))
 
 
 class OrderHead(NamedTuple):
@@ -178,15 +186,11 @@ class OrderKindRepository(Repository, ABC, Generic[Order]):
 
     @classmethod
     def listing(cls, f: OrderFilter) -> tuple[Listing, dict[str, Any]]:
-        return order_listing(cls.orders, f, cls.searched)
+        return order_listing(cls.orders, cls.lines, f, cls.searched)
 
-    async def search(
-        self, request: PageRequest, f: OrderFilter
-    ) -> tuple[Page[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
-        """A page of orders, and the lines of each (one more statement)."""
-        page = await fetch_listed(self.session, request, *self.listing(f))
-        lines = await self.children(self.lines, "order_id", (row["id"] for row in page.rows))
-        return page, lines
+    async def search(self, request: PageRequest, f: OrderFilter) -> Page[dict[str, Any]]:
+        """A page of orders, each with its ``lines``."""
+        return await fetch_listed(self.session, request, *self.listing(f))
 
     @classmethod
     @abstractmethod

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, exists, insert, select, text
 
 from b24mw.kit.listing import (
+    Children,
     Keyset,
     Listing,
     each_value,
@@ -99,7 +100,8 @@ def _listing(names: frozenset[str], statuses: int) -> Listing:
         stmt = stmt.where(RETURNS.c.created_at >= param(RETURNS.c.created_at, "created_from"))
     if "created_to" in names:
         stmt = stmt.where(RETURNS.c.created_at <= param(RETURNS.c.created_at, "created_to"))
-    return Listing(KEYSET, one_branch_each(stmt, RETURNS.c.status, statuses, "status"))
+    branches = one_branch_each(stmt, RETURNS.c.status, statuses, "status")
+    return Listing(KEYSET, branches, children=Children(LINES, "return_id"))
 
 
 class ReturnRepository(ModelRepository[Return]):
@@ -145,8 +147,6 @@ class ReturnRepository(ModelRepository[Return]):
 
     async def search(
         self, request: PageRequest, listed: tuple[Listing, dict[str, Any]]
-    ) -> tuple[Page[dict[str, Any]], dict[uuid.UUID, list[dict[str, Any]]]]:
-        """A page of returns, and the lines of each (one more statement)."""
-        page = await fetch_listed(self.session, request, *listed)
-        lines = await self.children(LINES, "return_id", (row["id"] for row in page.rows))
-        return page, lines
+    ) -> Page[dict[str, Any]]:
+        """A page of returns, each with its ``lines``."""
+        return await fetch_listed(self.session, request, *listed)

@@ -293,5 +293,5 @@ async def search(
         created_from=created_from,
         created_to=created_to,
     )
-    page, lines = await ReturnRepository(session).search(request, listed)
-    return paginated(ReturnRead, page, request, lines=lines)
+    page = await ReturnRepository(session).search(request, listed)
+    return paginated(ReturnRead, page, request)
