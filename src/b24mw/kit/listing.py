@@ -378,9 +378,7 @@ async def fetch_page(
 ) -> Page[dict[str, Any]]:
     """One page of the list the branches make up (their values bound in
     them), in the keyset's order, as plain dicts."""
-    found = await _fetch(session, request, Listing(keyset, branches), {})
-    assert found is not None
-    return found.page
+    return await fetch_listed(session, request, Listing(keyset, branches), {})
 
 
 async def fetch_listed(
