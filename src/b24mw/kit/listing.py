@@ -218,7 +218,8 @@ def _count_statement(
     return select(func.count()).select_from(union.subquery())
 
 
-def _limit(name: str) -> BindParameter[int]:
+def _count_of(name: str) -> BindParameter[int]:
+    """A row count parameter (LIMIT, OFFSET)."""
     return bindparam(name, type_=Integer)
 
 
@@ -230,11 +231,11 @@ def page_statement(branches: Sequence[Select[Any]], keyset: Keyset, shape: Shape
     def shaped(branch: Select[Any], rows: str) -> Select[Any]:
         if shape.cursor:
             branch = branch.where(keyset.after)
-        return branch.order_by(*keyset.order()).limit(_limit(rows))
+        return branch.order_by(*keyset.order()).limit(_count_of(rows))
 
     stmt: Select[Any]
     if len(branches) == 1:
-        stmt = shaped(branches[0], PAGE_LIMIT).offset(_limit(PAGE_OFFSET))
+        stmt = shaped(branches[0], PAGE_LIMIT).offset(_count_of(PAGE_OFFSET))
     else:
         # Each branch is read in index order up to the page's end; the merge
         # sorts at most (branches × page) rows, whatever the table's size.
@@ -243,8 +244,8 @@ def page_statement(branches: Sequence[Select[Any]], keyset: Keyset, shape: Shape
         stmt = (
             select(merged)
             .order_by(*keyset.order(merged))
-            .offset(_limit(PAGE_OFFSET))
-            .limit(_limit(PAGE_LIMIT))
+            .offset(_count_of(PAGE_OFFSET))
+            .limit(_count_of(PAGE_LIMIT))
         )
     counted = _count_statement(branches, keyset, shape.count)
     if counted is not None:
@@ -344,7 +345,7 @@ class Listing:
 
     def _build(self, shape: Shape, dialect: str) -> Select[Any]:
         stmt = page_statement(self.branches, self.keyset, shape)
-        if self.children is not None and self.children_inline(dialect):
+        if self.children is not None and dialect == "postgresql":
             # Around the page, so only its rows gather their children.
             page = stmt.subquery("page")
             lines = _children_json(self.children, page.c.id).label(_CHILDREN)
@@ -413,9 +414,10 @@ async def _fetch(
     keyset = listing.keyset
     params = {**values, **page_values(keyset, request)}
     conn = await core_connection(session)
+    dialect = conn.dialect.name
     shape = Shape.of(request)
     expected = None
-    if request.count is Count.ESTIMATE and conn.dialect.name == "postgresql":
+    if request.count is Count.ESTIMATE and dialect == "postgresql":
         # The planner expects far more rows than the cap: its estimate is
         # the answer either way, so the bounded count (up to a thousand
         # index entries a page) is not read at all.
@@ -424,7 +426,6 @@ async def _fetch(
             shape = Shape(shape.cursor, Count.NONE)
         else:
             expected = None
-    dialect = conn.dialect.name
     result = await conn.execute(listing.statement(shape, dialect), params)
     names = list(result.keys())
     found = result.all()
@@ -553,11 +554,10 @@ async def planner_estimate(
     """PostgreSQL's estimate of how many rows the listing's branches match
     with the filters' ``values`` (no row is read), remembered for
     ``ESTIMATE_TTL_S``."""
-    key = _estimate_key(listing, values)
-    estimates = _estimates_of(conn)
-    known = estimates.get(key)
-    if known is not None and known[0] > time.monotonic():
-        return known[1]
+    known = known_estimate(conn, listing, values)
+    if known is not None:
+        return known
+    key, estimates = _estimate_key(listing, values), _estimates_of(conn)
     plan: Any = await conn.execute(Explain(listing.everything, as_json=True), dict(values))
     plan = plan.scalar_one()
     if isinstance(plan, str):
