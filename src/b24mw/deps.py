@@ -11,13 +11,19 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from b24mw.kit.db import Database, ReadSession, WriteSession
-from b24mw.kit.request_scope import UNIT_OF_WORK
+from b24mw.kit.request_scope import STATEMENT_READS, UNIT_OF_WORK
 from b24mw.outbox import Outbox
 from b24mw.returns.flows import ReturnChannels
 from b24mw.settings import Settings
 from b24mw.state import AppState
+
+
+class NoReadScope(RuntimeError):
+    """A route outside ``kit.routing.ApiRoute`` asked for statement reads:
+    nothing would close their connection."""
 
 
 class NoUnitOfWork(RuntimeError):
@@ -71,9 +77,14 @@ async def _read_session(request: Request) -> AsyncIterator[ReadSession]:
         yield session
 
 
-async def _statement_session(request: Request) -> AsyncIterator[ReadSession]:
-    async with database_of(request).statement_reader() as session:
-        yield session
+async def _statement_reads(request: Request) -> AsyncConnection:
+    # Like the write session, a plain function: the route (kit.routing.ApiRoute)
+    # closes the connection once its answer is built.
+    state = request.scope.setdefault("state", {})
+    if STATEMENT_READS not in state:
+        raise NoReadScope(f"{request.method} {request.url.path}: statement reads need an ApiRoute")
+    reads = state[STATEMENT_READS] = await database_of(request).statement_reads()
+    return reads.connection
 
 
 DatabaseDep = Annotated[Database, Depends(_database)]
@@ -86,5 +97,6 @@ Locale = Annotated[str, Depends(_locale)]
 WriteSessionDep = Annotated[WriteSession, Depends(_write_session)]
 # One snapshot across the route's statements.
 ReadSessionDep = Annotated[ReadSession, Depends(_read_session, scope="function")]
-# For reads that need no snapshot across their statements (lists, one row).
-ReadStatementsDep = Annotated[ReadSession, Depends(_statement_session, scope="function")]
+# For reads that need no snapshot across their statements (lists, one row):
+# a bare connection (Core statements only).
+ReadStatementsDep = Annotated[AsyncConnection, Depends(_statement_reads)]

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.couriers.repository import CourierRepository
 from b24mw.couriers.schemas import CourierCreate, CourierRead, CourierUpdate
 from b24mw.kit.auth import Actor
+from b24mw.kit.db import Executor
 from b24mw.kit.errors import Conflict, FieldError, NotFound
 from b24mw.kit.pagination import PageRequest, Paginated, paginated
 from b24mw.models.couriers import Courier
@@ -66,7 +67,7 @@ async def update(session: AsyncSession, courier_id: str, data: CourierUpdate) ->
 
 
 async def search(
-    session: AsyncSession,
+    session: Executor,
     actor: Actor,
     request: PageRequest,
     *,

@@ -93,10 +93,10 @@ class CrmRepository(Repository):
         return bool(result.rowcount)
 
     async def deal(self, deal_id: int) -> CrmDeal | None:
-        return await self.session.get(CrmDeal, deal_id, populate_existing=True)
+        return await self.unit.get(CrmDeal, deal_id, populate_existing=True)
 
     async def lead(self, lead_id: int) -> CrmLead | None:
-        return await self.session.get(CrmLead, lead_id, populate_existing=True)
+        return await self.unit.get(CrmLead, lead_id, populate_existing=True)
 
     async def set_b24mw_stage(self, deal_id: int, stage_id: str, now: datetime) -> None:
         await self.session.execute(
@@ -144,7 +144,7 @@ class CrmRepository(Repository):
     # -- pipelines -------------------------------------------------------
 
     async def pipeline(self, category_id: int) -> CrmPipeline | None:
-        return await self.session.get(CrmPipeline, category_id, populate_existing=True)
+        return await self.unit.get(CrmPipeline, category_id, populate_existing=True)
 
     async def pipelines(self) -> Sequence[CrmPipeline]:
         stmt = select(CrmPipeline).order_by(CrmPipeline.category_id)

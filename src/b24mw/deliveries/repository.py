@@ -20,7 +20,7 @@ class DeliveryRepository(lists.OrderKindRepository[Delivery]):
     searched = ("external_id_1c", "title", "customer_name")
 
     def add(self, delivery: Delivery) -> None:
-        self.session.add(delivery)
+        self.unit.add(delivery)
 
     async def id_by_external(self, external_id_1c: str) -> int | None:
         stmt = select(Delivery.id).where(Delivery.external_id_1c == external_id_1c)

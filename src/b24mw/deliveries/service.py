@@ -15,6 +15,7 @@ from b24mw.deliveries.repository import DeliveryRepository
 from b24mw.deliveries.schemas import DeliveryCreate, DeliveryRead
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
+from b24mw.kit.db import Executor
 from b24mw.kit.errors import Conflict, FieldError, ValidationFailed
 from b24mw.kit.pagination import PageRequest, Paginated
 from b24mw.kit.staging import savepoint
@@ -176,7 +177,7 @@ async def get_delivery(session: AsyncSession, actor: Actor, delivery_id: int) ->
 
 
 async def list_deliveries(
-    session: AsyncSession, actor: Actor, request: PageRequest, filters: OrderFilter
+    session: Executor, actor: Actor, request: PageRequest, filters: OrderFilter
 ) -> Paginated[DeliveryRead]:
     refusal = "A courier lists only their own deliveries."
     repo = DeliveryRepository(session)
@@ -240,7 +241,7 @@ async def change_status(
 
 
 async def events(
-    session: AsyncSession, actor: Actor, delivery_id: int, request: PageRequest
+    session: Executor, actor: Actor, delivery_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
     missing = f"Delivery {delivery_id} not found."
     repo = DeliveryRepository(session)

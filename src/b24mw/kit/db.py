@@ -2,9 +2,10 @@
 
 One unit of work per request or job: a write request's is opened by
 ``kit.uow``, a job's by ``Database.unit_of_work``; services only ``flush()``.
-Reads get a ``ReadSession`` (one snapshot) or statement reads (each statement
-its own); ``b24mw.deps`` hands them to routes.  ``WriteSession`` and
-``ReadSession`` are distinct types, so mypy refuses a write through a read.
+Reads get a ``ReadSession`` (one snapshot) or ``StatementReads`` (a bare
+connection, each statement its own); ``b24mw.deps`` hands them to routes.
+``WriteSession`` and ``ReadSession`` are distinct types, so mypy refuses a
+write through a read.
 
 Sessions are ``kit.staging.UnitSession``: rows a unit of work only appends
 are staged and written with it (see there).
@@ -28,7 +29,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session as SyncSession
 
 from b24mw.kit.staging import STAGED, UnitSession, settle
 from b24mw.settings import Settings
@@ -64,12 +64,19 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
-async def core_connection(session: AsyncSession) -> AsyncConnection:
-    """The session's connection, for a Core statement that needs nothing of
-    the ORM: ``Session.execute`` costs a short read about as much again as
-    the statement itself (measured on the order history, issue 19).  What
-    the unit of work holds (ORM changes, staged rows) is written first, as
+# What a repository runs its statements on: a session (a unit of work, a
+# snapshot read) or a bare connection (a statement read, ``StatementReads``).
+Executor = AsyncSession | AsyncConnection
+
+
+async def core_connection(session: Executor) -> AsyncConnection:
+    """The connection, for a Core statement that needs nothing of the ORM:
+    ``Session.execute`` costs a short read about as much again as the
+    statement itself (measured on the order history, issue 19).  What a
+    unit of work holds (ORM changes, staged rows) is written first, as
     ``Session.execute`` would."""
+    if isinstance(session, AsyncConnection):
+        return session
     sync = session.sync_session
     if sync.new or sync.dirty or sync.deleted or sync.info.get(STAGED):
         await session.run_sync(settle)
@@ -117,7 +124,6 @@ class Database:
             )
             self.read_engine = self.engine
         self.pool_capacity = settings.db_pool_size + settings.db_max_overflow
-        # One gate per event loop (a Semaphore belongs to the loop it waits on).
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
@@ -133,19 +139,6 @@ class Database:
             expire_on_commit=False,
             sync_session_class=UnitSession,
         )
-        # Reads whose statements need no common snapshot (a page and its
-        # lines, one row): on PostgreSQL without BEGIN and ROLLBACK, two round
-        # trips of a single read's three.  A plain Session: a read stages
-        # nothing, and UnitSession's listener costs every statement an
-        # ORMExecuteState.
-        self.statement_sessions = async_sessionmaker(
-            self.read_engine
-            if self.is_sqlite
-            else self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            class_=ReadSession,
-            expire_on_commit=False,
-            sync_session_class=SyncSession,
-        )
         # Single self-contained statements (idempotency bookkeeping) need no
         # BEGIN/COMMIT round trips on PostgreSQL.  SQLite keeps transactions:
         # its writes are serialised by BEGIN IMMEDIATE anyway.
@@ -154,6 +147,10 @@ class Database:
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # Reads whose statements need no common snapshot (a page and its
+        # lines, one row): on PostgreSQL without BEGIN and ROLLBACK, two
+        # round trips of a single read's three (``StatementReads``).
+        self.statement_engine = self.read_engine if self.is_sqlite else self.autocommit_engine
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[WriteSession]:
@@ -181,13 +178,18 @@ class Database:
         async with self.read_sessions() as session:
             yield session
 
-    @asynccontextmanager
-    async def statement_reader(self) -> AsyncIterator[ReadSession]:
-        """A read session whose statements each see the database as it is
-        when they run (PostgreSQL: no transaction around them).  Readers
-        queue first come, first served for the pool (``_fair_gate``)."""
-        async with self._fair_gate(), self.statement_sessions() as session:
-            yield session
+    async def statement_reads(self) -> StatementReads:
+        """A connection whose statements each see the database as it is when
+        they run (PostgreSQL: no transaction around them), for the request
+        to ``close``.  Readers queue first come, first served for the pool
+        (``_take_place``)."""
+        place = await self._take_place()
+        try:
+            return StatementReads(await self.statement_engine.connect(), place)
+        except BaseException:
+            if place is not None:
+                place.release()
+            raise
 
     @asynccontextmanager
     async def request_session(self) -> AsyncIterator[WriteSession]:
@@ -198,31 +200,65 @@ class Database:
 
     @asynccontextmanager
     async def _fair_gate(self) -> AsyncIterator[None]:
-        # The pool's own queue lets a newcomer take a connection that was
-        # just handed back while a woken waiter goes to the back of the line:
-        # under 200 clients some requests waited seconds while the median
-        # waited a tenth of that.  asyncio.Semaphore serves in arrival order.
-        # Past the pool's own timeout the request goes to the pool without a
-        # place (as before: the pool answers or times out), so a request
-        # that holds one place and wants another can never wait forever.
-        if self.is_sqlite:
+        place = await self._take_place()
+        try:
             yield
-            return
+        finally:
+            if place is not None:
+                place.release()
+
+    async def _take_place(self) -> asyncio.Semaphore | None:
+        """A place in line for the pool (the gate to release it to), or None
+        when the request goes without.
+
+        The pool's own queue lets a newcomer take a connection that was just
+        handed back while a woken waiter goes to the back of the line: under
+        200 clients some requests waited seconds while the median waited a
+        tenth of that.  asyncio.Semaphore serves in arrival order.  Past the
+        pool's own timeout the request goes to the pool without a place (the
+        pool answers or times out), so a request that holds one place and
+        wants another can never wait forever.  SQLite has no pool to queue for."""
+        if self.is_sqlite:
+            return None
+        # One gate per event loop (a Semaphore belongs to the loop it waits on).
         loop = asyncio.get_running_loop()
         gate = self._gates.get(loop)
         if gate is None:
             gate = self._gates[loop] = asyncio.Semaphore(self.pool_capacity)
+        if not gate.locked():
+            # A free place, and nobody waiting (``locked`` counts the line):
+            # taken at once, without the task ``wait_for`` would cost.
+            await gate.acquire()
+            return gate
         try:
             await asyncio.wait_for(gate.acquire(), GATE_TIMEOUT_S)
         except TimeoutError:
-            yield
-            return
-        try:
-            yield
-        finally:
-            gate.release()
+            return None
+        return gate
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+class StatementReads:
+    """One read request's connection (``b24mw.deps.ReadStatementsDep``) and
+    its place in line for the pool, given back by the route once its answer
+    is built (``kit.routing.ApiRoute``).  A bare connection, not a session:
+    the ORM session's set-up and close cost a single read about a tenth of
+    its time (issue 19)."""
+
+    __slots__ = ("_place", "connection")
+
+    def __init__(self, connection: AsyncConnection, place: asyncio.Semaphore | None) -> None:
+        self.connection = connection
+        self._place = place
+
+    async def close(self) -> None:
+        try:
+            await self.connection.close()
+        finally:
+            place, self._place = self._place, None
+            if place is not None:
+                place.release()

@@ -60,12 +60,12 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import Pool
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from b24mw.kit.db import core_connection
+from b24mw.kit.db import Executor, core_connection
 from b24mw.kit.pagination import (
     COUNT_SKIPPED_ABOVE,
     EXACT_COUNT_CAP,
@@ -372,7 +372,7 @@ class Headed:
 
 
 async def fetch_page(
-    session: AsyncSession,
+    session: Executor,
     request: PageRequest,
     keyset: Keyset,
     branches: Sequence[Select[Any]],
@@ -383,7 +383,7 @@ async def fetch_page(
 
 
 async def fetch_listed(
-    session: AsyncSession,
+    session: Executor,
     request: PageRequest,
     listing: Listing,
     values: Mapping[str, Any],
@@ -395,7 +395,7 @@ async def fetch_listed(
 
 
 async def fetch_headed(
-    session: AsyncSession,
+    session: Executor,
     request: PageRequest,
     listing: Listing,
     values: Mapping[str, Any],
@@ -406,7 +406,7 @@ async def fetch_headed(
 
 
 async def _fetch(
-    session: AsyncSession,
+    session: Executor,
     request: PageRequest,
     listing: Listing,
     values: Mapping[str, Any],

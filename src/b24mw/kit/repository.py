@@ -16,8 +16,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from b24mw.kit.db import Executor
 from b24mw.kit.listing import Keyset, fetch_page
 from b24mw.kit.pagination import Page, PageRequest
 
@@ -41,11 +42,22 @@ class Repository:
 
     __slots__ = ("session",)
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: Executor) -> None:
         self.session = session
 
     @property
+    def unit(self) -> AsyncSession:
+        """The session, for what only a session does (the ORM, staged rows,
+        ``flush``).  A repository made over a statement read's connection
+        (``kit.db.StatementReads``) reads with Core statements only."""
+        if isinstance(self.session, AsyncConnection):
+            raise TypeError(f"{type(self).__name__}: a statement read's connection has no session")
+        return self.session
+
+    @property
     def dialect(self) -> str:
+        if isinstance(self.session, AsyncConnection):
+            return self.session.dialect.name
         return self.session.get_bind().dialect.name
 
     @property
@@ -66,8 +78,8 @@ class ModelRepository(Repository, Generic[M]):
     model: ClassVar[type[Any]]
 
     async def get(self, key: Any) -> M | None:
-        found: M | None = await self.session.get(self.model, key)
+        found: M | None = await self.unit.get(self.model, key)
         return found
 
     def add(self, row: M) -> None:
-        self.session.add(row)
+        self.unit.add(row)

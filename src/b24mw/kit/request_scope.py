@@ -23,6 +23,8 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 REQUEST_ID = "request_id"
 # The request's unit of work (kit.uow): the route's write session is its session.
 UNIT_OF_WORK = "b24mw.unit_of_work"
+# The request's statement reads (kit.db.StatementReads), closed by its route.
+STATEMENT_READS = "b24mw.statement_reads"
 # Set where the handler never ran (request validation, no such route): the
 # answer is not stored under the request's Idempotency-Key, so a corrected
 # retry under the same key is treated as new, not as a mismatch.

@@ -24,7 +24,7 @@ from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 
 from b24mw.kit.errors import FieldError, ValidationFailed
-from b24mw.kit.request_scope import mark_not_stored
+from b24mw.kit.request_scope import STATEMENT_READS, mark_not_stored
 from b24mw.kit.types import unstorable
 
 
@@ -57,13 +57,22 @@ class JsonRequest(Request):
 
 
 class ApiRoute(APIRoute):
-    """An ``APIRoute`` whose request decodes JSON with ``decode_json``."""
+    """An ``APIRoute`` whose request decodes JSON with ``decode_json``, and
+    that closes the request's statement reads (``b24mw.deps.ReadStatementsDep``)
+    once the answer is built, before it is sent."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def with_json_request(request: Request) -> Response:
-            return await handler(JsonRequest(request.scope, request.receive))
+            state = request.scope.setdefault("state", {})
+            state[STATEMENT_READS] = None
+            try:
+                return await handler(JsonRequest(request.scope, request.receive))
+            finally:
+                reads = state.pop(STATEMENT_READS)
+                if reads is not None:
+                    await reads.close()
 
         return with_json_request
 

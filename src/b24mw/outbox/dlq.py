@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from b24mw.kit.db import Executor
 from b24mw.kit.errors import Conflict, FieldError, NotFound
 from b24mw.kit.pagination import CursorKey, Page, PageRequest
 from b24mw.models.base import utcnow
@@ -24,7 +25,7 @@ DLQ_CURSOR = CursorKey("dlq", (datetime, int))
 
 
 async def list_dead(
-    session: AsyncSession, request: PageRequest, *, kind: str | None
+    session: Executor, request: PageRequest, *, kind: str | None
 ) -> Page[dict[str, Any]]:
     return await OutboxRepository(session).dead(request, kind=kind)
 

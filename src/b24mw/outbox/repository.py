@@ -79,7 +79,7 @@ class OutboxRepository(Repository):
 
     def add(self, values: dict[str, Any]) -> StagedRow:
         """Queue a new job; written with the unit of work (``kit.db.stage``)."""
-        return stage(self.session, JOBS, values)
+        return stage(self.unit, JOBS, values)
 
     async def get(self, job_id: int, *, lock: bool = False) -> OutboxJob | None:
         stmt = select(OutboxJob).where(OutboxJob.id == job_id)
@@ -168,7 +168,7 @@ class OutboxRepository(Repository):
             # A new dict, so the JSON column is seen as changed.
             job.payload = {**job.payload, "params": params}
             filled += 1
-        await self.session.flush()
+        await self.unit.flush()
         return filled
 
     async def oldest_due(self, now: datetime) -> OutboxJob | None:

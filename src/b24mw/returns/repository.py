@@ -136,8 +136,8 @@ class ReturnRepository(ModelRepository[Return]):
         inserted: Any = await self.session.execute(_INSERT_FOR_COURIER, values)
         if inserted.rowcount != 1:
             return None
-        staged = [stage(self.session, LINES, row) for row in lines]
-        await flush(self.session)
+        staged = [stage(self.unit, LINES, row) for row in lines]
+        await flush(self.unit)
         return [row.id for row in staged]
 
     async def courier_exists(self, courier_id: str) -> bool:

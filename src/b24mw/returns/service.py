@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from b24mw.couriers.repository import CourierRepository
 from b24mw.kit.auth import Actor
+from b24mw.kit.db import Executor
 from b24mw.kit.errors import (
     ConcurrentUpdate,
     Conflict,
@@ -173,7 +174,7 @@ async def get(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> Retu
     return ret
 
 
-async def read(session: AsyncSession, actor: Actor, return_id: uuid.UUID) -> ReturnRead:
+async def read(session: Executor, actor: Actor, return_id: uuid.UUID) -> ReturnRead:
     """A return as the API shows it (one statement, no ORM object)."""
     found = await ReturnRepository(session).read(return_id)
     if found is None or not actor.owns(found["courier_id"]):
@@ -274,7 +275,7 @@ async def _move(
 
 
 async def search(
-    session: AsyncSession,
+    session: Executor,
     request: PageRequest,
     *,
     statuses: list[ReturnStatus],

@@ -60,9 +60,9 @@ class SupportRepository(ModelRepository[ChatSession]):
     async def add_session(self, row: ChatSession) -> ChatSession:
         """Insert, or return the row another worker inserted first."""
         try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-                await self.session.flush()
+            async with self.unit.begin_nested():
+                self.unit.add(row)
+                await self.unit.flush()
         except IntegrityError:
             existing = await self.by_b24_id(row.b24_session_id)
             assert existing is not None
@@ -162,7 +162,7 @@ class SupportRepository(ModelRepository[ChatSession]):
         return set((await self.session.execute(stmt)).scalars().all())
 
     def add_message(self, row: ChatMessage) -> None:
-        self.session.add(row)
+        self.unit.add(row)
 
     async def messages(self, request: PageRequest, session_id: int) -> Page[dict[str, Any]]:
         branch = select(MESSAGES).where(MESSAGES.c.session_id == session_id)
@@ -193,16 +193,16 @@ class SupportRepository(ModelRepository[ChatSession]):
         if await self.link(row.session_id, row.target_kind, row.target_id) is not None:
             return False
         try:
-            async with self.session.begin_nested():
-                self.session.add(row)
-                await self.session.flush()
+            async with self.unit.begin_nested():
+                self.unit.add(row)
+                await self.unit.flush()
         except IntegrityError:
             return False
         return True
 
     async def delete_link(self, link: ChatLink) -> None:
-        await self.session.delete(link)
-        await self.session.flush()
+        await self.unit.delete(link)
+        await self.unit.flush()
 
     # Targets ------------------------------------------------------------
 

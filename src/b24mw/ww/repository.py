@@ -177,7 +177,7 @@ class OrderRepository(lists.OrderKindRepository[InstantOrder]):
             new_id = result.scalar_one_or_none()
             if new_id is not None:
                 for line in lines:
-                    stage(self.session, _LINES, {"order_id": new_id, **line})
+                    stage(self.unit, _LINES, {"order_id": new_id, **line})
         if new_id is not None:
             return Created(new_id)
         # A check failed, or (PostgreSQL) a concurrent create of the same

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from b24mw.couriers import service as couriers
 from b24mw.i18n import t
 from b24mw.kit.auth import Actor, Role
+from b24mw.kit.db import Executor
 from b24mw.kit.errors import (
     Conflict,
     FieldError,
@@ -157,14 +158,14 @@ async def get_order(session: AsyncSession, actor: Actor, order_id: int) -> Insta
     return visible(actor, order, f"Order {order_id} not found.")
 
 
-async def read_order(session: AsyncSession, actor: Actor, order_id: int) -> OrderSnapshot:
+async def read_order(session: Executor, actor: Actor, order_id: int) -> OrderSnapshot:
     """The order as plain values (one statement, no ORM object), if the actor may see it."""
     snapshot = await OrderRepository(session).snapshot(order_id)
     return visible(actor, snapshot, f"Order {order_id} not found.")
 
 
 async def list_orders(
-    session: AsyncSession, actor: Actor, request: PageRequest, filters: OrderFilter
+    session: Executor, actor: Actor, request: PageRequest, filters: OrderFilter
 ) -> Paginated[OrderRead]:
     refusal = "A courier lists only their own orders."
     repo = OrderRepository(session)
@@ -320,7 +321,7 @@ async def change_status(
 
 
 async def events(
-    session: AsyncSession, actor: Actor, order_id: int, request: PageRequest
+    session: Executor, actor: Actor, order_id: int, request: PageRequest
 ) -> Paginated[TaskEventRead]:
     missing = f"Order {order_id} not found."
     repo = OrderRepository(session)
