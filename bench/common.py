@@ -211,6 +211,20 @@ def emulator_process(*, rps: float, burst: float) -> Iterator[str]:
 
 
 @contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """This repository at ``rev`` in a temporary worktree (removed after)."""
+    where = Path(tempfile.mkdtemp(prefix="b24mw-rev-")) / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(where), rev], check=True
+    )
+    try:
+        yield where
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)])
+        shutil.rmtree(where.parent, ignore_errors=True)
+
+
+@contextmanager
 def throwaway_postgres() -> Iterator[tuple[str, Path]]:
     """A fresh PostgreSQL server with one empty database, as the tests start it;
     yields the database URL and the server's temporary directory."""
@@ -290,15 +304,34 @@ def api_env(url: str, tmp: Path, log_level: str = "WARNING", **settings: str) ->
 def pinned_api(url: str, tmp: Path, log_level: str = "WARNING", **settings: str) -> Iterator[int]:
     """One ``b24mw serve`` on a free port, pinned to the server core, its output
     discarded (errors to ``tmp/api.err``); yields the port."""
-    port = free_port()
-    command = pinned(b24mw("serve", "--port", str(port)), SERVER_CORE)
-    env = api_env(url, tmp, log_level, **settings)
-    health = f"http://127.0.0.1:{port}/health"
-    with running(command, env, health=health, log=tmp / "api.err", stdout_to_log=False):
+    with pinned_api_process(url, tmp, log_level, **settings) as (port, _):
         yield port
 
 
-@dataclass
+@contextmanager
+def pinned_api_process(
+    url: str, tmp: Path, log_level: str = "WARNING", *, src: Path | None = None, **settings: str
+) -> Iterator[tuple[int, Popen]]:
+    """``pinned_api``, yielding its process too; ``src``: the ``src/`` of
+    another checkout to serve instead of this one (errors to ``tmp/api-rev.err``)."""
+    port = free_port()
+    command = pinned(b24mw("serve", "--port", str(port)), SERVER_CORE)
+    env = api_env(url, tmp, log_level, **settings)
+    if src is not None:
+        # Ahead of the editable install's path entry.
+        env["PYTHONPATH"] = str(src)
+    health = f"http://127.0.0.1:{port}/health"
+    log = tmp / ("api.err" if src is None else "api-rev.err")
+    with running(command, env, health=health, log=log, stdout_to_log=False) as proc:
+        yield port, proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Deployment:
     """The emulator, ``b24mw serve`` and (once started) ``b24mw worker`` as real
     processes on one throw-away PostgreSQL; their logs in ``root``."""

@@ -21,14 +21,15 @@ clients, beside ``GET /health`` measured the same way in the same run:
 - ``create``: ``POST /ww/orders`` and ``POST /api/v1/returns`` (two lines
   each, a linked task, a courier's own token), alternating ``--rounds`` times.
 
-At the defaults loading takes about two minutes (119 s on the shared 2-core
-machine: history 68 s, orders 23 s, returns 12 s, lines 14 s, VACUUM ANALYZE
-1 s) and the whole run about four and a half; ``--rows 20000 --duration 1``
-checks the script in under a minute (the figures then mean little).
-
-Goal (issue 19): every list p95 ≤ 25 ms and ≥ 400 requests/s at 10 clients;
-a single read p95 < 10 ms; order create within 10 % of return create; at
-200 clients no error and p99 ≤ 1 s.  Prints one JSON document.
+``--against REV`` then compares the read phases at 10 clients with the code
+at git revision ``REV`` (a temporary worktree of this repository; it must
+share this tree's schema): both API processes run side by side on the same
+core and database and take turns, phase by phase, ``--rounds`` times, so a
+change is not confused with the machine's speed, which moves ±15 % between
+runs here.  ``against`` in the output gives, per phase and side, the median
+API CPU time per request (from ``/proc``: the steadiest figure),
+requests/s and p95, and ``cpu_ratio`` (this tree's CPU per request over
+``REV``'s).
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ import asyncio
 import itertools
 import json
 import random
+import statistics
 import time
 import uuid
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from common import (  # bench/ is on sys.path when run as a script
@@ -46,9 +50,12 @@ from common import (  # bench/ is on sys.path when run as a script
     Build,
     arg_parser,
     can_pin,
+    checkout,
+    cpu_seconds,
     health_request,
     pin_self,
     pinned_api,
+    pinned_api_process,
     prepare_database,
     print_json,
     run_phase,
@@ -61,6 +68,8 @@ COURIERS = [f"b{n}" for n in range(1, 101)]
 LIST_P95_MS, LIST_RPS, READ_P95_MS, C200_P99_MS = 25.0, 400.0, 10.0, 1000.0
 CREATE_WITHIN = 0.10
 ADMIN = f"Authorization: Bearer {token('admin', 'bench')}\r\n"
+# 1C is not there: nothing a read or a create does waits for it.
+ONEC_URL = "http://127.0.0.1:9/1c"
 ONEC = f"Authorization: Bearer {token('1c', 'erp')}\r\n"
 
 
@@ -205,7 +214,55 @@ def verdict(results: dict[str, Any], creates: dict[str, list[dict[str, Any]]]) -
     }
 
 
-async def main(rows: int, events: int, duration: float, rounds: int) -> dict[str, Any]:
+async def against(
+    rev: str, url: str, tmp: Path, phases: dict[str, Build], duration: float, rounds: int
+) -> dict[str, Any]:
+    """The read phases at 10 clients, this tree's API and ``rev``'s taking turns."""
+    builds = {"health": health_request, **phases}
+    runs: dict[str, dict[str, list[tuple[float, float, float]]]] = {
+        side: {name: [] for name in builds} for side in ("this", "rev")
+    }
+    with checkout(rev) as tree, ExitStack() as stack:
+        apis = {
+            "this": stack.enter_context(pinned_api_process(url, tmp, onec_url=ONEC_URL)),
+            "rev": stack.enter_context(
+                pinned_api_process(url, tmp, src=tree / "src", onec_url=ONEC_URL)
+            ),
+        }
+        for port, _ in apis.values():
+            for build in phases.values():
+                await run_phase(port, 10, 0.5, build)
+        for round_no in range(rounds):
+            # Each side goes first in every other round.
+            sides = ["this", "rev"] if round_no % 2 == 0 else ["rev", "this"]
+            for name, build in builds.items():
+                for side in sides:
+                    port, proc = apis[side]
+                    used = cpu_seconds(proc.pid)
+                    phase = (await run_phase(port, 10, duration, build)).summary()
+                    used = cpu_seconds(proc.pid) - used
+                    per_request = used * 1e6 / max(phase["requests"], 1)
+                    runs[side][name].append(
+                        (per_request, phase["throughput_rps"], phase["p95_ms"] or 0.0)
+                    )
+    out: dict[str, Any] = {"rev": rev, "rounds": rounds, "seconds_per_turn": duration}
+    for name in builds:
+        figures = {
+            side: {
+                "cpu_us_per_request": round(statistics.median(r[0] for r in runs[side][name])),
+                "throughput_rps": round(statistics.median(r[1] for r in runs[side][name]), 1),
+                "p95_ms": round(statistics.median(r[2] for r in runs[side][name]), 2),
+            }
+            for side in runs
+        }
+        ratio = figures["this"]["cpu_us_per_request"] / figures["rev"]["cpu_us_per_request"]
+        out[name] = {**figures, "cpu_ratio": round(ratio, 3)}
+    return out
+
+
+async def main(
+    rows: int, events: int, duration: float, rounds: int, rev: str | None = None
+) -> dict[str, Any]:
     rng = random.Random(19)
     year = Year(rows, COURIERS, events)
     with throwaway_postgres() as (url, tmp):
@@ -218,7 +275,7 @@ async def main(rows: int, events: int, duration: float, rounds: int) -> dict[str
         writes = create_phases()
         results: dict[str, dict[str, Any]] = {"c10": {}, "c200": {}}
         creates: dict[str, list[dict[str, Any]]] = {name: [] for name in writes}
-        with pinned_api(url, tmp, onec_url="http://127.0.0.1:9/1c") as port:
+        with pinned_api(url, tmp, onec_url=ONEC_URL) as port:
             for build in (*phases.values(), *writes.values()):
                 await run_phase(port, 10, 0.5, build)  # warm-up: pool, caches, plans
             for clients, key in ((10, "c10"), (200, "c200")):
@@ -233,6 +290,7 @@ async def main(rows: int, events: int, duration: float, rounds: int) -> dict[str
                 name: (await run_phase(port, 200, duration, build)).summary()
                 for name, build in writes.items()
             }
+        compared = None if rev is None else await against(rev, url, tmp, phases, duration, rounds)
     results["c200"].update(creates_c200)
     return {
         "benchmark": "reads",
@@ -250,6 +308,7 @@ async def main(rows: int, events: int, duration: float, rounds: int) -> dict[str
         "results": results,
         "creates_c10": creates,
         "goal": verdict(results, creates),
+        **({} if compared is None else {"against": compared}),
     }
 
 
@@ -258,8 +317,11 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=1_000_000, help="returns, and orders")
     parser.add_argument("--events", type=int, default=5, help="history rows per order")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per phase (≤ 15)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating create rounds")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating create rounds (and --against rounds)"
+    )
+    parser.add_argument("--against", metavar="REV", help="also compare reads with git rev REV")
     args = parser.parse_args()
     pin_self()
     duration = min(max(args.duration, 1.0), 15.0)
-    print_json(asyncio.run(main(args.rows, args.events, duration, args.rounds)))
+    print_json(asyncio.run(main(args.rows, args.events, duration, args.rounds, args.against)))
