@@ -17,8 +17,6 @@ from b24mw.deps import NoReadScope, ReadStatementsDep
 from b24mw.kit.db import Database
 from tests.support.auth import auth
 
-ADMIN = auth("admin")
-
 
 async def test_every_answer_gives_the_connection_back(
     client: httpx.AsyncClient, db: Database
@@ -31,11 +29,12 @@ async def test_every_answer_gives_the_connection_back(
         "/api/v1/returns?cursor=not-a-cursor": 422,
         "/api/v1/admin/dlq": 200,
     }
+    admin = auth("admin")  # made per test: a token lives minutes, the suite longer
     # More requests than the pool holds: a connection or a place kept by any
     # of them would leave the last ones waiting.
     for _ in range(db.pool_capacity + 1):
         for path, status in paths.items():
-            assert (await client.get(path, headers=ADMIN)).status_code == status, path
+            assert (await client.get(path, headers=admin)).status_code == status, path
     pool = db.read_engine.sync_engine.pool
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
     if db.is_sqlite:
@@ -53,9 +52,10 @@ async def test_every_answer_gives_the_connection_back(
 async def test_concurrent_reads_past_the_pool_all_answer(
     client: httpx.AsyncClient, db: Database
 ) -> None:
+    admin = auth("admin")
     answers = await asyncio.wait_for(
         asyncio.gather(
-            *(client.get("/api/v1/ww/orders", headers=ADMIN) for _ in range(3 * db.pool_capacity))
+            *(client.get("/api/v1/ww/orders", headers=admin) for _ in range(3 * db.pool_capacity))
         ),
         30,
     )
