@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         summary="Middleware between Bitrix24, 1C and Walking Warehouse couriers",
         lifespan=lifespan,
         # FastAPI asks OpenTelemetry for its providers on every request even
-        # when none is configured (py-spy: ~5 % of a single read, issue 19).
+        # when none is configured (a few per cent of every request, issue 19).
         telemetry={"tracing": settings.otel, "metrics": settings.otel, "logs": settings.otel},
     )
     db = database or Database(settings, pre_ping=False)

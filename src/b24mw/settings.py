@@ -455,7 +455,7 @@ class Settings(BaseSettings):
         default=False,
         description="FastAPI's own OpenTelemetry (request spans, metrics and error logs to "
         "the providers the `OTEL_*` environment configures); off by default: asking for the "
-        "providers costs every request about 5 % of its time, and `/metrics` and the logs "
+        "providers costs every request a few per cent of its time, and `/metrics` and the logs "
         "say the same",
     )
 

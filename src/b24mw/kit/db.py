@@ -246,8 +246,8 @@ class StatementReads:
     """One read request's connection (``b24mw.deps.ReadStatementsDep``) and
     its place in line for the pool, given back by the route once its answer
     is built (``kit.routing.ApiRoute``).  A bare connection, not a session:
-    the ORM session's set-up and close cost a single read about a tenth of
-    its time (issue 19)."""
+    the ORM session's set-up and close were a visible share of a single
+    read's time (issue 19; ``bench/reads.py --against`` measures it)."""
 
     __slots__ = ("_place", "connection")
 
