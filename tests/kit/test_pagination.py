@@ -252,3 +252,64 @@ async def test_a_large_total_is_estimated_on_postgresql_and_exact_when_asked(
         # The planner's estimate, never below what was counted (the cap).
         assert EXACT_COUNT_CAP < default["total_items"] <= many * 2
     assert len(default["items"]) == 20 and default["has_next"]
+
+
+PAGING = ("page", "page_size", "cursor", "count")
+
+
+async def test_every_paged_list_documents_its_paging_parameters(
+    client: httpx.AsyncClient,
+) -> None:
+    # The paging parameters are read from the query string by hand (not
+    # declared to FastAPI), so the document must still show them, once each.
+    spec = (await client.get("/openapi.json")).json()
+    paged = {
+        path: [p["name"] for p in op.get("parameters", []) if p["name"] in PAGING]
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if method == "get" and any(p["name"] == "cursor" for p in op.get("parameters", []))
+    }
+    for path in (RETURNS, ORDERS, f"{ORDERS}/{{order_id}}/events", "/api/v1/admin/dlq"):
+        assert paged.get(path) == list(PAGING), path
+    assert all(names == list(PAGING) for names in paged.values()), paged
+    size = next(
+        p
+        for p in spec["paths"][RETURNS]["get"]["parameters"]
+        if p["name"] == "page_size" and p["in"] == "query"
+    )
+    assert (size["schema"]["minimum"], size["schema"]["maximum"]) == (1, 100)
+    one_order = spec["paths"][f"{ORDERS}/{{order_id}}"]["get"]["parameters"]
+    assert [p["name"] for p in one_order] == ["order_id"], "a single read is not paged"
+
+
+@pytest.mark.parametrize(
+    ("params", "fields"),
+    [
+        ({"page_size": "100"}, []),
+        ({"page_size": " 7 ", "page": "+2"}, []),
+        ({"page_size": "101"}, ["query.page_size"]),
+        (
+            {"page": "0", "page_size": "x", "count": "all"},
+            ["query.page", "query.page_size", "query.count"],
+        ),
+        ({"page": ""}, ["query.page"]),
+        ({"page": "1.5"}, ["query.page"]),
+        ({"page": "٣"}, ["query.page"]),  # a digit, but not an ASCII one
+        ({"page": str(2**64)}, ["query.page"]),
+        ({"cursor": ""}, ["query.cursor"]),
+        ({"cursor": "x" * 513}, ["query.cursor"]),
+        ({"count": "EXACT"}, ["query.count"]),
+        ({"page": "200", "page_size": "100"}, ["query.page"]),
+    ],
+)
+async def test_paging_parameters_are_checked_like_any_other(
+    client: httpx.AsyncClient, params: dict[str, str], fields: list[str]
+) -> None:
+    response = await client.get(RETURNS, params=params, headers=auth("admin"))
+    if not fields:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["page_size"] == int(params["page_size"])
+        return
+    problem = assert_problem(response, 422)
+    assert [e["field"] for e in problem["errors"]] == fields

@@ -13,6 +13,7 @@ parameters, and its own answers are metered by template).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,18 @@ def _index(app: Any) -> dict[int, str]:
         for context in contexts():
             index[id(context.original_route)] = context.path_format
     return index
+
+
+def route_contexts(app: Any) -> Iterator[Any]:
+    """Every route of ``app`` as it serves requests: an included router's
+    routes with their full template (``path_format``), methods and dependant;
+    a route of the app itself as it is."""
+    for route in getattr(app, "routes", ()):
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is None:
+            yield route
+        else:
+            yield from contexts()
 
 
 def route_template(scope: Scope) -> str:
