@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import uuid
@@ -313,4 +314,11 @@ def paginated(
     """A repository's page answered as ``read`` models (a row's children,
     when the list has them, are already in it: ``kit.listing.Children``)."""
     items = [read.model_validate(row) for row in page.rows]
-    return Paginated[read].build(items, page, request)  # type: ignore[valid-type]
+    return _paginated_of(read).build(items, page, request)
+
+
+@functools.cache
+def _paginated_of(read: type[Read]) -> type[Paginated[Read]]:
+    # Pydantic looks a parametrized generic up again on every subscript: a
+    # hot list or history read pays it once per process instead.
+    return Paginated[read]  # type: ignore[valid-type]
