@@ -301,7 +301,7 @@ async def main(
         "data": {
             "returns": rows,
             "instant_orders": rows,
-            "task_events": rows * events,
+            "task_events": year.history_rows(),
             "couriers": len(COURIERS),
             "load_s": timings,
         },

@@ -3,7 +3,12 @@ with their lines and history, loaded with ``COPY`` (asyncpg's driver call).
 
 ``returns`` rows ``n`` = 1..N and ``instant_orders`` rows ``n`` = 1..N are
 created evenly over 2025; courier ``n % couriers``, status from a fixed cycle;
-one line each; ``events`` history rows per order.  Everything here is a pure
+one line each; ``events`` history rows per order, and each return's own
+status trail (``pending``, then its decision): as on a portal, most history
+rows are not an order's, which the planner must know to read an order's
+history from the right index (its statistics once came from order rows
+alone, and after a few thousand return writes every order history read
+walked all of them).  Everything here is a pure
 function of ``n``, so the benchmark can pick ids, couriers and dates without
 asking the database.
 """
@@ -36,6 +41,9 @@ ORDER_COLUMNS = [
 ORDER_LINE_COLUMNS = ["order_id", "line_no", "sku", "name", "qty", "price"]
 EVENT_COLUMNS = [
     "task_id_b24", "instant_order_id", "ts", "type", "status", "actor_id", "payload_json",
+]  # fmt: skip
+RETURN_EVENT_COLUMNS = [
+    "task_id_b24", "return_id", "ts", "type", "status", "actor_id", "payload_json",
 ]  # fmt: skip
 
 
@@ -95,6 +103,26 @@ class Year:
                 ts = (created + timedelta(minutes=7 * k)).isoformat()
                 yield f"{n}\t{n}\t{ts}\tstatus\t{status}\t{self.courier(n)}\t{{}}\n"
 
+    def return_history(self) -> Iterator[str]:
+        for n in range(1, self.rows + 1):
+            created = self.created(n)
+            final = RETURN_CYCLE[n % len(RETURN_CYCLE)]
+            steps = ["pending"] if final == "pending" else ["pending", final]
+            for k, status in enumerate(steps):
+                ts = (created + timedelta(hours=5 * k)).isoformat()
+                yield (
+                    f"{100_000_000 + n}\t{return_id(n)}\t{ts}\tstatus\t{status}\t"
+                    f"{self.courier(n)}\t{{}}\n"
+                )
+
+    def history_rows(self) -> int:
+        """Rows ``history`` and ``return_history`` write together."""
+        cycle = len(RETURN_CYCLE)
+        trails = sum(1 if RETURN_CYCLE[n % cycle] == "pending" else 2 for n in range(cycle))
+        whole, rest = divmod(self.rows, cycle)
+        tail = sum(1 if RETURN_CYCLE[n % cycle] == "pending" else 2 for n in range(1, rest + 1))
+        return self.rows * self.events + whole * trails + tail
+
 
 async def load(url: str, year: Year) -> dict[str, float]:
     """COPY the year in, then VACUUM ANALYZE; seconds per table."""
@@ -109,10 +137,11 @@ async def load(url: str, year: Year) -> dict[str, float]:
             ("instant_orders", ORDER_COLUMNS, year.orders()),
             ("instant_order_lines", ORDER_LINE_COLUMNS, year.order_lines()),
             ("task_events", EVENT_COLUMNS, year.history()),
+            ("task_events", RETURN_EVENT_COLUMNS, year.return_history()),
         ):
             started = time.perf_counter()
             await conn.copy_to_table(table, source=_chunks(lines), columns=columns)
-            timings[table] = round(time.perf_counter() - started, 1)
+            timings[table] = timings.get(table, 0) + round(time.perf_counter() - started, 1)
         await conn.execute(f"SELECT setval('instant_orders_id_seq', {year.rows})")
         timings["vacuum_analyze"] = await vacuum(conn)
     finally:
