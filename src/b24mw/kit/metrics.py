@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 HTTP_REQUESTS = Counter(
@@ -17,9 +19,18 @@ HTTP_LATENCY = Histogram(
 )
 
 
+@functools.cache
+def _series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    # ``labels()`` takes a lock and builds its key on every call; the series
+    # of one route template and status are the same objects for the life of
+    # the process (templates, not raw paths: a bounded set).
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route)
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_LATENCY.labels(method, route).observe(seconds)
+    requests, latency = _series(method, route, status)
+    requests.inc()
+    latency.observe(seconds)
 
 
 def render() -> tuple[bytes, str]:
