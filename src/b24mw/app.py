@@ -7,7 +7,6 @@ idempotency → FastAPI.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -119,18 +118,4 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Outside the body limit: oversized webhooks get a SIEM line (webhooks/guard.py).
     app.add_middleware(WebhookBodyGuard)
     app.add_middleware(RequestContextMiddleware)
-    return app
-
-
-def served_app() -> FastAPI:
-    """The app as ``b24mw serve`` runs it (uvicorn's factory).
-
-    What start-up built (modules, routes, schemas, settings: some 160,000
-    objects that live as long as the process) is moved out of
-    the cycle collector's reach: otherwise every full collection walks all of
-    it again, a few per cent of every request's time (issue 19).  Tests build
-    many apps in one process and keep ``create_app``, which freezes nothing."""
-    app = create_app()
-    gc.collect()
-    gc.freeze()
     return app

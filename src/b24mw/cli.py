@@ -42,7 +42,7 @@ def serve(
     except SettingsError as exc:
         _fail(str(exc))
     uvicorn.run(
-        "b24mw.app:served_app",
+        "b24mw.app:create_app",
         factory=True,
         host=host,
         port=port,
