@@ -51,6 +51,12 @@ def return_id(n: int) -> uuid.UUID:
     return uuid.UUID(int=n)
 
 
+def return_trail(n: int) -> list[str]:
+    """Return ``n``'s statuses in its history: pending, then its decision."""
+    final = RETURN_CYCLE[n % len(RETURN_CYCLE)]
+    return ["pending"] if final == "pending" else ["pending", final]
+
+
 class Year:
     """``rows`` returns and ``rows`` orders over 2025, ``events`` history rows per order."""
 
@@ -106,9 +112,7 @@ class Year:
     def return_history(self) -> Iterator[str]:
         for n in range(1, self.rows + 1):
             created = self.created(n)
-            final = RETURN_CYCLE[n % len(RETURN_CYCLE)]
-            steps = ["pending"] if final == "pending" else ["pending", final]
-            for k, status in enumerate(steps):
+            for k, status in enumerate(return_trail(n)):
                 ts = (created + timedelta(hours=5 * k)).isoformat()
                 yield (
                     f"{100_000_000 + n}\t{return_id(n)}\t{ts}\tstatus\t{status}\t"
@@ -117,11 +121,8 @@ class Year:
 
     def history_rows(self) -> int:
         """Rows ``history`` and ``return_history`` write together."""
-        cycle = len(RETURN_CYCLE)
-        trails = sum(1 if RETURN_CYCLE[n % cycle] == "pending" else 2 for n in range(cycle))
-        whole, rest = divmod(self.rows, cycle)
-        tail = sum(1 if RETURN_CYCLE[n % cycle] == "pending" else 2 for n in range(1, rest + 1))
-        return self.rows * self.events + whole * trails + tail
+        trails = sum(len(return_trail(n)) for n in range(1, self.rows + 1))
+        return self.rows * self.events + trails
 
 
 async def load(url: str, year: Year) -> dict[str, float]:

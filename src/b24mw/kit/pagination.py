@@ -48,6 +48,7 @@ from b24mw.kit.types import INT64_LIMIT, unstorable
 T = TypeVar("T")
 Read = TypeVar("Read", bound=BaseModel)
 MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
 # Page mode reads every row before its page: no deeper than this (a cursor
 # goes anywhere at the cost of one page).
 MAX_OFFSET = 10_000
@@ -147,7 +148,11 @@ class PageRequest:
 
 
 def page_request(
-    key: CursorKey, *, page: int = 1, page_size: int = 20, count: Count = Count.ESTIMATE
+    key: CursorKey,
+    *,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    count: Count = Count.ESTIMATE,
 ) -> PageRequest:
     """A page-mode request (services that list for themselves, tests)."""
     return PageRequest(page=page, page_size=page_size, after=None, count=count, key=key)
@@ -165,7 +170,12 @@ PAGING_PARAMETERS: tuple[dict[str, Any], ...] = (
     {
         "name": "page_size",
         "description": "items per page",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20},
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_PAGE_SIZE,
+            "default": DEFAULT_PAGE_SIZE,
+        },
     },
     {
         "name": "cursor",
@@ -223,11 +233,11 @@ def parse_page_request(key: CursorKey, params: Mapping[str, str]) -> PageRequest
     count = None if count_text is None else _COUNTS.get(count_text)
     if count_text is not None and count is None:
         errors.append(
-            FieldError("query.count", "must be one of: exact, estimate, none", "validation.format")
+            FieldError("query.count", f"must be one of: {', '.join(_COUNTS)}", "validation.format")
         )
     if errors:
         raise ValidationFailed(f"{len(errors)} field(s) failed validation.", errors=errors)
-    size = page_size or 20
+    size = page_size or DEFAULT_PAGE_SIZE
     if cursor is not None:
         if page is not None:
             raise ValidationFailed(
