@@ -9,13 +9,14 @@ from typing import Any
 
 from sqlalchemy import event
 
+from b24mw.kit import direct_reads
 from b24mw.kit.db import Database
 
 
 @contextmanager
-def statements(db: Database) -> Iterator[list[str]]:
-    """Every statement sent to the database meanwhile (any session, any engine
-    of ``db``)."""
+def sqlalchemy_statements(db: Database) -> Iterator[list[str]]:
+    """Every statement SQLAlchemy sends meanwhile (any session, any engine of
+    ``db``)."""
     seen: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -29,3 +30,21 @@ def statements(db: Database) -> Iterator[list[str]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """Every statement sent to the database meanwhile: SQLAlchemy's, and the
+    statement reads asyncpg sends itself (``kit.direct_reads``)."""
+    original = direct_reads._driver_rows
+    with sqlalchemy_statements(db) as seen:
+
+        async def record(conn: Any, plan: Any, params: Any) -> Any:
+            seen.append(plan.sql)
+            return await original(conn, plan, params)
+
+        direct_reads._driver_rows = record
+        try:
+            yield seen
+        finally:
+            direct_reads._driver_rows = original

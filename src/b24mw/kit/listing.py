@@ -66,6 +66,7 @@ from sqlalchemy.pool import Pool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from b24mw.kit.db import Executor, core_connection
+from b24mw.kit.direct_reads import select_rows
 from b24mw.kit.pagination import (
     COUNT_SKIPPED_ABOVE,
     EXACT_COUNT_CAP,
@@ -426,9 +427,9 @@ async def _fetch(
             shape = Shape(shape.cursor, Count.NONE)
         else:
             expected = None
-    result = await conn.execute(listing.statement(shape, dialect), params)
-    names = list(result.keys())
-    found = result.all()
+    selected = await select_rows(conn, listing.statement(shape, dialect), params)
+    names = selected.names
+    found: list[Sequence[Any]] = list(selected.rows)
     head: dict[str, Any] = {}
     if listing.head is not None:
         if not found:
@@ -495,7 +496,7 @@ async def _total(
     else:
         stmt = listing.count(request.count)
         assert stmt is not None
-        counted = int((await conn.execute(stmt, dict(params))).scalar_one())
+        counted = int((await select_rows(conn, stmt, params)).scalar())
     if request.count is Count.EXACT or counted <= EXACT_COUNT_CAP:
         page.total = counted
     elif conn.dialect.name == "postgresql":

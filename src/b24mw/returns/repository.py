@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, exists, insert, select, text
 
+from b24mw.kit.direct_reads import select_rows
 from b24mw.kit.listing import (
     Children,
     Keyset,
@@ -110,7 +111,7 @@ class ReturnRepository(ModelRepository[Return]):
 
     async def read(self, return_id: uuid.UUID) -> dict[str, Any] | None:
         """The return's columns and ``lines`` (each line's columns), or None."""
-        rows = (await self.session.execute(_ONE, {"return_id": return_id})).mappings().all()
+        rows = (await select_rows(self.session, _ONE, {"return_id": return_id})).mappings()
         if not rows:
             return None
         found = {c.name: rows[0][c.name] for c in RETURNS.c}

@@ -17,6 +17,7 @@ from sqlalchemy import (
     text,
 )
 
+from b24mw.kit.direct_reads import select_rows
 from b24mw.kit.staging import json_row, json_rows, stage
 from b24mw.models.base import table_of
 from b24mw.models.couriers import Courier
@@ -186,15 +187,13 @@ class OrderRepository(lists.OrderKindRepository[InstantOrder]):
         return Created(None, row.courier_active, row.existing_id)
 
     async def snapshot(self, order_id: int) -> OrderSnapshot | None:
-        rows = (await self.session.execute(_SNAPSHOT, {"order_id": order_id})).all()
-        if not rows:
+        found = await select_rows(self.session, _SNAPSHOT, {"order_id": order_id})
+        if not found.rows:
             return None
-        head = rows[0]._mapping
-        lines = [
-            LineSnapshot(*(row._mapping[f"line_{name}"] for name in _LINE_FIELDS))
-            for row in rows
-            if row._mapping["line_line_no"] is not None
-        ]
+        # The order's columns, then its line's (None without lines).
+        split = len(_ORDERS.c)
+        head = dict(zip(found.names[:split], found.rows[0][:split], strict=True))
+        lines = [LineSnapshot(*row[split:]) for row in found.rows if row[split] is not None]
         return OrderSnapshot(
             **{name: head[name] for name in OrderSnapshot.__slots__ if name != "lines"},
             lines=lines,
