@@ -2,8 +2,9 @@
 
 SQLAlchemy's execution of a cached SELECT — the cache key walked over the
 whole statement, the execution context, the hop into a greenlet, the
-result's metadata — was about a quarter of a single order read's CPU
-(issue 19: ``bench/reads.py --against``).  A statement read (a bare
+result's metadata — was the largest share of a read's API time left
+(issue 19); without it a single read takes 0.80–0.83× the API CPU, a list
+0.84–0.91× (``bench/reads.py --against``).  A statement read (a bare
 connection in autocommit, ``kit.db.StatementReads``) on asyncpg therefore
 sends its SELECT straight to the driver connection SQLAlchemy checked out:
 
