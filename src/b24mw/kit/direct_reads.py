@@ -38,7 +38,9 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from b24mw.kit.db import Executor
 
 Processor = Callable[[Any], Any] | None
 
@@ -97,7 +99,7 @@ _SEEN: weakref.WeakSet[Select[Any]] = weakref.WeakSet()
 _PLANS: weakref.WeakKeyDictionary[Select[Any], _Plan | None] = weakref.WeakKeyDictionary()
 
 
-def _direct(executor: AsyncConnection | AsyncSession) -> AsyncConnection | None:
+def _direct(executor: Executor) -> AsyncConnection | None:
     """The connection to read through the driver, or None."""
     if not isinstance(executor, AsyncConnection):
         return None
@@ -110,7 +112,7 @@ def _direct(executor: AsyncConnection | AsyncSession) -> AsyncConnection | None:
 
 
 async def select_rows(
-    executor: AsyncConnection | AsyncSession, statement: Select[Any], params: Mapping[str, Any]
+    executor: Executor, statement: Select[Any], params: Mapping[str, Any]
 ) -> Rows:
     """The rows of ``statement`` with ``params``, as SQLAlchemy would give them."""
     conn = _direct(executor)

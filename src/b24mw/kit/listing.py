@@ -428,8 +428,7 @@ async def _fetch(
         else:
             expected = None
     selected = await select_rows(conn, listing.statement(shape, dialect), params)
-    names = selected.names
-    found: list[Sequence[Any]] = list(selected.rows)
+    names, found = selected.names, selected.rows
     head: dict[str, Any] = {}
     if listing.head is not None:
         if not found:
