@@ -29,7 +29,14 @@ change is not confused with the machine's speed, which moves ±15 % between
 runs here.  ``against`` in the output gives, per phase and side, the median
 API CPU time per request (from ``/proc``: the steadiest figure),
 requests/s and p95, and ``cpu_ratio`` (this tree's CPU per request over
-``REV``'s).
+``REV``'s); and ``against.pool``: each side alone on ``return_read`` at 20
+clients (more than the pool size, no line) and at 200, with
+``connections_opened``.
+
+``connections_opened`` in a phase: PostgreSQL sessions started on the
+database during it (``pg_stat_database.sessions``), i.e. connections the API
+opened again instead of reusing (issue 19: the pool closed and reopened
+them under load).
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from common import (  # bench/ is on sys.path when run as a script
     token,
 )
 from reads_seed import Year, keys_at, load, return_id
+from report_seed import asyncpg_dsn
 
 COURIERS = [f"b{n}" for n in range(1, 101)]
 LIST_P95_MS, LIST_RPS, READ_P95_MS, C200_P99_MS = 25.0, 400.0, 10.0, 1000.0
@@ -182,6 +190,40 @@ def create_phases() -> dict[str, Build]:
     return {"order_create": order, "return_create": ret}
 
 
+class Sessions:
+    """Sessions started on the bench database so far, read over one
+    connection of its own (so reading adds none)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.conn: Any = None
+
+    async def __aenter__(self) -> Sessions:
+        import asyncpg
+
+        self.conn = await asyncpg.connect(asyncpg_dsn(self.url))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.conn.close()
+
+    async def count(self) -> int:
+        # A backend reports its session at its first idle moment (or exit),
+        # at most a second late.
+        await asyncio.sleep(1.1)
+        value = await self.conn.fetchval(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        )
+        return int(value)
+
+    async def phase(self, port: int, clients: int, duration: float, build: Build) -> dict[str, Any]:
+        """``run_phase``'s summary with the connections opened during it."""
+        before = await self.count()
+        summary = (await run_phase(port, clients, duration, build)).summary()
+        summary["connections_opened"] = await self.count() - before
+        return summary
+
+
 def ok(phase: dict[str, Any]) -> int:
     return sum(v for k, v in phase["statuses"].items() if k.startswith("2"))
 
@@ -245,6 +287,13 @@ async def against(
                     runs[side][name].append(
                         (per_request, phase["throughput_rps"], phase["p95_ms"] or 0.0)
                     )
+        pool: dict[str, dict[str, Any]] = {side: {} for side in apis}
+        async with Sessions(url) as sessions:
+            for side, (port, _) in apis.items():
+                for clients in (20, 200):
+                    pool[side][f"c{clients}"] = await sessions.phase(
+                        port, clients, duration, phases["return_read"]
+                    )
     out: dict[str, Any] = {"rev": rev, "rounds": rounds, "seconds_per_turn": duration}
     for name in builds:
         figures = {
@@ -257,6 +306,7 @@ async def against(
         }
         ratio = figures["this"]["cpu_us_per_request"] / figures["rev"]["cpu_us_per_request"]
         out[name] = {**figures, "cpu_ratio": round(ratio, 3)}
+    out["pool"] = pool
     return out
 
 
@@ -275,21 +325,22 @@ async def main(
         writes = create_phases()
         results: dict[str, dict[str, Any]] = {"c10": {}, "c200": {}}
         creates: dict[str, list[dict[str, Any]]] = {name: [] for name in writes}
-        with pinned_api(url, tmp, onec_url=ONEC_URL) as port:
-            for build in (*phases.values(), *writes.values()):
-                await run_phase(port, 10, 0.5, build)  # warm-up: pool, caches, plans
-            for clients, key in ((10, "c10"), (200, "c200")):
-                health = await run_phase(port, clients, duration, health_request)
-                results[key]["health"] = health.summary()
-                for name, build in phases.items():
-                    results[key][name] = (await run_phase(port, clients, duration, build)).summary()
-            for _ in range(rounds):
-                for name, build in writes.items():
-                    creates[name].append((await run_phase(port, 10, duration, build)).summary())
-            creates_c200 = {
-                name: (await run_phase(port, 200, duration, build)).summary()
-                for name, build in writes.items()
-            }
+        async with Sessions(url) as sessions:
+            with pinned_api(url, tmp, onec_url=ONEC_URL) as port:
+                for build in (*phases.values(), *writes.values()):
+                    await run_phase(port, 10, 0.5, build)  # warm-up: pool, caches, plans
+                for clients, key in ((10, "c10"), (200, "c200")):
+                    health = await run_phase(port, clients, duration, health_request)
+                    results[key]["health"] = health.summary()
+                    for name, build in phases.items():
+                        results[key][name] = await sessions.phase(port, clients, duration, build)
+                for _ in range(rounds):
+                    for name, build in writes.items():
+                        creates[name].append((await run_phase(port, 10, duration, build)).summary())
+                creates_c200 = {
+                    name: await sessions.phase(port, 200, duration, build)
+                    for name, build in writes.items()
+                }
         compared = None if rev is None else await against(rev, url, tmp, phases, duration, rounds)
     results["c200"].update(creates_c200)
     return {
